@@ -1,0 +1,102 @@
+"""Who may do what: the scope rules of the wire contract, as pure functions.
+
+Each function returns None when the principal may act, else a sentence saying why not (the
+PERMISSION_DENIED message). Card-level checks take the card's issuing partner, and follow-up
+operations the store where the authorization was made, so they run where that state is known.
+"""
+
+from __future__ import annotations
+
+from domain.common import Principal, Role
+
+READERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.FINANCE})
+POS = frozenset({Role.TERMINAL, Role.GATEWAY})
+
+
+def _deny(p: Principal, what: str) -> str:
+    return f"role {Role(p.role).name} may not {what}"
+
+
+def admin_partner_scope(p: Principal, partner_id: str, what: str) -> str | None:
+    """RegisterStore / RegisterTerminal / CreateCredential / RevokeCredential in a partner."""
+    if p.role == Role.ADMIN:
+        return None
+    if p.role == Role.PARTNER_MANAGER and p.partner_id == partner_id:
+        return None
+    if p.role == Role.PARTNER_MANAGER:
+        return f"partner manager of {p.partner_id!r} may not {what} of partner {partner_id!r}"
+    return _deny(p, what)
+
+
+def admin_only(p: Principal, what: str) -> str | None:
+    return None if p.role == Role.ADMIN else _deny(p, what)
+
+
+def create_credential(p: Principal, target: Principal) -> str | None:
+    if p.role == Role.ADMIN:
+        return None
+    if target.role in (Role.ADMIN, Role.AUDITOR, Role.FINANCE):
+        return _deny(p, f"create {Role(target.role).name} credentials")
+    return admin_partner_scope(p, target.partner_id, "create credentials")
+
+
+def issue_card(p: Principal, store_id: str, store_partner_id: str) -> str | None:
+    if p.role == Role.ADMIN:
+        return None
+    if p.role == Role.PARTNER_MANAGER and p.partner_id == store_partner_id:
+        return None
+    if p.role == Role.STORE_MANAGER and p.store_id == store_id:
+        return None
+    return _deny(p, f"issue cards from store {store_id!r}")
+
+
+def manage_card(p: Principal, issuer_id: str, what: str) -> str | None:
+    """Lifecycle changes and loads by managers (TERMINAL/GATEWAY loads: `load_value`)."""
+    if p.role == Role.ADMIN:
+        return None
+    if p.role in (Role.PARTNER_MANAGER, Role.STORE_MANAGER) and p.partner_id == issuer_id:
+        return None
+    return _deny(p, f"{what} cards issued by {issuer_id!r}")
+
+
+def load_value(p: Principal, issuer_id: str) -> str | None:
+    if p.role in POS and p.partner_id == issuer_id:
+        return None
+    return manage_card(p, issuer_id, "load value on")
+
+
+def read_card(p: Principal, issuer_id: str) -> str | None:
+    """GetCard and ListMovements."""
+    if p.role in READERS:
+        return None
+    return manage_card(p, issuer_id, "read")
+
+
+def get_balance(p: Principal, issuer_id: str) -> str | None:
+    if p.role in POS:
+        return None  # spending across the alliance is a feature
+    return read_card(p, issuer_id)
+
+
+def authorize(p: Principal) -> str | None:
+    if p.role in POS or p.role == Role.ADMIN:
+        return None
+    return _deny(p, "authorize payments")
+
+
+def follow_up(p: Principal, hold_store_id: str, what: str) -> str | None:
+    """Capture, Void, Refund: only at the store where the authorization was made."""
+    if p.role == Role.ADMIN:
+        return None
+    if p.role in POS and p.store_id == hold_store_id:
+        return None
+    if p.role in POS:
+        return f"store {p.store_id!r} may not {what} an authorization made at {hold_store_id!r}"
+    return _deny(p, what)
+
+
+def reverse(p: Principal) -> str | None:
+    """Reverse names a request of the caller's own key space, so it is always its own."""
+    if p.role in POS or p.role == Role.ADMIN:
+        return None
+    return _deny(p, "reverse requests")

@@ -1,0 +1,428 @@
+"""Card state, `decide` (command + state -> events or a decline) and `evolve` (the only place
+state changes). Pure: the clock comes in as `now_us`, generated numbers come in as arguments.
+
+`evolve` mutates the state it is given and returns it: the batching writer folds thousands of
+events a second and a copy per event would cost more than the decision. Callers that need the
+old state keep a copy (`CardState.copy`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import msgspec
+
+from domain import postings
+from domain.cards import events as ev
+from domain.cards.commands import (
+    ActivateCard,
+    Authorize,
+    BlockCard,
+    Capture,
+    CardAction,
+    CloseCard,
+    IssueCard,
+    LoadValue,
+    Refund,
+    UnblockCard,
+    Void,
+)
+from domain.common import CardStatus, Meta, Result
+
+
+class HoldStatus(enum.IntEnum):
+    PENDING = 1
+    CAPTURED = 2
+    VOIDED = 3
+    EXPIRED = 4
+    REVERSED = 5
+
+
+class Hold(msgspec.Struct, array_like=True):
+    authorization_id: str
+    amount_minor: int  # held while PENDING; kept after capture for the record
+    status: int
+    expires_at_us: int
+    store_id: str
+    acquirer_partner_id: str
+    captured_minor: int = 0
+    refunded_minor: int = 0
+
+
+class CardState(msgspec.Struct, array_like=True):
+    card_number: str
+    card_class: str
+    currency: str
+    issuing_partner_id: str
+    issuing_store_id: str
+    customer_ref: str
+    status: int
+    balance_minor: int = 0  # loads - captures + refunds
+    held_minor: int = 0  # sum of PENDING holds
+    replaced_by: str = ""
+    version: int = 0  # number of events in the stream
+    holds: dict[str, Hold] = {}
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.held_minor
+
+    def copy(self) -> CardState:
+        return msgspec.msgpack.decode(msgspec.msgpack.encode(self), type=CardState)
+
+
+class Context(msgspec.Struct, frozen=True):
+    """What a decision needs besides the state: who, when, and the card class's limits."""
+
+    meta: Meta
+    now_us: int
+    max_balance_minor: int
+    hold_ttl_us: int
+    acquirer_partner_id: str  # the partner of the store where the operation happens
+
+
+class Decision(msgspec.Struct, frozen=True):
+    result: Result
+    events: tuple[ev.CardEvent, ...] = ()
+    authorization_id: str = ""
+    approved_amount_minor: int = 0
+    replacement_events: tuple[ev.CardEvent, ...] = ()  # ReplaceCard: the new card's stream
+
+
+def decline(result: Result) -> Decision:
+    assert result not in (Result.APPROVED, Result.PARTIALLY_APPROVED)
+    return Decision(result)
+
+
+# ------------------------------------------------------------------------------ expiry
+
+
+def expired_holds(state: CardState, now_us: int, meta: Meta) -> tuple[ev.CardEvent, ...]:
+    """Release events for every pending hold whose time is up. The writer records them before
+    deciding anything else on the card, so an expired hold never counts against a spend."""
+    released: list[ev.CardEvent] = []
+    for hold in state.holds.values():
+        if hold.status == HoldStatus.PENDING and hold.expires_at_us <= now_us:
+            released.append(ev.AuthorizationReleased(
+                meta, hold.authorization_id, hold.amount_minor, ev.RELEASE_EXPIRED,
+                postings.move(postings.held(state.card_number),
+                              postings.available(state.card_number), hold.amount_minor)))
+    return tuple(released)
+
+
+def held_at(state: CardState, now_us: int) -> int:
+    """Held value as of `now_us`, counting expired holds as released (for reads)."""
+    expired = sum(h.amount_minor for h in state.holds.values()
+                  if h.status == HoldStatus.PENDING and h.expires_at_us <= now_us)
+    return state.held_minor - expired
+
+
+# ------------------------------------------------------------------------------ lifecycle
+
+
+def decide_issue(cmd: IssueCard, card_number: str, issuing_partner_id: str,
+                 issuing_store_id: str, exists: bool, meta: Meta) -> Decision:
+    if exists:
+        return decline(Result.DECLINED_CARD_EXISTS)
+    return Decision(Result.APPROVED, (ev.CardIssued(
+        meta, card_number, cmd.card_class, cmd.currency, issuing_partner_id, issuing_store_id,
+        cmd.customer_ref),))
+
+
+_TRANSITIONS: dict[type[CardAction], tuple[frozenset[int], type[ev.CardEvent]]] = {
+    ActivateCard: (frozenset({CardStatus.ISSUED}), ev.CardActivated),
+    BlockCard: (frozenset({CardStatus.ISSUED, CardStatus.ACTIVE}), ev.CardBlocked),
+    UnblockCard: (frozenset({CardStatus.BLOCKED}), ev.CardUnblocked),
+    CloseCard: (frozenset({CardStatus.ISSUED, CardStatus.ACTIVE, CardStatus.BLOCKED}),
+                ev.CardClosed),
+}
+
+
+def decide_action(state: CardState, cmd: CardAction, ctx: Context) -> Decision:
+    allowed_from, event_class = _TRANSITIONS[type(cmd)]
+    if state.status not in allowed_from:
+        return decline(Result.DECLINED_INVALID_STATE)
+    if isinstance(cmd, CloseCard) and (state.balance_minor != 0 or state.held_minor != 0):
+        return decline(Result.DECLINED_INVALID_STATE)
+    return Decision(Result.APPROVED, (event_class(ctx.meta, cmd.reason),))
+
+
+def decide_replace(state: CardState, new_card_number: str, new_exists: bool, reason: str,
+                   ctx: Context) -> Decision:
+    if state.status not in (CardStatus.ISSUED, CardStatus.ACTIVE, CardStatus.BLOCKED):
+        return decline(Result.DECLINED_INVALID_STATE)
+    if new_exists:
+        return decline(Result.DECLINED_CARD_EXISTS)
+    old, new = state.card_number, new_card_number
+    legs: tuple[postings.Leg, ...] = ()
+    if state.available_minor:
+        legs += postings.move(postings.available(old), postings.available(new),
+                              state.available_minor)
+    if state.held_minor:
+        legs += postings.move(postings.held(old), postings.held(new), state.held_minor)
+    moved = tuple(
+        ev.HoldMoved(h.authorization_id, h.amount_minor, h.expires_at_us, h.store_id,
+                     h.acquirer_partner_id)
+        for h in state.holds.values() if h.status == HoldStatus.PENDING)
+    # A lost card is blocked, then replaced: the new card is ready to spend.
+    status = CardStatus.ISSUED if state.status == CardStatus.ISSUED else CardStatus.ACTIVE
+    return Decision(
+        Result.APPROVED,
+        (ev.CardReplaced(ctx.meta, new, reason, legs),),
+        replacement_events=(ev.CardIssuedAsReplacement(
+            ctx.meta, new, old, state.card_class, state.currency, state.issuing_partner_id,
+            state.issuing_store_id, state.customer_ref, status, state.balance_minor, moved),))
+
+
+# ------------------------------------------------------------------------------ stored value
+
+
+def decide_load(state: CardState, cmd: LoadValue, ctx: Context) -> Decision:
+    if state.status not in (CardStatus.ISSUED, CardStatus.ACTIVE):
+        return decline(Result.DECLINED_CARD_NOT_ACTIVE)
+    if cmd.currency != state.currency:
+        return decline(Result.DECLINED_CURRENCY_MISMATCH)
+    if state.balance_minor + cmd.amount_minor > ctx.max_balance_minor:
+        return decline(Result.DECLINED_LIMIT_EXCEEDED)
+    legs = postings.move(postings.funding(state.issuing_partner_id),
+                         postings.available(state.card_number), cmd.amount_minor)
+    return Decision(Result.APPROVED, (ev.ValueLoaded(ctx.meta, cmd.amount_minor,
+                                                     cmd.payment_ref, legs),),
+                    approved_amount_minor=cmd.amount_minor)
+
+
+def decide_authorize(state: CardState, cmd: Authorize, ctx: Context) -> Decision:
+    if state.status != CardStatus.ACTIVE:
+        return decline(Result.DECLINED_CARD_NOT_ACTIVE)
+    if cmd.currency != state.currency:
+        return decline(Result.DECLINED_CURRENCY_MISMATCH)
+    amount = cmd.amount_minor
+    result = Result.APPROVED
+    if state.available_minor < amount:
+        if not cmd.allow_partial or state.available_minor <= 0:
+            return decline(Result.DECLINED_INSUFFICIENT_FUNDS)
+        amount, result = state.available_minor, Result.PARTIALLY_APPROVED
+    authorization_id = f"{state.card_number}.{state.version + 1}"
+    legs = postings.move(postings.available(state.card_number),
+                         postings.held(state.card_number), amount)
+    event = ev.ValueAuthorized(ctx.meta, authorization_id, cmd.amount_minor, amount,
+                               ctx.now_us + ctx.hold_ttl_us, ctx.acquirer_partner_id, cmd.stan,
+                               legs)
+    return Decision(result, (event,), authorization_id, amount)
+
+
+def _pending_hold(state: CardState, authorization_id: str) -> Hold | Result:
+    hold = state.holds.get(authorization_id)
+    if hold is None:
+        return Result.DECLINED_AUTHORIZATION_NOT_FOUND
+    if hold.status != HoldStatus.PENDING:
+        return Result.DECLINED_AUTHORIZATION_NOT_PENDING
+    return hold
+
+
+def decide_capture(state: CardState, cmd: Capture, ctx: Context) -> Decision:
+    hold = _pending_hold(state, cmd.authorization_id)
+    if isinstance(hold, Result):
+        return decline(hold)
+    amount = cmd.amount_minor or hold.amount_minor
+    if amount > hold.amount_minor:
+        return decline(Result.DECLINED_AMOUNT_EXCEEDS_AUTHORIZATION)
+    card_held = postings.held(state.card_number)
+    legs = postings.move(card_held, postings.clearing(state.issuing_partner_id,
+                                                      hold.acquirer_partner_id), amount)
+    released = hold.amount_minor - amount
+    if released:
+        legs += postings.move(card_held, postings.available(state.card_number), released)
+    event = ev.AuthorizationCaptured(ctx.meta, hold.authorization_id, amount, released, legs)
+    return Decision(Result.APPROVED, (event,), hold.authorization_id, amount)
+
+
+def release(state: CardState, hold: Hold, reason: str, meta: Meta) -> ev.AuthorizationReleased:
+    legs = postings.move(postings.held(state.card_number), postings.available(state.card_number),
+                         hold.amount_minor)
+    return ev.AuthorizationReleased(meta, hold.authorization_id, hold.amount_minor, reason, legs)
+
+
+def decide_void(state: CardState, cmd: Void, ctx: Context) -> Decision:
+    hold = _pending_hold(state, cmd.authorization_id)
+    if isinstance(hold, Result):
+        return decline(hold)
+    event = release(state, hold, ev.RELEASE_VOIDED, ctx.meta)
+    return Decision(Result.APPROVED, (event,), hold.authorization_id, hold.amount_minor)
+
+
+def decide_refund(state: CardState, cmd: Refund, ctx: Context) -> Decision:
+    hold = state.holds.get(cmd.authorization_id)
+    if hold is None:
+        return decline(Result.DECLINED_AUTHORIZATION_NOT_FOUND)
+    if hold.status != HoldStatus.CAPTURED:
+        return decline(Result.DECLINED_AUTHORIZATION_NOT_PENDING)
+    if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
+        return decline(Result.DECLINED_CARD_NOT_ACTIVE)
+    if hold.refunded_minor + cmd.amount_minor > hold.captured_minor:
+        return decline(Result.DECLINED_REFUND_EXCEEDS_CAPTURED)
+    legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
+                         postings.available(state.card_number), cmd.amount_minor)
+    event = ev.ValueRefunded(ctx.meta, hold.authorization_id, cmd.amount_minor, legs)
+    return Decision(Result.APPROVED, (event,), hold.authorization_id, cmd.amount_minor)
+
+
+# ------------------------------------------------------------------------------ reversal
+
+
+def decide_reverse_authorize(state: CardState, authorization_id: str, ctx: Context) -> Decision:
+    hold = _pending_hold(state, authorization_id)
+    if isinstance(hold, Result):
+        return decline(hold)
+    event = release(state, hold, ev.RELEASE_REVERSED, ctx.meta)
+    return Decision(Result.APPROVED, (event,), authorization_id, hold.amount_minor)
+
+
+def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context) -> Decision:
+    hold = state.holds.get(authorization_id)
+    if hold is None:
+        return decline(Result.DECLINED_AUTHORIZATION_NOT_FOUND)
+    if hold.status != HoldStatus.CAPTURED or hold.refunded_minor:
+        return decline(Result.DECLINED_AUTHORIZATION_NOT_PENDING)
+    legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
+                         postings.held(state.card_number), hold.captured_minor)
+    event = ev.CaptureReversed(ctx.meta, authorization_id, hold.captured_minor, legs)
+    return Decision(Result.APPROVED, (event,), authorization_id, hold.captured_minor)
+
+
+def decide_reverse_load(state: CardState, original_request_id: str, amount_minor: int,
+                        ctx: Context) -> Decision:
+    if state.available_minor < amount_minor:
+        return decline(Result.DECLINED_INSUFFICIENT_FUNDS)
+    legs = postings.move(postings.available(state.card_number),
+                         postings.funding(state.issuing_partner_id), amount_minor)
+    event = ev.LoadReversed(ctx.meta, original_request_id, amount_minor, legs)
+    return Decision(Result.APPROVED, (event,), approved_amount_minor=amount_minor)
+
+
+# ------------------------------------------------------------------------------ evolve
+
+
+def _issued(state: CardState | None, e: ev.CardIssued) -> CardState:
+    assert state is None
+    return CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
+                     e.issuing_store_id, e.customer_ref, CardStatus.ISSUED, holds={})
+
+
+def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacement) -> CardState:
+    assert state is None
+    holds = {m.authorization_id: Hold(m.authorization_id, m.amount_minor, HoldStatus.PENDING,
+                                      m.expires_at_us, m.store_id, m.acquirer_partner_id)
+             for m in e.holds}
+    return CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
+                     e.issuing_store_id, e.customer_ref, e.status, e.balance_minor,
+                     sum(h.amount_minor for h in holds.values()), holds=holds)
+
+
+def _status(status: CardStatus) -> Callable[[CardState, ev.CardEvent], CardState]:
+    def apply(state: CardState, _: ev.CardEvent) -> CardState:
+        state.status = status
+        return state
+    return apply
+
+
+def _replaced(state: CardState, e: ev.CardReplaced) -> CardState:
+    state.status = CardStatus.REPLACED
+    state.replaced_by = e.new_card_number
+    state.balance_minor = 0
+    state.held_minor = 0
+    for hold in state.holds.values():
+        if hold.status == HoldStatus.PENDING:
+            hold.status = HoldStatus.VOIDED  # moved: the new card holds it now
+    return state
+
+
+def _loaded(state: CardState, e: ev.ValueLoaded) -> CardState:
+    state.balance_minor += e.amount_minor
+    return state
+
+
+def _load_reversed(state: CardState, e: ev.LoadReversed) -> CardState:
+    state.balance_minor -= e.amount_minor
+    return state
+
+
+def _authorized(state: CardState, e: ev.ValueAuthorized) -> CardState:
+    state.holds[e.authorization_id] = Hold(e.authorization_id, e.amount_minor,
+                                           HoldStatus.PENDING, e.expires_at_us,
+                                           e.meta.store_id, e.acquirer_partner_id)
+    state.held_minor += e.amount_minor
+    return state
+
+
+def _captured(state: CardState, e: ev.AuthorizationCaptured) -> CardState:
+    hold = state.holds[e.authorization_id]
+    state.held_minor -= hold.amount_minor
+    state.balance_minor -= e.amount_minor
+    hold.status = HoldStatus.CAPTURED
+    hold.captured_minor = e.amount_minor
+    return state
+
+
+_RELEASE_STATUS = {ev.RELEASE_VOIDED: HoldStatus.VOIDED, ev.RELEASE_EXPIRED: HoldStatus.EXPIRED,
+                   ev.RELEASE_REVERSED: HoldStatus.REVERSED}
+
+
+def _released(state: CardState, e: ev.AuthorizationReleased) -> CardState:
+    hold = state.holds[e.authorization_id]
+    state.held_minor -= hold.amount_minor
+    hold.status = _RELEASE_STATUS[e.reason]
+    return state
+
+
+def _capture_reversed(state: CardState, e: ev.CaptureReversed) -> CardState:
+    hold = state.holds[e.authorization_id]
+    hold.status = HoldStatus.PENDING
+    hold.amount_minor = e.amount_minor
+    hold.captured_minor = 0
+    state.balance_minor += e.amount_minor
+    state.held_minor += e.amount_minor
+    return state
+
+
+def _refunded(state: CardState, e: ev.ValueRefunded) -> CardState:
+    state.holds[e.authorization_id].refunded_minor += e.amount_minor
+    state.balance_minor += e.amount_minor
+    return state
+
+
+_EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
+    ev.CardIssued: _issued,
+    ev.CardIssuedAsReplacement: _issued_as_replacement,
+    ev.CardActivated: _status(CardStatus.ACTIVE),
+    ev.CardBlocked: _status(CardStatus.BLOCKED),
+    ev.CardUnblocked: _status(CardStatus.ACTIVE),
+    ev.CardClosed: _status(CardStatus.CLOSED),
+    ev.CardReplaced: _replaced,
+    ev.ValueLoaded: _loaded,
+    ev.LoadReversed: _load_reversed,
+    ev.ValueAuthorized: _authorized,
+    ev.AuthorizationCaptured: _captured,
+    ev.AuthorizationReleased: _released,
+    ev.CaptureReversed: _capture_reversed,
+    ev.ValueRefunded: _refunded,
+}
+assert set(_EVOLVE) == set(ev.CARD_EVENTS)
+
+
+def evolve(state: CardState | None, event: ev.CardEvent) -> CardState:
+    """Apply one event. Asserts the invariants the decisions guarantee."""
+    legs = getattr(event, "legs", ())
+    assert postings.is_balanced(legs), f"unbalanced posting in {type(event).__name__}"
+    new = _EVOLVE[type(event)](state, event)
+    new.version += 1
+    assert new.held_minor >= 0, "held value went negative"
+    assert new.balance_minor >= new.held_minor, "available value went negative"
+    return new
+
+
+def fold(events: list[ev.CardEvent], state: CardState | None = None) -> CardState | None:
+    for event in events:
+        state = evolve(state, event)
+    return state

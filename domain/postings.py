@@ -1,0 +1,43 @@
+"""Double-entry postings: every movement of value is a set of legs that sums to zero.
+
+Accounts (signed balances; the sum over all accounts is always zero):
+- `card:{n}:available`, `card:{n}:held`: the card holder's stored value, split into free and held.
+  Their sum is the issuer's liability to the card holder.
+- `partner:{p}:sv_funding`: money received by issuer p for loads (negative = funded liability).
+- `clearing:{i}:{a}`: value issued by partner i and redeemed at a store of partner a. When
+  i != a this is what i owes a at settlement; stage 3 settlement reads these accounts.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Leg(msgspec.Struct, frozen=True, array_like=True):
+    account: str
+    amount_minor: int
+
+
+def available(card_number: str) -> str:
+    return f"card:{card_number}:available"
+
+
+def held(card_number: str) -> str:
+    return f"card:{card_number}:held"
+
+
+def funding(partner_id: str) -> str:
+    return f"partner:{partner_id}:sv_funding"
+
+
+def clearing(issuer_id: str, acquirer_id: str) -> str:
+    return f"clearing:{issuer_id}:{acquirer_id}"
+
+
+def move(source: str, target: str, amount_minor: int) -> tuple[Leg, Leg]:
+    """Value moves from `source` to `target`: the pair sums to zero by construction."""
+    return (Leg(source, -amount_minor), Leg(target, amount_minor))
+
+
+def is_balanced(legs: tuple[Leg, ...]) -> bool:
+    return sum(leg.amount_minor for leg in legs) == 0

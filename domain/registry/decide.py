@@ -1,0 +1,153 @@
+"""The registry's state, decisions and evolution. One stream holds the whole registry: it is
+small (thousands of stores, tens of thousands of terminals) and rarely written."""
+
+from __future__ import annotations
+
+import msgspec
+
+from domain.common import InvalidInput, Meta, Principal, Result, Role
+from domain.registry import commands as cmd
+from domain.registry import events as ev
+
+
+class Partner(msgspec.Struct, frozen=True):
+    partner_id: str
+    name: str
+    currency: str
+
+
+class Store(msgspec.Struct, frozen=True):
+    store_id: str
+    partner_id: str
+    name: str
+    timezone: str
+
+
+class Terminal(msgspec.Struct, frozen=True):
+    terminal_id: str
+    store_id: str
+    partner_id: str
+
+
+class Credential(msgspec.Struct):
+    credential_id: str
+    principal: Principal
+    label: str
+    token_sha256: bytes
+    revoked: bool = False
+
+
+class CardClass(msgspec.Struct, frozen=True):
+    card_class: str
+    max_balance_major: int
+    hold_ttl_seconds: int
+
+
+DEFAULT_MAX_BALANCE_MAJOR = 1_000_000
+DEFAULT_HOLD_TTL_SECONDS = 7 * 24 * 3600
+
+
+class RegistryState(msgspec.Struct):
+    version: int = 0
+    partners: dict[str, Partner] = {}
+    stores: dict[str, Store] = {}
+    terminals: dict[str, Terminal] = {}
+    credentials: dict[str, Credential] = {}
+    card_classes: dict[str, CardClass] = {}
+
+    def card_class(self, name: str) -> CardClass:
+        return self.card_classes.get(name) or CardClass(
+            name, DEFAULT_MAX_BALANCE_MAJOR, DEFAULT_HOLD_TTL_SECONDS)
+
+
+class RegistryDecision(msgspec.Struct, frozen=True):
+    result: Result
+    events: tuple[ev.RegistryEvent, ...] = ()
+
+
+def _approve(event: ev.RegistryEvent) -> RegistryDecision:
+    return RegistryDecision(Result.APPROVED, (event,))
+
+
+def _exists() -> RegistryDecision:
+    return RegistryDecision(Result.DECLINED_INVALID_STATE)
+
+
+def decide(state: RegistryState, command: cmd.RegistryCommand, meta: Meta,
+           new_credential_id: str = "", new_token_sha256: bytes = b"") -> RegistryDecision:
+    """Decide a registry command. References to unknown partners or stores are input errors
+    (InvalidInput naming the field); an id that is already taken is DECLINED_INVALID_STATE."""
+    match command:
+        case cmd.RegisterPartner(partner_id, name, currency):
+            if partner_id in state.partners:
+                return _exists()
+            return _approve(ev.PartnerRegistered(meta, partner_id, name, currency))
+        case cmd.RegisterStore(partner_id, store_id, name, timezone):
+            if partner_id not in state.partners:
+                raise InvalidInput("partner_id", f"unknown partner {partner_id!r}")
+            if store_id in state.stores:
+                return _exists()
+            return _approve(ev.StoreRegistered(meta, partner_id, store_id, name, timezone))
+        case cmd.RegisterTerminal(store_id, terminal_id):
+            if store_id not in state.stores:
+                raise InvalidInput("store_id", f"unknown store {store_id!r}")
+            if terminal_id in state.terminals:
+                return _exists()
+            return _approve(ev.TerminalRegistered(meta, store_id, terminal_id))
+        case cmd.CreateCredential(principal, label):
+            _check_scope_exists(state, principal)
+            assert new_credential_id and new_token_sha256
+            return _approve(ev.CredentialCreated(
+                meta, new_credential_id, principal.role, principal.partner_id,
+                principal.store_id, principal.terminal_id, label, new_token_sha256))
+        case cmd.RevokeCredential(credential_id):
+            credential = state.credentials.get(credential_id)
+            if credential is None:
+                raise InvalidInput("credential_id", f"unknown credential {credential_id!r}")
+            if credential.revoked:
+                return _exists()
+            return _approve(ev.CredentialRevoked(meta, credential_id))
+        case cmd.DefineCardClass(card_class, max_balance_major, hold_ttl_seconds):
+            return _approve(ev.CardClassDefined(meta, card_class, max_balance_major,
+                                                hold_ttl_seconds))
+    raise AssertionError(f"unhandled registry command {command!r}")
+
+
+def _check_scope_exists(state: RegistryState, p: Principal) -> None:
+    if p.partner_id and p.partner_id not in state.partners:
+        raise InvalidInput("principal.partner_id", f"unknown partner {p.partner_id!r}")
+    if p.store_id:
+        store = state.stores.get(p.store_id)
+        if store is None or store.partner_id != p.partner_id:
+            raise InvalidInput("principal.store_id",
+                               f"no store {p.store_id!r} at partner {p.partner_id!r}")
+    if p.terminal_id:
+        terminal = state.terminals.get(p.terminal_id)
+        if terminal is None or terminal.store_id != p.store_id:
+            raise InvalidInput("principal.terminal_id",
+                               f"no terminal {p.terminal_id!r} in store {p.store_id!r}")
+
+
+def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:
+    match event:
+        case ev.PartnerRegistered(_, partner_id, name, currency):
+            state.partners[partner_id] = Partner(partner_id, name, currency)
+        case ev.StoreRegistered(_, partner_id, store_id, name, timezone):
+            state.stores[store_id] = Store(store_id, partner_id, name, timezone)
+        case ev.TerminalRegistered(_, store_id, terminal_id):
+            partner_id = state.stores[store_id].partner_id
+            state.terminals[terminal_id] = Terminal(terminal_id, store_id, partner_id)
+        case ev.CredentialCreated(_, credential_id, role, partner_id, store_id, terminal_id,
+                                  label, token_sha256):
+            principal = Principal(Role(role), partner_id, store_id, terminal_id)
+            state.credentials[credential_id] = Credential(credential_id, principal, label,
+                                                          token_sha256)
+        case ev.CredentialRevoked(_, credential_id):
+            state.credentials[credential_id].revoked = True
+        case ev.CardClassDefined(_, card_class, max_balance_major, hold_ttl_seconds):
+            state.card_classes[card_class] = CardClass(card_class, max_balance_major,
+                                                       hold_ttl_seconds)
+        case _:
+            raise AssertionError(f"unhandled registry event {event!r}")
+    state.version += 1
+    return state

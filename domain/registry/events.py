@@ -1,0 +1,55 @@
+"""Registry events: the alliance's partners, stores, terminals, credentials and card classes."""
+
+from __future__ import annotations
+
+import msgspec
+
+from domain.common import Meta
+
+
+class RegistryEvent(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
+    meta: Meta
+
+
+class PartnerRegistered(RegistryEvent, tag="reg.partner.v1"):
+    partner_id: str
+    name: str
+    currency: str
+
+
+class StoreRegistered(RegistryEvent, tag="reg.store.v1"):
+    partner_id: str
+    store_id: str
+    name: str
+    timezone: str
+
+
+class TerminalRegistered(RegistryEvent, tag="reg.terminal.v1"):
+    store_id: str
+    terminal_id: str
+
+
+class CredentialCreated(RegistryEvent, tag="reg.credential.v1"):
+    credential_id: str
+    role: int
+    partner_id: str
+    store_id: str
+    terminal_id: str
+    label: str
+    token_sha256: bytes  # the token itself is shown once and never stored
+
+
+class CredentialRevoked(RegistryEvent, tag="reg.credential_revoked.v1"):
+    credential_id: str
+
+
+class CardClassDefined(RegistryEvent, tag="reg.card_class.v1"):
+    card_class: str
+    max_balance_major: int
+    hold_ttl_seconds: int
+
+
+REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
+    PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
+    CredentialRevoked, CardClassDefined,
+)
