@@ -1,0 +1,1 @@
+"""The engine: event store, codec, batching writer, idempotency keys, snapshots."""

@@ -1,0 +1,115 @@
+"""msgspec encoding of events, snapshots and stored replies, and stream ids."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+import msgspec
+
+from domain.cards.decide import CardState
+from domain.cards.events import CARD_EVENTS, CardEvent
+from domain.common import CardStatus
+from domain.registry.events import REGISTRY_EVENTS, RegistryEvent
+
+# Stream ids are UUIDs derived from the card number, so any process finds a card's stream
+# without a lookup table. The namespace is fixed forever.
+NAMESPACE = uuid.UUID("6f0c5f1e-3a1d-4c55-9b8e-0c1b7d2a9e41")
+REGISTRY_ID = uuid.uuid5(NAMESPACE, "registry")
+
+_card_ids: dict[str, uuid.UUID] = {}
+
+
+def card_stream_id(card_number: str) -> uuid.UUID:
+    stream_id = _card_ids.get(card_number)
+    if stream_id is None:
+        if len(_card_ids) > 1_000_000:
+            _card_ids.clear()
+        stream_id = _card_ids[card_number] = uuid.uuid5(NAMESPACE, "card/" + card_number)
+    return stream_id
+
+
+AnyEvent = Any  # a member of the tagged union below
+_EVENT_TYPES = CARD_EVENTS + REGISTRY_EVENTS
+_encoder = msgspec.msgpack.Encoder()
+
+def _make_event_decoder() -> msgspec.msgpack.Decoder[Any]:
+    union = _EVENT_TYPES[0]
+    for event_type in _EVENT_TYPES[1:]:
+        union = union | event_type  # type: ignore[assignment]
+    return msgspec.msgpack.Decoder(type=union)
+
+
+_event_decoder = _make_event_decoder()
+_card_decoder = msgspec.msgpack.Decoder(type=CardState)
+
+
+def encode(value: Any) -> bytes:
+    return _encoder.encode(value)
+
+
+def decode_event(data: bytes) -> CardEvent | RegistryEvent:
+    return _event_decoder.decode(data)
+
+
+def topic_of(event: CardEvent | RegistryEvent) -> str:
+    return type(event).__struct_config__.tag  # type: ignore[return-value]
+
+
+def decode_card_state(data: bytes) -> CardState:
+    return _card_decoder.decode(data)
+
+
+SNAPSHOT_TOPIC = "snapshot.card.v1"
+
+
+def payload_hash(command: msgspec.Struct) -> bytes:
+    """What a retry is compared with: the command as the caller sent it."""
+    return hashlib.blake2b(_encoder.encode(command), digest_size=16).digest()
+
+
+class CardView(msgspec.Struct, array_like=True):
+    card_number: str
+    card_class: str
+    status: int
+    currency: str
+    balance_minor: int
+    held_minor: int
+    available_minor: int
+    issuing_partner_id: str
+    issuing_store_id: str
+    replaced_by: str
+    points: int
+    version: int
+
+
+def card_view(state: CardState, held_minor: int) -> CardView:
+    return CardView(state.card_number, state.card_class, int(state.status), state.currency,
+                    state.balance_minor, held_minor, state.balance_minor - held_minor,
+                    state.issuing_partner_id, state.issuing_store_id, state.replaced_by, 0,
+                    state.version)
+
+
+class Outcome(msgspec.Struct, array_like=True):
+    """The reply to a command, as stored with its request key and replayed on a retry."""
+
+    result: int
+    kind: str = ""  # the command's tag: what a Reverse has to undo
+    card_number: str = ""
+    authorization_id: str = ""
+    approved_amount_minor: int = 0
+    card: CardView | None = None
+    credential_id: str = ""
+    token: str = ""  # CreateCredential only; blanked before the outcome is stored
+    replayed: bool = False
+
+
+_outcome_decoder = msgspec.msgpack.Decoder(type=Outcome)
+
+
+def decode_outcome(data: bytes) -> Outcome:
+    return _outcome_decoder.decode(data)
+
+
+CARD_STATUS_NAMES = {int(s): s.name for s in CardStatus}

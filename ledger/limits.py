@@ -1,0 +1,39 @@
+"""Every bound of the engine in one place, each with the reason for its value."""
+
+# Requests waiting for the writer. At ~30k decisions/s this is ~0.3 s of work: a longer
+# queue would only turn overload into timeouts, so callers get RESOURCE_EXHAUSTED instead.
+QUEUE_MAX = 10_000
+
+# Requests decided and committed in one transaction. 2,000 keeps one commit under ~50 ms on
+# this machine's disk while amortising the fsync and the table lock over many requests.
+BATCH_MAX = 2_000
+
+# Cards kept in memory. A card state is ~0.5-2 kB; 200k cards is a few hundred MB at most.
+CARD_CACHE_MAX = 200_000
+
+# Request keys remembered in memory for fast replays; older keys are found in the database.
+KEY_CACHE_MAX = 500_000
+
+# Times a batch is re-decided after a version or key conflict before it is split up.
+CONFLICT_RETRIES_MAX = 4
+
+# A card's state is snapshotted every this many events, so a load never folds more than this.
+SNAPSHOT_INTERVAL = 100
+
+# Replacement chains followed when routing an authorization to the card that holds it now.
+REPLACEMENT_HOPS_MAX = 16
+
+# Log rows read per query when following other processes' writes; after this many pages
+# the card cache is dropped instead (cheaper than reading a huge backlog).
+TAIL_PAGE_ROWS = 5_000
+TAIL_PAGES_MAX = 4
+
+# ListMovements page size.
+MOVEMENTS_PAGE_DEFAULT = 100
+MOVEMENTS_PAGE_MAX = 1_000
+
+# Operations in one Batch message (the contract says 1..1000).
+BATCH_OPERATIONS_MAX = 1_000
+
+# Seconds to wait for a database connection before answering UNAVAILABLE.
+DB_CONNECT_TIMEOUT_S = 3.0

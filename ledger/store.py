@@ -1,0 +1,463 @@
+"""The event store: one append-only log of events plus the request-key table, on the
+eventsourcing 9.5 recorders (SQLite embedded, PostgreSQL in production), chosen by URL.
+
+- Events: `ledger_events` (the recorders' table: stream id, version, topic, state, and a
+  notification id that orders the whole log). Appends take the recorders' table lock on
+  PostgreSQL, so the log's order is the commit order and readers never skip a late commit.
+- Request keys: `ledger_request_keys`, written in the same transaction as the events they
+  guard, with a primary key on (key_space, request_id): a retry can never apply twice, even
+  when two processes decide it at once.
+- Snapshots: `ledger_snapshots`, written after the commit; losing one only costs a longer load.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import sqlite3
+import urllib.parse
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from eventsourcing import persistence as es
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
+from eventsourcing.sqlite import (
+    SQLiteAggregateRecorder,
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteDatastore,
+)
+from psycopg.sql import SQL
+
+from ledger import limits
+from ledger.codec import REGISTRY_ID
+
+EVENTS_TABLE = "ledger_events"
+SNAPSHOTS_TABLE = "ledger_snapshots"
+KEYS_TABLE = "ledger_request_keys"
+
+
+class StoreError(Exception):
+    pass
+
+
+class Conflict(StoreError):
+    """A stream version or a request key was taken by another writer: re-decide."""
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached or failed: nothing of the transaction was applied."""
+
+
+class ConfigError(StoreError):
+    """A database URL that is malformed, unreachable or not initialised (exit status 2)."""
+
+
+class KeyRow(NamedTuple):
+    key_space: str
+    request_id: str
+    payload_hash: bytes  # b"" marks a request reversed before it was seen
+    outcome: bytes
+
+
+class Change(NamedTuple):
+    """One log row as seen by a process following others' writes."""
+
+    notification_id: int
+    originator_id: uuid.UUID
+    originator_version: int
+    state: bytes | None  # only for registry events
+
+
+def _translate(error: Exception) -> StoreError:
+    if isinstance(error, es.IntegrityError):
+        return Conflict(str(error))
+    return Unavailable(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))
+
+
+class EventStore(abc.ABC):
+    """What the engine needs from a database; one subclass per backend."""
+
+    url: str  # for messages: never includes a password
+
+    @abc.abstractmethod
+    def create_schema(self) -> None: ...
+
+    @abc.abstractmethod
+    def check_schema(self) -> None:
+        """Raise ConfigError when `init` has not been run on this database."""
+
+    @abc.abstractmethod
+    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]: ...
+
+    def append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]:
+        """One transaction: all events and keys, or nothing. Returns the notification ids."""
+        try:
+            return self._append(events, keys)
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def _stream(self, originator_id: uuid.UUID, gt: int | None, lte: int | None,
+                limit: int | None) -> Sequence[StoredEvent]: ...
+
+    def stream(self, originator_id: uuid.UUID, *, gt: int | None = None, lte: int | None = None,
+               limit: int | None = None) -> Sequence[StoredEvent]:
+        try:
+            return self._stream(originator_id, gt, lte, limit)
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def _latest_snapshot(self, originator_id: uuid.UUID) -> StoredEvent | None: ...
+
+    def latest_snapshot(self, originator_id: uuid.UUID) -> StoredEvent | None:
+        try:
+            return self._latest_snapshot(originator_id)
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def _save_snapshot(self, snapshot: StoredEvent) -> None: ...
+
+    def save_snapshot(self, snapshot: StoredEvent) -> None:
+        """Best effort: a snapshot another process already wrote is fine."""
+        try:
+            self._save_snapshot(snapshot)
+        except es.IntegrityError:
+            pass
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def _find_keys(self, pairs: Sequence[tuple[str, str]]) -> list[KeyRow]: ...
+
+    def find_keys(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], KeyRow]:
+        unique = sorted(set(pairs))
+        try:
+            rows = self._find_keys(unique) if unique else []
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+        return {(row.key_space, row.request_id): row for row in rows}
+
+    @abc.abstractmethod
+    def _changes_after(self, notification_id: int, limit: int) -> list[Change]: ...
+
+    def changes_after(self, notification_id: int, limit: int) -> list[Change]:
+        try:
+            return self._changes_after(notification_id, limit)
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+        except Exception as error:  # driver errors outside the recorders' own wrapping
+            raise Unavailable(str(error)) from error
+
+    @abc.abstractmethod
+    def _max_notification_id(self) -> int: ...
+
+    def max_notification_id(self) -> int:
+        try:
+            return self._max_notification_id() or 0
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def _read_log(self, start: int, limit: int) -> Sequence[Notification]: ...
+
+    def read_log(self, start: int, limit: int) -> Sequence[Notification]:
+        """The log in its global order, from notification id `start` (inclusive)."""
+        try:
+            return self._read_log(start, limit)
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+
+
+class _DurablePostgresDatastore(PostgresDatastore):
+    def after_connect_func(self) -> Any:
+        base = super().after_connect_func()
+
+        def after_connect(conn: Any) -> None:
+            base(conn)
+            # Explicit, whatever the server's default: an acknowledged commit is flushed.
+            conn.execute("SET synchronous_commit = on")
+
+        return after_connect
+
+
+class _PostgresEvents(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self.sql_create_statements.append(SQL(
+            f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} ("
+            "key_space text NOT NULL, request_id text NOT NULL, payload_hash bytea NOT NULL, "
+            "outcome bytea NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (key_space, request_id))"))
+        self.insert_keys = SQL(
+            f"INSERT INTO {KEYS_TABLE} (key_space, request_id, payload_hash, outcome) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::bytea[])")
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        """The recorder's insert (table lock, NOTIFY, unnest INSERT ... RETURNING) plus the
+        request keys, in one pipelined transaction, without the recorder's retry decorator:
+        its ten retries would hold a POS request for seconds and can turn a commit that
+        succeeded into a false conflict. Conflicts on events or keys raise IntegrityError."""
+        keys: Sequence[KeyRow] = kwargs.get("keys", ())
+        error: Exception | None = None
+        ids: list[int] = []
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline, conn.transaction(), conn.cursor() as curs:
+                try:
+                    if stored_events:
+                        self._lock_table(curs)
+                        self._notify_channel(curs)
+                        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+                        pipeline.sync()
+                        ids = [row["notification_id"] for row in curs.fetchall()]
+                    if keys:
+                        columns = [list(column) for column in zip(*keys, strict=True)]
+                        curs.execute(self.insert_keys, columns, prepare=True)
+                        pipeline.sync()
+                except Exception as caught:  # re-raised below, once the pipeline has exited
+                    error = caught
+            if error is not None:
+                raise error
+        return ids
+
+
+class PostgresStore(EventStore):
+    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.url = _without_password(parts)
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ConfigError(f"malformed database URL {self.url}: bad port") from None
+        dbname = parts.path.lstrip("/")
+        if not parts.hostname or not dbname:
+            raise ConfigError(f"malformed database URL {self.url}: needs a host and a database")
+        self.datastore = _DurablePostgresDatastore(
+            dbname=urllib.parse.unquote(dbname), host=parts.hostname, port=port,
+            user=urllib.parse.unquote(parts.username or "postgres"),
+            password=urllib.parse.unquote(parts.password or ""),
+            connect_timeout=limits.DB_CONNECT_TIMEOUT_S, pool_size=pool_size, max_overflow=4,
+            pool_open_timeout=limits.DB_CONNECT_TIMEOUT_S,
+            idle_in_transaction_session_timeout=5, lock_timeout=5,
+            originator_id_type="uuid", enable_db_functions=False)
+        try:
+            self.datastore.pool.open(wait=True, timeout=limits.DB_CONNECT_TIMEOUT_S)
+        except Exception as error:
+            self.datastore.close()
+            raise ConfigError(f"cannot reach database {self.url}: "
+                              f"{str(error).strip().splitlines()[0] if str(error) else error!r}"
+                              ) from None
+        self.events = _PostgresEvents(self.datastore)
+        self.snapshots = PostgresAggregateRecorder(self.datastore,
+                                                   events_table_name=SNAPSHOTS_TABLE)
+        self._changes_sql = SQL(
+            "SELECT notification_id, originator_id, originator_version, "
+            f"CASE WHEN originator_id = %s THEN state END AS state FROM {EVENTS_TABLE} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
+        self._keys_sql = SQL(
+            f"SELECT key_space, request_id, payload_hash, outcome FROM {KEYS_TABLE} "
+            "WHERE (key_space, request_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))")
+
+    def create_schema(self) -> None:
+        try:
+            self.events.create_table()
+            self.snapshots.create_table()
+        except es.PersistenceError as error:
+            raise ConfigError(f"cannot create the schema in {self.url}: {error}") from None
+
+    def check_schema(self) -> None:
+        with self.datastore.get_connection() as conn:
+            row = conn.execute("SELECT to_regclass(%s) AS t, to_regclass(%s) AS k",
+                               (EVENTS_TABLE, KEYS_TABLE)).fetchone()
+        if row is None or row["t"] is None or row["k"] is None:
+            raise ConfigError(f"database {self.url} has no ledger schema: run "
+                              "`loyalty-ledger init` first")
+        self.datastore.db_type_names.add(self.events.stored_event_type_name)
+        self.datastore.register_type_adapters()
+
+    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]:
+        return list(self.events.insert_events(events, keys=keys) or ())
+
+    def _stream(self, originator_id: uuid.UUID, gt: int | None, lte: int | None,
+                limit: int | None) -> Sequence[StoredEvent]:
+        return self.events.select_events.__wrapped__(  # type: ignore[attr-defined]
+            self.events, originator_id, gt=gt, lte=lte, limit=limit)
+
+    def _latest_snapshot(self, originator_id: uuid.UUID) -> StoredEvent | None:
+        rows = self.snapshots.select_events.__wrapped__(  # type: ignore[attr-defined]
+            self.snapshots, originator_id, desc=True, limit=1)
+        return rows[0] if rows else None
+
+    def _save_snapshot(self, snapshot: StoredEvent) -> None:
+        self.snapshots.insert_events.__wrapped__(self.snapshots, [snapshot])  # type: ignore[attr-defined]
+
+    def _find_keys(self, pairs: Sequence[tuple[str, str]]) -> list[KeyRow]:
+        spaces, ids = zip(*pairs, strict=True)
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(self._keys_sql, (list(spaces), list(ids))).fetchall()
+        return [KeyRow(r["key_space"], r["request_id"], bytes(r["payload_hash"]),
+                       bytes(r["outcome"])) for r in rows]
+
+    def _changes_after(self, notification_id: int, limit: int) -> list[Change]:
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(self._changes_sql, (REGISTRY_ID, notification_id, limit),
+                                prepare=True).fetchall()
+        return [Change(r["notification_id"], r["originator_id"], r["originator_version"],
+                       bytes(r["state"]) if r["state"] is not None else None) for r in rows]
+
+    def _max_notification_id(self) -> int:
+        return self.events.max_notification_id.__wrapped__(self.events) or 0  # type: ignore[attr-defined]
+
+    def _read_log(self, start: int, limit: int) -> Sequence[Notification]:
+        return self.events.select_notifications.__wrapped__(  # type: ignore[attr-defined]
+            self.events, start, limit)
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _without_password(parts: urllib.parse.SplitResult) -> str:
+    if parts.password is None:
+        return urllib.parse.urlunsplit(parts)
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+# ------------------------------------------------------------------------------ SQLite
+
+
+class _DurableSQLitePool(SQLiteConnectionPool):
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        # WAL with synchronous=FULL: a commit is on disk (fsync) before it is acknowledged.
+        connection._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        return connection
+
+
+class _DurableSQLiteDatastore(SQLiteDatastore):
+    def __init__(self, db_name: str) -> None:
+        super().__init__(db_name, lock_timeout=10)
+        self.pool.close()
+        self.pool = _DurableSQLitePool(db_name=db_name, lock_timeout=10)
+
+
+class _SQLiteEvents(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(),
+                f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (key_space TEXT NOT NULL, "
+                "request_id TEXT NOT NULL, payload_hash BLOB NOT NULL, outcome BLOB NOT NULL, "
+                "recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, "
+                "PRIMARY KEY (key_space, request_id)) WITHOUT ROWID"]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        keys: Sequence[KeyRow] = kwargs.get("keys", ())
+        if keys:
+            c.executemany(f"INSERT INTO {KEYS_TABLE} (key_space, request_id, payload_hash, "
+                          "outcome) VALUES (?,?,?,?)", keys)
+        return super()._insert_events(c, stored_events)
+
+
+class SQLiteStore(EventStore):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = url.removeprefix("sqlite:///")
+        if not path or path == url:
+            raise ConfigError(f"malformed database URL {url}: expected sqlite:///path/to/file.db")
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"cannot reach database {url}: no directory {directory}")
+        self.path = path
+        try:
+            sqlite3.connect(path).close()
+        except sqlite3.Error as error:
+            raise ConfigError(f"cannot open database {url}: {error}") from None
+        self.datastore = _DurableSQLiteDatastore(path)
+        self.events = _SQLiteEvents(self.datastore, events_table_name=EVENTS_TABLE)
+        self.snapshots = SQLiteAggregateRecorder(self.datastore, SNAPSHOTS_TABLE)
+
+    def create_schema(self) -> None:
+        self.events.create_table()
+        self.snapshots.create_table()
+
+    def check_schema(self) -> None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT count(*) FROM sqlite_master WHERE name IN (?, ?)",
+                      (EVENTS_TABLE, KEYS_TABLE))
+            found = c.fetchone()[0]
+        if found != 2:
+            raise ConfigError(f"database {self.url} has no ledger schema: run "
+                              "`loyalty-ledger init` first")
+
+    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]:
+        return list(self.events.insert_events(events, keys=keys) or ())
+
+    def _stream(self, originator_id: uuid.UUID, gt: int | None, lte: int | None,
+                limit: int | None) -> Sequence[StoredEvent]:
+        return self.events.select_events(originator_id, gt=gt, lte=lte, limit=limit)
+
+    def _latest_snapshot(self, originator_id: uuid.UUID) -> StoredEvent | None:
+        rows = self.snapshots.select_events(originator_id, desc=True, limit=1)
+        return rows[0] if rows else None
+
+    def _save_snapshot(self, snapshot: StoredEvent) -> None:
+        self.snapshots.insert_events([snapshot])
+
+    def _find_keys(self, pairs: Sequence[tuple[str, str]]) -> list[KeyRow]:
+        found: list[KeyRow] = []
+        with self.datastore.transaction(commit=False) as c:
+            for key_space, request_id in pairs:
+                c.execute(f"SELECT key_space, request_id, payload_hash, outcome FROM {KEYS_TABLE}"
+                          " WHERE key_space=? AND request_id=?", (key_space, request_id))
+                row = c.fetchone()
+                if row is not None:
+                    found.append(KeyRow(row[0], row[1], bytes(row[2]), bytes(row[3])))
+        return found
+
+    def _changes_after(self, notification_id: int, limit: int) -> list[Change]:
+        registry = REGISTRY_ID.hex
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid, originator_id, originator_version, CASE WHEN "
+                      f"originator_id = ? THEN state END FROM {EVENTS_TABLE} WHERE rowid > ? "
+                      "ORDER BY rowid LIMIT ?", (registry, notification_id, limit))
+            rows = c.fetchall()
+        return [Change(r[0], uuid.UUID(r[1]), r[2], bytes(r[3]) if r[3] is not None else None)
+                for r in rows]
+
+    def _max_notification_id(self) -> int:
+        return self.events.max_notification_id() or 0
+
+    def _read_log(self, start: int, limit: int) -> Sequence[Notification]:
+        return self.events.select_notifications(start, limit)
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def open_store(url: str) -> EventStore:
+    """The store a database URL names. ConfigError (one line, no password) if it cannot."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "sqlite":
+        return SQLiteStore(url)
+    if scheme in ("postgresql", "postgres"):
+        return PostgresStore(url)
+    shown = _without_password(urllib.parse.urlsplit(url)) if "://" in url else url
+    raise ConfigError(f"malformed database URL {shown}: use sqlite:///path/to/file.db or "
+                      "postgresql://user@host:port/dbname")
