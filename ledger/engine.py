@@ -1,0 +1,701 @@
+"""The engine: one writer thread decides requests in arrival order against in-memory state and
+commits the events and request keys of many requests in one transaction (group commit).
+
+Flow of a batch:
+1. follow the log: rows other processes committed since we last looked evict the cards they
+   touched from the cache and update the registry (revocations take effect here);
+2. decide each request: replay a known request key, or check scope, decide, evolve the cached
+   state and collect the events and the key row;
+3. append everything in one transaction; only then call back each request's reply.
+A version or key conflict (another process wrote first) evicts what the batch touched, looks up
+the batch's keys and re-decides the batch; a database error answers UNAVAILABLE and evicts
+the touched state, so nothing half-applied stays in memory either.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import hmac
+import logging
+import math
+import queue
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from eventsourcing.persistence import StoredEvent
+
+from domain import access
+from domain.cards import commands as cc
+from domain.cards import decide as cards
+from domain.cards.events import CardEvent
+from domain.common import APPROVALS, InvalidInput, Meta, Principal, Result, Role
+from domain.currency import major_to_minor
+from domain.registry import commands as rc
+from domain.registry import decide as registry
+from domain.registry.events import RegistryEvent
+from ledger import limits
+from ledger.codec import (
+    REGISTRY_ID,
+    SNAPSHOT_TOPIC,
+    Outcome,
+    card_stream_id,
+    card_view,
+    decode_card_state,
+    decode_event,
+    decode_outcome,
+    encode,
+    payload_hash,
+    topic_of,
+)
+from ledger.store import Conflict, EventStore, KeyRow, Unavailable
+
+log = logging.getLogger("ledger.engine")
+
+INVALID_ARGUMENT = "INVALID_ARGUMENT"
+PERMISSION_DENIED = "PERMISSION_DENIED"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+UNAVAILABLE = "UNAVAILABLE"
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+
+
+class Failure(msgspec.Struct, frozen=True):
+    """A request that was not decided: a gRPC status code and a message. Nothing written."""
+
+    code: str
+    message: str
+
+
+Reply = Outcome | Failure
+
+
+class Denied(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Request:
+    credential_id: str
+    command: Any
+    callback: Callable[[Reply], None]
+    key_space: str = ""  # "" for reads
+    request_id: str = ""  # "" for reads
+    terminal_id: str = ""  # the terminal a GATEWAY acts for
+    deadline: float = math.inf  # time.monotonic() value
+
+
+_STOP = object()
+_MISSING = object()
+
+
+def key_space_of(credential_id: str, principal: Principal, terminal_id: str = "") -> str:
+    """The contract's key space: the terminal for TERMINAL and GATEWAY principals (a gateway
+    acting for terminal T shares T's), the credential for every other role."""
+    if principal.role == Role.TERMINAL:
+        return "t:" + principal.terminal_id
+    if principal.role == Role.GATEWAY:
+        return "t:" + terminal_id
+    return "c:" + credential_id
+
+
+def reversal_marker(key_space: str) -> str:
+    return key_space + "#reversed"
+
+
+@dataclass
+class _Work:
+    """What one attempt at a batch decided: events, keys, and the state it touched."""
+
+    stored: list[StoredEvent] = field(default_factory=list)
+    keys: list[KeyRow] = field(default_factory=list)
+    keys_by_pair: dict[tuple[str, str], KeyRow] = field(default_factory=dict)
+    touched: dict[uuid.UUID, cards.CardState] = field(default_factory=dict)
+    versions_before: dict[uuid.UUID, int] = field(default_factory=dict)
+    registry_touched: bool = False
+
+    def add_key(self, row: KeyRow) -> None:
+        self.keys.append(row)
+        self.keys_by_pair[(row.key_space, row.request_id)] = row
+
+
+def _system_meta(now_us: int) -> Meta:
+    return Meta("", "system", 0, "", "", "", now_us)
+
+
+def new_token() -> tuple[str, str, bytes]:
+    """A credential id, its bearer token (shown once) and the token's SHA-256 (stored)."""
+    credential_id = "c" + secrets.token_hex(8)
+    token = f"llk_{credential_id}_{secrets.token_urlsafe(32)}"
+    return credential_id, token, hashlib.sha256(token.encode()).digest()
+
+
+def generate_card_number() -> str:
+    from domain.common import luhn_complete
+
+    return luhn_complete("7" + "".join(secrets.choice("0123456789") for _ in range(14)))
+
+
+class Ledger:
+    def __init__(self, store: EventStore, *, clock_us: Callable[[], int] | None = None,
+                 queue_max: int = limits.QUEUE_MAX, batch_max: int = limits.BATCH_MAX,
+                 card_cache_max: int = limits.CARD_CACHE_MAX,
+                 key_cache_max: int = limits.KEY_CACHE_MAX,
+                 card_numbers: Callable[[], str] = generate_card_number) -> None:
+        self.store = store
+        self.clock_us = clock_us or (lambda: time.time_ns() // 1000)
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
+        self.batch_max = batch_max
+        self.card_cache_max = card_cache_max
+        self.key_cache_max = key_cache_max
+        self.card_numbers = card_numbers
+        self.cards: OrderedDict[uuid.UUID, cards.CardState | None] = OrderedDict()
+        self.key_cache: OrderedDict[tuple[str, str], KeyRow] = OrderedDict()
+        self.registry = registry.RegistryState()
+        self.last_seen = 0
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # statistics for the demo and the benchmarks
+        self.conflicts = 0
+        self._handlers: dict[type, Callable[[Request, Principal, _Work, int], Outcome]] = {
+            cc.IssueCard: self._issue, cc.ActivateCard: self._card_action,
+            cc.BlockCard: self._card_action, cc.UnblockCard: self._card_action,
+            cc.CloseCard: self._card_action, cc.ReplaceCard: self._replace,
+            cc.LoadValue: self._load, cc.Authorize: self._authorize,
+            cc.Capture: self._follow_up, cc.Void: self._follow_up, cc.Refund: self._follow_up,
+            cc.Reverse: self._reverse, cc.GetCard: self._read, cc.GetBalance: self._read,
+            rc.RegisterPartner: self._registry, rc.RegisterStore: self._registry,
+            rc.RegisterTerminal: self._registry, rc.CreateCredential: self._registry,
+            rc.RevokeCredential: self._registry, rc.DefineCardClass: self._registry,
+        }
+
+    # -------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> Ledger:
+        self.last_seen = self.store.max_notification_id()
+        self._load_registry()
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Decide and commit everything already queued, then stop the writer."""
+        if self._thread is not None:
+            self.queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def submit(self, request: Request) -> None:
+        """Queue a request; its callback runs on the writer thread once it is durable."""
+        try:
+            self.queue.put_nowait(request)
+        except queue.Full:
+            request.callback(Failure(RESOURCE_EXHAUSTED, "the ledger's queue is full; retry"))
+
+    def call(self, credential_id: str, command: Any, *, request_id: str = "",
+             terminal_id: str = "", timeout_s: float = 30.0) -> Reply:
+        """Submit and wait: for the CLI, the demo and tests."""
+        future: concurrent.futures.Future[Reply] = concurrent.futures.Future()
+        credential = self.registry.credentials.get(credential_id)
+        key_space = ""
+        if request_id and credential is not None:
+            key_space = key_space_of(credential_id, credential.principal, terminal_id)
+        self.submit(Request(credential_id, command, future.set_result, key_space, request_id,
+                            terminal_id, time.monotonic() + timeout_s))
+        return future.result(timeout_s + 5)
+
+    def authenticate(self, token: str) -> registry.Credential | None:
+        parts = token.split("_")
+        if len(parts) < 3 or parts[0] != "llk":
+            return None
+        credential = self.registry.credentials.get(parts[1])
+        if credential is None or credential.revoked:
+            return None
+        digest = hashlib.sha256(token.encode()).digest()
+        return credential if hmac.compare_digest(digest, credential.token_sha256) else None
+
+    def bootstrap_admin(self, label: str = "bootstrap") -> str:
+        """Write a new ADMIN credential directly (for `init`); returns its token."""
+        credential_id, token, digest = new_token()
+        event = registry.ev.CredentialCreated(_system_meta(self.clock_us()), credential_id,
+                                              Role.ADMIN, "", "", "", label, digest)
+        self._load_registry()
+        self.store.append([StoredEvent(REGISTRY_ID, self.registry.version + 1,
+                                       topic_of(event), encode(event))], [])
+        self._load_registry()
+        return token
+
+    # -------------------------------------------------------------------------- the writer
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self.queue.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < self.batch_max:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                self._process(batch)
+            except Exception:  # a bug must not kill the writer and hang every caller
+                log.exception("writer failed on a batch of %d", len(batch))
+                self._drop_state()
+                for request in batch:
+                    request.callback(Failure(UNAVAILABLE, "internal error; retry"))
+
+    def _process(self, batch: list[Request]) -> None:
+        self.batches += 1
+        replies: list[Reply | None] = [None] * len(batch)
+        for attempt in range(limits.CONFLICT_RETRIES_MAX + 1):
+            now_us = self.clock_us()
+            try:
+                self._follow_log()
+            except Unavailable as error:
+                self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
+                return
+            work = _Work()
+            try:
+                replies = [self._decide(request, work, now_us) for request in batch]
+            except Unavailable as error:  # a card load or key lookup could not reach the db
+                self._forget(work)
+                self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
+                return
+            if not work.stored and not work.keys:
+                break
+            try:
+                ids = self.store.append(work.stored, work.keys)
+            except Conflict:
+                self.conflicts += 1
+                self._forget(work)
+                if not self._learn_keys(batch):
+                    return
+                time.sleep(random.uniform(0, 0.002 * attempt))
+                continue
+            except Unavailable as error:
+                self._forget(work)
+                self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
+                return
+            self._committed(work, ids)
+            break
+        else:
+            self._answer(batch, Failure(UNAVAILABLE, "too much contention on these cards; retry"))
+            return
+        for request, reply in zip(batch, replies, strict=True):
+            assert reply is not None
+            request.callback(reply)
+
+    @staticmethod
+    def _answer(batch: list[Request], failure: Failure) -> None:
+        for request in batch:
+            request.callback(failure)
+
+    def _decide(self, request: Request, work: _Work, now_us: int) -> Reply:
+        if request.deadline < time.monotonic():
+            return Failure(DEADLINE_EXCEEDED, "the deadline passed before the ledger decided")
+        credential = self.registry.credentials.get(request.credential_id)
+        if credential is None or credential.revoked:
+            return Failure(UNAUTHENTICATED, "unknown or revoked credential")
+        handler = self._handlers[type(request.command)]
+        if not request.request_id:
+            try:
+                return handler(request, credential.principal, work, now_us)
+            except Denied as denied:
+                return Failure(PERMISSION_DENIED, str(denied))
+        pair = (request.key_space, request.request_id)
+        digest = payload_hash(request.command)
+        known = work.keys_by_pair.get(pair) or self.key_cache.get(pair)
+        if known is not None:
+            return _replay(known, digest)
+        try:
+            outcome = handler(request, credential.principal, work, now_us)
+        except InvalidInput as error:
+            return Failure(INVALID_ARGUMENT, str(error))
+        except Denied as denied:
+            return Failure(PERMISSION_DENIED, str(denied))
+        stored = msgspec.structs.replace(outcome, token="") if outcome.token else outcome
+        work.add_key(KeyRow(request.key_space, request.request_id, digest, encode(stored)))
+        return outcome
+
+    def _committed(self, work: _Work, ids: list[int]) -> None:
+        if ids and ids[0] == self.last_seen + 1:
+            self.last_seen = ids[-1]  # nobody wrote in between: no need to read our own rows
+        for row in work.keys:
+            self.key_cache[(row.key_space, row.request_id)] = row
+        while len(self.key_cache) > self.key_cache_max:
+            self.key_cache.popitem(last=False)
+        for stream_id, state in work.touched.items():
+            before = work.versions_before[stream_id]
+            if state.version // limits.SNAPSHOT_INTERVAL != before // limits.SNAPSHOT_INTERVAL:
+                self._snapshot(stream_id, state)
+
+    def _snapshot(self, stream_id: uuid.UUID, state: cards.CardState) -> None:
+        try:
+            self.store.save_snapshot(StoredEvent(stream_id, state.version, SNAPSHOT_TOPIC,
+                                                 encode(state)))
+        except Unavailable:
+            log.warning("snapshot of %s at version %d not saved", stream_id, state.version)
+
+    def _forget(self, work: _Work) -> None:
+        for stream_id in work.touched:
+            self.cards.pop(stream_id, None)
+        if work.registry_touched:
+            self._load_registry()
+
+    def _drop_state(self) -> None:
+        self.cards.clear()
+        try:
+            self._load_registry()
+        except Unavailable:
+            log.warning("registry not reloaded: database unavailable")
+
+    def _learn_keys(self, batch: list[Request]) -> bool:
+        """After a conflict: which of the batch's keys did another writer already record?"""
+        pairs = [(r.key_space, r.request_id) for r in batch if r.request_id]
+        pairs += [(r.key_space, r.command.original_request_id) for r in batch
+                  if isinstance(r.command, cc.Reverse)]
+        pairs += [(reversal_marker(r.key_space), r.command.original_request_id) for r in batch
+                  if isinstance(r.command, cc.Reverse)]
+        try:
+            found = self.store.find_keys(pairs)
+        except Unavailable as error:
+            self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
+            return False
+        self.key_cache.update(found)
+        return True
+
+    # -------------------------------------------------------------------------- following
+
+    def _follow_log(self) -> None:
+        """Apply what other processes committed since we last looked (see module doc)."""
+        for _ in range(limits.TAIL_PAGES_MAX):
+            changes = self.store.changes_after(self.last_seen, limits.TAIL_PAGE_ROWS)
+            for change in changes:
+                if change.originator_id == REGISTRY_ID:
+                    self._follow_registry(change.originator_version, change.state)
+                    continue
+                cached = self.cards.get(change.originator_id, _MISSING)
+                if cached is None or (isinstance(cached, cards.CardState)
+                                      and cached.version < change.originator_version):
+                    del self.cards[change.originator_id]
+            if changes:
+                self.last_seen = changes[-1].notification_id
+            if len(changes) < limits.TAIL_PAGE_ROWS:
+                return
+        self.cards.clear()  # far behind: cheaper to reload cards on demand than to read it all
+        self.last_seen = self.store.max_notification_id()
+        self._load_registry()
+
+    def _follow_registry(self, version: int, state: bytes | None) -> None:
+        if version <= self.registry.version:
+            return
+        if version == self.registry.version + 1 and state is not None:
+            registry.evolve(self.registry, decode_event(state))  # type: ignore[arg-type]
+        else:
+            self._load_registry()
+
+    def _load_registry(self) -> None:
+        fresh = registry.RegistryState()
+        for stored in self.store.stream(REGISTRY_ID):
+            registry.evolve(fresh, decode_event(stored.state))  # type: ignore[arg-type]
+        self.registry = fresh
+
+    # -------------------------------------------------------------------------- card state
+
+    def card(self, card_number: str) -> cards.CardState | None:
+        """The card's current state: from the cache, else its snapshot plus newer events."""
+        stream_id = card_stream_id(card_number)
+        state = self.cards.get(stream_id, _MISSING)
+        if state is not _MISSING:
+            self.cards.move_to_end(stream_id)
+            return state  # type: ignore[return-value]
+        snapshot = self.store.latest_snapshot(stream_id)
+        loaded = decode_card_state(snapshot.state) if snapshot else None
+        events = self.store.stream(stream_id, gt=loaded.version if loaded else None)
+        loaded = cards.fold([decode_event(e.state) for e in events], loaded)  # type: ignore[misc]
+        self.cards[stream_id] = loaded
+        while len(self.cards) > self.card_cache_max:
+            self.cards.popitem(last=False)
+        return loaded
+
+    def _emit(self, work: _Work, state: cards.CardState | None,
+              events: tuple[CardEvent, ...]) -> cards.CardState:
+        assert events
+        if state is not None:
+            work.versions_before.setdefault(card_stream_id(state.card_number), state.version)
+        else:
+            work.versions_before.setdefault(card_stream_id(_number_of(events[0])), 0)
+        for event in events:
+            state = cards.evolve(state, event)
+            work.stored.append(StoredEvent(card_stream_id(state.card_number), state.version,
+                                           topic_of(event), encode(event)))
+        assert state is not None
+        stream_id = card_stream_id(state.card_number)
+        self.cards[stream_id] = state
+        work.touched[stream_id] = state
+        return state
+
+    def _expire(self, work: _Work, state: cards.CardState, now_us: int) -> cards.CardState:
+        released = cards.expired_holds(state, now_us, _system_meta(now_us))
+        return self._emit(work, state, released) if released else state
+
+    def _context(self, request: Request, principal: Principal, state: cards.CardState,
+                 now_us: int) -> cards.Context:
+        card_class = self.registry.card_class(state.card_class)
+        return cards.Context(
+            self._meta(request, principal, now_us), now_us,
+            major_to_minor(card_class.max_balance_major, state.currency),
+            card_class.hold_ttl_seconds * 1_000_000,
+            principal.partner_id or state.issuing_partner_id)
+
+    @staticmethod
+    def _meta(request: Request, principal: Principal, now_us: int) -> Meta:
+        return Meta(request.request_id, request.credential_id, int(principal.role),
+                    principal.partner_id, principal.store_id,
+                    request.terminal_id or principal.terminal_id, now_us)
+
+    def _hold_card(self, authorization_id: str) -> cards.CardState | None:
+        """The card holding an authorization now, following replacements."""
+        state = self.card(cc.card_of_authorization(authorization_id))
+        for _ in range(limits.REPLACEMENT_HOPS_MAX):
+            if state is None or authorization_id in state.holds or not state.replaced_by:
+                break
+            state = self.card(state.replaced_by)
+        return state if state is not None and authorization_id in state.holds else None
+
+    def _new_card_number(self) -> str:
+        for _ in range(8):
+            number = self.card_numbers()
+            if self.card(number) is None:
+                return number
+        raise AssertionError("eight generated card numbers in a row were taken")
+
+    # -------------------------------------------------------------------------- handlers
+
+    def _card_outcome(self, decision: cards.Decision, command: Any, state: cards.CardState,
+                      now_us: int) -> Outcome:
+        return Outcome(int(decision.result), type(command).__struct_config__.tag,
+                       state.card_number, decision.authorization_id,
+                       decision.approved_amount_minor,
+                       card_view(state, cards.held_at(state, now_us)))
+
+    def _apply(self, request: Request, principal: Principal, work: _Work, now_us: int,
+               state: cards.CardState,
+               decide: Callable[[cards.CardState, cards.Context], cards.Decision]) -> Outcome:
+        state = self._expire(work, state, now_us)
+        decision = decide(state, self._context(request, principal, state, now_us))
+        if decision.result in APPROVALS:
+            state = self._emit(work, state, decision.events)
+        return self._card_outcome(decision, request.command, state, now_us)
+
+    def _issue(self, request: Request, principal: Principal, work: _Work, now_us: int) -> Outcome:
+        command: cc.IssueCard = request.command
+        store_id = command.issuing_store_id or principal.store_id
+        if not store_id:
+            raise InvalidInput("issuing_store_id", "is required when the caller has no store")
+        store = self.registry.stores.get(store_id)
+        if store is None:
+            raise InvalidInput("issuing_store_id", f"unknown store {store_id!r}")
+        _check(access.issue_card(principal, store_id, store.partner_id))
+        number = command.card_number or self._new_card_number()
+        decision = cards.decide_issue(command, number, store.partner_id, store_id,
+                                      self.card(number) is not None,
+                                      self._meta(request, principal, now_us))
+        if decision.result not in APPROVALS:
+            return Outcome(int(decision.result), "IssueCard", number)
+        state = self._emit(work, None, decision.events)
+        return self._card_outcome(decision, command, state, now_us)
+
+    def _card_action(self, request: Request, principal: Principal, work: _Work,
+                     now_us: int) -> Outcome:
+        command: cc.CardAction = request.command
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), type(command).__struct_config__.tag)
+        verb = type(command).__name__.removesuffix("Card").lower()
+        _check(access.manage_card(principal, state.issuing_partner_id, verb))
+        return self._apply(request, principal, work, now_us, state,
+                           lambda s, ctx: cards.decide_action(s, command, ctx))
+
+    def _replace(self, request: Request, principal: Principal, work: _Work,
+                 now_us: int) -> Outcome:
+        command: cc.ReplaceCard = request.command
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ReplaceCard")
+        _check(access.manage_card(principal, state.issuing_partner_id, "replace"))
+        state = self._expire(work, state, now_us)
+        new_number = command.new_card_number or self._new_card_number()
+        decision = cards.decide_replace(state, new_number, self.card(new_number) is not None,
+                                        command.reason,
+                                        self._context(request, principal, state, now_us))
+        if decision.result not in APPROVALS:
+            return self._card_outcome(decision, command, state, now_us)
+        self._emit(work, state, decision.events)
+        new_state = self._emit(work, None, decision.replacement_events)
+        return self._card_outcome(decision, command, new_state, now_us)
+
+    def _load(self, request: Request, principal: Principal, work: _Work, now_us: int) -> Outcome:
+        command: cc.LoadValue = request.command
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "LoadValue")
+        _check(access.load_value(principal, state.issuing_partner_id))
+        return self._apply(request, principal, work, now_us, state,
+                           lambda s, ctx: cards.decide_load(s, command, ctx))
+
+    def _authorize(self, request: Request, principal: Principal, work: _Work,
+                   now_us: int) -> Outcome:
+        command: cc.Authorize = request.command
+        _check(access.authorize(principal))
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "Authorize")
+        return self._apply(request, principal, work, now_us, state,
+                           lambda s, ctx: cards.decide_authorize(s, command, ctx))
+
+    def _follow_up(self, request: Request, principal: Principal, work: _Work,
+                   now_us: int) -> Outcome:
+        command: cc.Capture | cc.Void | cc.Refund = request.command
+        tag = type(command).__struct_config__.tag
+        state = self._hold_card(command.authorization_id)
+        if state is None:
+            return Outcome(int(Result.DECLINED_AUTHORIZATION_NOT_FOUND), tag)
+        hold = state.holds[command.authorization_id]
+        _check(access.follow_up(principal, hold.store_id, tag.lower()))
+        decide = {cc.Capture: cards.decide_capture, cc.Void: cards.decide_void,
+                  cc.Refund: cards.decide_refund}[type(command)]
+        return self._apply(request, principal, work, now_us, state,
+                           lambda s, ctx: decide(s, command, ctx))  # type: ignore[operator]
+
+    def _reverse(self, request: Request, principal: Principal, work: _Work,
+                 now_us: int) -> Outcome:
+        command: cc.Reverse = request.command
+        _check(access.reverse(principal))
+        original_pair = (request.key_space, command.original_request_id)
+        marker_pair = (reversal_marker(request.key_space), command.original_request_id)
+        if marker_pair in work.keys_by_pair or marker_pair in self.key_cache:
+            return Outcome(int(Result.APPROVED), "Reverse")  # reversed before: nothing to do
+        original = work.keys_by_pair.get(original_pair) or self.key_cache.get(original_pair)
+        if original is None:
+            original = self.store.find_keys([original_pair]).get(original_pair)
+        approved = Outcome(int(Result.APPROVED), "Reverse")
+        marker = KeyRow(*marker_pair, b"", encode(approved))
+        if original is None:
+            # Reversed before seen: the original's key now declines it when it arrives.
+            tombstone = Outcome(int(Result.DECLINED_REQUEST_REVERSED), "Reverse")
+            work.add_key(KeyRow(*original_pair, b"", encode(tombstone)))
+            work.add_key(marker)
+            return approved
+        outcome = decode_outcome(original.outcome)
+        if not original.payload_hash or outcome.result not in APPROVALS:
+            work.add_key(marker)
+            return approved  # nothing was applied, so nothing to undo
+        undo = self._undo(outcome)
+        if undo is None:
+            return Outcome(int(Result.DECLINED_INVALID_STATE), "Reverse")
+        state, decide = undo
+        reply = self._apply(request, principal, work, now_us, state, decide)
+        if reply.result in APPROVALS:
+            work.add_key(marker)
+        return reply
+
+    def _undo(self, original: Outcome) -> tuple[
+            cards.CardState, Callable[[cards.CardState, cards.Context], cards.Decision]] | None:
+        if original.kind in ("Authorize", "Capture"):
+            state = self._hold_card(original.authorization_id)
+            if state is None:
+                return None
+            decide = (cards.decide_reverse_authorize if original.kind == "Authorize"
+                      else cards.decide_reverse_capture)
+            return state, lambda s, ctx: decide(s, original.authorization_id, ctx)
+        if original.kind == "LoadValue":
+            state = self.card(original.card_number)
+            if state is None:
+                return None
+            return state, lambda s, ctx: cards.decide_reverse_load(
+                s, ctx.meta.request_id, original.approved_amount_minor, ctx)
+        return None
+
+    def _read(self, request: Request, principal: Principal, work: _Work, now_us: int) -> Outcome:
+        command: cc.GetCard | cc.GetBalance = request.command
+        tag = type(command).__struct_config__.tag
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), tag)
+        check = access.read_card if isinstance(command, cc.GetCard) else access.get_balance
+        _check(check(principal, state.issuing_partner_id))
+        return Outcome(int(Result.APPROVED), tag, state.card_number,
+                       card=card_view(state, cards.held_at(state, now_us)))
+
+    def _registry(self, request: Request, principal: Principal, work: _Work,
+                  now_us: int) -> Outcome:
+        command = request.command
+        tag = type(command).__struct_config__.tag
+        _check(self._registry_access(principal, command))
+        credential_id, token, digest = ("", "", b"")
+        if isinstance(command, rc.CreateCredential):
+            credential_id, token, digest = new_token()
+        decision = registry.decide(self.registry, command,
+                                   self._meta(request, principal, now_us), credential_id, digest)
+        if decision.result not in APPROVALS:
+            return Outcome(int(decision.result), tag)
+        for event in decision.events:
+            self._emit_registry(work, event)
+        return Outcome(int(decision.result), tag, credential_id=credential_id, token=token)
+
+    def _registry_access(self, principal: Principal, command: Any) -> str | None:
+        if isinstance(command, rc.RegisterPartner | rc.DefineCardClass):
+            return access.admin_only(principal, f"{type(command).__name__}")
+        if isinstance(command, rc.RegisterStore):
+            return access.admin_partner_scope(principal, command.partner_id, "register stores")
+        if isinstance(command, rc.RegisterTerminal):
+            store = self.registry.stores.get(command.store_id)
+            if store is None:
+                raise InvalidInput("store_id", f"unknown store {command.store_id!r}")
+            return access.admin_partner_scope(principal, store.partner_id, "register terminals")
+        if isinstance(command, rc.CreateCredential):
+            return access.create_credential(principal, command.principal)
+        assert isinstance(command, rc.RevokeCredential)
+        target = self.registry.credentials.get(command.credential_id)
+        if target is None:
+            raise InvalidInput("credential_id", f"unknown credential {command.credential_id!r}")
+        return access.create_credential(principal, target.principal)
+
+    def _emit_registry(self, work: _Work, event: RegistryEvent) -> None:
+        registry.evolve(self.registry, event)
+        work.registry_touched = True
+        work.stored.append(StoredEvent(REGISTRY_ID, self.registry.version, topic_of(event),
+                                       encode(event)))
+
+
+def _number_of(event: CardEvent) -> str:
+    number: str = event.card_number  # type: ignore[attr-defined]  # the stream's first event
+    return number
+
+
+def _check(denial: str | None) -> None:
+    if denial is not None:
+        raise Denied(denial)
+
+
+def _replay(known: KeyRow, digest: bytes) -> Outcome:
+    if not known.payload_hash:
+        return decode_outcome(known.outcome)  # the reversal marker or the tombstone
+    if known.payload_hash != digest:
+        return Outcome(int(Result.DUPLICATE_REQUEST_MISMATCH))
+    return msgspec.structs.replace(decode_outcome(known.outcome), replayed=True)
