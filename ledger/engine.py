@@ -699,3 +699,64 @@ def _replay(known: KeyRow, digest: bytes) -> Outcome:
     if known.payload_hash != digest:
         return Outcome(int(Result.DUPLICATE_REQUEST_MISMATCH))
     return msgspec.structs.replace(decode_outcome(known.outcome), replayed=True)
+
+
+# ------------------------------------------------------------------------------ movements
+
+
+class Movement(msgspec.Struct, frozen=True):
+    version: int
+    kind: str
+    amount_minor: int
+    balance_minor: int
+    held_minor: int
+    store_id: str
+    terminal_id: str
+    request_id: str
+    recorded_at_us: int
+
+
+def _movement_kind(event: CardEvent) -> tuple[str, int]:
+    from domain.cards import events as ev
+
+    match event:
+        case ev.AuthorizationReleased(reason=reason, amount_minor=amount):
+            return reason, amount
+        case ev.CardReplaced(legs=legs):
+            return "REPLACED", sum(leg.amount_minor for leg in legs if leg.amount_minor > 0)
+        case ev.CardIssuedAsReplacement(balance_minor=amount):
+            return "ISSUED_AS_REPLACEMENT", amount
+    kinds = {ev.CardIssued: "ISSUED", ev.CardActivated: "ACTIVATED", ev.CardBlocked: "BLOCKED",
+             ev.CardUnblocked: "UNBLOCKED", ev.CardClosed: "CLOSED", ev.ValueLoaded: "LOADED",
+             ev.LoadReversed: "LOAD_REVERSED", ev.ValueAuthorized: "AUTHORIZED",
+             ev.AuthorizationCaptured: "CAPTURED", ev.CaptureReversed: "CAPTURE_REVERSED",
+             ev.ValueRefunded: "REFUNDED"}
+    return kinds[type(event)], getattr(event, "amount_minor", 0)
+
+
+def list_movements(store: EventStore, principal: Principal, card_number: str,
+                   after_version: int, limit: int) -> Outcome | Failure | list[Movement]:
+    """A card's movements, oldest first, from its own history (read straight from the store,
+    not through the writer). Balances after each movement come from folding the history."""
+    limit = min(limit or limits.MOVEMENTS_PAGE_DEFAULT, limits.MOVEMENTS_PAGE_MAX)
+    stream_id = card_stream_id(card_number)
+    stored = store.stream(stream_id, lte=after_version + limit)
+    if not stored:
+        return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ListMovements")
+    events: list[CardEvent] = [decode_event(s.state) for s in stored]  # type: ignore[misc]
+    issuer = events[0].issuing_partner_id  # type: ignore[attr-defined]
+    denial = access.read_card(principal, issuer)
+    if denial is not None:
+        return Failure(PERMISSION_DENIED, denial)
+    movements: list[Movement] = []
+    state: cards.CardState | None = None
+    for event in events:
+        state = cards.evolve(state, event)
+        if state.version <= after_version:
+            continue
+        kind, amount = _movement_kind(event)
+        meta = event.meta
+        movements.append(Movement(state.version, kind, amount, state.balance_minor,
+                                  state.held_minor, meta.store_id, meta.terminal_id,
+                                  meta.request_id, meta.recorded_at_us))
+    return movements

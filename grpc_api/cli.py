@@ -1,0 +1,197 @@
+"""The `loyalty-ledger` command: init, serve, demo, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+
+from ledger.store import ConfigError, EventStore, open_store
+
+DATABASE_ENV = "LEDGER_DATABASE_URL"
+log = logging.getLogger("loyalty-ledger")
+
+
+def _database(ns: argparse.Namespace) -> str:
+    url = ns.database or os.environ.get(DATABASE_ENV, "")
+    if not url:
+        raise ConfigError(f"no database: pass --database URL or set {DATABASE_ENV}")
+    return str(url)
+
+
+def cmd_init(ns: argparse.Namespace) -> int:
+    from ledger.engine import Ledger
+
+    store = open_store(_database(ns))
+    try:
+        store.create_schema()
+        token = Ledger(store).bootstrap_admin(label="init")
+    finally:
+        store.close()
+    print(f"schema ready in {store.url}")
+    print("new ADMIN token (shown once; keep it secret):")
+    print(token)
+    return 0
+
+
+def _open_ready_store(url: str) -> EventStore:
+    store = open_store(url)
+    try:
+        store.check_schema()
+    except ConfigError:
+        store.close()
+        raise
+    return store
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    url = _database(ns)
+    if ns.workers > 1:
+        return _serve_workers(ns, url)
+    store = _open_ready_store(url)
+    return asyncio.run(_serve_one(store, ns.listen))
+
+
+async def _serve_one(store: EventStore, listen: str) -> int:
+    from grpc_health.v1 import health_pb2
+
+    from grpc_api.server import create_server
+    from ledger.engine import Ledger
+
+    ledger = Ledger(store).start()
+    server, port, health_servicer = await create_server(ledger, listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    host = listen.rsplit(":", 1)[0]
+    print(f"ready: listening on {host}:{port} (pid {os.getpid()}, database {store.url})",
+          flush=True)
+    await stop.wait()
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=10)  # in-flight requests finish; new ones are refused
+    ledger.stop()
+    store.close()
+    print(f"stopped: pid {os.getpid()}", flush=True)
+    return 0
+
+
+def _serve_workers(ns: argparse.Namespace, url: str) -> int:
+    """N independent server processes sharing the port (SO_REUSEPORT) and the database."""
+    _open_ready_store(url).close()
+    children = [subprocess.Popen(
+        [sys.executable, "-m", "grpc_api.cli", "serve", "--database", url, "--listen",
+         ns.listen, "--workers", "1"], stdout=subprocess.PIPE, text=True)
+        for _ in range(ns.workers)]
+    ready = threading.Barrier(ns.workers + 1)
+
+    def relay(child: subprocess.Popen[str]) -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            print(line, end="", flush=True)
+            if line.startswith("ready:"):
+                ready.wait()
+
+    for child in children:
+        threading.Thread(target=relay, args=(child,), daemon=True).start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    try:
+        ready.wait(timeout=120)
+        print(f"ready: {ns.workers} workers on {ns.listen}", flush=True)
+    except threading.BrokenBarrierError:
+        forward(signal.SIGTERM, None)
+    codes = [child.wait() for child in children]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    from grpc_api.demo import run_demo
+
+    return run_demo(seconds=ns.seconds, concurrency=ns.concurrency, cards=ns.cards)
+
+
+def cmd_bench(ns: argparse.Namespace) -> int:
+    from benchmarks.loadgen import run_bench  # type: ignore[import-not-found]
+
+    return int(run_bench(ns))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyalty-ledger",
+        description="Event-sourced stored-value and loyalty ledger for a retail alliance.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  loyalty-ledger demo\n  loyalty-ledger init --database "
+               "sqlite:///ledger.db && loyalty-ledger serve --database sqlite:///ledger.db")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def sub(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text,
+                                   epilog=f"example:\n  {example}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    database_help = (f"sqlite:///path/to/file.db or postgresql://user@host:port/db "
+                     f"(default: ${DATABASE_ENV})")
+    p = sub("init", "Create the ledger's tables and print a new ADMIN token as the last line.",
+            "loyalty-ledger init --database postgresql://postgres@127.0.0.1:5432/ledger")
+    p.add_argument("--database", help=database_help)
+    p.set_defaults(func=cmd_init)
+
+    p = sub("serve", "Serve the gRPC API (AdminService, CardService, PosService, health, "
+            "reflection) on a database made by init. SIGTERM drains in-flight requests.",
+            "loyalty-ledger serve --database sqlite:///ledger.db --listen 0.0.0.0:50051 "
+            "--workers 2")
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--listen", default="127.0.0.1:50051", help="HOST:PORT (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port and the database (default 1)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub("demo", "Run a self-contained demo: a server on a temporary SQLite file, a small "
+            "alliance, simulated POS traffic over real gRPC, and a summary table.",
+            "loyalty-ledger demo --seconds 5")
+    p.add_argument("--seconds", type=float, default=5.0, help="traffic duration (default 5)")
+    p.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    p.add_argument("--cards", type=int, default=200, help="cards issued (default 200)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub("bench", "Measure the server against baselines on this machine (see README).",
+            "loyalty-ledger bench --seconds 8 --database postgresql://postgres@127.0.0.1/bench")
+    p.add_argument("--database", help="PostgreSQL URL of a scratch database (recreated)")
+    p.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement")
+    p.add_argument("--only", default="", help="comma-separated subset of: a,b,c,d,e")
+    p.add_argument("--json", default="", help="also write the results to this JSON file")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    ns = build_parser().parse_args(argv)
+    if getattr(ns, "workers", 1) < 1:
+        print("loyalty-ledger: --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return int(ns.func(ns))
+    except ConfigError as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,486 @@
+"""The gRPC services. Servicers only translate: proto -> command -> engine -> reply.
+
+Every RPC authenticates the bearer token, validates the input (INVALID_ARGUMENT naming the
+proto field, nothing written), submits the command to the ledger's writer and awaits the reply,
+which arrives only after the events are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from domain.cards import commands as cc
+from domain.common import (
+    InvalidInput,
+    Principal,
+    Role,
+    check_request_id,
+)
+from domain.registry import commands as rc
+from domain.registry.decide import Credential
+from grpc_api.generated import pos_pb2 as pb
+from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from ledger import limits
+from ledger.codec import CardView, Outcome
+from ledger.engine import (
+    INVALID_ARGUMENT,
+    Failure,
+    Ledger,
+    Movement,
+    Request,
+    key_space_of,
+    list_movements,
+)
+from ledger.store import Unavailable
+
+log = logging.getLogger("grpc_api.server")
+
+_CODES = {name: getattr(grpc.StatusCode, name) for name in (
+    "INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED", "UNAVAILABLE",
+    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED")}
+
+SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    pb.DESCRIPTOR.services_by_name["CardService"].full_name,
+    pb.DESCRIPTOR.services_by_name["PosService"].full_name,
+    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    reflection.SERVICE_NAME,
+)
+
+# Server settings shared with the benchmark's do-nothing server, so (a) measures the same thing.
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 1),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.max_concurrent_streams", 1000),
+]
+
+
+class Rejected(Exception):
+    """An RPC answered with a gRPC status instead of a reply message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Gateway:
+    """The bridge between asyncio handlers and the ledger's writer thread."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def authenticate(self, context: grpc.aio.ServicerContext) -> Credential:
+        token = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+                token = value[len("Bearer "):].strip()
+        credential = self.ledger.authenticate(token) if token else None
+        if credential is None:
+            raise Rejected("UNAUTHENTICATED", "missing, unknown or revoked bearer token")
+        return credential
+
+    async def execute(self, credential: Credential, command: Any, request_id: str,
+                      deadline: float, terminal_id: str = "") -> Outcome:
+        reply = await self.submit(credential, command, request_id, deadline, terminal_id)
+        if isinstance(reply, Failure):
+            raise Rejected(reply.code, reply.message)
+        return reply
+
+    def submit(self, credential: Credential, command: Any, request_id: str, deadline: float,
+               terminal_id: str = "") -> asyncio.Future[Outcome | Failure]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome | Failure] = loop.create_future()
+
+        def done(reply: Outcome | Failure) -> None:
+            loop.call_soon_threadsafe(_resolve, future, reply)
+
+        key_space = key_space_of(credential.credential_id, credential.principal,
+                                 terminal_id) if request_id else ""
+        self.ledger.submit(Request(credential.credential_id, command, done, key_space,
+                                   request_id, terminal_id, deadline))
+        return future
+
+
+def _resolve(future: asyncio.Future[Any], reply: Any) -> None:
+    if not future.done():
+        future.set_result(reply)
+
+
+def _deadline(context: grpc.aio.ServicerContext) -> float:
+    remaining = context.time_remaining()
+    return math.inf if remaining is None else time.monotonic() + remaining
+
+
+def _validated(command: Any, request_id: str | None) -> Any:
+    if request_id is not None:
+        check_request_id(request_id)
+    command.validate()
+    return command
+
+
+def rpc(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Authenticate, translate errors to gRPC statuses, and keep handlers free of plumbing."""
+
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            credential = self.gateway.authenticate(context)
+            return await handler(self, request, context, credential)
+        except InvalidInput as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except Rejected as error:
+            await context.abort(_CODES[error.code], str(error))
+        except Unavailable as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"database unavailable: {error}")
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+def card_message(view: CardView | None) -> pb.Card | None:
+    if view is None:
+        return None
+    return pb.Card(card_number=view.card_number, card_class=view.card_class, status=view.status,
+                   currency=view.currency, balance_minor=view.balance_minor,
+                   held_minor=view.held_minor, available_minor=view.available_minor,
+                   issuing_partner_id=view.issuing_partner_id,
+                   issuing_store_id=view.issuing_store_id, replaced_by=view.replaced_by,
+                   points=view.points, version=view.version)
+
+
+def authorize_reply(outcome: Outcome) -> pb.AuthorizeReply:
+    return pb.AuthorizeReply(
+        result=outcome.result, authorization_id=outcome.authorization_id,
+        approved_amount_minor=outcome.approved_amount_minor,
+        available_minor=outcome.card.available_minor if outcome.card else 0,
+        replayed=outcome.replayed)
+
+
+def _principal(message: pb.Principal) -> Principal:
+    if message.role not in Role._value2member_map_:
+        raise InvalidInput("principal.role", f"unknown role {message.role}")
+    return Principal(Role(message.role), message.partner_id, message.store_id,
+                     message.terminal_id)
+
+
+class AdminService(pb_grpc.AdminServiceServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def _admin(self, request: Any, context: Any, credential: Credential,
+                     command: Any) -> pb.AdminReply:
+        outcome = await self.gateway.execute(credential, _validated(command, request.request_id),
+                                             request.request_id, _deadline(context))
+        return pb.AdminReply(result=outcome.result, replayed=outcome.replayed)
+
+    @rpc
+    async def RegisterPartner(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._admin(request, context, credential, rc.RegisterPartner(
+            request.partner_id, request.name, request.currency))
+
+    @rpc
+    async def RegisterStore(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._admin(request, context, credential, rc.RegisterStore(
+            request.partner_id, request.store_id, request.name, request.timezone))
+
+    @rpc
+    async def RegisterTerminal(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._admin(request, context, credential, rc.RegisterTerminal(
+            request.store_id, request.terminal_id))
+
+    @rpc
+    async def RevokeCredential(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._admin(request, context, credential, rc.RevokeCredential(
+            request.credential_id))
+
+    @rpc
+    async def DefineCardClass(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._admin(request, context, credential, rc.DefineCardClass(
+            request.card_class, request.max_balance_major, request.hold_ttl_seconds))
+
+    @rpc
+    async def CreateCredential(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(rc.CreateCredential(_principal(request.principal), request.label),
+                             request.request_id)
+        outcome = await self.gateway.execute(credential, command, request.request_id,
+                                             _deadline(context))
+        return pb.CredentialReply(result=outcome.result, credential_id=outcome.credential_id,
+                                  token=outcome.token, replayed=outcome.replayed)
+
+
+class CardService(pb_grpc.CardServiceServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def _card(self, request: Any, context: Any, credential: Credential,
+                    command: Any) -> pb.CardReply:
+        request_id = getattr(request, "request_id", None)
+        outcome = await self.gateway.execute(credential, _validated(command, request_id),
+                                             request_id or "", _deadline(context))
+        return pb.CardReply(result=outcome.result, card=card_message(outcome.card),
+                            replayed=outcome.replayed)
+
+    @rpc
+    async def IssueCard(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._card(request, context, credential, cc.IssueCard(
+            request.card_number, request.card_class, request.currency, request.customer_ref,
+            request.issuing_store_id))
+
+    @rpc
+    async def ActivateCard(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._card(request, context, credential,
+                                cc.ActivateCard(request.card_number, request.reason))
+
+    @rpc
+    async def BlockCard(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._card(request, context, credential,
+                                cc.BlockCard(request.card_number, request.reason))
+
+    @rpc
+    async def UnblockCard(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._card(request, context, credential,
+                                cc.UnblockCard(request.card_number, request.reason))
+
+    @rpc
+    async def CloseCard(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._card(request, context, credential,
+                                cc.CloseCard(request.card_number, request.reason))
+
+    @rpc
+    async def ReplaceCard(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._card(request, context, credential, cc.ReplaceCard(
+            request.card_number, request.new_card_number, request.reason))
+
+    @rpc
+    async def GetCard(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._card(request, context, credential, cc.GetCard(request.card_number))
+
+    @rpc
+    async def LoadValue(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(cc.LoadValue(request.card_number, request.amount_minor,
+                                          request.currency, request.payment_ref),
+                             request.request_id)
+        outcome = await self.gateway.execute(credential, command, request.request_id,
+                                             _deadline(context))
+        view = outcome.card
+        return pb.ValueReply(result=outcome.result,
+                             balance_minor=view.balance_minor if view else 0,
+                             available_minor=view.available_minor if view else 0,
+                             replayed=outcome.replayed)
+
+    @rpc
+    async def ListMovements(self, request: Any, context: Any, credential: Credential) -> Any:
+        cc.GetCard(request.card_number).validate()
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(
+            None, list_movements, self.gateway.ledger.store, credential.principal,
+            request.card_number, request.after_version, request.limit)
+        if isinstance(found, Failure):
+            raise Rejected(found.code, found.message)
+        if isinstance(found, Outcome):
+            return pb.ListMovementsReply()  # unknown card: no movements
+        return pb.ListMovementsReply(movements=[_movement(m) for m in found])
+
+
+def _movement(m: Movement) -> pb.Movement:
+    recorded = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(m.recorded_at_us // 1_000_000))
+    return pb.Movement(version=m.version, kind=m.kind, amount_minor=m.amount_minor,
+                       balance_minor=m.balance_minor, held_minor=m.held_minor,
+                       store_id=m.store_id, terminal_id=m.terminal_id, request_id=m.request_id,
+                       recorded_at=f"{recorded}.{m.recorded_at_us % 1_000_000:06d}Z")
+
+
+def pos_command(name: str, message: Any) -> Any:
+    """The command for one POS operation (`name` is the oneof field or the RPC)."""
+    if name == "authorize":
+        return cc.Authorize(message.card_number, message.amount_minor, message.currency,
+                            message.allow_partial, message.stan)
+    if name == "capture":
+        return cc.Capture(message.authorization_id, message.amount_minor)
+    if name == "void":
+        return cc.Void(message.authorization_id)
+    if name == "refund":
+        return cc.Refund(message.authorization_id, message.amount_minor)
+    if name == "reverse":
+        return cc.Reverse(message.original_request_id)
+    assert name == "load"
+    return cc.LoadValue(message.card_number, message.amount_minor, message.currency,
+                        message.payment_ref)
+
+
+class PosService(pb_grpc.PosServiceServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def _pos(self, name: str, request: Any, context: Any,
+                   credential: Credential) -> pb.AuthorizeReply:
+        command = _validated(pos_command(name, request), request.request_id)
+        outcome = await self.gateway.execute(credential, command, request.request_id,
+                                             _deadline(context))
+        return authorize_reply(outcome)
+
+    @rpc
+    async def Authorize(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._pos("authorize", request, context, credential)
+
+    @rpc
+    async def Capture(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._pos("capture", request, context, credential)
+
+    @rpc
+    async def Void(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._pos("void", request, context, credential)
+
+    @rpc
+    async def Refund(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._pos("refund", request, context, credential)
+
+    @rpc
+    async def Reverse(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._pos("reverse", request, context, credential)
+
+    @rpc
+    async def GetBalance(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(cc.GetBalance(request.card_number), None)
+        outcome = await self.gateway.execute(credential, command, "", _deadline(context))
+        view = outcome.card
+        if view is None:
+            return pb.BalanceReply(result=outcome.result)
+        return pb.BalanceReply(result=outcome.result, currency=view.currency,
+                               balance_minor=view.balance_minor, held_minor=view.held_minor,
+                               available_minor=view.available_minor, status=view.status,
+                               points=view.points)
+
+    async def Batch(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            credential = self.gateway.authenticate(context)
+        except Rejected as error:
+            await context.abort(_CODES[error.code], str(error))
+        async for message in request_iterator:
+            count = len(message.operations)
+            if not 1 <= count <= limits.BATCH_OPERATIONS_MAX:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"operations: must hold 1..{limits.BATCH_OPERATIONS_MAX}")
+            deadline = _deadline(context)
+            pending = [self._batch_operation(credential, op, deadline)
+                       for op in message.operations]
+            replies = [await reply for reply in pending]
+            yield pb.BatchReply(replies=replies)
+
+    def _batch_operation(self, credential: Credential, op: pb.PosOperation,
+                         deadline: float) -> Any:
+        """Validate one operation and submit it now; returns an awaitable reply message."""
+        name = op.WhichOneof("op")
+        try:
+            if name is None:
+                raise InvalidInput("op", "one of authorize, capture, void, refund, reverse, "
+                                   "load is required")
+            terminal_id = self._acting_terminal(credential.principal, op.terminal_id)
+            message = getattr(op, name)
+            command = _validated(pos_command(name, message), message.request_id)
+        except InvalidInput as error:
+            return _ready(pb.PosOperationReply(error=f"{INVALID_ARGUMENT}: {error}"))
+        except Rejected as error:
+            return _ready(pb.PosOperationReply(error=f"{error.code}: {error}"))
+        future = self.gateway.submit(credential, command, message.request_id, deadline,
+                                     terminal_id)
+        return _operation_reply(future)
+
+    def _acting_terminal(self, principal: Principal, terminal_id: str) -> str:
+        if principal.role == Role.TERMINAL:
+            if terminal_id and terminal_id != principal.terminal_id:
+                raise Rejected("PERMISSION_DENIED",
+                               f"terminal {principal.terminal_id!r} may not act for "
+                               f"{terminal_id!r}")
+            return principal.terminal_id
+        if principal.role == Role.GATEWAY:
+            terminal = self.gateway.ledger.registry.terminals.get(terminal_id)
+            if not terminal_id:
+                raise InvalidInput("terminal_id", "is required for a gateway")
+            if terminal is None or terminal.store_id != principal.store_id:
+                raise Rejected("PERMISSION_DENIED",
+                               f"terminal {terminal_id!r} is not in store {principal.store_id!r}")
+            return terminal_id
+        return ""
+
+
+async def _ready(reply: pb.PosOperationReply) -> pb.PosOperationReply:
+    return reply
+
+
+async def _operation_reply(future: asyncio.Future[Outcome | Failure]) -> pb.PosOperationReply:
+    reply = await future
+    if isinstance(reply, Failure):
+        return pb.PosOperationReply(error=f"{reply.code}: {reply.message}")
+    return pb.PosOperationReply(reply=authorize_reply(reply))
+
+
+# ------------------------------------------------------------------------------ server factory
+
+
+async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0"
+                        ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """An aio server with the three services, health and reflection. Binds `listen` (port 0
+    picks a free port) and returns the server, its port and its health servicer."""
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    gateway = Gateway(ledger)
+    pb_grpc.add_AdminServiceServicer_to_server(AdminService(gateway), server)
+    pb_grpc.add_CardServiceServicer_to_server(CardService(gateway), server)
+    pb_grpc.add_PosServiceServicer_to_server(PosService(gateway), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(SERVICE_NAMES, server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    return server, port, health_servicer
+
+
+class ServerThread:
+    """A real server on its own event loop thread: for tests, the demo and benchmarks."""
+
+    def __init__(self, ledger: Ledger, listen: str = "127.0.0.1:0") -> None:
+        self.ledger = ledger
+        self.listen = listen
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="grpc-server", daemon=True)
+        self._server: grpc.aio.Server | None = None
+        self._grace_s = 5.0
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._started.wait(30)
+        if not self.port:
+            raise RuntimeError("the gRPC server did not start")
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        self._server, self.port, health_servicer = await create_server(self.ledger, self.listen)
+        await self._server.start()
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._started.set()
+        await self._stopping.wait()
+        await self._server.stop(self._grace_s)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop accepting calls, let in-flight ones finish for up to `grace_s`, then return."""
+        self._grace_s = grace_s
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(grace_s + 30)
