@@ -114,7 +114,8 @@ def check_text(value: str, field: str, *, required: bool = False, limit: int = T
 
 def check_amount(value: int, field: str = "amount_minor", *, zero_ok: bool = False) -> int:
     if value < 0 or (value == 0 and not zero_ok):
-        raise InvalidInput(field, "must be greater than 0" if not zero_ok else "must not be negative")
+        problem = "must not be negative" if zero_ok else "must be greater than 0"
+        raise InvalidInput(field, problem)
     if value > AMOUNT_MAX_MINOR:
         raise InvalidInput(field, f"must be at most {AMOUNT_MAX_MINOR}")
     return value

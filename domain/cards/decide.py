@@ -63,6 +63,7 @@ class CardState(msgspec.Struct, array_like=True):
     replaced_by: str = ""
     version: int = 0  # number of events in the stream
     holds: dict[str, Hold] = {}
+    status_before_block: int = 0  # what UnblockCard restores: a never-activated card stays so
 
     @property
     def available_minor(self) -> int:
@@ -285,6 +286,8 @@ def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context
         return decline(Result.DECLINED_AUTHORIZATION_NOT_FOUND)
     if hold.status != HoldStatus.CAPTURED or hold.refunded_minor:
         return decline(Result.DECLINED_AUTHORIZATION_NOT_PENDING)
+    if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
+        return decline(Result.DECLINED_CARD_NOT_ACTIVE)  # value never lands on a dead card
     legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
                          postings.held(state.card_number), hold.captured_minor)
     event = ev.CaptureReversed(ctx.meta, authorization_id, hold.captured_minor, legs)
@@ -327,14 +330,24 @@ def _status(status: CardStatus) -> Callable[[CardState, ev.CardEvent], CardState
     return apply
 
 
+def _blocked(state: CardState, _: ev.CardBlocked) -> CardState:
+    state.status_before_block = state.status
+    state.status = CardStatus.BLOCKED
+    return state
+
+
+def _unblocked(state: CardState, _: ev.CardUnblocked) -> CardState:
+    state.status = state.status_before_block or CardStatus.ACTIVE
+    return state
+
+
 def _replaced(state: CardState, e: ev.CardReplaced) -> CardState:
     state.status = CardStatus.REPLACED
     state.replaced_by = e.new_card_number
     state.balance_minor = 0
     state.held_minor = 0
-    for hold in state.holds.values():
-        if hold.status == HoldStatus.PENDING:
-            hold.status = HoldStatus.VOIDED  # moved: the new card holds it now
+    for authorization_id in [a for a, h in state.holds.items() if h.status == HoldStatus.PENDING]:
+        del state.holds[authorization_id]  # moved: the new card holds it now
     return state
 
 
@@ -396,8 +409,8 @@ _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.CardIssued: _issued,
     ev.CardIssuedAsReplacement: _issued_as_replacement,
     ev.CardActivated: _status(CardStatus.ACTIVE),
-    ev.CardBlocked: _status(CardStatus.BLOCKED),
-    ev.CardUnblocked: _status(CardStatus.ACTIVE),
+    ev.CardBlocked: _blocked,
+    ev.CardUnblocked: _unblocked,
     ev.CardClosed: _status(CardStatus.CLOSED),
     ev.CardReplaced: _replaced,
     ev.ValueLoaded: _loaded,
