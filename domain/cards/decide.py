@@ -64,6 +64,9 @@ class CardState(msgspec.Struct, array_like=True):
     version: int = 0  # number of events in the stream
     holds: dict[str, Hold] = {}
     status_before_block: int = 0  # what UnblockCard restores: a never-activated card stays so
+    # The earliest expiry among PENDING holds (NO_EXPIRY when none): expiry checks on the hot
+    # path are O(1) instead of a scan over every hold the card ever had. 0 = unknown: scan.
+    next_expiry_us: int = 0
 
     @property
     def available_minor(self) -> int:
@@ -71,6 +74,9 @@ class CardState(msgspec.Struct, array_like=True):
 
     def copy(self) -> CardState:
         return msgspec.msgpack.decode(msgspec.msgpack.encode(self), type=CardState)
+
+
+NO_EXPIRY = 2**62
 
 
 class Context(msgspec.Struct, frozen=True):
@@ -102,6 +108,8 @@ def decline(result: Result) -> Decision:
 def expired_holds(state: CardState, now_us: int, meta: Meta) -> tuple[ev.CardEvent, ...]:
     """Release events for every pending hold whose time is up. The writer records them before
     deciding anything else on the card, so an expired hold never counts against a spend."""
+    if now_us < state.next_expiry_us:
+        return ()
     released: list[ev.CardEvent] = []
     for hold in state.holds.values():
         if hold.status == HoldStatus.PENDING and hold.expires_at_us <= now_us:
@@ -114,6 +122,8 @@ def expired_holds(state: CardState, now_us: int, meta: Meta) -> tuple[ev.CardEve
 
 def held_at(state: CardState, now_us: int) -> int:
     """Held value as of `now_us`, counting expired holds as released (for reads)."""
+    if now_us < state.next_expiry_us:
+        return state.held_minor
     expired = sum(h.amount_minor for h in state.holds.values()
                   if h.status == HoldStatus.PENDING and h.expires_at_us <= now_us)
     return state.held_minor - expired
@@ -310,7 +320,8 @@ def decide_reverse_load(state: CardState, original_request_id: str, amount_minor
 def _issued(state: CardState | None, e: ev.CardIssued) -> CardState:
     assert state is None
     return CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
-                     e.issuing_store_id, e.customer_ref, CardStatus.ISSUED, holds={})
+                     e.issuing_store_id, e.customer_ref, CardStatus.ISSUED, holds={},
+                     next_expiry_us=NO_EXPIRY)
 
 
 def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacement) -> CardState:
@@ -320,7 +331,9 @@ def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacemen
              for m in e.holds}
     return CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
                      e.issuing_store_id, e.customer_ref, e.status, e.balance_minor,
-                     sum(h.amount_minor for h in holds.values()), holds=holds)
+                     sum(h.amount_minor for h in holds.values()), holds=holds,
+                     next_expiry_us=min((h.expires_at_us for h in holds.values()),
+                                        default=NO_EXPIRY))
 
 
 def _status(status: CardStatus) -> Callable[[CardState, ev.CardEvent], CardState]:
@@ -348,6 +361,7 @@ def _replaced(state: CardState, e: ev.CardReplaced) -> CardState:
     state.held_minor = 0
     for authorization_id in [a for a, h in state.holds.items() if h.status == HoldStatus.PENDING]:
         del state.holds[authorization_id]  # moved: the new card holds it now
+    state.next_expiry_us = NO_EXPIRY
     return state
 
 
@@ -366,11 +380,22 @@ def _authorized(state: CardState, e: ev.ValueAuthorized) -> CardState:
                                            HoldStatus.PENDING, e.expires_at_us,
                                            e.meta.store_id, e.acquirer_partner_id)
     state.held_minor += e.amount_minor
+    state.next_expiry_us = min(state.next_expiry_us or NO_EXPIRY, e.expires_at_us)
     return state
+
+
+def _left_pending(state: CardState, hold: Hold) -> None:
+    """Keep next_expiry_us exact when a hold stops being PENDING (rescan only if it was the
+    earliest one)."""
+    if hold.expires_at_us <= state.next_expiry_us:
+        state.next_expiry_us = min(
+            (h.expires_at_us for h in state.holds.values()
+             if h.status == HoldStatus.PENDING and h is not hold), default=NO_EXPIRY)
 
 
 def _captured(state: CardState, e: ev.AuthorizationCaptured) -> CardState:
     hold = state.holds[e.authorization_id]
+    _left_pending(state, hold)
     state.held_minor -= hold.amount_minor
     state.balance_minor -= e.amount_minor
     hold.status = HoldStatus.CAPTURED
@@ -384,6 +409,7 @@ _RELEASE_STATUS = {ev.RELEASE_VOIDED: HoldStatus.VOIDED, ev.RELEASE_EXPIRED: Hol
 
 def _released(state: CardState, e: ev.AuthorizationReleased) -> CardState:
     hold = state.holds[e.authorization_id]
+    _left_pending(state, hold)
     state.held_minor -= hold.amount_minor
     hold.status = _RELEASE_STATUS[e.reason]
     return state
@@ -396,6 +422,7 @@ def _capture_reversed(state: CardState, e: ev.CaptureReversed) -> CardState:
     hold.captured_minor = 0
     state.balance_minor += e.amount_minor
     state.held_minor += e.amount_minor
+    state.next_expiry_us = min(state.next_expiry_us or NO_EXPIRY, hold.expires_at_us)
     return state
 
 
