@@ -8,6 +8,7 @@ which arrives only after the events are durable.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import threading
@@ -78,6 +79,26 @@ class Gateway:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        # Replies from the writer thread land here; one wake-up of the event loop drains many
+        # (a wake-up per reply costs a syscall each and halves Batch throughput).
+        self._inbox: collections.deque[tuple[asyncio.Future[Any], Any]] = collections.deque()
+        self._drain_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _deliver(self, future: asyncio.Future[Any], reply: Any) -> None:
+        """Called on the writer thread."""
+        self._inbox.append((future, reply))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        while self._inbox:
+            future, reply = self._inbox.popleft()
+            if not future.done():
+                future.set_result(reply)
 
     def authenticate(self, context: grpc.aio.ServicerContext) -> Credential:
         token = ""
@@ -99,21 +120,18 @@ class Gateway:
     def submit(self, credential: Credential, command: Any, request_id: str, deadline: float,
                terminal_id: str = "") -> asyncio.Future[Outcome | Failure]:
         loop = asyncio.get_running_loop()
+        self._loop = loop
         future: asyncio.Future[Outcome | Failure] = loop.create_future()
+        deliver = self._deliver
 
         def done(reply: Outcome | Failure) -> None:
-            loop.call_soon_threadsafe(_resolve, future, reply)
+            deliver(future, reply)
 
         key_space = key_space_of(credential.credential_id, credential.principal,
                                  terminal_id) if request_id else ""
         self.ledger.submit(Request(credential.credential_id, command, done, key_space,
                                    request_id, terminal_id, deadline))
         return future
-
-
-def _resolve(future: asyncio.Future[Any], reply: Any) -> None:
-    if not future.done():
-        future.set_result(reply)
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float:

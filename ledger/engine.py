@@ -14,6 +14,7 @@ the touched state, so nothing half-applied stays in memory either.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import hashlib
 import hmac
@@ -56,7 +57,7 @@ from ledger.codec import (
     payload_hash,
     topic_of,
 )
-from ledger.store import Conflict, EventStore, KeyRow, Unavailable
+from ledger.store import Conflict, EventStore, KeyRow, StoreError, Unavailable
 
 log = logging.getLogger("ledger.engine")
 
@@ -122,9 +123,20 @@ class _Work:
     versions_before: dict[uuid.UUID, int] = field(default_factory=dict)
     registry_touched: bool = False
 
+    snapshots: list[StoredEvent] = field(default_factory=list)
+
     def add_key(self, row: KeyRow) -> None:
         self.keys.append(row)
         self.keys_by_pair[(row.key_space, row.request_id)] = row
+
+
+@dataclass
+class _Decided:
+    """A decided batch on its way to the committer."""
+
+    batch: list[Request]
+    replies: list[Reply]
+    work: _Work
 
 
 def _system_meta(now_us: int) -> Meta:
@@ -162,6 +174,14 @@ class Ledger:
         self.registry = registry.RegistryState()
         self.last_seen = 0
         self._thread: threading.Thread | None = None
+        # Decided batches waiting to commit: two in flight keep the disk busy while the
+        # next batch is decided; more would only lengthen the redo after a failure.
+        self.commits: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._in_flight = 0
+        self._in_flight_changed = threading.Condition()
+        self._failed = threading.Event()
+        self._failures: list[tuple[_Decided, StoreError | None]] = []
+        self._own_ranges: collections.deque[tuple[int, int]] = collections.deque()
         self.batches = 0  # statistics for the demo and the benchmarks
         self.conflicts = 0
         self._handlers: dict[type, Callable[[Request, Principal, _Work, int], Outcome]] = {
@@ -235,6 +255,11 @@ class Ledger:
     # -------------------------------------------------------------------------- the writer
 
     def _run(self) -> None:
+        """The decider: takes batches off the queue, decides them and hands them to the
+        committer, so deciding batch N+1 overlaps the commit (and fsync) of batch N."""
+        committer = threading.Thread(target=self._commit_loop, name="ledger-committer",
+                                     daemon=True)
+        committer.start()
         stopping = False
         while not stopping:
             first = self.queue.get()
@@ -251,53 +276,147 @@ class Ledger:
                     break
                 batch.append(item)
             try:
-                self._process(batch)
+                self._redo_failed()
+                decided = self._decide_batch(batch)
+                if decided is not None:
+                    self._hand_over(decided)
             except Exception:  # a bug must not kill the writer and hang every caller
                 log.exception("writer failed on a batch of %d", len(batch))
                 self._drop_state()
-                for request in batch:
-                    request.callback(Failure(UNAVAILABLE, "internal error; retry"))
+                self._answer(batch, Failure(UNAVAILABLE, "internal error; retry"))
+        self._wait_committer_idle()
+        self._redo_failed()
+        self.commits.put(_STOP)
+        committer.join()
+
+    def _hand_over(self, decided: _Decided) -> None:
+        with self._in_flight_changed:
+            self._in_flight += 1
+        self.commits.put(decided)
+
+    def _wait_committer_idle(self) -> None:
+        with self._in_flight_changed:
+            self._in_flight_changed.wait_for(lambda: self._in_flight == 0)
+
+    def _decide_batch(self, batch: list[Request]) -> _Decided | None:
+        """Follow the log, then decide every request against the cached state. Returns None
+        when the whole batch was answered already (nothing to write, or database down)."""
+        self.batches += 1
+        now_us = self.clock_us()
+        work = _Work()
+        try:
+            self._follow_log()
+            replies = [self._decide(request, work, now_us) for request in batch]
+        except Unavailable as error:  # a card load or key lookup could not reach the db
+            self._forget(work)
+            self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
+            return None
+        decided = _Decided(batch, replies, work)
+        self._speculate(work)
+        if not work.stored and not work.keys and self._in_flight == 0:
+            self._reply(decided)  # reads and replays only: nothing to wait for
+            return None
+        return decided
+
+    def _speculate(self, work: _Work) -> None:
+        """Make the batch's keys and snapshots visible to the next batch before the commit;
+        if the commit fails, `_forget` takes them back and everything after is re-decided."""
+        for row in work.keys:
+            self.key_cache[(row.key_space, row.request_id)] = row
+        while len(self.key_cache) > self.key_cache_max:
+            self.key_cache.popitem(last=False)
+        for stream_id, state in work.touched.items():
+            before = work.versions_before[stream_id]
+            if state.version // limits.SNAPSHOT_INTERVAL != before // limits.SNAPSHOT_INTERVAL:
+                work.snapshots.append(StoredEvent(stream_id, state.version, SNAPSHOT_TOPIC,
+                                                  encode(state)))
+
+    def _commit_loop(self) -> None:
+        """The committer: appends decided batches in order; replies once each is durable.
+        After a failure it commits nothing more until the decider has re-decided."""
+        while True:
+            decided = self.commits.get()
+            if decided is _STOP:
+                return
+            if self._failed.is_set():
+                self._failures.append((decided, None))
+            else:
+                try:
+                    ids = self.store.append(decided.work.stored, decided.work.keys)
+                except (Conflict, Unavailable) as error:
+                    self._failed.set()
+                    self._failures.append((decided, error))
+                except Exception as error:  # a bug: answer UNAVAILABLE rather than hang
+                    log.exception("commit failed")
+                    self._failed.set()
+                    self._failures.append((decided, Unavailable(repr(error))))
+                else:
+                    if ids:
+                        self._own_ranges.append((ids[0], ids[-1]))
+                    self._save_snapshots(decided.work)
+                    self._reply(decided)
+            with self._in_flight_changed:
+                self._in_flight -= 1
+                self._in_flight_changed.notify_all()
+
+    def _redo_failed(self) -> None:
+        """After a failed commit: wait until the committer has set aside every batch decided
+        on top of it, forget their state, and decide them again one by one."""
+        if not self._failed.is_set():
+            return
+        self._wait_committer_idle()
+        failures = list(self._failures)
+        self._failures.clear()
+        for decided, _ in reversed(failures):
+            self._forget(decided.work)
+        self._failed.clear()
+        unavailable = next((e for _, e in failures if isinstance(e, Unavailable)), None)
+        for decided, _ in failures:
+            if unavailable is not None:
+                self._answer(decided.batch, Failure(UNAVAILABLE,
+                                                    f"database unavailable: {unavailable}"))
+            else:
+                self.conflicts += 1
+                self._process(decided.batch)
+
+    def _reply(self, decided: _Decided) -> None:
+        for request, reply in zip(decided.batch, decided.replies, strict=True):
+            request.callback(reply)
+
+    def _save_snapshots(self, work: _Work) -> None:
+        for snapshot in work.snapshots:
+            try:
+                self.store.save_snapshot(snapshot)
+            except Unavailable:
+                log.warning("snapshot of %s at version %d not saved", snapshot.originator_id,
+                            snapshot.originator_version)
 
     def _process(self, batch: list[Request]) -> None:
-        self.batches += 1
-        replies: list[Reply | None] = [None] * len(batch)
+        """Decide and commit one batch synchronously, re-deciding after conflicts (the slow
+        path, after a conflict with another process)."""
         for attempt in range(limits.CONFLICT_RETRIES_MAX + 1):
-            now_us = self.clock_us()
-            try:
-                self._follow_log()
-            except Unavailable as error:
-                self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
+            if not self._learn_keys(batch):
                 return
-            work = _Work()
-            try:
-                replies = [self._decide(request, work, now_us) for request in batch]
-            except Unavailable as error:  # a card load or key lookup could not reach the db
-                self._forget(work)
-                self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
-                return
-            if not work.stored and not work.keys:
-                break
-            try:
-                ids = self.store.append(work.stored, work.keys)
-            except Conflict:
-                self.conflicts += 1
-                self._forget(work)
-                if not self._learn_keys(batch):
-                    return
+            if attempt:
                 time.sleep(random.uniform(0, 0.002 * attempt))
+            decided = self._decide_batch(batch)
+            if decided is None:
+                return
+            try:
+                ids = self.store.append(decided.work.stored, decided.work.keys)
+            except Conflict:
+                self._forget(decided.work)
                 continue
             except Unavailable as error:
-                self._forget(work)
+                self._forget(decided.work)
                 self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
                 return
-            self._committed(work, ids)
-            break
-        else:
-            self._answer(batch, Failure(UNAVAILABLE, "too much contention on these cards; retry"))
+            if ids:
+                self._own_ranges.append((ids[0], ids[-1]))
+            self._save_snapshots(decided.work)
+            self._reply(decided)
             return
-        for request, reply in zip(batch, replies, strict=True):
-            assert reply is not None
-            request.callback(reply)
+        self._answer(batch, Failure(UNAVAILABLE, "too much contention on these cards; retry"))
 
     @staticmethod
     def _answer(batch: list[Request], failure: Failure) -> None:
@@ -331,28 +450,11 @@ class Ledger:
         work.add_key(KeyRow(request.key_space, request.request_id, digest, encode(stored)))
         return outcome
 
-    def _committed(self, work: _Work, ids: list[int]) -> None:
-        if ids and ids[0] == self.last_seen + 1:
-            self.last_seen = ids[-1]  # nobody wrote in between: no need to read our own rows
-        for row in work.keys:
-            self.key_cache[(row.key_space, row.request_id)] = row
-        while len(self.key_cache) > self.key_cache_max:
-            self.key_cache.popitem(last=False)
-        for stream_id, state in work.touched.items():
-            before = work.versions_before[stream_id]
-            if state.version // limits.SNAPSHOT_INTERVAL != before // limits.SNAPSHOT_INTERVAL:
-                self._snapshot(stream_id, state)
-
-    def _snapshot(self, stream_id: uuid.UUID, state: cards.CardState) -> None:
-        try:
-            self.store.save_snapshot(StoredEvent(stream_id, state.version, SNAPSHOT_TOPIC,
-                                                 encode(state)))
-        except Unavailable:
-            log.warning("snapshot of %s at version %d not saved", stream_id, state.version)
-
     def _forget(self, work: _Work) -> None:
         for stream_id in work.touched:
             self.cards.pop(stream_id, None)
+        for row in work.keys:
+            self.key_cache.pop((row.key_space, row.request_id), None)
         if work.registry_touched:
             self._load_registry()
 
@@ -382,6 +484,13 @@ class Ledger:
 
     def _follow_log(self) -> None:
         """Apply what other processes committed since we last looked (see module doc)."""
+        while self._own_ranges:  # our own commits: skip them when nobody wrote in between
+            first, last = self._own_ranges[0]
+            if first == self.last_seen + 1:
+                self.last_seen = last
+            elif last > self.last_seen:
+                break
+            self._own_ranges.popleft()
         for _ in range(limits.TAIL_PAGES_MAX):
             changes = self.store.changes_after(self.last_seen, limits.TAIL_PAGE_ROWS)
             for change in changes:

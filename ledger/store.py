@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 import sqlite3
 import urllib.parse
 import uuid
@@ -256,12 +257,12 @@ def _event_columns(stored_events: Sequence[StoredEvent]) -> list[list[Any]]:
 
 class PostgresStore(EventStore):
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
-        parts = urllib.parse.urlsplit(url)
-        self.url = _without_password(parts)
+        self.url = redact(url)
         try:
+            parts = urllib.parse.urlsplit(url)
             port = parts.port or 5432
-        except ValueError:
-            raise ConfigError(f"malformed database URL {self.url}: bad port") from None
+        except ValueError as error:
+            raise ConfigError(f"malformed database URL {self.url}: {error}") from None
         dbname = parts.path.lstrip("/")
         if not parts.hostname or not dbname:
             raise ConfigError(f"malformed database URL {self.url}: needs a host and a database")
@@ -280,6 +281,9 @@ class PostgresStore(EventStore):
             raise ConfigError(f"cannot reach database {self.url}: "
                               f"{str(error).strip().splitlines()[0] if str(error) else error!r}"
                               ) from None
+        # The datastore calls pool.open(wait=...) on every connection; waiting there from two
+        # threads at once trips an assertion in psycopg_pool, and the pool is open by now.
+        self.datastore.pool_open_timeout = None
         self.events = _PostgresEvents(self.datastore)
         self.snapshots = PostgresAggregateRecorder(self.datastore,
                                                    events_table_name=SNAPSHOTS_TABLE)
@@ -349,12 +353,12 @@ class PostgresStore(EventStore):
         self.datastore.close()
 
 
-def _without_password(parts: urllib.parse.SplitResult) -> str:
-    if parts.password is None:
-        return urllib.parse.urlunsplit(parts)
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+_PASSWORD = re.compile(r":[^:@/]*@")
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, however malformed the URL is."""
+    return _PASSWORD.sub(":***@", url)
 
 
 # ------------------------------------------------------------------------------ SQLite
@@ -475,6 +479,5 @@ def open_store(url: str) -> EventStore:
         return SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
         return PostgresStore(url)
-    shown = _without_password(urllib.parse.urlsplit(url)) if "://" in url else url
-    raise ConfigError(f"malformed database URL {shown}: use sqlite:///path/to/file.db or "
+    raise ConfigError(f"malformed database URL {redact(url)}: use sqlite:///path/to/file.db or "
                       "postgresql://user@host:port/dbname")
