@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -95,6 +96,7 @@ class Request:
 
 
 _STOP = object()
+_WAKE = object()
 _MISSING = object()
 
 
@@ -265,6 +267,9 @@ class Ledger:
             first = self.queue.get()
             if first is _STOP:
                 break
+            if first is _WAKE:  # a commit failed while the queue was empty
+                self._redo_failed()
+                continue
             batch = [first]
             while len(batch) < self.batch_max:
                 try:
@@ -274,7 +279,8 @@ class Ledger:
                 if item is _STOP:
                     stopping = True
                     break
-                batch.append(item)
+                if item is not _WAKE:
+                    batch.append(item)
             try:
                 self._redo_failed()
                 decided = self._decide_batch(batch)
@@ -358,6 +364,11 @@ class Ledger:
             with self._in_flight_changed:
                 self._in_flight -= 1
                 self._in_flight_changed.notify_all()
+            if self._failed.is_set() and self._in_flight == 0:
+                # The failed batches' callers are waiting on a redo that only the decider can
+                # do: wake it even if no new request arrives (a full queue wakes it anyway).
+                with contextlib.suppress(queue.Full):
+                    self.queue.put_nowait(_WAKE)
 
     def _redo_failed(self) -> None:
         """After a failed commit: wait until the committer has set aside every batch decided
