@@ -39,7 +39,7 @@ from ledger.engine import (
     Ledger,
     Movement,
     Request,
-    key_space_of,
+    Sync,
     list_movements,
 )
 from ledger.store import Unavailable
@@ -100,15 +100,26 @@ class Gateway:
             if not future.done():
                 future.set_result(reply)
 
-    def authenticate(self, context: grpc.aio.ServicerContext) -> Credential:
+    async def authenticate(self, context: grpc.aio.ServicerContext) -> Credential:
         token = ""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
                 token = value[len("Bearer "):].strip()
         credential = self.ledger.authenticate(token) if token else None
+        if credential is None and token.startswith("llk_"):
+            # Perhaps created through another server process a moment ago: follow the log.
+            await self.sync()
+            credential = self.ledger.authenticate(token)
         if credential is None:
             raise Rejected("UNAUTHENTICATED", "missing, unknown or revoked bearer token")
         return credential
+
+    async def sync(self) -> None:
+        """Return once the writer has followed the log (revocations and new credentials from
+        other processes are then known here)."""
+        reply = await self.submit(None, Sync(), "", math.inf)
+        if isinstance(reply, Failure):
+            raise Rejected(reply.code, reply.message)
 
     async def execute(self, credential: Credential, command: Any, request_id: str,
                       deadline: float, terminal_id: str = "") -> Outcome:
@@ -117,8 +128,8 @@ class Gateway:
             raise Rejected(reply.code, reply.message)
         return reply
 
-    def submit(self, credential: Credential, command: Any, request_id: str, deadline: float,
-               terminal_id: str = "") -> asyncio.Future[Outcome | Failure]:
+    def submit(self, credential: Credential | None, command: Any, request_id: str,
+               deadline: float, terminal_id: str = "") -> asyncio.Future[Outcome | Failure]:
         loop = asyncio.get_running_loop()
         self._loop = loop
         future: asyncio.Future[Outcome | Failure] = loop.create_future()
@@ -127,10 +138,9 @@ class Gateway:
         def done(reply: Outcome | Failure) -> None:
             deliver(future, reply)
 
-        key_space = key_space_of(credential.credential_id, credential.principal,
-                                 terminal_id) if request_id else ""
-        self.ledger.submit(Request(credential.credential_id, command, done, key_space,
-                                   request_id, terminal_id, deadline))
+        credential_id = credential.credential_id if credential is not None else ""
+        self.ledger.submit(Request(credential_id, command, done, "", request_id, terminal_id,
+                                   deadline))
         return future
 
 
@@ -151,7 +161,7 @@ def rpc(handler: Callable[..., Any]) -> Callable[..., Any]:
 
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            credential = self.gateway.authenticate(context)
+            credential = await self.gateway.authenticate(context)
             return await handler(self, request, context, credential)
         except InvalidInput as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
@@ -298,6 +308,12 @@ class CardService(pb_grpc.CardServiceServicer):
     @rpc
     async def ListMovements(self, request: Any, context: Any, credential: Credential) -> Any:
         cc.GetCard(request.card_number).validate()
+        # Read straight from the store, not through the writer: follow the log first so a
+        # credential revoked through another process is refused here too.
+        await self.gateway.sync()
+        fresh = self.gateway.ledger.registry.credentials.get(credential.credential_id)
+        if fresh is None or fresh.revoked:
+            raise Rejected("UNAUTHENTICATED", "missing, unknown or revoked bearer token")
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(
             None, list_movements, self.gateway.ledger.store, credential.principal,
@@ -380,7 +396,7 @@ class PosService(pb_grpc.PosServiceServicer):
 
     async def Batch(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            credential = self.gateway.authenticate(context)
+            credential = await self.gateway.authenticate(context)
         except Rejected as error:
             await context.abort(_CODES[error.code], str(error))
         async for message in request_iterator:

@@ -95,6 +95,11 @@ class Request:
     deadline: float = math.inf  # time.monotonic() value
 
 
+class Sync(msgspec.Struct, frozen=True):
+    """A no-op that makes the writer follow the log: after its reply, this process has seen
+    everything other processes committed before it was submitted."""
+
+
 _STOP = object()
 _WAKE = object()
 _MISSING = object()
@@ -105,7 +110,7 @@ def key_space_of(credential_id: str, principal: Principal, terminal_id: str = ""
     acting for terminal T shares T's), the credential for every other role."""
     if principal.role == Role.TERMINAL:
         return "t:" + principal.terminal_id
-    if principal.role == Role.GATEWAY:
+    if principal.role == Role.GATEWAY and terminal_id:
         return "t:" + terminal_id
     return "c:" + credential_id
 
@@ -225,13 +230,13 @@ class Ledger:
              terminal_id: str = "", timeout_s: float = 30.0) -> Reply:
         """Submit and wait: for the CLI, the demo and tests."""
         future: concurrent.futures.Future[Reply] = concurrent.futures.Future()
-        credential = self.registry.credentials.get(credential_id)
-        key_space = ""
-        if request_id and credential is not None:
-            key_space = key_space_of(credential_id, credential.principal, terminal_id)
-        self.submit(Request(credential_id, command, future.set_result, key_space, request_id,
+        self.submit(Request(credential_id, command, future.set_result, "", request_id,
                             terminal_id, time.monotonic() + timeout_s))
         return future.result(timeout_s + 5)
+
+    def sync(self, timeout_s: float = 10.0) -> None:
+        """Wait until the writer has followed the log (from any thread but the writer's)."""
+        self.call("", Sync(), timeout_s=timeout_s)
 
     def authenticate(self, token: str) -> registry.Credential | None:
         parts = token.split("_")
@@ -435,12 +440,18 @@ class Ledger:
             request.callback(failure)
 
     def _decide(self, request: Request, work: _Work, now_us: int) -> Reply:
+        if type(request.command) is Sync:
+            return Outcome(int(Result.APPROVED), "Sync")  # the log was followed: done
         if request.deadline < time.monotonic():
             return Failure(DEADLINE_EXCEEDED, "the deadline passed before the ledger decided")
         credential = self.registry.credentials.get(request.credential_id)
         if credential is None or credential.revoked:
             return Failure(UNAUTHENTICATED, "unknown or revoked credential")
         handler = self._handlers[type(request.command)]
+        # The key space comes from the registry as the writer sees it (fresh), never from a
+        # caller that may have looked at a stale copy.
+        request.key_space = key_space_of(request.credential_id, credential.principal,
+                                         request.terminal_id)
         if not request.request_id:
             try:
                 return handler(request, credential.principal, work, now_us)
@@ -708,11 +719,13 @@ class Ledger:
         _check(access.reverse(principal))
         original_pair = (request.key_space, command.original_request_id)
         marker_pair = (reversal_marker(request.key_space), command.original_request_id)
-        if marker_pair in work.keys_by_pair or marker_pair in self.key_cache:
+        known = {pair: row for pair in (original_pair, marker_pair)
+                 if (row := work.keys_by_pair.get(pair) or self.key_cache.get(pair))}
+        if marker_pair not in known:  # reversals are rare: ask the database, other processes
+            known.update(self.store.find_keys([original_pair, marker_pair]))  # may know more
+        if marker_pair in known:
             return Outcome(int(Result.APPROVED), "Reverse")  # reversed before: nothing to do
-        original = work.keys_by_pair.get(original_pair) or self.key_cache.get(original_pair)
-        if original is None:
-            original = self.store.find_keys([original_pair]).get(original_pair)
+        original = known.get(original_pair)
         approved = Outcome(int(Result.APPROVED), "Reverse")
         marker = KeyRow(*marker_pair, b"", encode(approved))
         if original is None:
@@ -725,7 +738,7 @@ class Ledger:
         if not original.payload_hash or outcome.result not in APPROVALS:
             work.add_key(marker)
             return approved  # nothing was applied, so nothing to undo
-        undo = self._undo(outcome)
+        undo = self._undo(outcome, command.original_request_id)
         if undo is None:
             return Outcome(int(Result.DECLINED_INVALID_STATE), "Reverse")
         state, decide = undo
@@ -734,7 +747,7 @@ class Ledger:
             work.add_key(marker)
         return reply
 
-    def _undo(self, original: Outcome) -> tuple[
+    def _undo(self, original: Outcome, original_request_id: str) -> tuple[
             cards.CardState, Callable[[cards.CardState, cards.Context], cards.Decision]] | None:
         if original.kind in ("Authorize", "Capture"):
             state = self._hold_card(original.authorization_id)
@@ -748,7 +761,7 @@ class Ledger:
             if state is None:
                 return None
             return state, lambda s, ctx: cards.decide_reverse_load(
-                s, ctx.meta.request_id, original.approved_amount_minor, ctx)
+                s, original_request_id, original.approved_amount_minor, ctx)
         return None
 
     def _read(self, request: Request, principal: Principal, work: _Work, now_us: int) -> Outcome:

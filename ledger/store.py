@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import abc
 import os
-import re
 import sqlite3
 import urllib.parse
 import uuid
@@ -353,12 +352,16 @@ class PostgresStore(EventStore):
         self.datastore.close()
 
 
-_PASSWORD = re.compile(r":[^:@/]*@")
-
-
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***, however malformed the URL is."""
-    return _PASSWORD.sub(":***@", url)
+    """The URL with any password replaced by ***, however malformed the URL is: everything
+    between the user's ":" and the LAST "@" (a password may hold ":", "@" or "/")."""
+    if "@" not in url:
+        return url
+    userinfo, host = url.rsplit("@", 1)
+    start = userinfo.find(":/")
+    start = 0 if start == -1 else len(userinfo) - len(userinfo[start + 1:].lstrip("/"))
+    colon = userinfo.find(":", start)
+    return url if colon == -1 else f"{userinfo[:colon]}:***@{host}"
 
 
 # ------------------------------------------------------------------------------ SQLite

@@ -1,0 +1,337 @@
+"""Durability: a real `loyalty-ledger serve` process on PostgreSQL, killed with SIGKILL in the
+middle of a POS load, restarted, and every request retried with its request id.
+
+What must hold afterwards:
+- every reply the clients received (acknowledged) comes back replayed, unchanged;
+- nothing is applied twice: each request id appears at most once in a card's movements;
+- for each card, the balance and the held value equal the sums of its movements and an oracle
+  computed from the replies (the acknowledged ones, then the retries' for the others).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psycopg
+import pytest
+
+from grpc_api.generated import pos_pb2 as pb
+from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from tests.helpers import card_number
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+ROOT = Path(__file__).resolve().parents[2]
+USD = "USD"
+WORKERS = 8
+OPS_PER_WORKER = 150
+KILL_AFTER_ACKS = WORKERS * OPS_PER_WORKER * 2 // 5
+CARDS = 6
+INITIAL_LOAD = 40_000
+RPC_TIMEOUT_S = 15.0
+START_TIMEOUT_S = 90.0
+
+
+def _drop_schema(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
+                     "ledger_request_keys CASCADE")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "grpc_api.cli", *args]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("LEDGER_DATABASE_URL", None)
+    return env
+
+
+class ServerProcess:
+    """`loyalty-ledger serve` on a free port; its output is drained by a thread."""
+
+    def __init__(self, url: str) -> None:
+        self.proc = subprocess.Popen(
+            _cli("serve", "--database", url, "--listen", "127.0.0.1:0"), cwd=ROOT, env=_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.port = self._wait_ready()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        grpc.channel_ready_future(self.channel).result(timeout=START_TIMEOUT_S)
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def _wait_ready(self) -> int:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            found = re.match(r"ready: listening on [^ ]+:(\d+) ", line)
+            if found:
+                return int(found.group(1))
+        self.kill()
+        raise AssertionError("the server did not become ready:\n" + "".join(self.output))
+
+    def stub(self, kind: Any) -> Any:
+        return kind(self.channel)
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no clean shutdown."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+        if hasattr(self, "channel"):
+            self.channel.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.channel.close()
+
+
+def md(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+@dataclass
+class Op:
+    """One request a terminal sends, and the replies it got."""
+
+    worker: int
+    kind: str  # "authorize" or "load"
+    request: Any
+    card: str
+    acked: Any = None  # the reply received before the crash, if any
+    final: Any = None  # the reply the oracle uses
+    retries: list[Any] = field(default_factory=list)
+
+    def send(self, stubs: dict[str, Any], token: str) -> Any:
+        method = stubs["pos"].Authorize if self.kind == "authorize" else stubs["cards"].LoadValue
+        return method(self.request, metadata=md(token), timeout=RPC_TIMEOUT_S)
+
+
+def _setup(server: ServerProcess, admin_token: str) -> tuple[dict[int, str], list[str]]:
+    admin = server.stub(pb_grpc.AdminServiceStub)
+    cards = server.stub(pb_grpc.CardServiceStub)
+    R = pb.Result
+    assert admin.RegisterPartner(pb.RegisterPartnerRequest(
+        request_id="p1", partner_id="P1", name="Retail", currency=USD),
+        metadata=md(admin_token)).result == R.APPROVED
+    assert admin.RegisterStore(pb.RegisterStoreRequest(
+        request_id="s1", partner_id="P1", store_id="S1", name="Flagship",
+        timezone="Asia/Shanghai"), metadata=md(admin_token)).result == R.APPROVED
+    tokens: dict[int, str] = {}
+    for w in range(WORKERS):
+        assert admin.RegisterTerminal(pb.RegisterTerminalRequest(
+            request_id=f"t{w}", store_id="S1", terminal_id=f"T{w}"),
+            metadata=md(admin_token)).result == R.APPROVED
+        reply = admin.CreateCredential(pb.CreateCredentialRequest(
+            request_id=f"cred-t{w}", label=f"terminal {w}", principal=pb.Principal(
+                role=pb.TERMINAL, partner_id="P1", store_id="S1", terminal_id=f"T{w}")),
+            metadata=md(admin_token))
+        assert reply.result == R.APPROVED and reply.token
+        tokens[w] = reply.token
+    numbers = [card_number(700_000 + i) for i in range(CARDS)]
+    for i, number in enumerate(numbers):
+        issued = cards.IssueCard(pb.IssueCardRequest(
+            request_id=f"issue-{i}", card_number=number, card_class="STANDARD", currency=USD,
+            issuing_store_id="S1"), metadata=md(admin_token))
+        assert issued.result == R.APPROVED
+        assert cards.ActivateCard(pb.CardActionRequest(request_id=f"activate-{i}",
+                                                       card_number=number),
+                                  metadata=md(admin_token)).result == R.APPROVED
+        loaded = cards.LoadValue(pb.LoadValueRequest(
+            request_id=f"initial-{i}", card_number=number, amount_minor=INITIAL_LOAD,
+            currency=USD, payment_ref="initial"), metadata=md(tokens[0]))
+        assert loaded.result == R.APPROVED and loaded.balance_minor == INITIAL_LOAD
+    return tokens, numbers
+
+
+def _plan(numbers: list[str]) -> list[list[Op]]:
+    rng = random.Random(20240611)
+    plans: list[list[Op]] = []
+    for w in range(WORKERS):
+        ops: list[Op] = []
+        for i in range(OPS_PER_WORKER):
+            number = rng.choice(numbers)
+            request_id = f"w{w}-op{i}"
+            if rng.random() < 0.7:
+                request = pb.AuthorizeRequest(
+                    request_id=request_id, card_number=number,
+                    amount_minor=rng.randint(100, 3_000), currency=USD,
+                    allow_partial=rng.random() < 0.3, stan=f"{i:06d}")
+                ops.append(Op(w, "authorize", request, number))
+            else:
+                request = pb.LoadValueRequest(
+                    request_id=request_id, card_number=number,
+                    amount_minor=rng.randint(500, 5_000), currency=USD,
+                    payment_ref=f"pay-{w}-{i}")
+                ops.append(Op(w, "load", request, number))
+        plans.append(ops)
+    return plans
+
+
+def _approved(op: Op, reply: Any) -> int:
+    """The amount a reply says was applied to the card (held or loaded)."""
+    if reply.result not in (pb.APPROVED, pb.PARTIALLY_APPROVED):
+        return 0
+    return int(reply.approved_amount_minor if op.kind == "authorize"
+               else op.request.amount_minor)
+
+
+def _movements(cards: Any, token: str, number: str) -> list[Any]:
+    found: list[Any] = []
+    after = 0
+    while True:
+        page = cards.ListMovements(pb.ListMovementsRequest(card_number=number,
+                                                           after_version=after, limit=1000),
+                                   metadata=md(token), timeout=RPC_TIMEOUT_S).movements
+        if not page:
+            return found
+        found += list(page)
+        after = page[-1].version
+
+
+def _same_reply(a: Any, b: Any) -> bool:
+    a2, b2 = type(a)(), type(b)()
+    a2.CopyFrom(a)
+    b2.CopyFrom(b)
+    a2.replayed = b2.replayed = False
+    return a2 == b2
+
+
+def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
+    url = pg_server_url
+    _drop_schema(url)
+    init = subprocess.run(_cli("init", "--database", url), cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert init.returncode == 0, init.stderr
+    admin_token = init.stdout.strip().splitlines()[-1]
+    assert admin_token.startswith("llk_")
+
+    server = ServerProcess(url)
+    restarted: ServerProcess | None = None
+    try:
+        tokens, numbers = _setup(server, admin_token)
+        plans = _plan(numbers)
+        stubs = {"pos": server.stub(pb_grpc.PosServiceStub),
+                 "cards": server.stub(pb_grpc.CardServiceStub)}
+        acks = threading.Condition()
+        acked = [0]
+        failures: list[BaseException] = []
+
+        def drive(w: int) -> None:
+            try:
+                for op in plans[w]:
+                    try:
+                        reply = op.send(stubs, tokens[w])
+                    except grpc.RpcError:
+                        return  # this one and the rest are unacknowledged
+                    op.acked = reply
+                    with acks:
+                        acked[0] += 1
+                        acks.notify_all()
+            except BaseException as error:
+                failures.append(error)
+
+        workers = [threading.Thread(target=drive, args=(w,)) for w in range(WORKERS)]
+        for worker in workers:
+            worker.start()
+        with acks:
+            reached = acks.wait_for(lambda: acked[0] >= KILL_AFTER_ACKS, timeout=300)
+        assert reached, f"only {acked[0]} replies before the time limit"
+        server.kill()
+        for worker in workers:
+            worker.join(120)
+        assert not failures, failures
+        all_ops = [op for ops in plans for op in ops]
+        acknowledged = [op for op in all_ops if op.acked is not None]
+        assert KILL_AFTER_ACKS <= len(acknowledged) < len(all_ops)
+        for op in acknowledged:
+            assert not op.acked.replayed
+            assert op.acked.result in (pb.APPROVED, pb.PARTIALLY_APPROVED,
+                                       pb.DECLINED_INSUFFICIENT_FUNDS), op.acked
+
+        restarted = ServerProcess(url)
+        stubs = {"pos": restarted.stub(pb_grpc.PosServiceStub),
+                 "cards": restarted.stub(pb_grpc.CardServiceStub)}
+        # Retry every request, acknowledged or not, in each terminal's order.
+        for op in all_ops:
+            reply = op.send(stubs, tokens[op.worker])
+            op.retries.append(reply)
+            if op.acked is not None:
+                assert reply.replayed, (op.request, reply)
+                assert _same_reply(reply, op.acked), (op.acked, reply)
+                op.final = op.acked
+            else:
+                op.final = reply  # decided now, or replayed if it committed before the kill
+        # a second round: everything is known now and replays exactly
+        for op in all_ops:
+            reply = op.send(stubs, tokens[op.worker])
+            assert reply.replayed and _same_reply(reply, op.final), (op.final, reply)
+
+        # the oracle: the initial load, then what the replies say was applied
+        balance = {n: INITIAL_LOAD for n in numbers}
+        held = dict.fromkeys(numbers, 0)
+        applied: dict[str, set[str]] = defaultdict(set)
+        for op in all_ops:
+            amount = _approved(op, op.final)
+            if op.kind == "load":
+                balance[op.card] += amount
+            else:
+                held[op.card] += amount
+            if amount:
+                applied[op.card].add(op.request.request_id)
+
+        pos = restarted.stub(pb_grpc.PosServiceStub)
+        cards = restarted.stub(pb_grpc.CardServiceStub)
+        for number in numbers:
+            now = pos.GetBalance(pb.GetBalanceRequest(card_number=number),
+                                 metadata=md(admin_token), timeout=RPC_TIMEOUT_S)
+            assert (now.balance_minor, now.held_minor) == (balance[number], held[number]), number
+            assert now.available_minor == now.balance_minor - now.held_minor >= 0
+            history = _movements(cards, admin_token, number)
+            assert [m.version for m in history] == list(range(1, len(history) + 1))
+            loaded = sum(m.amount_minor for m in history if m.kind == "LOADED")
+            authorized = sum(m.amount_minor for m in history if m.kind == "AUTHORIZED")
+            assert not {m.kind for m in history} - {"ISSUED", "ACTIVATED", "LOADED",
+                                                     "AUTHORIZED"}
+            assert (loaded, authorized) == (now.balance_minor, now.held_minor)
+            assert (history[-1].balance_minor, history[-1].held_minor) == (
+                now.balance_minor, now.held_minor)
+            ids = [m.request_id for m in history if m.kind in ("LOADED", "AUTHORIZED")]
+            assert len(ids) == len(set(ids)), "a request was applied twice"
+            assert set(ids) - {f"initial-{numbers.index(number)}"} == applied[number]
+    finally:
+        server.kill()
+        if restarted is not None:
+            restarted.stop()

@@ -1,0 +1,384 @@
+"""Two Ledger instances on the same database, as two server processes would run: each has its
+own store (connection pool), card cache, key cache and registry, and learns the other's
+writes only through the database (log following, version and key conflicts)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from domain.cards import commands as cc
+from domain.cards import events as ev
+from domain.common import Principal, Result, Role
+from domain.registry import commands as rc
+from grpc_api.generated import pos_pb2 as pb
+from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from grpc_api.server import ServerThread
+from ledger import limits
+from ledger.codec import Outcome, card_stream_id, decode_event
+from ledger.engine import UNAUTHENTICATED, UNAVAILABLE, Failure, Ledger
+from ledger.store import EventStore, open_store
+from tests.helpers import card_number, ok, rid
+
+USD = "USD"
+TIMEOUT_S = 20.0
+
+
+@pytest.fixture
+def other(store_url: str, ledger: Ledger, clock: Any) -> Iterator[Ledger]:
+    """A second engine (a second 'process') on its own store for the same database."""
+    second_store = open_store(store_url)
+    second_store.check_schema()
+    engine = Ledger(second_store, clock_us=clock).start()
+    yield engine
+    engine.stop()
+    second_store.close()
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def call(engine: Ledger, credential: str, command: Any, request_id: str | None = None,
+         **kwargs: Any) -> Outcome | Failure:
+    return engine.call(credential, command, request_id=rid() if request_id is None
+                       else request_id, timeout_s=TIMEOUT_S, **kwargs)
+
+
+def catch_up(engine: Ledger, alliance: Any) -> None:
+    """Let an engine's writer follow the log once (any request does), so its registry knows
+    the credentials the other engine created. Ledger.call reads the registry outside the
+    writer to pick the key space (see test_a_credential_new_to_an_engine_...)."""
+    engine.call(alliance.admin, cc.GetBalance(card_number(1)), timeout_s=TIMEOUT_S)
+
+
+def new_card(engine: Ledger, alliance: Any, load: int) -> str:
+    issued = ok(call(engine, alliance.s1_manager, cc.IssueCard("", "STANDARD", USD, "", "")))
+    ok(call(engine, alliance.s1_manager, cc.ActivateCard(issued.card_number, "")))
+    if load:
+        assert ok(call(engine, alliance.t1, cc.LoadValue(issued.card_number, load, USD,
+                                                         "p"))).result == Result.APPROVED
+    return issued.card_number
+
+
+def card(engine: Ledger, alliance: Any, number: str) -> Any:
+    reply = ok(engine.call(alliance.admin, cc.GetCard(number), timeout_s=TIMEOUT_S))
+    return reply.card
+
+
+def version(store: EventStore, number: str) -> int:
+    return len(store.stream(card_stream_id(number)))
+
+
+def decided(engine: Ledger, credential: str, command: Any, request_id: str,
+            **kwargs: Any) -> Outcome:
+    """Send (and resend, with the same request id) until the ledger decides: UNAVAILABLE
+    (too much contention) is a retryable answer that applied nothing."""
+    for _ in range(50):
+        reply = call(engine, credential, command, request_id, **kwargs)
+        if isinstance(reply, Outcome):
+            return reply
+        assert reply.code == UNAVAILABLE, reply
+    raise AssertionError(f"{request_id} was never decided")
+
+
+def fold_from_store(store: EventStore, number: str) -> tuple[int, int]:
+    """(balance, held) from the card's events alone."""
+    from domain.cards.decide import fold
+
+    state = fold([decode_event(e.state) for e in store.stream(card_stream_id(number))])
+    assert state is not None
+    return state.balance_minor, state.held_minor
+
+
+class AppendHook:
+    """Runs `before` inside the first append of `store` (on the engine's commit path),
+    so another engine's commit lands between this engine's decision and its commit."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: EventStore,
+                 before: Any) -> None:
+        self.real = store.append
+        self.before = before
+        self.fired = threading.Event()
+        self.result: Any = None
+        monkeypatch.setattr(store, "append", self)
+
+    def __call__(self, events: Any, keys: Any) -> Any:
+        if not self.fired.is_set():
+            self.fired.set()
+            self.result = self.before()
+        return self.real(events, keys)
+
+
+# ------------------------------------------------------------------------------ stories
+
+
+def test_concurrent_authorizations_from_both_never_overspend(ledger, other, alliance, store):
+    n = new_card(ledger, alliance, load=10_000)
+    catch_up(other, alliance)
+    replies: list[Outcome] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def spend(engine: Ledger, credential: str, name: str) -> None:
+        try:
+            for i in range(40):
+                reply = decided(engine, credential, cc.Authorize(n, 100, USD, False, ""),
+                                f"{name}-{i}")
+                with lock:
+                    replies.append(reply)
+        except BaseException as error:  # surfaced in the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=spend, args=args) for args in [
+        (ledger, alliance.t1, "a1"), (ledger, alliance.t2, "a2"),
+        (other, alliance.t1, "b1"), (other, alliance.t3, "b3")]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert len(replies) == 160
+    results = Counter(Result(r.result) for r in replies)
+    assert results == {Result.APPROVED: 100, Result.DECLINED_INSUFFICIENT_FUNDS: 60}
+    ids = [r.authorization_id for r in replies if r.result == Result.APPROVED]
+    assert len(set(ids)) == 100
+    assert all(r.card.available_minor >= 0 for r in replies if r.card is not None)
+    for engine in (ledger, other):
+        seen = card(engine, alliance, n)
+        assert (seen.balance_minor, seen.held_minor, seen.available_minor) == (10_000, 10_000, 0)
+    assert fold_from_store(store, n) == (10_000, 10_000)
+    holds = [decode_event(e.state) for e in store.stream(card_stream_id(n))]
+    assert sorted(e.authorization_id for e in holds if isinstance(e, ev.ValueAuthorized)) == \
+        sorted(ids)
+
+
+def test_a_stale_cache_is_corrected_by_the_conflict(ledger, other, alliance, store,
+                                                    monkeypatch):
+    n = new_card(ledger, alliance, load=1_000)
+    catch_up(other, alliance)
+    assert card(other, alliance, n).available_minor == 1_000  # both engines cache the card
+
+    def the_other_spends_first() -> Outcome:
+        return ok(call(other, alliance.t3, cc.Authorize(n, 800, USD, False, "")))
+
+    hook = AppendHook(monkeypatch, store, the_other_spends_first)
+    conflicts = ledger.conflicts
+    mine = ok(call(ledger, alliance.t1, cc.Authorize(n, 500, USD, True, "")))
+    assert hook.fired.is_set() and hook.result.result == Result.APPROVED
+    assert ledger.conflicts > conflicts
+    # re-decided on the card as the other engine left it: only 200 were still available
+    assert mine.result == Result.PARTIALLY_APPROVED and mine.approved_amount_minor == 200
+    assert fold_from_store(store, n) == (1_000, 1_000)
+    for engine in (ledger, other):
+        seen = card(engine, alliance, n)
+        assert (seen.held_minor, seen.available_minor) == (1_000, 0)
+
+
+def test_a_cache_refreshes_from_the_log_without_a_conflict(ledger, other, alliance, store):
+    n = new_card(ledger, alliance, load=1_000)
+    assert card(other, alliance, n).available_minor == 1_000
+    ok(call(ledger, alliance.t1, cc.Authorize(n, 700, USD, False, "")))
+    conflicts = other.conflicts
+    reply = ok(call(other, alliance.t3, cc.Authorize(n, 500, USD, False, "")))
+    assert reply.result == Result.DECLINED_INSUFFICIENT_FUNDS
+    assert other.conflicts == conflicts  # it followed the log before deciding
+    assert fold_from_store(store, n) == (1_000, 700)
+
+
+def test_a_follower_far_behind_reloads(ledger, other, alliance, store, monkeypatch):
+    n = new_card(ledger, alliance, load=1_000)
+    assert card(other, alliance, n).available_minor == 1_000
+    monkeypatch.setattr(limits, "TAIL_PAGE_ROWS", 2)
+    monkeypatch.setattr(limits, "TAIL_PAGES_MAX", 1)
+    for _ in range(5):
+        ok(call(ledger, alliance.t1, cc.Authorize(n, 100, USD, False, "")))
+    ok(call(ledger, alliance.admin, rc.RevokeCredential(alliance.t2)))
+    assert ok(call(other, alliance.t3, cc.Authorize(n, 600, USD, False, ""))).result == \
+        Result.DECLINED_INSUFFICIENT_FUNDS
+    refused = call(other, alliance.t2, cc.Authorize(n, 1, USD, False, ""))
+    assert isinstance(refused, Failure) and refused.code == UNAUTHENTICATED
+    assert fold_from_store(store, n) == (1_000, 500)
+
+
+def test_a_retry_sent_to_the_other_instance_replays(ledger, other, alliance, store):
+    n = new_card(ledger, alliance, load=5_000)
+    catch_up(other, alliance)
+    first = ok(call(ledger, alliance.t1, cc.Authorize(n, 1_000, USD, False, ""), "pay-1"))
+    loaded = ok(call(ledger, alliance.t1, cc.LoadValue(n, 300, USD, "p"), "load-1"))
+    before = version(store, n)
+    again = ok(call(other, alliance.t1, cc.Authorize(n, 1_000, USD, False, ""), "pay-1"))
+    assert again.replayed and again.authorization_id == first.authorization_id
+    assert again.approved_amount_minor == first.approved_amount_minor
+    assert again.card == first.card
+    load_again = ok(call(other, alliance.t1, cc.LoadValue(n, 300, USD, "p"), "load-1"))
+    assert load_again.replayed and load_again.card == loaded.card
+    # a gateway acting for T1 on the other engine shares the key space too
+    via_gateway = ok(call(other, alliance.gw1, cc.Authorize(n, 1_000, USD, False, ""), "pay-1",
+                          terminal_id="T1"))
+    assert via_gateway.replayed and via_gateway.authorization_id == first.authorization_id
+    mismatch = ok(call(other, alliance.t1, cc.Authorize(n, 999, USD, False, ""), "pay-1"))
+    assert mismatch.result == Result.DUPLICATE_REQUEST_MISMATCH
+    assert version(store, n) == before
+    # the follow-ups work across engines too
+    assert ok(call(other, alliance.t1, cc.Reverse("pay-1"))).result == Result.APPROVED
+    assert ok(call(ledger, alliance.t1, cc.Capture(first.authorization_id, 0))).result == \
+        Result.DECLINED_AUTHORIZATION_NOT_PENDING
+    assert fold_from_store(store, n) == (5_300, 0)
+
+
+def test_a_second_reversal_on_the_other_engine_is_acknowledged(ledger, other, alliance, store):
+    n = new_card(ledger, alliance, load=5_000)
+    catch_up(other, alliance)
+    ok(call(ledger, alliance.t1, cc.Authorize(n, 1_000, USD, False, ""), "pay-2"))
+    assert ok(call(ledger, alliance.t1, cc.Reverse("pay-2"))).result == Result.APPROVED
+    before = version(store, n)
+    second = ok(call(other, alliance.t1, cc.Reverse("pay-2")))
+    assert version(store, n) == before  # nothing applied twice, whatever the answer
+    assert second.result == Result.APPROVED  # as the same engine answers
+
+
+def test_the_same_request_decided_by_both_at_once_applies_once(ledger, other, alliance, store,
+                                                              monkeypatch):
+    n = new_card(ledger, alliance, load=5_000)
+    catch_up(other, alliance)
+    command = cc.Authorize(n, 1_000, USD, False, "")
+
+    def the_retry_lands_on_the_other_first() -> Outcome:
+        return ok(call(other, alliance.t1, command, "race-1"))
+
+    hook = AppendHook(monkeypatch, store, the_retry_lands_on_the_other_first)
+    mine = ok(call(ledger, alliance.t1, command, "race-1"))
+    theirs: Outcome = hook.result
+    assert theirs.result == Result.APPROVED and not theirs.replayed
+    assert mine.replayed and mine.authorization_id == theirs.authorization_id
+    assert fold_from_store(store, n) == (5_000, 1_000)
+    holds = [e for e in map(decode_event, (s.state for s in store.stream(card_stream_id(n))))
+             if isinstance(e, ev.ValueAuthorized)]
+    assert len(holds) == 1
+
+
+def test_a_reversal_on_one_declines_the_late_original_on_the_other(ledger, other, alliance,
+                                                                  store):
+    n = new_card(ledger, alliance, load=5_000)
+    catch_up(other, alliance)
+    assert ok(call(ledger, alliance.t1, cc.Reverse("lost-1"))).result == Result.APPROVED
+    before = version(store, n)
+    late = ok(call(other, alliance.t1, cc.Authorize(n, 1_000, USD, False, ""), "lost-1"))
+    assert late.result == Result.DECLINED_REQUEST_REVERSED
+    assert version(store, n) == before
+    # and a double reversal across engines applies once
+    ok(call(ledger, alliance.t1, cc.LoadValue(n, 2_000, USD, "p"), "load-x"))
+    assert ok(call(ledger, alliance.t1, cc.Reverse("load-x"))).result == Result.APPROVED
+    before = version(store, n)
+    assert ok(call(other, alliance.t1, cc.Reverse("load-x"))).result == Result.APPROVED
+    assert version(store, n) == before
+    assert fold_from_store(store, n) == (5_000, 0)
+
+
+def test_registry_changes_through_one_bind_the_other(ledger, other, alliance):
+    n = new_card(ledger, alliance, load=0)
+    catch_up(other, alliance)
+    ok(call(ledger, alliance.admin, rc.DefineCardClass("STANDARD", 10, 3600)))
+    assert ok(call(other, alliance.t1, cc.LoadValue(n, 1_001, USD, "p"))).result == \
+        Result.DECLINED_LIMIT_EXCEEDED
+    assert ok(call(other, alliance.t1, cc.LoadValue(n, 1_000, USD, "p"))).result == \
+        Result.APPROVED
+
+
+def test_a_credential_revoked_through_one_is_refused_by_the_other(ledger, other, alliance,
+                                                                 store):
+    n = new_card(ledger, alliance, load=5_000)
+    catch_up(other, alliance)
+    assert ok(call(other, alliance.t2, cc.Authorize(n, 100, USD, False, ""))).result == \
+        Result.APPROVED
+    ok(call(ledger, alliance.admin, rc.RevokeCredential(alliance.t2)))
+    before = version(store, n)
+    refused = call(other, alliance.t2, cc.Authorize(n, 100, USD, False, ""))
+    assert isinstance(refused, Failure) and refused.code == UNAUTHENTICATED
+    read = other.call(alliance.t2, cc.GetBalance(n), timeout_s=TIMEOUT_S)
+    assert isinstance(read, Failure) and read.code == UNAUTHENTICATED
+    assert version(store, n) == before
+    assert other.authenticate(alliance.tokens["t2"]) is None
+
+
+# ------------------------------------------------------------------------------ over gRPC
+
+
+@pytest.fixture
+def other_server(other: Ledger) -> Iterator[grpc.Channel]:
+    """The second engine behind a real gRPC server; yields a channel to it."""
+    thread = ServerThread(other).start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{thread.port}")
+    grpc.channel_ready_future(channel).result(timeout=30)
+    yield channel
+    channel.close()
+    thread.stop(grace_s=1.0)
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def grpc_code(method: Any, request: Any, token: str) -> grpc.StatusCode:
+    try:
+        method(request, metadata=bearer(token), timeout=TIMEOUT_S)
+    except grpc.RpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+def test_revoked_through_one_is_refused_by_the_others_pos_service(ledger, other, other_server,
+                                                                 alliance):
+    n = new_card(ledger, alliance, load=1_000)
+    catch_up(other, alliance)
+    pos = pb_grpc.PosServiceStub(other_server)
+    request = pb.GetBalanceRequest(card_number=n)
+    assert grpc_code(pos.GetBalance, request, alliance.tokens["t1"]) == grpc.StatusCode.OK
+    ok(call(ledger, alliance.admin, rc.RevokeCredential(alliance.t1)))
+    assert grpc_code(pos.GetBalance, request, alliance.tokens["t1"]) == \
+        grpc.StatusCode.UNAUTHENTICATED
+    authorize = pb.AuthorizeRequest(request_id=rid(), card_number=n, amount_minor=1,
+                                    currency=USD)
+    assert grpc_code(pos.Authorize, authorize, alliance.tokens["t1"]) == \
+        grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_revoked_through_one_cannot_list_movements_on_the_other(ledger, other, other_server,
+                                                               alliance):
+    n = new_card(ledger, alliance, load=1_000)
+    cards = pb_grpc.CardServiceStub(other_server)
+    request = pb.ListMovementsRequest(card_number=n)
+    token = alliance.tokens["p1_manager"]
+    catch_up(other, alliance)
+    assert grpc_code(cards.ListMovements, request, token) == grpc.StatusCode.OK
+    ok(call(ledger, alliance.admin, rc.RevokeCredential(alliance.p1_manager)))
+    assert grpc_code(cards.ListMovements, request, token) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_credential_created_through_one_is_accepted_by_the_other(ledger, other, other_server,
+                                                                  alliance):
+    n = new_card(ledger, alliance, load=1_000)
+    catch_up(other, alliance)
+    created = ok(call(ledger, alliance.admin, rc.CreateCredential(
+        Principal(Role.TERMINAL, "P1", "S1", "T2"), "new terminal")))
+    pos = pb_grpc.PosServiceStub(other_server)
+    assert grpc_code(pos.GetBalance, pb.GetBalanceRequest(card_number=n), created.token) == \
+        grpc.StatusCode.OK
+
+
+def test_a_credential_new_to_an_engine_still_gets_its_own_key_space(ledger, other, alliance,
+                                                                   store):
+    n = new_card(ledger, alliance, load=1_000)
+    catch_up(other, alliance)
+    created = ok(call(ledger, alliance.admin, rc.CreateCredential(
+        Principal(Role.TERMINAL, "P1", "S1", "T2"), "new terminal")))
+    first = ok(call(other, created.credential_id, cc.Authorize(n, 100, USD, False, ""), "new-1"))
+    again = ok(call(other, created.credential_id, cc.Authorize(n, 100, USD, False, ""), "new-1"))
+    assert first.result == Result.APPROVED
+    assert again.replayed and again.authorization_id == first.authorization_id
+    assert fold_from_store(store, n) == (1_000, 100)
