@@ -716,6 +716,8 @@ class Ledger:
     def _reverse(self, request: Request, principal: Principal, work: _Work,
                  now_us: int) -> Outcome:
         command: cc.Reverse = request.command
+        if command.original_request_id == request.request_id:
+            raise InvalidInput("original_request_id", "must differ from request_id")
         _check(access.reverse(principal))
         original_pair = (request.key_space, command.original_request_id)
         marker_pair = (reversal_marker(request.key_space), command.original_request_id)
@@ -873,6 +875,8 @@ def list_movements(store: EventStore, principal: Principal, card_number: str,
     not through the writer). Balances after each movement come from folding the history."""
     limit = min(limit or limits.MOVEMENTS_PAGE_DEFAULT, limits.MOVEMENTS_PAGE_MAX)
     stream_id = card_stream_id(card_number)
+    if after_version >= limits.VERSION_MAX:
+        return []  # beyond any stream's end (and beyond what SQLite's integers hold)
     stored = store.stream(stream_id, lte=after_version + limit)
     if not stored:
         return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ListMovements")

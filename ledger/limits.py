@@ -37,3 +37,6 @@ BATCH_OPERATIONS_MAX = 1_000
 
 # Seconds to wait for a database connection before answering UNAVAILABLE.
 DB_CONNECT_TIMEOUT_S = 3.0
+
+# Versions beyond this are beyond any stream (and keep after_version + limit inside int64).
+VERSION_MAX = 2**62
