@@ -1,0 +1,167 @@
+"""Helpers shared by the end-to-end tests: calling RPCs, reading what the database holds,
+and building cards and holds over real gRPC."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import grpc
+
+from grpc_api.generated import pos_pb2 as pb
+from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from ledger.engine import Ledger
+from ledger.store import KEYS_TABLE, PostgresStore, SQLiteStore
+from tests.helpers import Alliance, card_number
+
+R = pb.Result
+_ids = itertools.count(1)
+
+
+def metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata carrying `token` as a bearer token (None: no authorization at all)."""
+    return () if token is None else (("authorization", f"Bearer {token}"),)
+
+
+@dataclass
+class Server:
+    """A running server and stubs for its three services over one channel."""
+
+    ledger: Ledger
+    port: int
+    target: str
+    channel: grpc.Channel
+    admin: pb_grpc.AdminServiceStub
+    cards: pb_grpc.CardServiceStub
+    pos: pb_grpc.PosServiceStub
+
+    @staticmethod
+    def md(token: str | None) -> tuple[tuple[str, str], ...]:
+        return metadata(token)
+
+    def new_channel(self) -> grpc.Channel:
+        """A separate channel (its own HTTP/2 connection) to the same server."""
+        return grpc.insecure_channel(self.target,
+                                     options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def rid(prefix: str = "e2e") -> str:
+    return f"{prefix}-{next(_ids)}"
+
+
+class Status(NamedTuple):
+    code: grpc.StatusCode
+    details: str
+
+
+def call(method: Any, request: Any, token: str | None) -> Any:
+    """The reply of a unary RPC (raises grpc.RpcError on a gRPC status)."""
+    return method(request, metadata=metadata(token), timeout=60)
+
+
+def status_of(method: Any, request: Any, token: str | None) -> Status | None:
+    """The gRPC status of a unary call that failed, or None when it returned a reply."""
+    try:
+        method(request, metadata=metadata(token), timeout=60)
+    except grpc.RpcError as error:
+        return Status(error.code(), error.details() or "")
+    return None
+
+
+def batch(server: Server, token: str | None, *messages: pb.BatchRequest) -> list[pb.BatchReply]:
+    """Send `messages` on one Batch stream; the reply messages, in order."""
+    return list(server.pos.Batch(iter(messages), metadata=metadata(token), timeout=120))
+
+
+def batch_status(server: Server, token: str | None,
+                 *messages: pb.BatchRequest) -> tuple[list[pb.BatchReply], Status | None]:
+    replies: list[pb.BatchReply] = []
+    try:
+        for reply in server.pos.Batch(iter(messages), metadata=metadata(token), timeout=120):
+            replies.append(reply)
+    except grpc.RpcError as error:
+        return replies, Status(error.code(), error.details() or "")
+    return replies, None
+
+
+class DbState(NamedTuple):
+    """Everything a request can write: the log (events), request keys, the registry."""
+
+    last_event: int
+    request_keys: int
+    registry_version: int
+
+
+def request_key_count(ledger: Ledger) -> int:
+    store = ledger.store
+    if isinstance(store, SQLiteStore):
+        with store.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT count(*) FROM {KEYS_TABLE}")
+            return int(c.fetchone()[0])
+    assert isinstance(store, PostgresStore)
+    with store.datastore.get_connection() as conn:
+        row = conn.execute(f"SELECT count(*) AS n FROM {KEYS_TABLE}").fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def db_state(ledger: Ledger) -> DbState:
+    return DbState(ledger.store.max_notification_id(), request_key_count(ledger),
+                   ledger.registry.version)
+
+
+# ------------------------------------------------------------------------------ cards
+
+
+def issue(server: Server, alliance: Alliance, seed: int, *, by: str = "s1_manager",
+          store: str = "", activate: bool = True, load: int = 0,
+          card_class: str = "STANDARD") -> str:
+    """A card issued (and activated, and loaded) over gRPC; returns its number."""
+    token = alliance.admin_token if by == "admin" else alliance.tokens[by]
+    number = card_number(seed)
+    reply = call(server.cards.IssueCard, pb.IssueCardRequest(
+        request_id=rid("issue"), card_number=number, card_class=card_class, currency="USD",
+        customer_ref=f"cust-{seed}", issuing_store_id=store), token)
+    assert reply.result == R.APPROVED, reply
+    if activate:
+        reply = call(server.cards.ActivateCard, pb.CardActionRequest(
+            request_id=rid("act"), card_number=number), token)
+        assert reply.result == R.APPROVED, reply
+    if load:
+        loaded = call(server.cards.LoadValue, pb.LoadValueRequest(
+            request_id=rid("load"), card_number=number, amount_minor=load, currency="USD",
+            payment_ref="pay"), alliance.admin_token)
+        assert loaded.result == R.APPROVED, loaded
+    return number
+
+
+def authorize(server: Server, token: str, number: str, amount: int,
+              request_id: str | None = None) -> pb.AuthorizeReply:
+    reply = call(server.pos.Authorize, pb.AuthorizeRequest(
+        request_id=request_id or rid("auth"), card_number=number, amount_minor=amount,
+        currency="USD"), token)
+    assert reply.result == R.APPROVED, reply
+    return reply
+
+
+def get_card(server: Server, alliance: Alliance, number: str) -> pb.CardReply:
+    return call(server.cards.GetCard, pb.GetCardRequest(card_number=number),
+                alliance.admin_token)
+
+
+def version(server: Server, alliance: Alliance, number: str) -> int:
+    reply = get_card(server, alliance, number)
+    assert reply.result == R.APPROVED, reply
+    return int(reply.card.version)
+
+
+def balance(server: Server, alliance: Alliance, number: str) -> pb.BalanceReply:
+    return call(server.pos.GetBalance, pb.GetBalanceRequest(card_number=number),
+                alliance.admin_token)
+
+
+def all_movements(server: Server, token: str, number: str) -> list[pb.Movement]:
+    reply = call(server.cards.ListMovements,
+                 pb.ListMovementsRequest(card_number=number, limit=1000), token)
+    return list(reply.movements)
