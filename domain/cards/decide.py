@@ -159,6 +159,13 @@ def decide_action(state: CardState, cmd: CardAction, ctx: Context) -> Decision:
     return Decision(Result.APPROVED, (event_class(ctx.meta, cmd.reason),))
 
 
+def _moves(hold: Hold) -> bool:
+    """Does this authorization follow the card to its replacement? Pending holds (to be
+    captured or voided there) and captures with something left to refund."""
+    return hold.status == HoldStatus.PENDING or (
+        hold.status == HoldStatus.CAPTURED and hold.refunded_minor < hold.captured_minor)
+
+
 def decide_replace(state: CardState, new_card_number: str, new_exists: bool, reason: str,
                    ctx: Context) -> Decision:
     if state.status not in (CardStatus.ISSUED, CardStatus.ACTIVE, CardStatus.BLOCKED):
@@ -174,8 +181,8 @@ def decide_replace(state: CardState, new_card_number: str, new_exists: bool, rea
         legs += postings.move(postings.held(old), postings.held(new), state.held_minor)
     moved = tuple(
         ev.HoldMoved(h.authorization_id, h.amount_minor, h.expires_at_us, h.store_id,
-                     h.acquirer_partner_id)
-        for h in state.holds.values() if h.status == HoldStatus.PENDING)
+                     h.acquirer_partner_id, h.status, h.captured_minor, h.refunded_minor)
+        for h in state.holds.values() if _moves(h))
     # A lost card is blocked, then replaced: the new card is ready to spend.
     status = CardStatus.ISSUED if state.status == CardStatus.ISSUED else CardStatus.ACTIVE
     return Decision(
@@ -326,14 +333,15 @@ def _issued(state: CardState | None, e: ev.CardIssued) -> CardState:
 
 def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacement) -> CardState:
     assert state is None
-    holds = {m.authorization_id: Hold(m.authorization_id, m.amount_minor, HoldStatus.PENDING,
-                                      m.expires_at_us, m.store_id, m.acquirer_partner_id)
+    holds = {m.authorization_id: Hold(m.authorization_id, m.amount_minor, m.status,
+                                      m.expires_at_us, m.store_id, m.acquirer_partner_id,
+                                      m.captured_minor, m.refunded_minor)
              for m in e.holds}
+    pending = [h for h in holds.values() if h.status == HoldStatus.PENDING]
     return CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
                      e.issuing_store_id, e.customer_ref, e.status, e.balance_minor,
-                     sum(h.amount_minor for h in holds.values()), holds=holds,
-                     next_expiry_us=min((h.expires_at_us for h in holds.values()),
-                                        default=NO_EXPIRY))
+                     sum(h.amount_minor for h in pending), holds=holds,
+                     next_expiry_us=min((h.expires_at_us for h in pending), default=NO_EXPIRY))
 
 
 def _status(status: CardStatus) -> Callable[[CardState, ev.CardEvent], CardState]:
@@ -359,7 +367,7 @@ def _replaced(state: CardState, e: ev.CardReplaced) -> CardState:
     state.replaced_by = e.new_card_number
     state.balance_minor = 0
     state.held_minor = 0
-    for authorization_id in [a for a, h in state.holds.items() if h.status == HoldStatus.PENDING]:
+    for authorization_id in [a for a, h in state.holds.items() if _moves(h)]:
         del state.holds[authorization_id]  # moved: the new card holds it now
     state.next_expiry_us = NO_EXPIRY
     return state

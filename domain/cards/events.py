@@ -41,13 +41,18 @@ class CardClosed(CardEvent, tag="card.closed.v1"):
 
 
 class HoldMoved(msgspec.Struct, frozen=True, array_like=True):
-    """An open hold carried over to a replacement card, with everything a capture needs."""
+    """An authorization carried over to a replacement card: a pending hold (everything a
+    capture needs) or a capture that can still be refunded (the refund lands on the new card).
+    """
 
     authorization_id: str
     amount_minor: int
     expires_at_us: int
     store_id: str
     acquirer_partner_id: str
+    status: int = 1  # HoldStatus.PENDING
+    captured_minor: int = 0
+    refunded_minor: int = 0
 
 
 class CardReplaced(CardEvent, tag="card.replaced.v1"):

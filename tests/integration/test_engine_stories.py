@@ -875,3 +875,19 @@ def test_scope_denials_write_nothing(ledger, alliance, store):
     assert ledger.authenticate(alliance.tokens["t1"]) is not None
     # and the same request ids still work for the principals that may act
     approved(call(ledger, alliance.t1, cc.Capture(open_hold.authorization_id, 0)))
+
+
+def test_a_refund_after_replacement_lands_on_the_new_card(ledger, alliance):
+    """A purchase captured on the old card, refunded after the card was replaced: the
+    captured authorization followed the card, so the refund credits the replacement."""
+    old = new_card(ledger, alliance, load=10_000)
+    auth = approved(authorize(ledger, alliance.t1, old, 4_000))
+    approved(call(ledger, alliance.t1, cc.Capture(auth.authorization_id, 0)))
+    replaced = approved(call(ledger, alliance.s1_manager, cc.ReplaceCard(old, "", "lost")))
+    new = replaced.card.card_number
+    assert replaced.card.balance_minor == 6_000
+    refund = approved(call(ledger, alliance.t1, cc.Refund(auth.authorization_id, 1_500)))
+    assert refund.card_number == new and refund.card.balance_minor == 7_500
+    assert view(ledger, alliance, old).balance_minor == 0
+    too_much = call(ledger, alliance.t1, cc.Refund(auth.authorization_id, 2_501))
+    assert result(too_much) == Result.DECLINED_REFUND_EXCEEDS_CAPTURED

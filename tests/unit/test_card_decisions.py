@@ -441,13 +441,15 @@ def test_replace_moves_pending_holds_with_everything_a_capture_needs() -> None:
     decision = decide_replace(state, NEW_CARD, False, "stolen", CTX)
     assert decision.result == Result.APPROVED
     moved = decision.replacement_events[0].holds  # type: ignore[attr-defined]
-    assert [m.authorization_id for m in moved] == [AUTH4]
+    # The pending hold and the refundable capture move; the voided one stays behind.
+    assert [m.authorization_id for m in moved] == [AUTH4, auth_id(5)]
     assert moved[0] == ev.HoldMoved(AUTH4, 300, T0 + TTL, STORE, ACQUIRER)
+    assert moved[1].status == HoldStatus.CAPTURED and moved[1].captured_minor == 200
 
     old = apply_checked(state, decision.events)
     assert old.status == CardStatus.REPLACED
     new = apply_checked_from_none(decision.replacement_events)
-    assert set(new.holds) == {AUTH4}
+    assert set(new.holds) == {AUTH4, auth_id(5)}
     assert new.holds[AUTH4].status == HoldStatus.PENDING
     # The moved hold can be captured on the new card, and the clearing goes to the acquirer.
     capture = decide_capture(new, Capture(AUTH4, 0), CTX)
