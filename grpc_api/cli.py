@@ -64,6 +64,9 @@ async def _serve_one(store: EventStore, listen: str) -> int:
     from grpc_api.server import create_server
     from ledger.engine import Ledger
 
+    # The writer's threads wake on I/O while the event loop runs gRPC code; a shorter GIL
+    # switch interval than the default 5 ms lets them in sooner (lower p99 under load).
+    sys.setswitchinterval(0.001)
     ledger = Ledger(store).start()
     server, port, health_servicer = await create_server(ledger, listen)
     stop = asyncio.Event()

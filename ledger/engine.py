@@ -189,6 +189,7 @@ class Ledger:
         self._failed = threading.Event()
         self._failures: list[tuple[_Decided, StoreError | None]] = []
         self._own_ranges: collections.deque[tuple[int, int]] = collections.deque()
+        self._stale = False  # a commit failed: read the log before deciding again
         self.batches = 0  # statistics for the demo and the benchmarks
         self.conflicts = 0
         self._handlers: dict[type, Callable[[Request, Principal, _Work, int], Outcome]] = {
@@ -316,7 +317,7 @@ class Ledger:
         now_us = self.clock_us()
         work = _Work()
         try:
-            self._follow_log()
+            self._follow_log(force=any(type(request.command) is Sync for request in batch))
             replies = [self._decide(request, work, now_us) for request in batch]
         except Unavailable as error:  # a card load or key lookup could not reach the db
             self._forget(work)
@@ -343,37 +344,59 @@ class Ledger:
                                                   encode(state)))
 
     def _commit_loop(self) -> None:
-        """The committer: appends decided batches in order; replies once each is durable.
+        """The committer: appends decided batches in order, every batch waiting at that
+        moment in one transaction (while one commit waits for the disk, the decider's next
+        batches pile up here and share the next fsync); replies once each is durable.
         After a failure it commits nothing more until the decider has re-decided."""
         while True:
-            decided = self.commits.get()
-            if decided is _STOP:
+            group = [self.commits.get()]
+            if group[0] is _STOP:
                 return
-            if self._failed.is_set():
-                self._failures.append((decided, None))
-            else:
+            rows = len(group[0].work.stored)
+            while rows < limits.BATCH_MAX:
                 try:
-                    ids = self.store.append(decided.work.stored, decided.work.keys)
-                except (Conflict, Unavailable) as error:
-                    self._failed.set()
-                    self._failures.append((decided, error))
-                except Exception as error:  # a bug: answer UNAVAILABLE rather than hang
-                    log.exception("commit failed")
-                    self._failed.set()
-                    self._failures.append((decided, Unavailable(repr(error))))
-                else:
-                    if ids:
-                        self._own_ranges.append((ids[0], ids[-1]))
-                    self._save_snapshots(decided.work)
-                    self._reply(decided)
+                    decided = self.commits.get_nowait()
+                except queue.Empty:
+                    break
+                if decided is _STOP:  # never: the decider waits for us to be idle first
+                    self.commits.put(_STOP)
+                    break
+                group.append(decided)
+                rows += len(decided.work.stored)
+            self._commit_group(group)
             with self._in_flight_changed:
-                self._in_flight -= 1
+                self._in_flight -= len(group)
                 self._in_flight_changed.notify_all()
             if self._failed.is_set() and self._in_flight == 0:
                 # The failed batches' callers are waiting on a redo that only the decider can
                 # do: wake it even if no new request arrives (a full queue wakes it anyway).
                 with contextlib.suppress(queue.Full):
                     self.queue.put_nowait(_WAKE)
+
+    def _commit_group(self, group: list[_Decided]) -> None:
+        if self._failed.is_set():
+            self._failures.extend((decided, None) for decided in group)
+            return
+        error: Exception | None = None
+        try:
+            ids = self.store.append([e for d in group for e in d.work.stored],
+                                    [k for d in group for k in d.work.keys])
+        except (Conflict, Unavailable) as caught:
+            error = caught
+        except Exception as caught:  # a bug: answer UNAVAILABLE rather than hang
+            log.exception("commit failed")
+            error = Unavailable(repr(caught))
+        if error is not None:
+            self._stale = True
+            self._failed.set()
+            self._failures.append((group[0], error))
+            self._failures.extend((decided, None) for decided in group[1:])
+            return
+        if ids:
+            self._own_ranges.append((ids[0], ids[-1]))
+        for decided in group:
+            self._save_snapshots(decided.work)
+            self._reply(decided)
 
     def _redo_failed(self) -> None:
         """After a failed commit: wait until the committer has set aside every batch decided
@@ -421,9 +444,11 @@ class Ledger:
             try:
                 ids = self.store.append(decided.work.stored, decided.work.keys)
             except Conflict:
+                self._stale = True
                 self._forget(decided.work)
                 continue
             except Unavailable as error:
+                self._stale = True
                 self._forget(decided.work)
                 self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
                 return
@@ -504,8 +529,11 @@ class Ledger:
 
     # -------------------------------------------------------------------------- following
 
-    def _follow_log(self) -> None:
-        """Apply what other processes committed since we last looked (see module doc)."""
+    def _follow_log(self, force: bool = False) -> None:
+        """Apply what other processes committed since we last looked (see module doc). The
+        read is skipped when the store is sure nobody else wrote and our own commits are
+        contiguous; after a conflict (`_stale`) or for a Sync it always happens."""
+        others = self.store.others_may_have_written()
         while self._own_ranges:  # our own commits: skip them when nobody wrote in between
             first, last = self._own_ranges[0]
             if first == self.last_seen + 1:
@@ -513,6 +541,9 @@ class Ledger:
             elif last > self.last_seen:
                 break
             self._own_ranges.popleft()
+        if not (others or force or self._stale or self._own_ranges):
+            return
+        self._stale = False
         for _ in range(limits.TAIL_PAGES_MAX):
             changes = self.store.changes_after(self.last_seen, limits.TAIL_PAGE_ROWS)
             for change in changes:

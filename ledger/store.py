@@ -15,11 +15,13 @@ from __future__ import annotations
 import abc
 import os
 import sqlite3
+import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+import psycopg
 from eventsourcing import persistence as es
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import (
@@ -35,7 +37,7 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier, Literal
 
 from ledger import limits
 from ledger.codec import REGISTRY_ID
@@ -178,11 +180,71 @@ class EventStore(abc.ABC):
         except es.PersistenceError as error:
             raise _translate(error) from error
 
+    def others_may_have_written(self) -> bool:
+        """False only when it is certain that no other writer committed since the last call
+        (then the writer need not read the log before its next batch). The base answer,
+        always True, is right for any backend."""
+        return True
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
+
+
+class LogWatch:
+    """Listens for the NOTIFY that every commit sends, with its writer's token as payload,
+    and remembers whether one came from another writer.
+
+    It answers "maybe" whenever it cannot be sure: before its first LISTEN, and from any
+    break of its connection until the next LISTEN (notifications in between are lost).
+    A notification can still arrive after the writer decided against older state; the
+    commit then conflicts and the writer reads the log before deciding again."""
+
+    def __init__(self, connect: dict[str, Any], channel: str, token: str) -> None:
+        self._connect = connect
+        self._listen = SQL("LISTEN {0}").format(Identifier(channel))
+        self._token = token
+        self._foreign = threading.Event()
+        self._foreign.set()
+        self._listening = False
+        self.notes_seen = 0  # for tests: how many notifications arrived, ours included
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledger-log-watch", daemon=True)
+        self._thread.start()
+
+    def others_wrote(self) -> bool:
+        """True, and reset, when another writer may have committed since the last call."""
+        if not self._listening:
+            return True
+        if self._foreign.is_set():
+            self._foreign.clear()
+            return True
+        return False
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(**self._connect, autocommit=True) as conn:
+                    conn.execute(self._listen)
+                    self._listening = True
+                    self._foreign.set()  # whatever was committed before LISTEN
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            if note.payload != self._token:
+                                self._foreign.set()
+                            self.notes_seen += 1
+            except (psycopg.Error, OSError):
+                pass  # the database is away: answer "maybe" until it is back
+            finally:
+                self._listening = False
+                self._foreign.set()
+            self._stop.wait(0.5)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class _DurablePostgresDatastore(PostgresDatastore):
@@ -216,6 +278,12 @@ class _PostgresEvents(PostgresApplicationRecorder):
             f"INSERT INTO {KEYS_TABLE} (key_space, request_id, payload_hash, outcome) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::bytea[])")
 
+    def set_writer(self, token: str) -> None:
+        """NOTIFY with this writer's token as payload, so a listener can tell its own
+        commits from other processes' (see LogWatch)."""
+        self.notify = SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name),
+                                                    Literal(token))
+
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
         """The recorder's insert (table lock, NOTIFY, unnest INSERT ... RETURNING) plus the
@@ -227,19 +295,20 @@ class _PostgresEvents(PostgresApplicationRecorder):
         ids: list[int] = []
         with self.datastore.get_connection() as conn:
             with (conn.pipeline() as pipeline, conn.transaction(),
-                  conn.cursor(row_factory=tuple_row) as curs):
+                  conn.cursor(row_factory=tuple_row) as events,
+                  conn.cursor() as key_rows):
                 try:
                     if stored_events:
-                        self._lock_table(curs)
-                        self._notify_channel(curs)
-                        curs.execute(self.insert_columns, _event_columns(stored_events),
-                                     prepare=True)
-                        pipeline.sync()
-                        ids = [row[0] for row in curs.fetchall()]
+                        self._lock_table(events)
+                        events.execute(self.notify)
+                        events.execute(self.insert_columns, _event_columns(stored_events),
+                                       prepare=True)
                     if keys:
                         columns = [list(column) for column in zip(*keys, strict=True)]
-                        curs.execute(self.insert_keys, columns, prepare=True)
-                        pipeline.sync()
+                        key_rows.execute(self.insert_keys, columns, prepare=True)
+                    pipeline.sync()  # one round trip for all of it; COMMIT follows on exit
+                    if stored_events:
+                        ids = [row[0] for row in events.fetchall()]
                 except Exception as caught:  # re-raised below, once the pipeline has exited
                     error = caught
             if error is not None:
@@ -284,6 +353,14 @@ class PostgresStore(EventStore):
         # threads at once trips an assertion in psycopg_pool, and the pool is open by now.
         self.datastore.pool_open_timeout = None
         self.events = _PostgresEvents(self.datastore)
+        self.writer_token = uuid.uuid4().hex
+        self.events.set_writer(self.writer_token)
+        self._connect = {
+            "host": parts.hostname, "port": port, "dbname": urllib.parse.unquote(dbname),
+            "user": urllib.parse.unquote(parts.username or "postgres"),
+            "password": urllib.parse.unquote(parts.password or ""),
+            "connect_timeout": limits.DB_CONNECT_TIMEOUT_S}
+        self._watch: LogWatch | None = None
         self.snapshots = PostgresAggregateRecorder(self.datastore,
                                                    events_table_name=SNAPSHOTS_TABLE)
         self._changes_sql = SQL(
@@ -348,7 +425,14 @@ class PostgresStore(EventStore):
         return self.events.select_notifications.__wrapped__(  # type: ignore[attr-defined]
             self.events, start, limit)
 
+    def others_may_have_written(self) -> bool:
+        if self._watch is None:  # started on first use: `init` and tools never need it
+            self._watch = LogWatch(self._connect, self.events.channel_name, self.writer_token)
+        return self._watch.others_wrote()
+
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
         self.datastore.close()
 
 

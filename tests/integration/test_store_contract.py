@@ -4,7 +4,9 @@ log following, the global log and configuration errors."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -17,6 +19,8 @@ from ledger.store import (
     Conflict,
     EventStore,
     KeyRow,
+    PostgresStore,
+    SQLiteStore,
     StoreError,
     open_store,
 )
@@ -211,6 +215,29 @@ class TestEventStore:
         assert store.changes_after(second[-1], 100) == []
         assert store.changes_after(0, 1)[0].notification_id == first[0]
 
+    def test_others_may_have_written_is_false_only_when_certain(self, store, store_url):
+        """A writer may skip reading the log only when the store is sure nobody else wrote:
+        never on SQLite; on PostgreSQL once listening, until another writer's NOTIFY."""
+        if isinstance(store, SQLiteStore):
+            store.append([ev(uuid.uuid4(), 1)], [])
+            assert store.others_may_have_written() and store.others_may_have_written()
+            return
+        assert isinstance(store, PostgresStore)
+        wait_until(lambda: not store.others_may_have_written())  # listening, nothing new
+        watch = store._watch
+        assert watch is not None
+        seen = watch.notes_seen
+        store.append([ev(uuid.uuid4(), 1)], [])  # our own commit...
+        wait_until(lambda: watch.notes_seen > seen)
+        assert not store.others_may_have_written()  # ...is not someone else's
+        other = open_store(store_url)
+        try:
+            other.append([ev(uuid.uuid4(), 1)], [])
+        finally:
+            other.close()
+        wait_until(store.others_may_have_written)
+        assert not store.others_may_have_written()  # reset by the answer
+
     def test_changes_after_skips_nothing_across_a_rolled_back_append(self, store):
         a = uuid.uuid4()
         first = store.append([ev(a, 1)], [])
@@ -351,3 +378,10 @@ def test_a_password_with_reserved_characters_is_hidden(url, secret):
     with pytest.raises(ConfigError) as raised:
         open_store(url)
     assert secret not in str(raised.value)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
