@@ -380,7 +380,8 @@ class Ledger:
         error: Exception | None = None
         try:
             ids = self.store.append([e for d in group for e in d.work.stored],
-                                    [k for d in group for k in d.work.keys])
+                                    [k for d in group for k in d.work.keys],
+                                    [s for d in group for s in d.work.snapshots])
         except (Conflict, Unavailable) as caught:
             error = caught
         except Exception as caught:  # a bug: answer UNAVAILABLE rather than hang
@@ -395,7 +396,6 @@ class Ledger:
         if ids:
             self._own_ranges.append((ids[0], ids[-1]))
         for decided in group:
-            self._save_snapshots(decided.work)
             self._reply(decided)
 
     def _redo_failed(self) -> None:
@@ -422,14 +422,6 @@ class Ledger:
         for request, reply in zip(decided.batch, decided.replies, strict=True):
             request.callback(reply)
 
-    def _save_snapshots(self, work: _Work) -> None:
-        for snapshot in work.snapshots:
-            try:
-                self.store.save_snapshot(snapshot)
-            except Unavailable:
-                log.warning("snapshot of %s at version %d not saved", snapshot.originator_id,
-                            snapshot.originator_version)
-
     def _process(self, batch: list[Request]) -> None:
         """Decide and commit one batch synchronously, re-deciding after conflicts (the slow
         path, after a conflict with another process)."""
@@ -442,7 +434,8 @@ class Ledger:
             if decided is None:
                 return
             try:
-                ids = self.store.append(decided.work.stored, decided.work.keys)
+                ids = self.store.append(decided.work.stored, decided.work.keys,
+                                        decided.work.snapshots)
             except Conflict:
                 self._stale = True
                 self._forget(decided.work)
@@ -454,7 +447,6 @@ class Ledger:
                 return
             if ids:
                 self._own_ranges.append((ids[0], ids[-1]))
-            self._save_snapshots(decided.work)
             self._reply(decided)
             return
         self._answer(batch, Failure(UNAVAILABLE, "too much contention on these cards; retry"))

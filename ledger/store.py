@@ -7,7 +7,8 @@ eventsourcing 9.5 recorders (SQLite embedded, PostgreSQL in production), chosen 
 - Request keys: `ledger_request_keys`, written in the same transaction as the events they
   guard, with a primary key on (key_space, request_id): a retry can never apply twice, even
   when two processes decide it at once.
-- Snapshots: `ledger_snapshots`, written after the commit; losing one only costs a longer load.
+- Snapshots: `ledger_snapshots`, written in the transaction of the event they end at (a
+  snapshot already there is kept); they only shorten a card's load.
 """
 
 from __future__ import annotations
@@ -98,12 +99,15 @@ class EventStore(abc.ABC):
         """Raise ConfigError when `init` has not been run on this database."""
 
     @abc.abstractmethod
-    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]: ...
+    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+                snapshots: Sequence[StoredEvent]) -> list[int]: ...
 
-    def append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]:
-        """One transaction: all events and keys, or nothing. Returns the notification ids."""
+    def append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+               snapshots: Sequence[StoredEvent] = ()) -> list[int]:
+        """One transaction: all events, keys and snapshots, or nothing. Returns the events'
+        notification ids."""
         try:
-            return self._append(events, keys)
+            return self._append(events, keys, snapshots)
         except es.PersistenceError as error:
             raise _translate(error) from error
 
@@ -277,6 +281,10 @@ class _PostgresEvents(PostgresApplicationRecorder):
         self.insert_keys = SQL(
             f"INSERT INTO {KEYS_TABLE} (key_space, request_id, payload_hash, outcome) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::bytea[])")
+        self.insert_snapshots = SQL(
+            f"INSERT INTO {SNAPSHOTS_TABLE} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "ON CONFLICT DO NOTHING")
 
     def set_writer(self, token: str) -> None:
         """NOTIFY with this writer's token as payload, so a listener can tell its own
@@ -291,12 +299,13 @@ class _PostgresEvents(PostgresApplicationRecorder):
         its ten retries would hold a POS request for seconds and can turn a commit that
         succeeded into a false conflict. Conflicts on events or keys raise IntegrityError."""
         keys: Sequence[KeyRow] = kwargs.get("keys", ())
+        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
         error: Exception | None = None
         ids: list[int] = []
         with self.datastore.get_connection() as conn:
             with (conn.pipeline() as pipeline, conn.transaction(),
                   conn.cursor(row_factory=tuple_row) as events,
-                  conn.cursor() as key_rows):
+                  conn.cursor() as others):
                 try:
                     if stored_events:
                         self._lock_table(events)
@@ -305,7 +314,10 @@ class _PostgresEvents(PostgresApplicationRecorder):
                                        prepare=True)
                     if keys:
                         columns = [list(column) for column in zip(*keys, strict=True)]
-                        key_rows.execute(self.insert_keys, columns, prepare=True)
+                        others.execute(self.insert_keys, columns, prepare=True)
+                    if snapshots:
+                        others.execute(self.insert_snapshots, _event_columns(snapshots),
+                                       prepare=True)
                     pipeline.sync()  # one round trip for all of it; COMMIT follows on exit
                     if stored_events:
                         ids = [row[0] for row in events.fetchall()]
@@ -388,8 +400,9 @@ class PostgresStore(EventStore):
         self.datastore.db_type_names.add(self.events.stored_event_type_name)
         self.datastore.register_type_adapters()
 
-    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]:
-        return list(self.events.insert_events(events, keys=keys) or ())
+    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+                snapshots: Sequence[StoredEvent]) -> list[int]:
+        return list(self.events.insert_events(events, keys=keys, snapshots=snapshots) or ())
 
     def _stream(self, originator_id: uuid.UUID, gt: int | None, lte: int | None,
                 limit: int | None) -> Sequence[StoredEvent]:
@@ -480,6 +493,12 @@ class _SQLiteEvents(SQLiteApplicationRecorder):
         if keys:
             c.executemany(f"INSERT INTO {KEYS_TABLE} (key_space, request_id, payload_hash, "
                           "outcome) VALUES (?,?,?,?)", keys)
+        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
+        if snapshots:
+            c.executemany(f"INSERT OR IGNORE INTO {SNAPSHOTS_TABLE} (originator_id, "
+                          "originator_version, topic, state) VALUES (?,?,?,?)",
+                          [(s.originator_id.hex, s.originator_version, s.topic, s.state)
+                           for s in snapshots])
         return super()._insert_events(c, stored_events)
 
 
@@ -514,8 +533,9 @@ class SQLiteStore(EventStore):
             raise ConfigError(f"database {self.url} has no ledger schema: run "
                               "`loyalty-ledger init` first")
 
-    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow]) -> list[int]:
-        return list(self.events.insert_events(events, keys=keys) or ())
+    def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+                snapshots: Sequence[StoredEvent]) -> list[int]:
+        return list(self.events.insert_events(events, keys=keys, snapshots=snapshots) or ())
 
     def _stream(self, originator_id: uuid.UUID, gt: int | None, lte: int | None,
                 limit: int | None) -> Sequence[StoredEvent]:

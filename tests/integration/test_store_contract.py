@@ -166,6 +166,21 @@ class TestEventStore:
         assert store.stream(a) == []
         assert store.max_notification_id() == 0
 
+    def test_snapshots_commit_with_their_events_or_not_at_all(self, store):
+        a, b = uuid.uuid4(), uuid.uuid4()
+        store.append([ev(a, 1)], [], [StoredEvent(a, 1, "snapshot.card.v1", b"a at 1")])
+        latest = store.latest_snapshot(a)
+        assert latest is not None and latest.state == b"a at 1"
+        # a snapshot already there (another process) does not fail the commit
+        store.append([ev(a, 2)], [], [StoredEvent(a, 1, "snapshot.card.v1", b"other")])
+        assert [e.originator_version for e in store.stream(a)] == [1, 2]
+        assert store.latest_snapshot(a).state == b"a at 1"  # type: ignore[union-attr]
+        # an append that conflicts writes none of its snapshots
+        with pytest.raises(Conflict):
+            store.append([ev(b, 1), ev(a, 2)], [],
+                         [StoredEvent(b, 1, "snapshot.card.v1", b"b at 1")])
+        assert store.latest_snapshot(b) is None
+
     # ------------------------------------------------------------------ keys
 
     def test_find_keys(self, store):
