@@ -144,6 +144,33 @@ class Gateway:
         return future
 
 
+    def submit_all(self, requests: list[Request]) -> asyncio.Future[list[Outcome | Failure]]:
+        """Submit many requests; one future for all their replies, in order. Replies come
+        from the decider and the committer threads, hence the lock around the count."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        future: asyncio.Future[list[Outcome | Failure]] = loop.create_future()
+        replies: list[Any] = [None] * len(requests)
+        remaining = [len(requests)]
+        lock = threading.Lock()
+        deliver = self._deliver
+
+        def answer(index: int) -> Callable[[Outcome | Failure], None]:
+            def done(reply: Outcome | Failure) -> None:
+                replies[index] = reply
+                with lock:
+                    remaining[0] -= 1
+                    last = remaining[0] == 0
+                if last:
+                    deliver(future, replies)
+            return done
+
+        for index, request in enumerate(requests):
+            request.callback = answer(index)
+            self.ledger.submit(request)
+        return future
+
+
 def _deadline(context: grpc.aio.ServicerContext) -> float:
     remaining = context.time_remaining()
     return math.inf if remaining is None else time.monotonic() + remaining
@@ -405,14 +432,25 @@ class PosService(pb_grpc.PosServiceServicer):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"operations: must hold 1..{limits.BATCH_OPERATIONS_MAX}")
             deadline = _deadline(context)
-            pending = [self._batch_operation(credential, op, deadline)
-                       for op in message.operations]
-            replies = [await reply for reply in pending]
+            replies: list[Any] = [None] * count
+            requests: list[tuple[int, Request]] = []
+            for index, op in enumerate(message.operations):
+                checked = self._batch_operation(credential, op, deadline)
+                if isinstance(checked, Request):
+                    requests.append((index, checked))
+                else:
+                    replies[index] = checked
+            if requests:
+                # One future for the whole message: a wake-up of this task per operation
+                # would cost more than deciding it.
+                outcomes = await self.gateway.submit_all([r for _, r in requests])
+                for (index, _), outcome in zip(requests, outcomes, strict=True):
+                    replies[index] = _operation_reply(outcome)
             yield pb.BatchReply(replies=replies)
 
     def _batch_operation(self, credential: Credential, op: pb.PosOperation,
-                         deadline: float) -> Any:
-        """Validate one operation and submit it now; returns an awaitable reply message."""
+                         deadline: float) -> Request | pb.PosOperationReply:
+        """Validate one operation: the request to submit, or the reply that refuses it."""
         name = op.WhichOneof("op")
         try:
             if name is None:
@@ -422,12 +460,11 @@ class PosService(pb_grpc.PosServiceServicer):
             message = getattr(op, name)
             command = _validated(pos_command(name, message), message.request_id)
         except InvalidInput as error:
-            return _ready(pb.PosOperationReply(error=f"{INVALID_ARGUMENT}: {error}"))
+            return pb.PosOperationReply(error=f"{INVALID_ARGUMENT}: {error}")
         except Rejected as error:
-            return _ready(pb.PosOperationReply(error=f"{error.code}: {error}"))
-        future = self.gateway.submit(credential, command, message.request_id, deadline,
-                                     terminal_id)
-        return _operation_reply(future)
+            return pb.PosOperationReply(error=f"{error.code}: {error}")
+        return Request(credential.credential_id, command, _ignore, "", message.request_id,
+                       terminal_id, deadline)
 
     def _acting_terminal(self, principal: Principal, terminal_id: str) -> str:
         if principal.role == Role.TERMINAL:
@@ -447,12 +484,11 @@ class PosService(pb_grpc.PosServiceServicer):
         return ""
 
 
-async def _ready(reply: pb.PosOperationReply) -> pb.PosOperationReply:
-    return reply
+def _ignore(reply: Outcome | Failure) -> None:
+    """Placeholder callback: Gateway.submit_all sets the real one."""
 
 
-async def _operation_reply(future: asyncio.Future[Outcome | Failure]) -> pb.PosOperationReply:
-    reply = await future
+def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
     if isinstance(reply, Failure):
         return pb.PosOperationReply(error=f"{reply.code}: {reply.message}")
     return pb.PosOperationReply(reply=authorize_reply(reply))
