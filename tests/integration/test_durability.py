@@ -100,12 +100,12 @@ class ServerProcess:
     def stub(self, kind: Any) -> Any:
         return kind(self.channel)
 
-    def kill(self) -> None:
+    def kill(self, close_channel: bool = True) -> None:
         """SIGKILL: no drain, no clean shutdown."""
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
-        if hasattr(self, "channel"):
+        if close_channel and hasattr(self, "channel"):
             self.channel.close()
 
     def stop(self) -> None:
@@ -269,9 +269,10 @@ def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
         with acks:
             reached = acks.wait_for(lambda: acked[0] >= KILL_AFTER_ACKS, timeout=300)
         assert reached, f"only {acked[0]} replies before the time limit"
-        server.kill()
+        server.kill(close_channel=False)  # the workers still use it: their calls now fail
         for worker in workers:
             worker.join(120)
+        server.channel.close()
         assert not failures, failures
         all_ops = [op for ops in plans for op in ops]
         acknowledged = [op for op in all_ops if op.acked is not None]
