@@ -613,6 +613,8 @@ class RealServer:
             for line in stdout:
                 if line.startswith("ready:"):
                     ready.put(line)
+                elif line.startswith("stopped:"):  # the server's own counters
+                    print(f"  server {line.strip()}", file=sys.stderr, flush=True)
 
         threading.Thread(target=relay, daemon=True, name="bench-server-stdout").start()
         deadline = time.monotonic() + 90

@@ -83,7 +83,9 @@ async def _serve_one(store: EventStore, listen: str) -> int:
     await server.stop(grace=10)  # in-flight requests finish; new ones are refused
     ledger.stop()
     store.close()
-    print(f"stopped: pid {os.getpid()}", flush=True)
+    print(f"stopped: pid {os.getpid()}; {ledger.batches} batches decided, "
+          f"{ledger.requests_committed} requests in {ledger.commits_done} commits, "
+          f"{ledger.conflicts} conflicts re-decided", flush=True)
     return 0
 
 

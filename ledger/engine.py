@@ -190,7 +190,9 @@ class Ledger:
         self._failures: list[tuple[_Decided, StoreError | None]] = []
         self._own_ranges: collections.deque[tuple[int, int]] = collections.deque()
         self._stale = False  # a commit failed: read the log before deciding again
-        self.batches = 0  # statistics for the demo and the benchmarks
+        self.batches = 0  # statistics for the demo, the benchmarks and the stop line of serve
+        self.commits_done = 0
+        self.requests_committed = 0
         self.conflicts = 0
         self._handlers: dict[type, Callable[[Request, Principal, _Work, int], Outcome]] = {
             cc.IssueCard: self._issue, cc.ActivateCard: self._card_action,
@@ -395,6 +397,8 @@ class Ledger:
             return
         if ids:
             self._own_ranges.append((ids[0], ids[-1]))
+        self.commits_done += 1
+        self.requests_committed += sum(len(decided.batch) for decided in group)
         for decided in group:
             self._reply(decided)
 
