@@ -14,6 +14,7 @@ eventsourcing 9.5 recorders (SQLite embedded, PostgreSQL in production), chosen 
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import sqlite3
 import threading
@@ -345,6 +346,12 @@ class _PostgresEvents(PostgresApplicationRecorder):
                         ids = [row[0] for row in events.fetchall()]
                 except Exception as caught:  # re-raised below, once the pipeline has exited
                     error = caught
+                    # The error may have surfaced while the statements were still being sent
+                    # (psycopg reads results opportunistically): end the aborted segment now,
+                    # so the COMMIT sent on exit meets a failed transaction and rolls it back
+                    # instead of being refused as part of the aborted pipeline.
+                    with contextlib.suppress(psycopg.Error):
+                        pipeline.sync()
             if error is not None:
                 raise error
         return ids

@@ -18,7 +18,7 @@ import pytest
 
 from ledger.engine import Ledger
 from ledger.store import EventStore, open_store
-from tests.helpers import Alliance, FakeClock, build_alliance
+from tests.helpers import Alliance, FakeClock, build_alliance, started_ledger
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ["sqlite", "postgres"]
@@ -78,11 +78,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 def ledger(store: EventStore, clock: FakeClock) -> Iterator[Ledger]:
     """A started ledger whose clock the test moves (clock.advance(seconds))."""
-    engine = Ledger(store, clock_us=clock)
-    engine.admin_token = engine.bootstrap_admin()  # type: ignore[attr-defined]
-    engine.start()
-    yield engine
-    engine.stop()
+    with started_ledger(store, clock_us=clock) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.cards import commands as cc
 from domain.common import Principal, Role, luhn_complete
 from domain.registry import commands as rc
 from ledger.codec import Outcome
 from ledger.engine import Ledger
+from ledger.store import EventStore
 
 _request_ids = itertools.count(1)
 
@@ -97,3 +101,37 @@ def build_alliance(ledger: Ledger, admin_token: str) -> Alliance:
         a.credentials[name] = reply.credential_id
         a.tokens[name] = reply.token
     return a
+
+
+@contextmanager
+def started_ledger(store: EventStore, **options: Any) -> Iterator[Ledger]:
+    """A started ledger on `store` with a bootstrap ADMIN token in `admin_token`; stopped
+    on exit. `options` go to Ledger (clock_us, queue_max, batch_max, card_cache_max...)."""
+    engine = Ledger(store, **options)
+    engine.admin_token = engine.bootstrap_admin()  # type: ignore[attr-defined]
+    engine.start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+def new_card(engine: Ledger, alliance: Alliance, load: int, currency: str = "USD") -> str:
+    """A card issued at S1 by its store manager, activated and loaded with `load`."""
+    number = ok(engine.call(alliance.s1_manager, cc.IssueCard("", "STANDARD", currency, "",
+                                                              ""),
+                            request_id=rid("issue"))).card_number
+    ok(engine.call(alliance.s1_manager, cc.ActivateCard(number, ""), request_id=rid("act")))
+    if load:
+        ok(engine.call(alliance.s1_manager, cc.LoadValue(number, load, currency, "psp-1"),
+                       request_id=rid("load")))
+    return number
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Poll `condition` until it holds; fail after `timeout_s` (never a timing assertion:
+    the timeout only bounds a hang)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -25,7 +25,16 @@ from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
 from ledger.engine import DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, Failure, Ledger, Request
 from ledger.store import EventStore
-from tests.helpers import Alliance, FakeClock, build_alliance, ok, rid
+from tests.helpers import (
+    Alliance,
+    FakeClock,
+    build_alliance,
+    new_card,
+    ok,
+    rid,
+    started_ledger,
+    wait_until,
+)
 
 QUEUE_MAX = 4
 ABSORBED_MAX = 1 + 2 + 1 + QUEUE_MAX  # committing, waiting to commit, being handed over, queued
@@ -50,11 +59,9 @@ class HeldCommits:
 
 @pytest.fixture
 def small(store: EventStore, clock: FakeClock) -> Iterator[Ledger]:
-    engine = Ledger(store, clock_us=clock, queue_max=QUEUE_MAX, batch_max=1, card_cache_max=5)
-    engine.admin_token = engine.bootstrap_admin()  # type: ignore[attr-defined]
-    engine.start()
-    yield engine
-    engine.stop()
+    with started_ledger(store, clock_us=clock, queue_max=QUEUE_MAX, batch_max=1,
+                        card_cache_max=5) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -62,13 +69,6 @@ def small_alliance(small: Ledger) -> Alliance:
     return build_alliance(small, small.admin_token)  # type: ignore[attr-defined]
 
 
-def new_card(engine: Ledger, alliance: Alliance, load: int) -> str:
-    number = ok(engine.call(alliance.s1_manager, cc.IssueCard("", "STANDARD", USD, "", ""),
-                            request_id=rid())).card_number
-    ok(engine.call(alliance.s1_manager, cc.ActivateCard(number, ""), request_id=rid()))
-    ok(engine.call(alliance.s1_manager, cc.LoadValue(number, load, USD, "psp-1"),
-                   request_id=rid()))
-    return number
 
 
 def balance(engine: Ledger, alliance: Alliance, number: str) -> tuple[int, int]:
@@ -77,11 +77,6 @@ def balance(engine: Ledger, alliance: Alliance, number: str) -> tuple[int, int]:
     return card.balance_minor, card.held_minor
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
 
 
 def fill_the_pipeline(engine: Ledger, alliance: Alliance, number: str,

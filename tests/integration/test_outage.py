@@ -8,9 +8,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -26,7 +25,7 @@ from ledger.codec import card_stream_id, decode_event
 from ledger.engine import UNAVAILABLE, Failure, Ledger
 from ledger.store import EventStore, Unavailable, open_store
 from tests.conftest import _empty_pg
-from tests.helpers import Alliance, build_alliance, ok, rid
+from tests.helpers import Alliance, build_alliance, new_card, ok, started_ledger, wait_until
 
 USD = "USD"
 
@@ -105,11 +104,8 @@ def proxied(pg_server_url: str) -> Iterator[tuple[Proxy, EventStore]]:
 
 @pytest.fixture
 def engine(proxied: tuple[Proxy, EventStore]) -> Iterator[Ledger]:
-    ledger = Ledger(proxied[1])
-    ledger.admin_token = ledger.bootstrap_admin()  # type: ignore[attr-defined]
-    ledger.start()
-    yield ledger
-    ledger.stop()
+    with started_ledger(proxied[1]) as ledger:
+        yield ledger
 
 
 @pytest.fixture
@@ -117,20 +113,8 @@ def members(engine: Ledger) -> Alliance:
     return build_alliance(engine, engine.admin_token)  # type: ignore[attr-defined]
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
 
 
-def new_card(engine: Ledger, alliance: Alliance, load: int) -> str:
-    number = ok(engine.call(alliance.s1_manager, cc.IssueCard("", "STANDARD", USD, "", ""),
-                            request_id=rid())).card_number
-    ok(engine.call(alliance.s1_manager, cc.ActivateCard(number, ""), request_id=rid()))
-    ok(engine.call(alliance.s1_manager, cc.LoadValue(number, load, USD, "psp-1"),
-                   request_id=rid()))
-    return number
 
 
 def held_in_database(url_store: EventStore, number: str) -> int:

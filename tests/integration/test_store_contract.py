@@ -4,9 +4,7 @@ log following, the global log and configuration errors."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -24,6 +22,7 @@ from ledger.store import (
     StoreError,
     open_store,
 )
+from tests.helpers import wait_until
 
 
 def ev(stream: uuid.UUID, version: int, body: bytes = b"") -> StoredEvent:
@@ -95,6 +94,20 @@ class TestEventStore:
             store.append(events, keys)
         assert store.stream(a) == []
         assert store.find_keys([("t:T1", "same"), ("t:T1", "other")]) == {}
+        assert store.max_notification_id() == 0
+
+    def test_a_clash_is_a_conflict_on_a_fresh_connection_every_time(self, store, store_url):
+        """On a new connection the driver may read the clash's error while the rest of the
+        append is still being sent; it must still be a Conflict, never UNAVAILABLE (seen as a
+        race before the fix: about one attempt in seven)."""
+        for attempt in range(30):
+            fresh = open_store(store_url)
+            try:
+                a = uuid.uuid4()
+                with pytest.raises(Conflict):
+                    fresh.append([ev(a, 1), ev(a, 1)], [key(f"x{attempt}"), key(f"y{attempt}")])
+            finally:
+                fresh.close()
         assert store.max_notification_id() == 0
 
     def test_conflict_is_a_store_error_and_the_store_stays_usable(self, store):
@@ -393,10 +406,3 @@ def test_a_password_with_reserved_characters_is_hidden(url, secret):
     with pytest.raises(ConfigError) as raised:
         open_store(url)
     assert secret not in str(raised.value)
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
