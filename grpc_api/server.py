@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -84,6 +84,7 @@ class Gateway:
         self._inbox: collections.deque[tuple[asyncio.Future[Any], Any]] = collections.deque()
         self._drain_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.calls_started = 0  # every RPC authenticates first: counted there (see shutdown)
 
     def _deliver(self, future: asyncio.Future[Any], reply: Any) -> None:
         """Called on the writer thread."""
@@ -101,6 +102,7 @@ class Gateway:
                 future.set_result(reply)
 
     async def authenticate(self, context: grpc.aio.ServicerContext) -> Credential:
+        self.calls_started += 1
         token = ""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
@@ -497,10 +499,16 @@ def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
 # ------------------------------------------------------------------------------ server factory
 
 
-async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0"
-                        ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+class Served(NamedTuple):
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    gateway: Gateway
+
+
+async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     """An aio server with the three services, health and reflection. Binds `listen` (port 0
-    picks a free port) and returns the server, its port and its health servicer."""
+    picks a free port); not started yet."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
     gateway = Gateway(ledger)
     pb_grpc.add_AdminServiceServicer_to_server(AdminService(gateway), server)
@@ -512,7 +520,22 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0"
     port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
-    return server, port, health_servicer
+    return Served(server, port, health_servicer, gateway)
+
+
+async def shutdown(served: Served, grace_s: float) -> None:
+    """Drain, then stop: report NOT_SERVING, keep taking the calls clients already sent until
+    none has arrived for DRAIN_QUIET_S (gRPC would cancel calls it received but had not yet
+    handed to us), then stop accepting and let the calls in progress finish, all within
+    `grace_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    await served.health.enter_graceful_shutdown()
+    seen = -1
+    while served.gateway.calls_started != seen and loop.time() < deadline:
+        seen = served.gateway.calls_started
+        await asyncio.sleep(limits.DRAIN_QUIET_S)
+    await served.server.stop(max(deadline - loop.time(), limits.DRAIN_QUIET_S))
 
 
 class ServerThread:
@@ -541,12 +564,13 @@ class ServerThread:
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
-        self._server, self.port, health_servicer = await create_server(self.ledger, self.listen)
-        await self._server.start()
-        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        served = await create_server(self.ledger, self.listen)
+        self._server, self.port = served.server, served.port
+        await served.server.start()
+        await served.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self._started.set()
         await self._stopping.wait()
-        await self._server.stop(self._grace_s)
+        await shutdown(served, self._grace_s)
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Stop accepting calls, let in-flight ones finish for up to `grace_s`, then return."""

@@ -40,3 +40,8 @@ DB_CONNECT_TIMEOUT_S = 3.0
 
 # Versions beyond this are beyond any stream (and keep after_version + limit inside int64).
 VERSION_MAX = 2**62
+
+# On SIGTERM the server keeps taking calls until none has arrived for this long (calls a client
+# had already sent would otherwise be cancelled), then stops; the whole drain is bounded by the
+# stop's grace period.
+DRAIN_QUIET_S = 0.2
