@@ -1,0 +1,209 @@
+"""Rule sets as data: what a promotion says, validated before anything is published.
+
+A rule set belongs to a scope (the alliance, a partner or a store), has a version and an
+effective window, and holds rules. Every rule may carry conditions (card classes, tiers,
+weekdays and a time of day in the store's timezone, categories or SKUs) and one effect:
+
+- EARN: points per whole currency unit of eligible spend, as a fraction `rate_num/rate_den`
+  per minor unit scaled by `unit_minor` (e.g. 1 point per 1.00 EUR: rate_num=1, rate_den=100);
+- MULTIPLY: multiplies the base points of the lines it applies to (basis points, 10000 = 1x);
+- EXCLUDE: lines it applies to earn nothing and do not count as eligible spend;
+- THRESHOLD_BONUS: flat points when the eligible spend reaches `threshold_minor`;
+- CAP: at most `points` for the whole purchase.
+
+Stacking is explicit. Multipliers marked COMBINE multiply together; if any EXCLUSIVE
+multiplier applies to a line, the one with the highest `priority` (then the lowest position)
+applies alone. Several EARN rules may apply to a line: the highest priority one is used. All
+arithmetic is on integers with the rounding mode of the EARN rule, so two evaluators that follow
+this text give the same points to the point.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+import msgspec
+
+from domain.common import InvalidInput
+
+RULE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,48}")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
+
+# Bounds that keep every intermediate product inside int64 (see reference.line_points):
+# line amount <= 1e10 minor, rate_num <= 1_000, multiplier <= 1_000_000 bp (100x)
+# -> 1e10 * 1e3 * 1e6 = 1e19 would not fit, so a line is capped at 1e9 minor (10 million units).
+LINE_AMOUNT_MAX = 10**9
+RATE_NUM_MAX = 1_000
+RATE_DEN_MAX = 1_000_000
+MULTIPLIER_BP_MAX = 1_000_000
+MULTIPLIER_BP_ONE = 10_000
+POINTS_MAX = 10**12
+RULES_MAX = 256
+VALUES_MAX = 1_000  # categories, SKUs, classes or tiers named by one rule
+
+
+class Effect(enum.IntEnum):
+    EARN = 1
+    MULTIPLY = 2
+    EXCLUDE = 3
+    THRESHOLD_BONUS = 4
+    CAP = 5
+
+
+class Stacking(enum.IntEnum):
+    COMBINE = 1
+    EXCLUSIVE = 2
+
+
+class Rounding(enum.IntEnum):
+    FLOOR = 1
+    HALF_UP = 2
+    CEIL = 3
+
+
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
+    rule_id: str
+    effect: Effect
+    # conditions (empty = any)
+    categories: tuple[str, ...] = ()
+    skus: tuple[str, ...] = ()
+    card_classes: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    weekdays: tuple[int, ...] = ()  # 0 = Monday ... 6 = Sunday, in the store's timezone
+    minute_from: int = 0  # time of day window [minute_from, minute_to) in the store's timezone
+    minute_to: int = 24 * 60
+    # effect parameters
+    rate_num: int = 0  # EARN
+    rate_den: int = 1  # EARN
+    rounding: Rounding = Rounding.FLOOR  # EARN
+    multiplier_bp: int = MULTIPLIER_BP_ONE  # MULTIPLY
+    stacking: Stacking = Stacking.COMBINE  # MULTIPLY
+    priority: int = 0  # EARN and EXCLUSIVE MULTIPLY: higher wins
+    threshold_minor: int = 0  # THRESHOLD_BONUS
+    points: int = 0  # THRESHOLD_BONUS: bonus; CAP: the cap
+
+
+class RuleSet(msgspec.Struct, frozen=True, kw_only=True):
+    rule_set_id: str
+    version: int
+    scope: str  # "alliance", "partner:P1" or "store:S1"
+    valid_from_us: int
+    valid_to_us: int  # exclusive
+    rules: tuple[Rule, ...]
+
+
+class Line(msgspec.Struct, frozen=True, array_like=True):
+    sku: str
+    category: str
+    quantity: int
+    unit_price_minor: int
+
+    @property
+    def amount_minor(self) -> int:
+        return self.quantity * self.unit_price_minor
+
+
+class Basket(msgspec.Struct, frozen=True, kw_only=True):
+    """What the rules look at: the lines, who buys, and the store's local time."""
+
+    lines: tuple[Line, ...]
+    card_class: str
+    tier: str = ""
+    weekday: int  # 0 = Monday
+    minute_of_day: int
+
+
+class RuleSetInvalid(InvalidInput):
+    """A rule set that cannot be published; names the rule and its field."""
+
+    def __init__(self, rule_index: int | None, rule_id: str, field: str, problem: str) -> None:
+        where = f"rules[{rule_index}] ({rule_id}).{field}" if rule_index is not None else field
+        super().__init__(where, problem)
+        self.rule_id = rule_id
+
+
+def _check_tokens(index: int, rule: Rule, field: str, values: tuple[str, ...]) -> None:
+    if len(values) > VALUES_MAX:
+        raise RuleSetInvalid(index, rule.rule_id, field, f"names more than {VALUES_MAX} values")
+    for value in values:
+        if not TOKEN_PATTERN.fullmatch(value):
+            raise RuleSetInvalid(index, rule.rule_id, field,
+                                 f"{value!r} is not 1..48 of [A-Za-z0-9_.:-]")
+
+
+def _check_rule(index: int, rule: Rule) -> None:
+    def bad(field: str, problem: str) -> RuleSetInvalid:
+        return RuleSetInvalid(index, rule.rule_id, field, problem)
+
+    if not RULE_ID_PATTERN.fullmatch(rule.rule_id):
+        raise bad("rule_id", "must be 1..48 of [A-Za-z0-9_.-]")
+    for field in ("categories", "skus", "card_classes", "tiers"):
+        _check_tokens(index, rule, field, getattr(rule, field))
+    if any(not 0 <= day <= 6 for day in rule.weekdays) or len(set(rule.weekdays)) != len(
+            rule.weekdays):
+        raise bad("weekdays", "must be distinct days 0 (Monday) .. 6 (Sunday)")
+    if not 0 <= rule.minute_from < rule.minute_to <= 24 * 60:
+        raise bad("minute_from", "the window must satisfy 0 <= minute_from < minute_to <= 1440 "
+                  "(an empty or impossible window never applies)")
+    if rule.effect == Effect.EARN:
+        if not 0 < rule.rate_num <= RATE_NUM_MAX:
+            raise bad("rate_num", f"must be 1..{RATE_NUM_MAX}")
+        if not 0 < rule.rate_den <= RATE_DEN_MAX:
+            raise bad("rate_den", f"must be 1..{RATE_DEN_MAX}")
+    if rule.effect == Effect.MULTIPLY and not 0 <= rule.multiplier_bp <= MULTIPLIER_BP_MAX:
+        raise bad("multiplier_bp", f"must be 0..{MULTIPLIER_BP_MAX} (10000 = 1x)")
+    if rule.effect == Effect.THRESHOLD_BONUS:
+        if not 0 < rule.threshold_minor <= LINE_AMOUNT_MAX * 1000:
+            raise bad("threshold_minor", "must be greater than 0")
+        if not 0 < rule.points <= POINTS_MAX:
+            raise bad("points", f"must be 1..{POINTS_MAX}")
+    if rule.effect == Effect.CAP and not 0 <= rule.points <= POINTS_MAX:
+        raise bad("points", f"must be 0..{POINTS_MAX}")
+    if not -1000 <= rule.priority <= 1000:
+        raise bad("priority", "must be -1000..1000")
+
+
+def validate(rule_set: RuleSet) -> RuleSet:
+    """The rule set, or RuleSetInvalid naming the first rule and field that is wrong."""
+    if not RULE_ID_PATTERN.fullmatch(rule_set.rule_set_id):
+        raise RuleSetInvalid(None, "", "rule_set_id", "must be 1..48 of [A-Za-z0-9_.-]")
+    if rule_set.version < 1:
+        raise RuleSetInvalid(None, "", "version", "must be 1 or more")
+    if not (rule_set.scope == "alliance" or re.fullmatch(r"(partner|store):[A-Za-z0-9_-]{1,32}",
+                                                         rule_set.scope)):
+        raise RuleSetInvalid(None, "", "scope", "must be alliance, partner:ID or store:ID")
+    if rule_set.valid_from_us >= rule_set.valid_to_us:
+        raise RuleSetInvalid(None, "", "valid_to", "must be after valid_from")
+    if not 1 <= len(rule_set.rules) <= RULES_MAX:
+        raise RuleSetInvalid(None, "", "rules", f"must hold 1..{RULES_MAX} rules")
+    seen: set[str] = set()
+    for index, rule in enumerate(rule_set.rules):
+        _check_rule(index, rule)
+        if rule.rule_id in seen:
+            raise RuleSetInvalid(index, rule.rule_id, "rule_id", "is used twice")
+        seen.add(rule.rule_id)
+    return rule_set
+
+
+def check_basket(basket: Basket) -> Basket:
+    """The basket, or InvalidInput naming the line and field."""
+    if not basket.lines:
+        raise InvalidInput("lines", "at least one line is required")
+    for index, line in enumerate(basket.lines):
+        if not TOKEN_PATTERN.fullmatch(line.sku):
+            raise InvalidInput(f"lines[{index}].sku", "must be 1..48 of [A-Za-z0-9_.:-]")
+        if line.category and not TOKEN_PATTERN.fullmatch(line.category):
+            raise InvalidInput(f"lines[{index}].category", "must be 1..48 of [A-Za-z0-9_.:-]")
+        if line.quantity <= 0:
+            raise InvalidInput(f"lines[{index}].quantity", "must be greater than 0")
+        if line.unit_price_minor < 0:
+            raise InvalidInput(f"lines[{index}].unit_price_minor", "must not be negative")
+        if line.amount_minor > LINE_AMOUNT_MAX:
+            raise InvalidInput(f"lines[{index}]", f"quantity x unit price exceeds "
+                               f"{LINE_AMOUNT_MAX}")
+    if not 0 <= basket.weekday <= 6:
+        raise InvalidInput("weekday", "must be 0 (Monday) .. 6 (Sunday)")
+    if not 0 <= basket.minute_of_day < 24 * 60:
+        raise InvalidInput("minute_of_day", "must be 0..1439")
+    return basket
