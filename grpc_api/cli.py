@@ -67,6 +67,9 @@ async def _serve_one(store: EventStore, listen: str) -> int:
     # The writer's threads wake on I/O while the event loop runs gRPC code; a shorter GIL
     # switch interval than the default 5 ms lets them in sooner (lower p99 under load).
     sys.setswitchinterval(0.001)
+    from ledger.rule_kernel import warm_up
+
+    warm_up()  # numba kernels compiled (or loaded from cache) before the port opens
     ledger = Ledger(store).start()
     served = await create_server(ledger, listen)
     stop = asyncio.Event()
