@@ -100,3 +100,64 @@ def reverse(p: Principal) -> str | None:
     if p.role in POS or p.role == Role.ADMIN:
         return None
     return _deny(p, "reverse requests")
+
+
+def define_program(p: Principal, owner: str) -> str | None:
+    """Points programs: the alliance's by ADMIN, a partner's by ADMIN or its manager."""
+    if owner == "alliance":
+        return admin_only(p, "define the alliance's points program")
+    return admin_partner_scope(p, owner, "define the points program")
+
+
+def publish_rules(p: Principal, scope: str, store_partner_id: str) -> str | None:
+    """Rule sets: ADMIN anywhere, PARTNER_MANAGER for its partner and its stores,
+    STORE_MANAGER for its own store. `store_partner_id`: the partner of a store scope."""
+    kind, _, target = scope.partition(":")
+    if p.role == Role.ADMIN:
+        return None
+    if p.role == Role.PARTNER_MANAGER and (
+            (kind == "partner" and target == p.partner_id)
+            or (kind == "store" and store_partner_id == p.partner_id)):
+        return None
+    if p.role == Role.STORE_MANAGER and kind == "store" and target == p.store_id:
+        return None
+    return _deny(p, f"publish rule sets for {scope}")
+
+
+def read_rules(p: Principal, scope: str, store_partner_id: str) -> str | None:
+    """Who may read a rule set: whoever may publish it, readers, and the POS of a store it
+    applies to (a till shows what a promotion gives)."""
+    if p.role in READERS or publish_rules(p, scope, store_partner_id) is None:
+        return None
+    kind, _, target = scope.partition(":")
+    if kind == "alliance":
+        return None  # alliance-wide promotions are public to every participant
+    partner_of_caller = p.partner_id
+    if kind == "partner" and target == partner_of_caller:
+        return None
+    if kind == "store" and (target == p.store_id or (
+            p.role == Role.PARTNER_MANAGER and store_partner_id == partner_of_caller)):
+        return None
+    return _deny(p, f"read rule sets of {scope}")
+
+
+def simulate_purchase(p: Principal, store_id: str, store_partner_id: str) -> str | None:
+    """A till (its own store only: checked by the caller), the store's manager, the partner's
+    manager, ADMIN."""
+    if p.role in POS or p.role == Role.ADMIN:
+        return None
+    if p.role == Role.STORE_MANAGER and p.store_id == store_id:
+        return None
+    if p.role == Role.PARTNER_MANAGER and p.partner_id == store_partner_id:
+        return None
+    return _deny(p, f"simulate purchases at store {store_id!r}")
+
+
+def take_return(p: Principal, purchase_partner_id: str) -> str | None:
+    """Returns are taken at any till, or by any manager, of the partner that sold the goods."""
+    if p.role == Role.ADMIN:
+        return None
+    if p.role in (*POS, Role.STORE_MANAGER, Role.PARTNER_MANAGER) and (
+            p.partner_id == purchase_partner_id):
+        return None
+    return _deny(p, f"take returns of purchases made at partner {purchase_partner_id!r}")

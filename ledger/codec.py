@@ -9,9 +9,10 @@ from typing import Any
 import msgspec
 
 from domain.cards.decide import CardState
-from domain.cards.events import CARD_EVENTS, CardEvent
+from domain.cards.events import CARD_EVENTS, CardEvent, RuleAward
 from domain.common import CardStatus
 from domain.registry.events import REGISTRY_EVENTS, RegistryEvent
+from domain.rules.model import RuleSet
 
 # Stream ids are UUIDs derived from the card number, so any process finds a card's stream
 # without a lookup table. The namespace is fixed forever.
@@ -84,11 +85,35 @@ class CardView(msgspec.Struct, array_like=True):
     version: int
 
 
-def card_view(state: CardState, held_minor: int) -> CardView:
+def card_view(state: CardState, held_minor: int, points: int) -> CardView:
     return CardView(state.card_number, state.card_class, int(state.status), state.currency,
                     state.balance_minor, held_minor, state.balance_minor - held_minor,
-                    state.issuing_partner_id, state.issuing_store_id, state.replaced_by, 0,
+                    state.issuing_partner_id, state.issuing_store_id, state.replaced_by, points,
                     state.version)
+
+
+class PurchaseView(msgspec.Struct, array_like=True):
+    """What a Purchase, SimulatePurchase or Return did (or would do), for the reply."""
+
+    purchase_id: str = ""
+    total_minor: int = 0
+    discount_minor: int = 0
+    sv_charged_minor: int = 0
+    points_redeemed: int = 0
+    points_redeemed_value_minor: int = 0
+    other_tender_minor: int = 0
+    points_earned: int = 0
+    points_pending: int = 0  # of points_earned: not spendable until the lot vests
+    vests_at_us: int = 0
+    expires_at_us: int = 0
+    rule_sets: tuple[str, ...] = ()
+    awards: tuple[RuleAward, ...] = ()
+    decline_reason: str = ""
+    # Return
+    sv_refunded_minor: int = 0
+    points_restored: int = 0
+    points_clawed: int = 0
+    points_written_off: int = 0
 
 
 class Outcome(msgspec.Struct, array_like=True):
@@ -103,6 +128,8 @@ class Outcome(msgspec.Struct, array_like=True):
     credential_id: str = ""
     token: str = ""  # CreateCredential only; blanked before the outcome is stored
     replayed: bool = False
+    purchase: PurchaseView | None = None  # Purchase, SimulatePurchase, Return
+    rule_sets: tuple[RuleSet, ...] = ()  # GetRuleSet, ListRuleSets (never stored)
 
 
 _outcome_decoder = msgspec.msgpack.Decoder(type=Outcome)

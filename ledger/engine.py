@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -31,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.persistence import StoredEvent
@@ -38,17 +40,25 @@ from eventsourcing.persistence import StoredEvent
 from domain import access
 from domain.cards import commands as cc
 from domain.cards import decide as cards
+from domain.cards import events as ev
 from domain.cards.events import CardEvent
 from domain.common import APPROVALS, InvalidInput, Meta, Principal, Result, Role
 from domain.currency import major_to_minor
+from domain.points import purse
+from domain.points.program import DefineProgram
+from domain.purchases import commands as pc
+from domain.purchases import decide as purchases
 from domain.registry import commands as rc
 from domain.registry import decide as registry
 from domain.registry.events import RegistryEvent
+from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
+from domain.rules.model import Basket, RuleSet
 from ledger import limits
 from ledger.codec import (
     REGISTRY_ID,
     SNAPSHOT_TOPIC,
     Outcome,
+    PurchaseView,
     card_stream_id,
     card_view,
     decode_card_state,
@@ -58,6 +68,7 @@ from ledger.codec import (
     payload_hash,
     topic_of,
 )
+from ledger.pricing import RuleBook, key_of
 from ledger.store import Conflict, EventStore, KeyRow, StoreError, Unavailable
 
 log = logging.getLogger("ledger.engine")
@@ -68,6 +79,7 @@ UNAUTHENTICATED = "UNAUTHENTICATED"
 UNAVAILABLE = "UNAVAILABLE"
 RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+NOT_FOUND = "NOT_FOUND"
 
 
 class Failure(msgspec.Struct, frozen=True):
@@ -81,6 +93,10 @@ Reply = Outcome | Failure
 
 
 class Denied(Exception):
+    pass
+
+
+class NotFound(Exception):
     pass
 
 
@@ -131,6 +147,10 @@ class _Work:
     registry_touched: bool = False
 
     snapshots: list[StoredEvent] = field(default_factory=list)
+    # Purchases of the batch evaluated together before deciding: id(request) -> (rule-set key,
+    # basket, evaluation). A decision whose inputs changed meanwhile evaluates again.
+    evaluations: dict[int, tuple[tuple[str, ...], Basket, purchases.Evaluation]] = field(
+        default_factory=dict)
 
     def add_key(self, row: KeyRow) -> None:
         self.keys.append(row)
@@ -204,7 +224,12 @@ class Ledger:
             rc.RegisterPartner: self._registry, rc.RegisterStore: self._registry,
             rc.RegisterTerminal: self._registry, rc.CreateCredential: self._registry,
             rc.RevokeCredential: self._registry, rc.DefineCardClass: self._registry,
+            DefineProgram: self._registry, PublishRuleSet: self._registry,
+            GetRuleSet: self._rules_read, ListRuleSets: self._rules_read,
+            pc.Purchase: self._purchase, pc.SimulatePurchase: self._purchase,
+            pc.Return: self._return,
         }
+        self.rule_book = RuleBook()
 
     # -------------------------------------------------------------------------- lifecycle
 
@@ -320,6 +345,7 @@ class Ledger:
         work = _Work()
         try:
             self._follow_log(force=any(type(request.command) is Sync for request in batch))
+            self._evaluate_purchases(batch, work, now_us)
             replies = [self._decide(request, work, now_us) for request in batch]
         except Unavailable as error:  # a card load or key lookup could not reach the db
             self._forget(work)
@@ -478,6 +504,10 @@ class Ledger:
                 return handler(request, credential.principal, work, now_us)
             except Denied as denied:
                 return Failure(PERMISSION_DENIED, str(denied))
+            except InvalidInput as error:
+                return Failure(INVALID_ARGUMENT, str(error))
+            except NotFound as missing:
+                return Failure(NOT_FOUND, str(missing))
         pair = (request.key_space, request.request_id)
         digest = payload_hash(request.command)
         known = work.keys_by_pair.get(pair) or self.key_cache.get(pair)
@@ -648,8 +678,7 @@ class Ledger:
                       now_us: int) -> Outcome:
         return Outcome(int(decision.result), type(command).__struct_config__.tag,
                        state.card_number, decision.authorization_id,
-                       decision.approved_amount_minor,
-                       card_view(state, cards.held_at(state, now_us)))
+                       decision.approved_amount_minor, _view(state, now_us))
 
     def _apply(self, request: Request, principal: Principal, work: _Work, now_us: int,
                state: cards.CardState,
@@ -801,8 +830,7 @@ class Ledger:
             return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), tag)
         check = access.read_card if isinstance(command, cc.GetCard) else access.get_balance
         _check(check(principal, state.issuing_partner_id))
-        return Outcome(int(Result.APPROVED), tag, state.card_number,
-                       card=card_view(state, cards.held_at(state, now_us)))
+        return Outcome(int(Result.APPROVED), tag, state.card_number, card=_view(state, now_us))
 
     def _registry(self, request: Request, principal: Principal, work: _Work,
                   now_us: int) -> Outcome:
@@ -832,17 +860,200 @@ class Ledger:
             return access.admin_partner_scope(principal, store.partner_id, "register terminals")
         if isinstance(command, rc.CreateCredential):
             return access.create_credential(principal, command.principal)
+        if isinstance(command, DefineProgram):
+            return access.define_program(principal, command.owner)
+        if isinstance(command, PublishRuleSet):
+            scope = command.rule_set.scope
+            return access.publish_rules(principal, scope, self._store_partner(scope))
         assert isinstance(command, rc.RevokeCredential)
         target = self.registry.credentials.get(command.credential_id)
         if target is None:
             raise InvalidInput("credential_id", f"unknown credential {command.credential_id!r}")
         return access.create_credential(principal, target.principal)
 
+    # -------------------------------------------------------------------------- rules
+
+    def _store_partner(self, scope: str) -> str:
+        kind, _, target = scope.partition(":")
+        store = self.registry.stores.get(target) if kind == "store" else None
+        return store.partner_id if store is not None else ""
+
+    def _rules_read(self, request: Request, principal: Principal, work: _Work,
+                    now_us: int) -> Outcome:
+        command: GetRuleSet | ListRuleSets = request.command
+        tag = type(command).__struct_config__.tag
+        if isinstance(command, GetRuleSet):
+            versions = self.registry.rule_sets.get(command.rule_set_id)
+            if not versions:
+                raise NotFound(f"no rule set {command.rule_set_id!r}")
+            if command.version > len(versions):
+                raise NotFound(f"rule set {command.rule_set_id!r} has {len(versions)} versions")
+            scope = versions[0].scope
+            _check(access.read_rules(principal, scope, self._store_partner(scope)))
+            return Outcome(int(Result.APPROVED), tag,
+                           rule_sets=(versions[command.version - 1 if command.version else -1],))
+        found = [versions[-1] for versions in self.registry.rule_sets.values()
+                 if command.scope in ("", versions[0].scope)
+                 and access.read_rules(principal, versions[0].scope,
+                                       self._store_partner(versions[0].scope)) is None]
+        found.sort(key=lambda r: (r.scope, r.rule_set_id))
+        return Outcome(int(Result.APPROVED), tag,
+                       rule_sets=tuple(found[:limits.RULE_SETS_PAGE_MAX]))
+
+    # -------------------------------------------------------------------------- purchases
+
+    def _purchase_store(self, principal: Principal, command: Any) -> registry.Store:
+        """The store where a purchase happens: the till's own; for a simulation by a manager,
+        the store it names (within its scope)."""
+        named = command.store_id if isinstance(command, pc.SimulatePurchase) else ""
+        if principal.role in access.POS:
+            if named and named != principal.store_id:
+                raise Denied(f"a till of store {principal.store_id!r} may not simulate a "
+                             f"purchase at {named!r}")
+            store_id = principal.store_id
+        elif isinstance(command, pc.SimulatePurchase):
+            store_id = named or principal.store_id
+            if not store_id:
+                raise InvalidInput("store_id", "is required when the caller has no store")
+        else:
+            raise Denied(f"role {Role(principal.role).name} may not record purchases "
+                         "(a till does)")
+        store = self.registry.stores.get(store_id)
+        if store is None:
+            raise InvalidInput("store_id", f"unknown store {store_id!r}")
+        _check(access.simulate_purchase(principal, store.store_id, store.partner_id))
+        return store
+
+    def _basket(self, purchase: pc.Purchase, state: cards.CardState, store: registry.Store,
+                now_us: int) -> Basket:
+        if purchase.local_time:
+            weekday, minute = pc.local_weekday_minute(purchase.local_time)
+        else:
+            local = dt.datetime.fromtimestamp(now_us / 1e6, ZoneInfo(store.timezone))
+            weekday, minute = local.weekday(), local.hour * 60 + local.minute
+        return Basket(lines=purchase.lines, card_class=state.card_class, weekday=weekday,
+                      minute_of_day=minute)
+
+    def _evaluate_purchases(self, batch: list[Request], work: _Work, now_us: int) -> None:
+        """Evaluate the baskets of every purchase in the batch with one kernel call per
+        combination of rule sets in force (the decisions that follow pick the results up)."""
+        items: list[tuple[int, tuple[RuleSet, ...], Basket]] = []
+        for request in batch:
+            command = request.command
+            if not isinstance(command, pc.Purchase | pc.SimulatePurchase):
+                continue
+            credential = self.registry.credentials.get(request.credential_id)
+            if credential is None:
+                continue
+            purchase = command.purchase if isinstance(command, pc.SimulatePurchase) else command
+            try:
+                store = self._purchase_store(credential.principal, command)
+            except (Denied, InvalidInput):
+                continue  # the decision answers with the error
+            state = self.card(purchase.card_number)
+            if state is None:
+                continue
+            rule_sets = self.registry.rule_sets_in_force(store.store_id, now_us)
+            items.append((id(request), rule_sets, self._basket(purchase, state, store, now_us)))
+        if not items:
+            return
+        evaluations = self.rule_book.evaluate([(sets, basket) for _, sets, basket in items])
+        for (key, sets, basket), evaluation in zip(items, evaluations, strict=True):
+            work.evaluations[key] = (key_of(sets), basket, evaluation)
+
+    def _evaluation(self, request: Request, work: _Work, rule_sets: tuple[RuleSet, ...],
+                    basket: Basket) -> purchases.Evaluation:
+        known = work.evaluations.pop(id(request), None)
+        if known is not None and known[0] == key_of(rule_sets) and known[1] == basket:
+            return known[2]
+        return self.rule_book.evaluate([(rule_sets, basket)])[0]
+
+    def _purchase(self, request: Request, principal: Principal, work: _Work,
+                  now_us: int) -> Outcome:
+        command: pc.Purchase | pc.SimulatePurchase = request.command
+        tag = type(command).__struct_config__.tag
+        simulate = isinstance(command, pc.SimulatePurchase)
+        purchase = command.purchase if isinstance(command, pc.SimulatePurchase) else command
+        store = self._purchase_store(principal, command)
+        state = self.card(purchase.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), tag)
+        meta = self._meta(request, principal, now_us)
+        if simulate:  # what expiry would write, applied to a copy: nothing is written
+            state = cards.fold(list(self._expiries(state, now_us)), state.copy()) or state
+        else:
+            state = self._expire_all(work, state, now_us)
+        rule_sets = self.registry.rule_sets_in_force(store.store_id, now_us)
+        evaluation = self._evaluation(request, work, rule_sets,
+                                      self._basket(purchase, state, store, now_us))
+        program = self.registry.program_of(state.issuing_partner_id)
+        decision = purchases.decide_purchase(state, purchase, purchases.PurchaseContext(
+            meta, now_us, store.partner_id, program, evaluation))
+        event = decision.event
+        if event is None:
+            return Outcome(int(decision.result), tag, state.card_number,
+                           card=_view(state, now_us), purchase=PurchaseView(
+                               total_minor=purchase.total_minor,
+                               rule_sets=evaluation.rule_sets, decline_reason=decision.reason))
+        after = (cards.evolve(state.copy(), event) if simulate
+                 else self._emit(work, state, (event,)))
+        lot = event.lot
+        return Outcome(int(decision.result), tag, after.card_number,
+                       approved_amount_minor=event.sv_charged_minor,
+                       card=_view(after, now_us), purchase=PurchaseView(
+                           event.purchase_id if not simulate else "", event.total_minor,
+                           event.discount_minor, event.sv_charged_minor, event.points_redeemed,
+                           event.points_redeemed_value_minor, event.other_tender_minor,
+                           lot.amount if lot else 0,
+                           lot.amount if lot and lot.vests_at_us > now_us else 0,
+                           lot.vests_at_us if lot else 0, lot.expires_at_us if lot else 0,
+                           event.rule_sets, event.awards))
+
+    def _expiries(self, state: cards.CardState, now_us: int) -> tuple[CardEvent, ...]:
+        meta = _system_meta(now_us)
+        return (cards.expired_holds(state, now_us, meta)
+                + purchases.expired_points(state, now_us, meta))
+
+    def _expire_all(self, work: _Work, state: cards.CardState, now_us: int) -> cards.CardState:
+        """Record expired holds and points before a decision that reads them."""
+        due = self._expiries(state, now_us)
+        return self._emit(work, state, due) if due else state
+
+    def _return(self, request: Request, principal: Principal, work: _Work,
+                now_us: int) -> Outcome:
+        command: pc.Return = request.command
+        state = self.card(command.card_number)
+        record = state.purchases.get(command.purchase_id) if state is not None else None
+        if state is None or record is None:
+            return Outcome(int(Result.DECLINED_PURCHASE_NOT_FOUND), "Return")
+        _check(access.take_return(principal, record.acquirer_partner_id))
+        state = self._expire_all(work, state, now_us)
+        decision = purchases.decide_return(state, command, self._meta(request, principal, now_us),
+                                           now_us)
+        if decision.result not in APPROVALS:
+            return Outcome(int(decision.result), "Return", state.card_number,
+                           card=_view(state, now_us))
+        event = decision.events[0]
+        assert isinstance(event, ev.PurchaseReturned)
+        state = self._emit(work, state, decision.events)
+        return Outcome(int(decision.result), "Return", state.card_number,
+                       approved_amount_minor=event.sv_refunded_minor, card=_view(state, now_us),
+                       purchase=PurchaseView(
+                           command.purchase_id, sv_refunded_minor=event.sv_refunded_minor,
+                           points_restored=sum(p for _, p in event.points_restored),
+                           points_clawed=sum(p for _, p in event.points_clawed),
+                           points_written_off=event.points_written_off))
+
     def _emit_registry(self, work: _Work, event: RegistryEvent) -> None:
         registry.evolve(self.registry, event)
         work.registry_touched = True
         work.stored.append(StoredEvent(REGISTRY_ID, self.registry.version, topic_of(event),
                                        encode(event)))
+
+
+def _view(state: cards.CardState, now_us: int) -> Any:
+    points = purse.spendable(state.purse, now_us) if state.lots else 0
+    return card_view(state, cards.held_at(state, now_us), points)
 
 
 def _number_of(event: CardEvent) -> str:
@@ -879,8 +1090,6 @@ class Movement(msgspec.Struct, frozen=True):
 
 
 def _movement_kind(event: CardEvent) -> tuple[str, int]:
-    from domain.cards import events as ev
-
     match event:
         case ev.AuthorizationReleased(reason=reason, amount_minor=amount):
             return reason, amount
@@ -888,6 +1097,12 @@ def _movement_kind(event: CardEvent) -> tuple[str, int]:
             return "REPLACED", sum(leg.amount_minor for leg in legs if leg.amount_minor > 0)
         case ev.CardIssuedAsReplacement(balance_minor=amount):
             return "ISSUED_AS_REPLACEMENT", amount
+        case ev.PurchaseMade(sv_charged_minor=amount):
+            return "PURCHASE", amount
+        case ev.PurchaseReturned(sv_refunded_minor=amount):
+            return "RETURN", amount
+        case ev.PointsExpired():
+            return "POINTS_EXPIRED", 0
     kinds = {ev.CardIssued: "ISSUED", ev.CardActivated: "ACTIVATED", ev.CardBlocked: "BLOCKED",
              ev.CardUnblocked: "UNBLOCKED", ev.CardClosed: "CLOSED", ev.ValueLoaded: "LOADED",
              ev.LoadReversed: "LOAD_REVERSED", ev.ValueAuthorized: "AUTHORIZED",

@@ -45,3 +45,10 @@ VERSION_MAX = 2**62
 # had already sent would otherwise be cancelled), then stops; the whole drain is bounded by the
 # stop's grace period.
 DRAIN_QUIET_S = 0.2
+
+# Compiled combinations of rule sets in force kept by the writer (alliance x partner x store
+# scopes in force at once; a few per store at most). A miss costs a compile of ~1 ms.
+RULE_COMBINATIONS_MAX = 256
+
+# Rule sets one ListRuleSets reply holds.
+RULE_SETS_PAGE_MAX = 1_000

@@ -29,6 +29,8 @@ from domain.cards.commands import (
     Void,
 )
 from domain.common import CardStatus, Meta, Result
+from domain.points.purse import Lot, Purse
+from domain.rules.model import Line
 
 
 class HoldStatus(enum.IntEnum):
@@ -50,6 +52,24 @@ class Hold(msgspec.Struct, array_like=True):
     refunded_minor: int = 0
 
 
+class PurchaseRecord(msgspec.Struct, array_like=True):
+    """What a return needs to know about a purchase, and what was returned so far."""
+
+    purchase_id: str
+    store_id: str
+    acquirer_partner_id: str
+    lines: tuple[Line, ...]
+    sv_charged_minor: int
+    points_redeemed: int
+    redeemed: tuple[tuple[str, int], ...]
+    points_earned: int
+    lot_id: str  # "" when nothing was earned
+    returned: list[int]  # quantity returned, per line
+    sv_refunded_minor: int = 0
+    points_restored: int = 0
+    points_clawed: int = 0  # including what was written off
+
+
 class CardState(msgspec.Struct, array_like=True):
     card_number: str
     card_class: str
@@ -67,10 +87,17 @@ class CardState(msgspec.Struct, array_like=True):
     # The earliest expiry among PENDING holds (NO_EXPIRY when none): expiry checks on the hot
     # path are O(1) instead of a scan over every hold the card ever had. 0 = unknown: scan.
     next_expiry_us: int = 0
+    lots: dict[str, Lot] = {}  # the points purse, by lot id
+    purchases: dict[str, PurchaseRecord] = {}
+    points_written_off: int = 0  # clawed back after they were spent: the program's loss
 
     @property
     def available_minor(self) -> int:
         return self.balance_minor - self.held_minor
+
+    @property
+    def purse(self) -> Purse:
+        return Purse(tuple(self.lots.values()))
 
     def copy(self) -> CardState:
         return msgspec.msgpack.decode(msgspec.msgpack.encode(self), type=CardState)
@@ -440,6 +467,48 @@ def _refunded(state: CardState, e: ev.ValueRefunded) -> CardState:
     return state
 
 
+def _take(state: CardState, lot_id: str, points: int) -> None:
+    lot = state.lots[lot_id]
+    remaining = lot.remaining - points
+    assert 0 <= remaining <= lot.amount, "a points lot went below zero or above its amount"
+    state.lots[lot_id] = msgspec.structs.replace(lot, remaining=remaining)
+
+
+def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
+    state.balance_minor -= e.sv_charged_minor
+    for lot_id, points in e.redeemed:
+        _take(state, lot_id, points)
+    if e.lot is not None:
+        state.lots[e.lot.lot_id] = e.lot
+    state.purchases[e.purchase_id] = PurchaseRecord(
+        e.purchase_id, e.meta.store_id, e.acquirer_partner_id, e.lines, e.sv_charged_minor,
+        e.points_redeemed, e.redeemed, e.lot.amount if e.lot else 0,
+        e.lot.lot_id if e.lot else "", [0] * len(e.lines))
+    return state
+
+
+def _returned(state: CardState, e: ev.PurchaseReturned) -> CardState:
+    record = state.purchases[e.purchase_id]
+    for index, quantity in e.lines:
+        record.returned[index] += quantity
+    state.balance_minor += e.sv_refunded_minor
+    record.sv_refunded_minor += e.sv_refunded_minor
+    for lot_id, points in e.points_restored:
+        _take(state, lot_id, -points)
+        record.points_restored += points
+    for lot_id, points in e.points_clawed:
+        _take(state, lot_id, points)
+        record.points_clawed += points
+    record.points_clawed += e.points_written_off
+    state.points_written_off += e.points_written_off
+    return state
+
+
+def _points_expired(state: CardState, e: ev.PointsExpired) -> CardState:
+    _take(state, e.lot_id, e.amount)
+    return state
+
+
 _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.CardIssued: _issued,
     ev.CardIssuedAsReplacement: _issued_as_replacement,
@@ -455,6 +524,9 @@ _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.AuthorizationReleased: _released,
     ev.CaptureReversed: _capture_reversed,
     ev.ValueRefunded: _refunded,
+    ev.PurchaseMade: _purchased,
+    ev.PurchaseReturned: _returned,
+    ev.PointsExpired: _points_expired,
 }
 assert set(_EVOLVE) == set(ev.CARD_EVENTS)
 

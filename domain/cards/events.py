@@ -8,7 +8,9 @@ from __future__ import annotations
 import msgspec
 
 from domain.common import Meta
+from domain.points.purse import Lot
 from domain.postings import Leg
+from domain.rules.model import Line
 
 
 class CardEvent(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
@@ -126,10 +128,65 @@ class ValueRefunded(CardEvent, tag="sv.refunded.v1"):
     legs: tuple[Leg, ...]
 
 
+class RuleAward(msgspec.Struct, frozen=True, array_like=True):
+    """Points one rule gave: the explanation a till prints and an auditor replays."""
+
+    rule_set: str  # "<rule set id>@<version>"
+    rule_id: str
+    points: int
+
+
+class PurchaseMade(CardEvent, tag="purchase.made.v1"):
+    """A basket paid at a store: stored value charged, points redeemed and earned, at once.
+
+    `purchase_id` is "{card_number}.{version}" of this event. `lot` is the points earned
+    (None when nothing was); `redeemed` the (lot id, points) taken, earliest expiry first.
+    """
+
+    purchase_id: str
+    acquirer_partner_id: str
+    lines: tuple[Line, ...]
+    total_minor: int
+    discount_minor: int
+    sv_charged_minor: int
+    points_redeemed: int
+    points_redeemed_value_minor: int
+    other_tender_minor: int
+    redeemed: tuple[tuple[str, int], ...]
+    lot: Lot | None
+    rule_sets: tuple[str, ...]  # every version in force, "<id>@<version>"
+    awards: tuple[RuleAward, ...]
+    legs: tuple[Leg, ...]
+
+
+class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
+    """Some lines of an earlier purchase brought back: stored value and redeemed points given
+    back, earned points clawed back pro rata. Points that were already spent are written off
+    (`points_written_off`, the program's loss): a card's points never go below zero."""
+
+    purchase_id: str
+    lines: tuple[tuple[int, int], ...]  # (line index, quantity)
+    reason: str
+    sv_refunded_minor: int
+    points_restored: tuple[tuple[str, int], ...]  # (lot id, points) given back
+    points_clawed: tuple[tuple[str, int], ...]  # (lot id, points) taken back
+    points_written_off: int
+    legs: tuple[Leg, ...]
+
+
+class PointsExpired(CardEvent, tag="points.expired.v1"):
+    """The unspent remainder of a lot whose time is up. A lot expires once: afterwards it has
+    no remainder left to expire."""
+
+    lot_id: str
+    amount: int
+
+
 CARD_EVENTS: tuple[type[CardEvent], ...] = (
     CardIssued, CardActivated, CardBlocked, CardUnblocked, CardClosed, CardReplaced,
     CardIssuedAsReplacement, ValueLoaded, LoadReversed, ValueAuthorized, AuthorizationCaptured,
-    AuthorizationReleased, CaptureReversed, ValueRefunded,
+    AuthorizationReleased, CaptureReversed, ValueRefunded, PurchaseMade, PurchaseReturned,
+    PointsExpired,
 )
 
 RELEASE_VOIDED = "VOIDED"

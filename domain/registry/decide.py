@@ -6,8 +6,11 @@ from __future__ import annotations
 import msgspec
 
 from domain.common import InvalidInput, Meta, Principal, Result, Role
+from domain.points.program import ALLIANCE, DefineProgram, Program
 from domain.registry import commands as cmd
 from domain.registry import events as ev
+from domain.rules.commands import PublishRuleSet, in_force
+from domain.rules.model import RuleSet
 
 
 class Partner(msgspec.Struct, frozen=True):
@@ -54,10 +57,32 @@ class RegistryState(msgspec.Struct):
     terminals: dict[str, Terminal] = {}
     credentials: dict[str, Credential] = {}
     card_classes: dict[str, CardClass] = {}
+    programs: dict[str, Program] = {}  # by owner: partner id or "alliance"
+    rule_sets: dict[str, list[RuleSet]] = {}  # by rule set id: every version, oldest first
 
     def card_class(self, name: str) -> CardClass:
         return self.card_classes.get(name) or CardClass(
             name, DEFAULT_MAX_BALANCE_MAJOR, DEFAULT_HOLD_TTL_SECONDS)
+
+    def program_of(self, partner_id: str) -> Program | None:
+        """The program a card issued by `partner_id` earns in: its partner's, else the
+        alliance's, else none."""
+        return self.programs.get(partner_id) or self.programs.get(ALLIANCE)
+
+    def rule_sets_in_force(self, store_id: str, at_us: int) -> tuple[RuleSet, ...]:
+        """The versions in force at a store at `at_us`: alliance-wide, the store's partner's
+        and the store's own, in that order (then by id)."""
+        store = self.stores[store_id]
+        scopes = {"alliance": 0, f"partner:{store.partner_id}": 1, f"store:{store_id}": 2}
+        found: list[tuple[int, str, RuleSet]] = []
+        for rule_set_id, versions in self.rule_sets.items():
+            order = scopes.get(versions[0].scope)
+            if order is None:
+                continue
+            current = in_force(versions, at_us)
+            if current is not None:
+                found.append((order, rule_set_id, current))
+        return tuple(rule_set for _, _, rule_set in sorted(found, key=lambda f: f[:2]))
 
 
 class RegistryDecision(msgspec.Struct, frozen=True):
@@ -73,7 +98,8 @@ def _exists() -> RegistryDecision:
     return RegistryDecision(Result.DECLINED_INVALID_STATE)
 
 
-def decide(state: RegistryState, command: cmd.RegistryCommand, meta: Meta,
+def decide(state: RegistryState, command: cmd.RegistryCommand | DefineProgram | PublishRuleSet,
+           meta: Meta,
            new_credential_id: str = "", new_token_sha256: bytes = b"") -> RegistryDecision:
     """Decide a registry command. References to unknown partners or stores are input errors
     (InvalidInput naming the field); an id that is already taken is DECLINED_INVALID_STATE."""
@@ -110,7 +136,30 @@ def decide(state: RegistryState, command: cmd.RegistryCommand, meta: Meta,
         case cmd.DefineCardClass(card_class, max_balance_major, hold_ttl_seconds):
             return _approve(ev.CardClassDefined(meta, card_class, max_balance_major,
                                                 hold_ttl_seconds))
+        case DefineProgram():
+            if command.owner != ALLIANCE and command.owner not in state.partners:
+                raise InvalidInput("owner", f"unknown partner {command.owner!r}")
+            return _approve(ev.ProgramDefined(meta, command.program()))
+        case PublishRuleSet(rule_set):
+            _check_rule_set_scope(state, rule_set)
+            versions = state.rule_sets.get(rule_set.rule_set_id, [])
+            expected = len(versions) + 1
+            if rule_set.version != expected:
+                raise InvalidInput("rule_set.version", f"must be {expected}: published "
+                                   "versions are immutable and numbered without gaps")
+            if versions and versions[0].scope != rule_set.scope:
+                raise InvalidInput("rule_set.scope", f"must stay {versions[0].scope!r} for "
+                                   f"rule set {rule_set.rule_set_id!r}")
+            return _approve(ev.RuleSetPublished(meta, rule_set))
     raise AssertionError(f"unhandled registry command {command!r}")
+
+
+def _check_rule_set_scope(state: RegistryState, rule_set: RuleSet) -> None:
+    kind, _, target = rule_set.scope.partition(":")
+    if kind == "partner" and target not in state.partners:
+        raise InvalidInput("rule_set.scope", f"unknown partner {target!r}")
+    if kind == "store" and target not in state.stores:
+        raise InvalidInput("rule_set.scope", f"unknown store {target!r}")
 
 
 def _check_scope_exists(state: RegistryState, p: Principal) -> None:
@@ -147,6 +196,10 @@ def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:
         case ev.CardClassDefined(_, card_class, max_balance_major, hold_ttl_seconds):
             state.card_classes[card_class] = CardClass(card_class, max_balance_major,
                                                        hold_ttl_seconds)
+        case ev.ProgramDefined(_, program):
+            state.programs[program.owner] = program
+        case ev.RuleSetPublished(_, rule_set):
+            state.rule_sets.setdefault(rule_set.rule_set_id, []).append(rule_set)
         case _:
             raise AssertionError(f"unhandled registry event {event!r}")
     state.version += 1

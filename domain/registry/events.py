@@ -1,10 +1,13 @@
-"""Registry events: the alliance's partners, stores, terminals, credentials and card classes."""
+"""Registry events: the alliance's partners, stores, terminals, credentials, card classes,
+points programs and rule sets."""
 
 from __future__ import annotations
 
 import msgspec
 
 from domain.common import Meta
+from domain.points.program import Program
+from domain.rules.model import RuleSet
 
 
 class RegistryEvent(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
@@ -49,7 +52,17 @@ class CardClassDefined(RegistryEvent, tag="reg.card_class.v1"):
     hold_ttl_seconds: int
 
 
+class ProgramDefined(RegistryEvent, tag="reg.program.v1"):
+    program: Program
+
+
+class RuleSetPublished(RegistryEvent, tag="reg.rule_set.v1"):
+    """An immutable version of a rule set (its id, version and scope are inside)."""
+
+    rule_set: RuleSet
+
+
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
-    CredentialRevoked, CardClassDefined,
+    CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
 )

@@ -1,0 +1,80 @@
+"""Points programs: each partner (and optionally the alliance) runs one.
+
+A program fixes the money value of a point (for redemption at the till and for the liability
+each lot carries), when earned points expire, and how long they stay pending before they can
+be spent (the return window). Redefining a program changes new lots only: a lot keeps the value
+and expiry it was earned with.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from domain.common import InvalidInput, check_id
+from domain.currency import check_currency
+from domain.points.purse import ExpiryKind, ExpiryPolicy
+
+ALLIANCE = "alliance"
+POINT_VALUE_MICROS_MAX = 10**12  # a point worth at most a million minor units: a typo guard
+EXPIRY_N_MAX = 120
+VESTING_DAYS_MAX = 365
+DAY_US = 86_400 * 1_000_000
+
+
+class Program(msgspec.Struct, frozen=True, array_like=True):
+    owner: str  # a partner id, or ALLIANCE
+    currency: str  # the currency a point's value is counted in
+    point_value_micros: int  # one point in millionths of a minor unit (1_000_000 = 1 cent)
+    expiry_kind: int  # ExpiryKind
+    expiry_n: int
+    timezone: str  # where "the end of the month" is
+    vesting_days: int  # earned points are pending this long (0 = spendable at once)
+
+    @property
+    def expiry(self) -> ExpiryPolicy:
+        return ExpiryPolicy(ExpiryKind(self.expiry_kind), self.expiry_n, self.timezone)
+
+    def value_minor(self, points: int) -> int:
+        """What `points` are worth at the till, rounded down (the customer never gets a
+        fraction of a cent the ledger does not have)."""
+        return points * self.point_value_micros // 1_000_000
+
+    def points_for(self, amount_minor: int) -> int:
+        """The fewest points worth at least `amount_minor`."""
+        return -(-amount_minor * 1_000_000 // self.point_value_micros)
+
+
+class DefineProgram(msgspec.Struct, frozen=True, array_like=True, tag="DefineProgram"):
+    owner: str
+    currency: str
+    point_value_micros: int
+    expiry_kind: int
+    expiry_n: int
+    timezone: str
+    vesting_days: int
+
+    def validate(self) -> None:
+        if self.owner != ALLIANCE:
+            check_id(self.owner, "owner")
+        check_currency(self.currency)
+        if not 0 < self.point_value_micros <= POINT_VALUE_MICROS_MAX:
+            raise InvalidInput("point_value_micros", f"must be 1..{POINT_VALUE_MICROS_MAX}")
+        if self.expiry_kind not in ExpiryKind._value2member_map_:
+            raise InvalidInput("expiry_kind", "must be NEVER, MONTHS_AFTER, END_OF_MONTH or "
+                               "END_OF_YEAR")
+        if not 0 <= self.expiry_n <= EXPIRY_N_MAX:
+            raise InvalidInput("expiry_n", f"must be 0..{EXPIRY_N_MAX}")
+        if self.expiry_kind == ExpiryKind.MONTHS_AFTER and self.expiry_n == 0:
+            raise InvalidInput("expiry_n", "must be at least 1 for MONTHS_AFTER")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput("timezone", f"unknown IANA time zone {self.timezone!r}") from None
+        if not 0 <= self.vesting_days <= VESTING_DAYS_MAX:
+            raise InvalidInput("vesting_days", f"must be 0..{VESTING_DAYS_MAX}")
+
+    def program(self) -> Program:
+        return Program(self.owner, self.currency, self.point_value_micros, self.expiry_kind,
+                       self.expiry_n, self.timezone, self.vesting_days)

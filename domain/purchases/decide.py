@@ -1,0 +1,211 @@
+"""Purchase and return decisions against a card's state. Pure: the rule evaluation, the
+program, the clock and the purchase id come in; events or a decline come out.
+
+Order of a purchase: the card may spend (ACTIVE, same currency); points to redeem are paid
+first, at the program's point value, earliest-expiring lots first; then stored value; what is
+left of the amount due is paid by tenders outside the ledger. Points are earned on the basket
+as the rules see it, whatever the tender mix, into one lot that records the rule-set versions
+and the program's point value at that moment.
+
+A return gives back its share of each tender and claws back its share of the earned points,
+counted cumulatively (share = x * returned_so_far // total - what earlier returns took), so a
+purchase returned in several steps gives back exactly what it took, to the point and the cent.
+Clawed-back points come from the purchase's own lot first, then from the card's other live
+lots, earliest expiry first; what was already spent is written off as the program's loss (the
+floor policy): a card's points never go below zero.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from domain import postings
+from domain.cards import events as ev
+from domain.cards.decide import CardState, Decision, PurchaseRecord, decline
+from domain.common import CardStatus, Meta, Result
+from domain.points import purse
+from domain.points.program import DAY_US, Program
+from domain.purchases.commands import Purchase, Return
+
+
+class Evaluation(msgspec.Struct, frozen=True):
+    """What the rules in force give a basket (from the kernel or the reference evaluator)."""
+
+    points: int
+    eligible_minor: int
+    rule_sets: tuple[str, ...]
+    awards: tuple[ev.RuleAward, ...]
+
+
+class PurchaseContext(msgspec.Struct, frozen=True):
+    meta: Meta
+    now_us: int
+    acquirer_partner_id: str
+    program: Program | None
+    evaluation: Evaluation
+
+
+class PurchaseDecision(msgspec.Struct, frozen=True):
+    result: Result
+    reason: str = ""  # why a decline, in words for the till
+    event: ev.PurchaseMade | None = None
+
+
+def _declined(result: Result, reason: str) -> PurchaseDecision:
+    return PurchaseDecision(result, reason)
+
+
+def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> PurchaseDecision:
+    if state.status != CardStatus.ACTIVE:
+        return _declined(Result.DECLINED_CARD_NOT_ACTIVE, "the card may not spend")
+    if cmd.currency != state.currency:
+        return _declined(Result.DECLINED_CURRENCY_MISMATCH,
+                         f"the card holds {state.currency}, the basket is in {cmd.currency}")
+    program = ctx.program
+    due = cmd.total_minor
+    redeemed: tuple[tuple[str, int], ...] = ()
+    points_value = 0
+    if cmd.points_to_redeem:
+        if program is None:
+            return _declined(Result.DECLINED_NO_POINTS_PROGRAM,
+                             "the card's issuer has no points program")
+        if program.currency != cmd.currency:
+            return _declined(Result.DECLINED_CURRENCY_MISMATCH,
+                             f"points are valued in {program.currency}")
+        points_value = program.value_minor(cmd.points_to_redeem)
+        if points_value > due:
+            return _declined(Result.DECLINED_TENDER_EXCEEDS_DUE,
+                             f"{cmd.points_to_redeem} points are worth {points_value}, more "
+                             f"than the {due} due")
+        try:
+            redeemed = purse.redeem(state.purse, cmd.points_to_redeem, ctx.now_us).takes
+        except purse.NotEnoughPoints as short:
+            return _declined(Result.DECLINED_INSUFFICIENT_POINTS,
+                             f"{short.asked} points asked, {short.available} spendable")
+    rest = due - points_value
+    charged = cmd.stored_value_minor
+    result = Result.APPROVED
+    if charged > rest:
+        return _declined(Result.DECLINED_TENDER_EXCEEDS_DUE,
+                         f"stored value {charged} is more than the {rest} left to pay")
+    if charged > state.available_minor:
+        if not cmd.allow_partial or state.available_minor <= 0:
+            return _declined(Result.DECLINED_INSUFFICIENT_FUNDS,
+                             f"{state.available_minor} available on the card")
+        charged, result = state.available_minor, Result.PARTIALLY_APPROVED
+    purchase_id = f"{state.card_number}.{state.version + 1}"
+    lot = None
+    evaluation = ctx.evaluation
+    if program is not None and evaluation.points > 0:
+        expires = purse.expires_at_us(ctx.now_us, program.expiry)
+        vests = min(ctx.now_us + program.vesting_days * DAY_US, expires - 1)
+        lot = purse.earn(purse.Lot(
+            purchase_id, evaluation.points, evaluation.points, ctx.now_us, vests, expires,
+            f"purchase:{ctx.meta.request_id}", ",".join(evaluation.rule_sets),
+            program.point_value_micros)).lot
+    legs: tuple[postings.Leg, ...] = ()
+    if charged:
+        legs = postings.move(postings.available(state.card_number),
+                             postings.clearing(state.issuing_partner_id,
+                                               ctx.acquirer_partner_id), charged)
+    return PurchaseDecision(result, event=ev.PurchaseMade(
+        ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, cmd.total_minor, 0, charged,
+        cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
+        evaluation.rule_sets, evaluation.awards if lot is not None else (), legs))
+
+
+# ------------------------------------------------------------------------------ returns
+
+
+def _share(amount: int, before: int, after: int, total: int) -> int:
+    """This return's share of `amount`, counted cumulatively so the shares sum to `amount`."""
+    return amount * after // total - amount * before // total
+
+
+def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int) -> Decision:
+    record = state.purchases.get(cmd.purchase_id)
+    if record is None:
+        return decline(Result.DECLINED_PURCHASE_NOT_FOUND)
+    if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
+        return decline(Result.DECLINED_CARD_NOT_ACTIVE)  # value never lands on a dead card
+    for line in cmd.lines:
+        if line.line_index >= len(record.lines) or (
+                record.returned[line.line_index] + line.quantity
+                > record.lines[line.line_index].quantity):
+            return decline(Result.DECLINED_RETURN_EXCEEDS_PURCHASE)
+    before, after, total = _progress(record, cmd)
+    sv = _share(record.sv_charged_minor, before, after, total)
+    restore = _share(record.points_redeemed, before, after, total)
+    claw = _share(record.points_earned, before, after, total)
+    restored = _restore(record, restore)
+    clawed, written_off = _claw(state, record, claw, now_us)
+    legs: tuple[postings.Leg, ...] = ()
+    if sv:
+        legs = postings.move(postings.clearing(state.issuing_partner_id,
+                                               record.acquirer_partner_id),
+                             postings.available(state.card_number), sv)
+    lines = tuple((line.line_index, line.quantity) for line in cmd.lines)
+    return Decision(Result.APPROVED, (ev.PurchaseReturned(
+        meta, cmd.purchase_id, lines, cmd.reason, sv, restored, clawed, written_off, legs),),
+        approved_amount_minor=sv)
+
+
+def _progress(record: PurchaseRecord, cmd: Return) -> tuple[int, int, int]:
+    """(returned before, returned after this return, whole purchase), by value; by quantity
+    when the basket was free (every line priced 0)."""
+    by_value = any(line.unit_price_minor for line in record.lines)
+
+    def weight(index: int, quantity: int) -> int:
+        line = record.lines[index]
+        return quantity * line.unit_price_minor if by_value else quantity
+
+    total = sum(weight(i, line.quantity) for i, line in enumerate(record.lines))
+    before = sum(weight(i, q) for i, q in enumerate(record.returned))
+    after = before + sum(weight(line.line_index, line.quantity) for line in cmd.lines)
+    return before, after, total
+
+
+def _restore(record: PurchaseRecord, points: int) -> tuple[tuple[str, int], ...]:
+    """Redeemed points go back into the lots they came from, the latest-expiring first (the
+    customer keeps the longest life), never more than each lot gave."""
+    already = record.points_restored
+    gave: list[tuple[str, int]] = []
+    for lot_id, taken in record.redeemed:  # skip what earlier returns already gave back
+        skip = min(already, taken)
+        already -= skip
+        if taken - skip:
+            gave.append((lot_id, taken - skip))
+    restored: list[tuple[str, int]] = []
+    for lot_id, available in reversed(gave):
+        if points == 0:
+            break
+        give = min(points, available)
+        restored.append((lot_id, give))
+        points -= give
+    assert points == 0, "a return restores at most what the purchase redeemed"
+    return tuple(restored)
+
+
+def _claw(state: CardState, record: PurchaseRecord, points: int,
+          now_us: int) -> tuple[tuple[str, int], int]:
+    """(lot id, points) taken back and the points written off because they were spent."""
+    live = [lot for lot in state.lots.values() if lot.remaining > 0 and now_us < lot.expires_at_us]
+    live.sort(key=lambda lot: (lot.lot_id != record.lot_id, lot.expires_at_us,
+                               lot.earned_at_us, lot.lot_id))
+    clawed: list[tuple[str, int]] = []
+    for lot in live:
+        if points == 0:
+            break
+        take = min(points, lot.remaining)
+        clawed.append((lot.lot_id, take))
+        points -= take
+    return tuple(clawed), points
+
+
+# ------------------------------------------------------------------------------ expiry
+
+
+def expired_points(state: CardState, now_us: int, meta: Meta) -> tuple[ev.PointsExpired, ...]:
+    """Expiry events for every lot whose time is up and that still has a remainder."""
+    return tuple(ev.PointsExpired(meta, e.lot_id, e.amount)
+                 for e in purse.expire(state.purse, now_us))

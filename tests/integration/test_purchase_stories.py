@@ -1,0 +1,377 @@
+"""Stories of the basket flow through the engine, on both stores: a points program and a rule
+set published by their managers, purchases that charge stored value and earn points with an
+explanation, redemption, pending points that vest, expiry, returns (including after the points
+were spent), dry runs, retries, versioned rule sets and every bad input writing nothing."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from domain.cards import commands as cc
+from domain.cards import events as ev
+from domain.common import Result
+from domain.points.program import ALLIANCE, DefineProgram
+from domain.points.purse import ExpiryKind
+from domain.purchases.commands import Purchase, Return, ReturnLine, SimulatePurchase
+from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
+from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
+from ledger.codec import Outcome
+from ledger.engine import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, Failure, Ledger
+from tests.helpers import card_number, ok, rid
+from tests.integration.test_engine_stories import (
+    approved,
+    call,
+    card_events,
+    new_card,
+    result,
+    version,
+    view,
+)
+
+USD = "USD"
+DAY_US = 86_400 * 1_000_000
+FOREVER_US = 2**62
+_seeds = itertools.count(50_000)
+
+EARN_1_PER_USD = Rule(rule_id="base", effect=Effect.EARN, rate_num=1, rate_den=100)
+VIP_HAPPY_HOUR = Rule(rule_id="vip-happy-hour", effect=Effect.MULTIPLY, multiplier_bp=30_000,
+                      card_classes=("VIP",), weekdays=(0, 1, 2, 3, 4), minute_from=17 * 60,
+                      minute_to=19 * 60, stacking=Stacking.EXCLUSIVE, priority=10)
+NO_TOBACCO = Rule(rule_id="no-tobacco", effect=Effect.EXCLUDE, categories=("tobacco",))
+BIG_BASKET = Rule(rule_id="big-basket", effect=Effect.THRESHOLD_BONUS, threshold_minor=100_00,
+                  points=50)
+
+MONDAY_6PM = "2026-11-30T18:00:00"  # a Monday
+MONDAY_9AM = "2026-11-30T09:00:00"
+
+
+def program(owner: str = "P1", *, vesting_days: int = 0, kind: ExpiryKind = ExpiryKind.NEVER,
+            n: int = 0, value_micros: int = 1_000_000) -> DefineProgram:
+    """1 point = 1 cent by default, never expires, spendable at once."""
+    return DefineProgram(owner, USD, value_micros, int(kind), n, "Asia/Shanghai", vesting_days)
+
+
+def rule_set(*rules: Rule, rule_set_id: str = "p1-everyday", version: int = 1,
+             scope: str = "partner:P1", valid_from_us: int = 0,
+             valid_to_us: int = FOREVER_US) -> RuleSet:
+    return RuleSet(rule_set_id=rule_set_id, version=version, scope=scope,
+                   valid_from_us=valid_from_us, valid_to_us=valid_to_us, rules=rules)
+
+
+def setup_program(ledger: Ledger, alliance: Any, *rules: Rule, **program_options: Any) -> None:
+    approved(call(ledger, alliance.p1_manager, program(**program_options)))
+    approved(call(ledger, alliance.p1_manager,
+                  PublishRuleSet(rule_set(*(rules or (EARN_1_PER_USD,))))))
+
+
+def basket(*lines: tuple[str, str, int, int]) -> tuple[Line, ...]:
+    return tuple(Line(*line) for line in lines)
+
+
+SHIRT_AND_SOCKS = basket(("shirt-1", "apparel", 1, 40_00), ("socks-3", "apparel", 3, 5_00))
+
+
+def purchase(number: str, lines: tuple[Line, ...] = SHIRT_AND_SOCKS, *, stored_value: int = 0,
+             points: int = 0, local_time: str = MONDAY_9AM, partial: bool = False) -> Purchase:
+    return Purchase(number, USD, lines, stored_value, partial, points, local_time, "rcpt-1")
+
+
+def buy(ledger: Ledger, alliance: Any, command: Any, request_id: str | None = None) -> Outcome:
+    reply = ok(call(ledger, alliance.t1, command, request_id))
+    assert reply.purchase is not None
+    return reply
+
+
+def points_of(ledger: Ledger, alliance: Any, number: str) -> int:
+    return view(ledger, alliance, number).points
+
+
+def failure(reply: Any, code: str) -> str:
+    assert isinstance(reply, Failure) and reply.code == code, reply
+    return reply.message
+
+
+# ------------------------------------------------------------------------------ purchases
+
+
+def test_a_purchase_charges_stored_value_and_earns_points_with_an_explanation(ledger, alliance):
+    setup_program(ledger, alliance, EARN_1_PER_USD, BIG_BASKET)
+    number = new_card(ledger, alliance, load=200_00)
+    reply = buy(ledger, alliance, purchase(number, stored_value=55_00))
+    assert reply.result == Result.APPROVED
+    p = reply.purchase
+    assert (p.total_minor, p.sv_charged_minor, p.other_tender_minor) == (55_00, 55_00, 0)
+    assert p.points_earned == 55 and p.points_pending == 0
+    assert p.rule_sets == ("p1-everyday@1",)
+    assert [(a.rule_id, a.points) for a in p.awards] == [("base", 55)]
+    assert reply.card.balance_minor == 145_00 and reply.card.points == 55
+    assert p.purchase_id == f"{number}.{reply.card.version}"
+    made = card_events(ledger.store, number)[-1]
+    assert isinstance(made, ev.PurchaseMade)
+    assert made.lot.rule_set == "p1-everyday@1" and made.lot.value_micros_per_point == 1_000_000
+    assert sum(leg.amount_minor for leg in made.legs) == 0
+    # A big basket crosses the threshold: the bonus is its own line of the explanation.
+    big = buy(ledger, alliance, purchase(number, basket(("tv-1", "electronics", 1, 120_00)),
+                                         stored_value=100_00))
+    assert big.purchase.other_tender_minor == 20_00
+    assert sorted((a.rule_id, a.points) for a in big.purchase.awards) == [
+        ("base", 120), ("big-basket", 50)]
+    assert points_of(ledger, alliance, number) == 55 + 170
+
+
+def test_a_vip_happy_hour_basket_earns_triple_outside_the_excluded_category(ledger, alliance):
+    setup_program(ledger, alliance, EARN_1_PER_USD, VIP_HAPPY_HOUR, NO_TOBACCO)
+    vip = new_card(ledger, alliance, load=500_00, card_class="VIP")
+    lines = basket(("wine-1", "drinks", 2, 15_00), ("cig-1", "tobacco", 1, 12_00))
+    happy = buy(ledger, alliance, purchase(vip, lines, stored_value=42_00,
+                                           local_time=MONDAY_6PM))
+    assert happy.purchase.points_earned == 90  # 30.00 eligible x 1 x 3; tobacco earns nothing
+    morning = buy(ledger, alliance, purchase(vip, lines, local_time=MONDAY_9AM))
+    assert morning.purchase.points_earned == 30
+    standard = new_card(ledger, alliance, load=0)
+    evening = buy(ledger, alliance, purchase(standard, lines, local_time=MONDAY_6PM))
+    assert evening.purchase.points_earned == 30  # the multiplier is for VIP cards only
+    assert evening.purchase.other_tender_minor == 42_00
+
+
+def test_points_pay_first_then_stored_value_and_a_retry_applies_once(ledger, alliance):
+    setup_program(ledger, alliance)
+    number = new_card(ledger, alliance, load=100_00)
+    buy(ledger, alliance, purchase(number, basket(("tv-1", "electronics", 1, 90_00)),
+                                   stored_value=90_00))
+    assert points_of(ledger, alliance, number) == 90
+    request_id = rid("pay-with-points")
+    command = purchase(number, basket(("mug-1", "home", 1, 5_00)), points=90, stored_value=4_10)
+    first = buy(ledger, alliance, command, request_id)
+    p = first.purchase
+    assert (p.points_redeemed, p.points_redeemed_value_minor, p.sv_charged_minor) == (90, 90,
+                                                                                      4_10)
+    assert first.card.points == 5  # 90 - 90 + 5 earned on the mug
+    events_after = version(ledger.store, number)
+    again = buy(ledger, alliance, command, request_id)
+    assert again.replayed and again.purchase == first.purchase
+    assert version(ledger.store, number) == events_after
+    assert view(ledger, alliance, number).balance_minor == 100_00 - 90_00 - 4_10
+    changed = purchase(number, basket(("mug-1", "home", 2, 5_00)), points=90)
+    assert result(call(ledger, alliance.t1, changed, request_id)) == \
+        Result.DUPLICATE_REQUEST_MISMATCH
+
+
+def test_declines_say_why_and_write_nothing(ledger, alliance):
+    setup_program(ledger, alliance)
+    number = new_card(ledger, alliance, load=10_00)
+    before = version(ledger.store, number)
+    cases = [
+        (purchase(number, stored_value=20_00), Result.DECLINED_INSUFFICIENT_FUNDS),
+        (purchase(number, stored_value=60_00), Result.DECLINED_TENDER_EXCEEDS_DUE),
+        (purchase(number, points=1), Result.DECLINED_INSUFFICIENT_POINTS),
+        (purchase(number, points=10_000), Result.DECLINED_TENDER_EXCEEDS_DUE),
+        (Purchase(number, "EUR", SHIRT_AND_SOCKS, 0, False, 0, "", ""),
+         Result.DECLINED_CURRENCY_MISMATCH),
+    ]
+    for command, expected in cases:
+        reply = buy(ledger, alliance, command)
+        assert reply.result == expected, (command, reply)
+        assert reply.purchase.decline_reason
+    assert version(ledger.store, number) == before
+    blocked = new_card(ledger, alliance, load=10_00)
+    approved(call(ledger, alliance.s1_manager, cc.BlockCard(blocked, "lost")))
+    assert buy(ledger, alliance, purchase(blocked)).result == Result.DECLINED_CARD_NOT_ACTIVE
+    unknown = card_number(next(_seeds))
+    assert result(call(ledger, alliance.t1, purchase(unknown))) == Result.DECLINED_CARD_NOT_FOUND
+
+
+def test_allow_partial_charges_what_the_card_has_and_leaves_the_rest_to_other_tenders(
+        ledger, alliance):
+    setup_program(ledger, alliance)
+    number = new_card(ledger, alliance, load=30_00)
+    reply = buy(ledger, alliance, purchase(number, stored_value=55_00, partial=True))
+    assert reply.result == Result.PARTIALLY_APPROVED
+    assert (reply.purchase.sv_charged_minor, reply.purchase.other_tender_minor) == (30_00, 25_00)
+    assert reply.card.available_minor == 0 and reply.purchase.points_earned == 55
+
+
+def test_without_a_program_nothing_is_earned_and_points_cannot_be_redeemed(ledger, alliance):
+    number = new_card(ledger, alliance, load=100_00)
+    reply = buy(ledger, alliance, purchase(number, stored_value=10_00))
+    assert reply.result == Result.APPROVED and reply.purchase.points_earned == 0
+    assert buy(ledger, alliance, purchase(number, points=5)).result == \
+        Result.DECLINED_NO_POINTS_PROGRAM
+    # An alliance-wide program serves cards whose issuer has none.
+    approved(call(ledger, alliance.admin, program(ALLIANCE)))
+    approved(call(ledger, alliance.admin, PublishRuleSet(rule_set(
+        EARN_1_PER_USD, rule_set_id="alliance-base", scope="alliance"))))
+    assert buy(ledger, alliance, purchase(number)).purchase.points_earned == 55
+
+
+# ------------------------------------------------------------------------------ dry runs
+
+
+def test_simulate_purchase_evaluates_the_same_and_writes_nothing(ledger, alliance):
+    setup_program(ledger, alliance, EARN_1_PER_USD, BIG_BASKET)
+    number = new_card(ledger, alliance, load=200_00)
+    lines = basket(("tv-1", "electronics", 1, 120_00))
+    before = version(ledger.store, number)
+    dry = ok(call(ledger, alliance.t1, SimulatePurchase(purchase(number, lines,
+                                                                  stored_value=120_00), ""), ""))
+    assert version(ledger.store, number) == before
+    assert dry.card.balance_minor == 80_00 and dry.card.points == 170  # what it would be
+    manager = ok(call(ledger, alliance.s1_manager,
+                      SimulatePurchase(purchase(number, lines), "S1"), ""))
+    assert manager.purchase.points_earned == 170
+    real = buy(ledger, alliance, purchase(number, lines, stored_value=120_00))
+    assert (real.purchase.points_earned, real.purchase.awards) == (170, dry.purchase.awards)
+    failure(call(ledger, alliance.s1_manager, SimulatePurchase(purchase(number), "A1"), ""),
+            PERMISSION_DENIED)
+    failure(call(ledger, alliance.s1_manager, purchase(number)), PERMISSION_DENIED)
+
+
+# ------------------------------------------------------------------------------ rule sets
+
+
+def test_a_new_version_supersedes_the_old_from_its_effective_date(ledger, alliance, clock):
+    approved(call(ledger, alliance.p1_manager, program()))
+    approved(call(ledger, alliance.p1_manager, PublishRuleSet(rule_set(EARN_1_PER_USD))))
+    double = Rule(rule_id="base", effect=Effect.EARN, rate_num=2, rate_den=100)
+    start = clock.now_us + 7 * DAY_US
+    approved(call(ledger, alliance.p1_manager,
+                  PublishRuleSet(rule_set(double, version=2, valid_from_us=start))))
+    number = new_card(ledger, alliance, load=0)
+    assert buy(ledger, alliance, purchase(number)).purchase.rule_sets == ("p1-everyday@1",)
+    clock.advance(8 * 24 * 3600)
+    later = buy(ledger, alliance, purchase(number))
+    assert later.purchase.rule_sets == ("p1-everyday@2",) and later.purchase.points_earned == 110
+    latest = ok(call(ledger, alliance.t1, GetRuleSet("p1-everyday", 0), ""))
+    assert latest.rule_sets[0].version == 2
+    first = ok(call(ledger, alliance.auditor, GetRuleSet("p1-everyday", 1), ""))
+    assert first.rule_sets[0].rules == (EARN_1_PER_USD,)
+    listed = ok(call(ledger, alliance.p1_manager, ListRuleSets(""), ""))
+    assert [(r.rule_set_id, r.version) for r in listed.rule_sets] == [("p1-everyday", 2)]
+    assert ok(call(ledger, alliance.p2_manager, ListRuleSets(""), "")).rule_sets == ()
+    failure(call(ledger, alliance.p2_manager, GetRuleSet("p1-everyday", 0), ""),
+            PERMISSION_DENIED)
+    failure(call(ledger, alliance.t1, GetRuleSet("nope", 0), ""), NOT_FOUND)
+
+
+def test_who_may_publish_and_what_a_bad_rule_set_is_told(ledger, alliance):
+    store_rules = rule_set(EARN_1_PER_USD, rule_set_id="s1-local", scope="store:S1")
+    approved(call(ledger, alliance.s1_manager, PublishRuleSet(store_rules)))
+    other_store = rule_set(EARN_1_PER_USD, rule_set_id="s2-local", scope="store:S2")
+    failure(call(ledger, alliance.s1_manager, PublishRuleSet(other_store)), PERMISSION_DENIED)
+    failure(call(ledger, alliance.s1_manager, PublishRuleSet(rule_set(EARN_1_PER_USD))),
+            PERMISSION_DENIED)
+    failure(call(ledger, alliance.p2_manager, PublishRuleSet(rule_set(EARN_1_PER_USD))),
+            PERMISSION_DENIED)
+    failure(call(ledger, alliance.t1, PublishRuleSet(store_rules)), PERMISSION_DENIED)
+    approved(call(ledger, alliance.p1_manager, PublishRuleSet(other_store)))
+    failure(call(ledger, alliance.p1_manager, program("P2")), PERMISSION_DENIED)
+    registry_version = ledger.registry.version
+    impossible = Rule(rule_id="night", effect=Effect.MULTIPLY, multiplier_bp=20_000,
+                      minute_from=22 * 60, minute_to=6 * 60)
+    cases = [
+        (rule_set(EARN_1_PER_USD, impossible, rule_set_id="x"), "rules[1] (night).minute_from"),
+        (rule_set(Rule(rule_id="r", effect=Effect.EARN, rate_num=0)), "rules[0] (r).rate_num"),
+        (rule_set(EARN_1_PER_USD, rule_set_id="s1-local", version=3, scope="store:S1"),
+         "rule_set.version"),
+        (rule_set(EARN_1_PER_USD, rule_set_id="s1-local", version=2, scope="store:S2"),
+         "rule_set.scope"),
+        (rule_set(EARN_1_PER_USD, rule_set_id="y", scope="store:NOPE"), "rule_set.scope"),
+        (rule_set(EARN_1_PER_USD, valid_from_us=5, valid_to_us=5), "valid_to"),
+    ]
+    for bad, field in cases:
+        command = PublishRuleSet(bad)
+        try:
+            command.validate()
+        except ValueError as error:
+            assert str(error).startswith(field), (field, error)
+            continue
+        message = failure(call(ledger, alliance.admin, command), INVALID_ARGUMENT)
+        assert message.startswith(field), (field, message)
+    assert ledger.registry.version == registry_version
+
+
+# ------------------------------------------------------------------------------ lots
+
+
+def test_pending_points_vest_after_the_return_window(ledger, alliance, clock):
+    setup_program(ledger, alliance, vesting_days=14)
+    number = new_card(ledger, alliance, load=100_00)
+    reply = buy(ledger, alliance, purchase(number, stored_value=55_00))
+    assert reply.purchase.points_pending == 55 and reply.card.points == 0
+    assert buy(ledger, alliance, purchase(number, points=10)).result == \
+        Result.DECLINED_INSUFFICIENT_POINTS
+    clock.advance(14 * 24 * 3600)
+    assert points_of(ledger, alliance, number) == 55 + 0  # the second purchase was declined
+
+
+def test_points_expire_once_and_only_their_remainder(ledger, alliance, clock):
+    setup_program(ledger, alliance, kind=ExpiryKind.MONTHS_AFTER, n=1)
+    number = new_card(ledger, alliance, load=100_00)
+    buy(ledger, alliance, purchase(number, stored_value=55_00))
+    buy(ledger, alliance, purchase(number, basket(("mug-1", "home", 1, 20_00)), points=20))
+    assert points_of(ledger, alliance, number) == 55 - 20 + 20
+    clock.advance(40 * 24 * 3600)
+    assert points_of(ledger, alliance, number) == 0  # a read counts them expired already
+    buy(ledger, alliance, purchase(number, basket(("pen-1", "office", 1, 1_00))))
+    buy(ledger, alliance, purchase(number, basket(("pen-1", "office", 1, 1_00))))
+    expired = [e for e in card_events(ledger.store, number) if isinstance(e, ev.PointsExpired)]
+    assert sorted(e.amount for e in expired) == [20, 35]  # each lot once, its remainder only
+    assert points_of(ledger, alliance, number) == 2
+
+
+# ------------------------------------------------------------------------------ returns
+
+
+def test_a_partial_return_gives_back_its_share_of_every_tender(ledger, alliance):
+    setup_program(ledger, alliance)
+    number = new_card(ledger, alliance, load=200_00)
+    buy(ledger, alliance, purchase(number, basket(("tv-1", "electronics", 1, 100_00)),
+                                   stored_value=100_00))
+    lines = basket(("shirt-1", "apparel", 1, 40_00), ("socks-3", "apparel", 3, 5_00))
+    sale = buy(ledger, alliance, purchase(number, lines, points=100, stored_value=54_00))
+    assert sale.card.points == 55 and sale.card.balance_minor == 46_00
+    sale_id = sale.purchase.purchase_id
+    one_sock = ok(call(ledger, alliance.t2, Return(sale_id, (ReturnLine(1, 1),), "too small")))
+    r = one_sock.purchase
+    # 5.00 of 55.00 returned: 54.00 * 5/55 -> 4.90, 100 points * 5/55 -> 9, 55 earned -> 5
+    assert (r.sv_refunded_minor, r.points_restored, r.points_clawed) == (4_90, 9, 5)
+    rest = ok(call(ledger, alliance.t2, Return(sale_id, (ReturnLine(0, 1), ReturnLine(1, 2)),
+                                               "")))
+    r = rest.purchase
+    assert (r.sv_refunded_minor, r.points_restored, r.points_clawed) == (49_10, 91, 50)
+    card = view(ledger, alliance, number)
+    assert card.balance_minor == 100_00 and card.points == 100  # back to before the sale
+    too_many = call(ledger, alliance.t2, Return(sale_id, (ReturnLine(1, 1),), ""))
+    assert result(too_many) == Result.DECLINED_RETURN_EXCEEDS_PURCHASE
+    assert result(call(ledger, alliance.t2, Return(sale_id, (ReturnLine(7, 1),), ""))) == \
+        Result.DECLINED_RETURN_EXCEEDS_PURCHASE
+    assert result(call(ledger, alliance.t2, Return(f"{number}.1", (ReturnLine(0, 1),), ""))) \
+        == Result.DECLINED_PURCHASE_NOT_FOUND
+    failure(call(ledger, alliance.t_air, Return(sale_id, (ReturnLine(0, 1),), "")),
+            PERMISSION_DENIED)
+
+
+def test_a_return_after_the_points_were_spent_writes_off_the_rest_and_never_goes_negative(
+        ledger, alliance):
+    setup_program(ledger, alliance)
+    number = new_card(ledger, alliance, load=300_00)
+    sale = buy(ledger, alliance, purchase(number, basket(("tv-1", "electronics", 1, 100_00)),
+                                          stored_value=100_00))
+    buy(ledger, alliance, purchase(number, basket(("mug-1", "home", 1, 90_00)), points=80,
+                                   stored_value=89_20))
+    assert points_of(ledger, alliance, number) == 20 + 90
+    back = ok(call(ledger, alliance.t1, Return(sale.purchase.purchase_id, (ReturnLine(0, 1),),
+                                               "")))
+    r = back.purchase
+    # 100 earned: 20 left in the sale's own lot, then 80 from the mug's lot
+    assert (r.points_clawed, r.points_written_off, r.sv_refunded_minor) == (100, 0, 100_00)
+    assert back.card.points == 10
+    # Spend everything, then return the mug: its 90 points are gone, written off as a loss.
+    mug = [e for e in card_events(ledger.store, number) if isinstance(e, ev.PurchaseMade)][1]
+    buy(ledger, alliance, purchase(number, basket(("pen-1", "office", 1, 10_00)), points=10))
+    assert points_of(ledger, alliance, number) == 10
+    spent = ok(call(ledger, alliance.t1, Return(mug.purchase_id, (ReturnLine(0, 1),), "")))
+    assert spent.purchase.points_clawed == 10 and spent.purchase.points_written_off == 80
+    assert spent.purchase.points_restored == 80  # the points that paid for the mug come back
+    assert spent.card.points == 80 and spent.card.points >= 0
