@@ -16,6 +16,10 @@ Measurements (each for `--seconds`, after a short warm-up that is not counted):
     request keys) to show what the database alone allows the writer.
 (e) a textbook eventsourcing 9.5 application: one aggregate per card, `repository.get` +
     command + `save` per authorization, 16 threads.
+(f) Purchase against Authorize on the same server, one after the other at PURCHASE_CONCURRENCY
+    calls in flight: a three-line basket paid with stored value, evaluated against the 13-rule
+    spring campaign of benchmarks/rules.py (published through ProgramService) with a points
+    program, so every purchase runs the rule kernel and writes a points lot.
 
 Throughput counts calls that completed OK inside the measured window; latencies are per call
 (per message for Batch, per transaction for raw inserts). CPU columns are the cores used
@@ -85,6 +89,8 @@ TARGET_UNARY_VS_NOTHING = 0.5
 TARGET_P99_VS_NOTHING = 2.0
 TARGET_BATCH = 30_000.0
 TARGET_UNARY_VS_TEXTBOOK = 4.0
+PURCHASE_CONCURRENCY = 16
+TARGET_PURCHASE_P99_VS_AUTHORIZE = 1.5
 
 APPROVED, PARTIALLY_APPROVED = 1, 2
 
@@ -284,6 +290,14 @@ async def _client(spec: dict[str, Any], go: Any, results: Any) -> dict[str, Any]
         metadata = (("authorization", f"Bearer {spec['token']}"),)
         cards = spec["cards"]
 
+        basket = [pb.PurchaseLine(sku="sku-0200", category="wine", quantity=1,
+                                  unit_price_minor=25_00),
+                  pb.PurchaseLine(sku="sku-0300", category="books", quantity=2,
+                                  unit_price_minor=6_00),
+                  pb.PurchaseLine(sku="sku-0400", category="tobacco", quantity=1,
+                                  unit_price_minor=10_00)]
+        basket_total = sum(line.quantity * line.unit_price_minor for line in basket)
+
         async def cpu_meter() -> None:
             await asyncio.sleep(max(0.0, t0 - time.time()))
             start = time.process_time()
@@ -294,14 +308,23 @@ async def _client(spec: dict[str, Any], go: Any, results: Any) -> dict[str, Any]
             while True:
                 if time.time() >= t1:
                     return
-                request = pb.AuthorizeRequest(
-                    request_id=new_id(), card_number=rnd.choice(cards),
-                    amount_minor=spec["amount"], currency="USD")
+                purchase = spec["mode"] == "purchase"
+                if purchase:
+                    request = pb.PurchaseRequest(
+                        request_id=new_id(), card_number=rnd.choice(cards), currency="USD",
+                        lines=basket, stored_value_minor=basket_total,
+                        local_time="2026-04-03T18:30:00")
+                else:
+                    request = pb.AuthorizeRequest(
+                        request_id=new_id(), card_number=rnd.choice(cards),
+                        amount_minor=spec["amount"], currency="USD")
                 began = time.perf_counter()
                 reply = None
                 code = ""
                 try:
-                    reply = await stub.Authorize(request, metadata=metadata, timeout=60)
+                    reply = await (stub.Purchase(request, metadata=metadata, timeout=60)
+                                   if purchase else
+                                   stub.Authorize(request, metadata=metadata, timeout=60))
                 except grpc.aio.AioRpcError as error:
                     code = error.code().name
                 elapsed = time.perf_counter() - began
@@ -716,12 +739,33 @@ async def _setup_alliance(target: str, admin_token: str) -> Alliance:
                     "LoadValue")
 
         await asyncio.gather(*(card(number) for number in cards))
+        await _setup_rules(channel, md, new_id)
     return Alliance(terminal_tokens, gateway_token, terminals, cards)
 
 
+async def _setup_rules(channel: Any, md: Any, new_id: Callable[[], str]) -> None:
+    """P1's points program and the spring campaign (benchmarks/rules.py) over ProgramService."""
+    from benchmarks.rules import spring_campaign
+    from grpc_api.generated import pos_pb2 as pb
+    from grpc_api.generated import pos_pb2_grpc as pb_grpc
+    from grpc_api.translate import rule_set_message
+
+    programs = pb_grpc.ProgramServiceStub(channel)
+    for what, call in (
+            ("DefineProgram", programs.DefineProgram(pb.DefineProgramRequest(
+                request_id=new_id(), owner="P1", currency="USD", point_value_micros=1_000_000,
+                expiry_kind=pb.MONTHS_AFTER, expiry_n=24, timezone="UTC"), metadata=md)),
+            ("PublishRuleSet", programs.PublishRuleSet(pb.PublishRuleSetRequest(
+                request_id=new_id(), rule_set=rule_set_message(spring_campaign("partner:P1"))),
+                metadata=md))):
+        reply = await call
+        if reply.result != pb.APPROVED:
+            raise RuntimeError(f"setup: {what} answered {pb.Result.Name(reply.result)}")
+
+
 def run_server(children: Children, profiler: Profiler, url: str, seconds: float,
-               unary: bool, batch: bool, command: list[str] | None = None
-               ) -> list[Measurement]:
+               unary: bool, batch: bool, command: list[str] | None = None,
+               purchase: bool = False) -> list[Measurement]:
     server = RealServer(children, url)
     if command:
         server.command = command
@@ -742,6 +786,18 @@ def run_server(children: Children, profiler: Profiler, url: str, seconds: float,
                            per_process=concurrency // processes, concurrency=concurrency,
                            seconds=seconds, tokens=alliance.terminal_tokens,
                            cards=alliance.cards)
+                out.append(m)
+                _progress(m)
+        if purchase:
+            c = PURCHASE_CONCURRENCY
+            for key, mode, name in (("f", "unary", "(f) Authorize, same run as Purchase"),
+                                    ("f", "purchase", "(f) Purchase, 3 lines, 13 rules")):
+                m = _drive(children, profiler, key=key, name=name, label=f"f{mode}",
+                           target=server.target, server_pid=server.pid, mode=mode,
+                           processes=CLIENT_PROCESSES, per_process=c // CLIENT_PROCESSES,
+                           concurrency=c, seconds=seconds, tokens=alliance.terminal_tokens,
+                           cards=alliance.cards)
+                m.extra["mode"] = mode
                 out.append(m)
                 _progress(m)
         if batch:
@@ -1087,6 +1143,12 @@ def checks(ms: list[Measurement]) -> list[Check]:
         out.append(Check(f"unary@{concurrency} / textbook@{TEXTBOOK_THREADS} threads", value,
                          f">= {TARGET_UNARY_VS_TEXTBOOK}x",
                          None if value is None else value >= TARGET_UNARY_VS_TEXTBOOK))
+    authorize = next((m for m in ms if m.key == "f" and m.extra.get("mode") == "unary"), None)
+    bought = next((m for m in ms if m.key == "f" and m.extra.get("mode") == "purchase"), None)
+    value = ratio(bought.p99_ms if bought else None, authorize.p99_ms if authorize else None)
+    out.append(Check(f"Purchase p99 / Authorize p99 @{PURCHASE_CONCURRENCY}", value,
+                     f"<= {TARGET_PURCHASE_P99_VS_AUTHORIZE}x",
+                     None if value is None else value <= TARGET_PURCHASE_P99_VS_AUTHORIZE))
     return out
 
 
@@ -1157,12 +1219,12 @@ def run_bench(ns: argparse.Namespace) -> int:
     url = getattr(ns, "database", None) or DEFAULT_DATABASE
     seconds = float(getattr(ns, "seconds", 8.0) or 8.0)
     only = {part.strip() for part in (getattr(ns, "only", "") or "").split(",") if part.strip()}
-    unknown = only - set("abcde")
+    unknown = only - set("abcdef")
     if unknown:
-        print(f"loyalty-ledger bench: unknown --only parts {sorted(unknown)}; use a,b,c,d,e",
+        print(f"loyalty-ledger bench: unknown --only parts {sorted(unknown)}; use a,b,c,d,e,f",
               file=sys.stderr)
         return 2
-    selected = only or set("abcde")
+    selected = only or set("abcdef")
     try:
         _database_name(url)
         settings = _postgres_settings(url)
@@ -1183,9 +1245,10 @@ def run_bench(ns: argparse.Namespace) -> int:
         try:
             if "a" in selected:
                 measurements += run_nothing(children, profiler, seconds)
-            if "b" in selected or "c" in selected:
+            if selected & {"b", "c", "f"}:
                 measurements += run_server(children, profiler, url, seconds,
-                                           "b" in selected, "c" in selected)
+                                           "b" in selected, "c" in selected,
+                                           purchase="f" in selected)
             if "e" in selected:
                 measurements += run_textbook(url, seconds)
             if "d" in selected:
@@ -1195,7 +1258,7 @@ def run_bench(ns: argparse.Namespace) -> int:
         except Exception as error:
             failure = f"{type(error).__name__}: {error}"
             traceback.print_exc()
-    order = {key: index for index, key in enumerate("abcde")}
+    order = {key: index for index, key in enumerate("abcdef")}
     measurements.sort(key=lambda m: (order[m.key], m.concurrency))
     cs = checks(measurements)
     print()

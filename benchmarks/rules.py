@@ -35,8 +35,8 @@ CATEGORIES = ["food", "drink", "wine", "tobacco", "toys", "books", "beauty", "ho
 SKUS = [f"sku-{i:04d}" for i in range(400)]
 
 
-def spring_campaign() -> RuleSet:
-    return validate(RuleSet(rule_set_id="spring", version=1, scope="partner:RETAIL",
+def spring_campaign(scope: str = "partner:RETAIL") -> RuleSet:
+    return validate(RuleSet(rule_set_id="spring", version=1, scope=scope,
                             valid_from_us=0, valid_to_us=2**62, rules=(
         Rule(rule_id="base", effect=Effect.EARN, rate_num=1, rate_den=100),
         Rule(rule_id="books-x3-earn", effect=Effect.EARN, categories=("books",), rate_num=3,

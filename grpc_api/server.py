@@ -27,8 +27,11 @@ from domain.common import (
     Role,
     check_request_id,
 )
+from domain.purchases.commands import SimulatePurchase
 from domain.registry import commands as rc
 from domain.registry.decide import Credential
+from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
+from grpc_api import translate
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger import limits
@@ -48,12 +51,13 @@ log = logging.getLogger("grpc_api.server")
 
 _CODES = {name: getattr(grpc.StatusCode, name) for name in (
     "INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED", "UNAVAILABLE",
-    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED")}
+    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "NOT_FOUND")}
 
 SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
     pb.DESCRIPTOR.services_by_name["CardService"].full_name,
     pb.DESCRIPTOR.services_by_name["PosService"].full_name,
+    pb.DESCRIPTOR.services_by_name["ProgramService"].full_name,
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
@@ -423,6 +427,28 @@ class PosService(pb_grpc.PosServiceServicer):
                                available_minor=view.available_minor, status=view.status,
                                points=view.points)
 
+    async def _basket(self, credential: Credential, command: Any, request_id: str,
+                      context: Any) -> pb.PurchaseReply:
+        outcome = await self.gateway.execute(credential, command, request_id,
+                                             _deadline(context))
+        return translate.purchase_reply(outcome, card_message(outcome.card))
+
+    @rpc
+    async def Purchase(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(translate.purchase(request), request.request_id)
+        return await self._basket(credential, command, request.request_id, context)
+
+    @rpc
+    async def SimulatePurchase(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(SimulatePurchase(translate.purchase(request.purchase),
+                                              request.store_id), None)
+        return await self._basket(credential, command, "", context)
+
+    @rpc
+    async def Return(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(translate.return_command(request), request.request_id)
+        return await self._basket(credential, command, request.request_id, context)
+
     async def Batch(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             credential = await self.gateway.authenticate(context)
@@ -496,6 +522,41 @@ def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
     return pb.PosOperationReply(reply=authorize_reply(reply))
 
 
+class ProgramService(pb_grpc.ProgramServiceServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def _write(self, request: Any, context: Any, credential: Credential,
+                     command: Any) -> pb.AdminReply:
+        outcome = await self.gateway.execute(credential, _validated(command, request.request_id),
+                                             request.request_id, _deadline(context))
+        return pb.AdminReply(result=outcome.result, replayed=outcome.replayed)
+
+    @rpc
+    async def DefineProgram(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._write(request, context, credential,
+                                 translate.define_program(request))
+
+    @rpc
+    async def PublishRuleSet(self, request: Any, context: Any, credential: Credential) -> Any:
+        return await self._write(request, context, credential,
+                                 PublishRuleSet(translate.rule_set(request.rule_set)))
+
+    @rpc
+    async def GetRuleSet(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(GetRuleSet(request.rule_set_id, request.version), None)
+        outcome = await self.gateway.execute(credential, command, "", _deadline(context))
+        return pb.RuleSetReply(rule_set=translate.rule_set_message(outcome.rule_sets[0]))
+
+    @rpc
+    async def ListRuleSets(self, request: Any, context: Any, credential: Credential) -> Any:
+        outcome = await self.gateway.execute(credential,
+                                             _validated(ListRuleSets(request.scope), None), "",
+                                             _deadline(context))
+        return pb.ListRuleSetsReply(
+            rule_sets=[translate.rule_set_message(r) for r in outcome.rule_sets])
+
+
 # ------------------------------------------------------------------------------ server factory
 
 
@@ -514,6 +575,7 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     pb_grpc.add_AdminServiceServicer_to_server(AdminService(gateway), server)
     pb_grpc.add_CardServiceServicer_to_server(CardService(gateway), server)
     pb_grpc.add_PosServiceServicer_to_server(PosService(gateway), server)
+    pb_grpc.add_ProgramServiceServicer_to_server(ProgramService(gateway), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

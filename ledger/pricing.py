@@ -37,6 +37,7 @@ class RuleBook:
     def __init__(self, cache_max: int = limits.RULE_COMBINATIONS_MAX) -> None:
         self._combined: OrderedDict[Key, _Combined] = OrderedDict()
         self._cache_max = cache_max
+        self.kernel_calls = 0  # statistics: how well purchases share a kernel call
 
     def _get(self, key: Key, rule_sets: Sequence[RuleSet]) -> _Combined:
         combined = self._combined.get(key)
@@ -68,6 +69,7 @@ class RuleBook:
             combined = self._get(key, sets[key])
             batch = encode_baskets(combined.compiled, [items[i][1] for i in indexes])
             points, eligible, by_rule = evaluate_batch(combined.compiled, batch)
+            self.kernel_calls += 1
             for row, index in enumerate(indexes):
                 awards = tuple(RuleAward(*combined.origin[r], int(by_rule[row, r]))
                                for r in by_rule[row].nonzero()[0])

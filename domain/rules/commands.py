@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from domain.rules.model import RuleSet, validate
+from domain.common import InvalidInput
+from domain.rules.model import RULE_ID_PATTERN, RuleSet, check_scope, validate
 
 
 class PublishRuleSet(msgspec.Struct, frozen=True, array_like=True, tag="PublishRuleSet"):
@@ -20,9 +21,17 @@ class GetRuleSet(msgspec.Struct, frozen=True, array_like=True, tag="GetRuleSet")
     rule_set_id: str
     version: int  # 0 = the latest
 
+    def validate(self) -> None:
+        if not RULE_ID_PATTERN.fullmatch(self.rule_set_id):
+            raise InvalidInput("rule_set_id", "must be 1..48 of [A-Za-z0-9_.-]")
+
 
 class ListRuleSets(msgspec.Struct, frozen=True, array_like=True, tag="ListRuleSets"):
     scope: str  # "" = every scope the caller may see
+
+    def validate(self) -> None:
+        if self.scope:
+            check_scope(self.scope, "scope")
 
 
 def in_force(versions: Sequence[RuleSet], at_us: int) -> RuleSet | None:

@@ -164,15 +164,19 @@ def _check_rule(index: int, rule: Rule) -> None:
         raise bad("priority", "must be -1000..1000")
 
 
+def check_scope(scope: str, field: str) -> str:
+    if not (scope == "alliance" or re.fullmatch(r"(partner|store):[A-Za-z0-9_-]{1,32}", scope)):
+        raise InvalidInput(field, "must be alliance, partner:ID or store:ID")
+    return scope
+
+
 def validate(rule_set: RuleSet) -> RuleSet:
     """The rule set, or RuleSetInvalid naming the first rule and field that is wrong."""
     if not RULE_ID_PATTERN.fullmatch(rule_set.rule_set_id):
         raise RuleSetInvalid(None, "", "rule_set_id", "must be 1..48 of [A-Za-z0-9_.-]")
     if rule_set.version < 1:
         raise RuleSetInvalid(None, "", "version", "must be 1 or more")
-    if not (rule_set.scope == "alliance" or re.fullmatch(r"(partner|store):[A-Za-z0-9_-]{1,32}",
-                                                         rule_set.scope)):
-        raise RuleSetInvalid(None, "", "scope", "must be alliance, partner:ID or store:ID")
+    check_scope(rule_set.scope, "scope")
     if rule_set.valid_from_us >= rule_set.valid_to_us:
         raise RuleSetInvalid(None, "", "valid_to", "must be after valid_from")
     if not 1 <= len(rule_set.rules) <= RULES_MAX:

@@ -25,6 +25,11 @@ class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECLINED_CARD_EXISTS: _ClassVar[Result]
     DECLINED_INVALID_STATE: _ClassVar[Result]
     DECLINED_REQUEST_REVERSED: _ClassVar[Result]
+    DECLINED_INSUFFICIENT_POINTS: _ClassVar[Result]
+    DECLINED_NO_POINTS_PROGRAM: _ClassVar[Result]
+    DECLINED_TENDER_EXCEEDS_DUE: _ClassVar[Result]
+    DECLINED_PURCHASE_NOT_FOUND: _ClassVar[Result]
+    DECLINED_RETURN_EXCEEDS_PURCHASE: _ClassVar[Result]
 
 class CardStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +50,35 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GATEWAY: _ClassVar[Role]
     AUDITOR: _ClassVar[Role]
     FINANCE: _ClassVar[Role]
+
+class ExpiryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NEVER: _ClassVar[ExpiryKind]
+    MONTHS_AFTER: _ClassVar[ExpiryKind]
+    END_OF_MONTH: _ClassVar[ExpiryKind]
+    END_OF_YEAR: _ClassVar[ExpiryKind]
+
+class RuleEffect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RULE_EFFECT_UNSPECIFIED: _ClassVar[RuleEffect]
+    EARN: _ClassVar[RuleEffect]
+    MULTIPLY: _ClassVar[RuleEffect]
+    EXCLUDE: _ClassVar[RuleEffect]
+    THRESHOLD_BONUS: _ClassVar[RuleEffect]
+    CAP: _ClassVar[RuleEffect]
+
+class Stacking(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STACKING_UNSPECIFIED: _ClassVar[Stacking]
+    COMBINE: _ClassVar[Stacking]
+    EXCLUSIVE: _ClassVar[Stacking]
+
+class Rounding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROUNDING_UNSPECIFIED: _ClassVar[Rounding]
+    FLOOR: _ClassVar[Rounding]
+    HALF_UP: _ClassVar[Rounding]
+    CEIL: _ClassVar[Rounding]
 RESULT_UNSPECIFIED: Result
 APPROVED: Result
 PARTIALLY_APPROVED: Result
@@ -61,6 +95,11 @@ DUPLICATE_REQUEST_MISMATCH: Result
 DECLINED_CARD_EXISTS: Result
 DECLINED_INVALID_STATE: Result
 DECLINED_REQUEST_REVERSED: Result
+DECLINED_INSUFFICIENT_POINTS: Result
+DECLINED_NO_POINTS_PROGRAM: Result
+DECLINED_TENDER_EXCEEDS_DUE: Result
+DECLINED_PURCHASE_NOT_FOUND: Result
+DECLINED_RETURN_EXCEEDS_PURCHASE: Result
 CARD_STATUS_UNSPECIFIED: CardStatus
 ISSUED: CardStatus
 ACTIVE: CardStatus
@@ -75,6 +114,23 @@ TERMINAL: Role
 GATEWAY: Role
 AUDITOR: Role
 FINANCE: Role
+NEVER: ExpiryKind
+MONTHS_AFTER: ExpiryKind
+END_OF_MONTH: ExpiryKind
+END_OF_YEAR: ExpiryKind
+RULE_EFFECT_UNSPECIFIED: RuleEffect
+EARN: RuleEffect
+MULTIPLY: RuleEffect
+EXCLUDE: RuleEffect
+THRESHOLD_BONUS: RuleEffect
+CAP: RuleEffect
+STACKING_UNSPECIFIED: Stacking
+COMBINE: Stacking
+EXCLUSIVE: Stacking
+ROUNDING_UNSPECIFIED: Rounding
+FLOOR: Rounding
+HALF_UP: Rounding
+CEIL: Rounding
 
 class Principal(_message.Message):
     __slots__ = ("role", "partner_id", "store_id", "terminal_id")
@@ -319,6 +375,232 @@ class ListMovementsReply(_message.Message):
     MOVEMENTS_FIELD_NUMBER: _ClassVar[int]
     movements: _containers.RepeatedCompositeFieldContainer[Movement]
     def __init__(self, movements: _Optional[_Iterable[_Union[Movement, _Mapping]]] = ...) -> None: ...
+
+class PurchaseLine(_message.Message):
+    __slots__ = ("sku", "category", "quantity", "unit_price_minor")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    category: str
+    quantity: int
+    unit_price_minor: int
+    def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ...) -> None: ...
+
+class PurchaseRequest(_message.Message):
+    __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    STORED_VALUE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    POINTS_TO_REDEEM_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    card_number: str
+    currency: str
+    lines: _containers.RepeatedCompositeFieldContainer[PurchaseLine]
+    stored_value_minor: int
+    allow_partial: bool
+    points_to_redeem: int
+    local_time: str
+    receipt_ref: str
+    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., stored_value_minor: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., points_to_redeem: _Optional[int] = ..., local_time: _Optional[str] = ..., receipt_ref: _Optional[str] = ...) -> None: ...
+
+class SimulatePurchaseRequest(_message.Message):
+    __slots__ = ("purchase", "store_id")
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    purchase: PurchaseRequest
+    store_id: str
+    def __init__(self, purchase: _Optional[_Union[PurchaseRequest, _Mapping]] = ..., store_id: _Optional[str] = ...) -> None: ...
+
+class RuleAward(_message.Message):
+    __slots__ = ("rule_set", "rule_id", "points")
+    RULE_SET_FIELD_NUMBER: _ClassVar[int]
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    rule_set: str
+    rule_id: str
+    points: int
+    def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
+
+class PurchaseReply(_message.Message):
+    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    STORED_VALUE_CHARGED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_REDEEMED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_REDEEMED_VALUE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OTHER_TENDER_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EARNED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_PENDING_FIELD_NUMBER: _ClassVar[int]
+    POINTS_VEST_AT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EXPIRE_AT_FIELD_NUMBER: _ClassVar[int]
+    RULE_SETS_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
+    STORED_VALUE_REFUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_RESTORED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_CLAWED_BACK_FIELD_NUMBER: _ClassVar[int]
+    POINTS_WRITTEN_OFF_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    result: Result
+    purchase_id: str
+    total_minor: int
+    discount_minor: int
+    stored_value_charged_minor: int
+    points_redeemed: int
+    points_redeemed_value_minor: int
+    other_tender_minor: int
+    points_earned: int
+    points_pending: int
+    points_vest_at: str
+    points_expire_at: str
+    rule_sets: _containers.RepeatedScalarFieldContainer[str]
+    explanation: _containers.RepeatedCompositeFieldContainer[RuleAward]
+    decline_reason: str
+    stored_value_refunded_minor: int
+    points_restored: int
+    points_clawed_back: int
+    points_written_off: int
+    card: Card
+    replayed: bool
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class ReturnLine(_message.Message):
+    __slots__ = ("line_index", "quantity")
+    LINE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    line_index: int
+    quantity: int
+    def __init__(self, line_index: _Optional[int] = ..., quantity: _Optional[int] = ...) -> None: ...
+
+class ReturnRequest(_message.Message):
+    __slots__ = ("request_id", "purchase_id", "lines", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    purchase_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[ReturnLine]
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ReturnLine, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DefineProgramRequest(_message.Message):
+    __slots__ = ("request_id", "owner", "currency", "point_value_micros", "expiry_kind", "expiry_n", "timezone", "vesting_days")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    POINT_VALUE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_KIND_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_N_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    VESTING_DAYS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    owner: str
+    currency: str
+    point_value_micros: int
+    expiry_kind: ExpiryKind
+    expiry_n: int
+    timezone: str
+    vesting_days: int
+    def __init__(self, request_id: _Optional[str] = ..., owner: _Optional[str] = ..., currency: _Optional[str] = ..., point_value_micros: _Optional[int] = ..., expiry_kind: _Optional[_Union[ExpiryKind, str]] = ..., expiry_n: _Optional[int] = ..., timezone: _Optional[str] = ..., vesting_days: _Optional[int] = ...) -> None: ...
+
+class Rule(_message.Message):
+    __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    SKUS_FIELD_NUMBER: _ClassVar[int]
+    CARD_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    WEEKDAYS_FIELD_NUMBER: _ClassVar[int]
+    MINUTE_FROM_FIELD_NUMBER: _ClassVar[int]
+    MINUTE_TO_FIELD_NUMBER: _ClassVar[int]
+    RATE_NUM_FIELD_NUMBER: _ClassVar[int]
+    RATE_DEN_FIELD_NUMBER: _ClassVar[int]
+    ROUNDING_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLIER_BP_FIELD_NUMBER: _ClassVar[int]
+    STACKING_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    effect: RuleEffect
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    skus: _containers.RepeatedScalarFieldContainer[str]
+    card_classes: _containers.RepeatedScalarFieldContainer[str]
+    tiers: _containers.RepeatedScalarFieldContainer[str]
+    weekdays: _containers.RepeatedScalarFieldContainer[int]
+    minute_from: int
+    minute_to: int
+    rate_num: int
+    rate_den: int
+    rounding: Rounding
+    multiplier_bp: int
+    stacking: Stacking
+    priority: int
+    threshold_minor: int
+    points: int
+    def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[RuleEffect, str]] = ..., categories: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[str]] = ..., card_classes: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[str]] = ..., weekdays: _Optional[_Iterable[int]] = ..., minute_from: _Optional[int] = ..., minute_to: _Optional[int] = ..., rate_num: _Optional[int] = ..., rate_den: _Optional[int] = ..., rounding: _Optional[_Union[Rounding, str]] = ..., multiplier_bp: _Optional[int] = ..., stacking: _Optional[_Union[Stacking, str]] = ..., priority: _Optional[int] = ..., threshold_minor: _Optional[int] = ..., points: _Optional[int] = ...) -> None: ...
+
+class RuleSet(_message.Message):
+    __slots__ = ("rule_set_id", "version", "scope", "valid_from", "valid_to", "rules")
+    RULE_SET_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_TO_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rule_set_id: str
+    version: int
+    scope: str
+    valid_from: str
+    valid_to: str
+    rules: _containers.RepeatedCompositeFieldContainer[Rule]
+    def __init__(self, rule_set_id: _Optional[str] = ..., version: _Optional[int] = ..., scope: _Optional[str] = ..., valid_from: _Optional[str] = ..., valid_to: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[Rule, _Mapping]]] = ...) -> None: ...
+
+class PublishRuleSetRequest(_message.Message):
+    __slots__ = ("request_id", "rule_set")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_SET_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    rule_set: RuleSet
+    def __init__(self, request_id: _Optional[str] = ..., rule_set: _Optional[_Union[RuleSet, _Mapping]] = ...) -> None: ...
+
+class GetRuleSetRequest(_message.Message):
+    __slots__ = ("rule_set_id", "version")
+    RULE_SET_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    rule_set_id: str
+    version: int
+    def __init__(self, rule_set_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class RuleSetReply(_message.Message):
+    __slots__ = ("rule_set",)
+    RULE_SET_FIELD_NUMBER: _ClassVar[int]
+    rule_set: RuleSet
+    def __init__(self, rule_set: _Optional[_Union[RuleSet, _Mapping]] = ...) -> None: ...
+
+class ListRuleSetsRequest(_message.Message):
+    __slots__ = ("scope",)
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    def __init__(self, scope: _Optional[str] = ...) -> None: ...
+
+class ListRuleSetsReply(_message.Message):
+    __slots__ = ("rule_sets",)
+    RULE_SETS_FIELD_NUMBER: _ClassVar[int]
+    rule_sets: _containers.RepeatedCompositeFieldContainer[RuleSet]
+    def __init__(self, rule_sets: _Optional[_Iterable[_Union[RuleSet, _Mapping]]] = ...) -> None: ...
 
 class AuthorizeRequest(_message.Message):
     __slots__ = ("request_id", "card_number", "amount_minor", "currency", "allow_partial", "stan")

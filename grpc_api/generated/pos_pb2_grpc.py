@@ -790,6 +790,21 @@ class PosServiceStub:
                 request_serializer=loyalty_dot_v1_dot_pos__pb2.BatchRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_pos__pb2.BatchReply.FromString,
                 _registered_method=True)
+        self.Purchase = channel.unary_unary(
+                '/loyalty.v1.PosService/Purchase',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.PurchaseRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.PurchaseReply.FromString,
+                _registered_method=True)
+        self.SimulatePurchase = channel.unary_unary(
+                '/loyalty.v1.PosService/SimulatePurchase',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.SimulatePurchaseRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.PurchaseReply.FromString,
+                _registered_method=True)
+        self.Return = channel.unary_unary(
+                '/loyalty.v1.PosService/Return',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.ReturnRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.PurchaseReply.FromString,
+                _registered_method=True)
 
 
 class PosServiceServicer:
@@ -846,6 +861,30 @@ class PosServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Purchase(self, request, context):
+        """Added by the project. A basket in one atomic, idempotent call: points redeemed first (at
+        the program's point value), then stored value, the rest paid outside the ledger; points
+        earned by the rule sets in force at the store, with the explanation and versions used.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimulatePurchase(self, request, context):
+        """The same evaluation as Purchase; nothing is written (for the till and for managers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Return(self, request, context):
+        """Some or all lines of an earlier purchase: each tender's share given back, the earned
+        points' share clawed back (what was already spent is written off, never below zero).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PosServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -883,6 +922,21 @@ def add_PosServiceServicer_to_server(servicer, server):
                     servicer.Batch,
                     request_deserializer=loyalty_dot_v1_dot_pos__pb2.BatchRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_pos__pb2.BatchReply.SerializeToString,
+            ),
+            'Purchase': grpc.unary_unary_rpc_method_handler(
+                    servicer.Purchase,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.PurchaseRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.PurchaseReply.SerializeToString,
+            ),
+            'SimulatePurchase': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimulatePurchase,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.SimulatePurchaseRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.PurchaseReply.SerializeToString,
+            ),
+            'Return': grpc.unary_unary_rpc_method_handler(
+                    servicer.Return,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.ReturnRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.PurchaseReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1076,6 +1130,303 @@ class PosService:
             '/loyalty.v1.PosService/Batch',
             loyalty_dot_v1_dot_pos__pb2.BatchRequest.SerializeToString,
             loyalty_dot_v1_dot_pos__pb2.BatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Purchase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.PosService/Purchase',
+            loyalty_dot_v1_dot_pos__pb2.PurchaseRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.PurchaseReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulatePurchase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.PosService/SimulatePurchase',
+            loyalty_dot_v1_dot_pos__pb2.SimulatePurchaseRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.PurchaseReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Return(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.PosService/Return',
+            loyalty_dot_v1_dot_pos__pb2.ReturnRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.PurchaseReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ProgramServiceStub:
+    """---------------------------------------------------------------- points programs and rules
+
+    Added by the project. Who may: DefineProgram: ADMIN (any, and the alliance's), a partner's
+    manager (its own). PublishRuleSet: ADMIN anywhere, PARTNER_MANAGER for its partner and its
+    stores, STORE_MANAGER for its store. Reads: publishers, readers, and tills where it applies.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.DefineProgram = channel.unary_unary(
+                '/loyalty.v1.ProgramService/DefineProgram',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.DefineProgramRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.AdminReply.FromString,
+                _registered_method=True)
+        self.PublishRuleSet = channel.unary_unary(
+                '/loyalty.v1.ProgramService/PublishRuleSet',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.PublishRuleSetRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.AdminReply.FromString,
+                _registered_method=True)
+        self.GetRuleSet = channel.unary_unary(
+                '/loyalty.v1.ProgramService/GetRuleSet',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.GetRuleSetRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.RuleSetReply.FromString,
+                _registered_method=True)
+        self.ListRuleSets = channel.unary_unary(
+                '/loyalty.v1.ProgramService/ListRuleSets',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsReply.FromString,
+                _registered_method=True)
+
+
+class ProgramServiceServicer:
+    """---------------------------------------------------------------- points programs and rules
+
+    Added by the project. Who may: DefineProgram: ADMIN (any, and the alliance's), a partner's
+    manager (its own). PublishRuleSet: ADMIN anywhere, PARTNER_MANAGER for its partner and its
+    stores, STORE_MANAGER for its store. Reads: publishers, readers, and tills where it applies.
+    """
+
+    def DefineProgram(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishRuleSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRuleSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuleSets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ProgramServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'DefineProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.DefineProgram,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.DefineProgramRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.AdminReply.SerializeToString,
+            ),
+            'PublishRuleSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishRuleSet,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.PublishRuleSetRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.AdminReply.SerializeToString,
+            ),
+            'GetRuleSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRuleSet,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.GetRuleSetRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.RuleSetReply.SerializeToString,
+            ),
+            'ListRuleSets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuleSets,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'loyalty.v1.ProgramService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('loyalty.v1.ProgramService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ProgramService:
+    """---------------------------------------------------------------- points programs and rules
+
+    Added by the project. Who may: DefineProgram: ADMIN (any, and the alliance's), a partner's
+    manager (its own). PublishRuleSet: ADMIN anywhere, PARTNER_MANAGER for its partner and its
+    stores, STORE_MANAGER for its store. Reads: publishers, readers, and tills where it applies.
+    """
+
+    @staticmethod
+    def DefineProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.ProgramService/DefineProgram',
+            loyalty_dot_v1_dot_pos__pb2.DefineProgramRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.AdminReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishRuleSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.ProgramService/PublishRuleSet',
+            loyalty_dot_v1_dot_pos__pb2.PublishRuleSetRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.AdminReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRuleSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.ProgramService/GetRuleSet',
+            loyalty_dot_v1_dot_pos__pb2.GetRuleSetRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.RuleSetReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuleSets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.ProgramService/ListRuleSets',
+            loyalty_dot_v1_dot_pos__pb2.ListRuleSetsRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.ListRuleSetsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,7 +22,8 @@ def server(ledger: Ledger) -> Iterator[Server]:
     grpc.channel_ready_future(channel).result(timeout=30)
     try:
         yield Server(ledger, thread.port, target, channel, pb_grpc.AdminServiceStub(channel),
-                     pb_grpc.CardServiceStub(channel), pb_grpc.PosServiceStub(channel))
+                     pb_grpc.CardServiceStub(channel), pb_grpc.PosServiceStub(channel),
+                     pb_grpc.ProgramServiceStub(channel))
     finally:
         channel.close()
         thread.stop(grace_s=1.0)

@@ -26,7 +26,7 @@ def metadata(token: str | None) -> tuple[tuple[str, str], ...]:
 
 @dataclass
 class Server:
-    """A running server and stubs for its three services over one channel."""
+    """A running server and stubs for its services over one channel."""
 
     ledger: Ledger
     port: int
@@ -35,6 +35,7 @@ class Server:
     admin: pb_grpc.AdminServiceStub
     cards: pb_grpc.CardServiceStub
     pos: pb_grpc.PosServiceStub
+    programs: pb_grpc.ProgramServiceStub
 
     @staticmethod
     def md(token: str | None) -> tuple[tuple[str, str], ...]:

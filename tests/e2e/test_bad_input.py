@@ -44,6 +44,7 @@ class Ctx:
     pending_request_id: str
     captured_id: str  # a captured authorization made by t1 at S1
     revocable: str  # a credential id
+    purchase_id: str  # a purchase made by t1 at S1
 
 
 Mutation = Callable[[Any], None]
@@ -154,6 +155,91 @@ def _card_action(ctx: Ctx) -> pb.CardActionRequest:
 
 
 ACTION_CASES = [*request_id_cases(), *card_number_cases(), *text_cases("reason", 200)]
+
+def line(**fields: Any) -> Mutation:
+    def apply(message: Any) -> None:
+        target = message.purchase if hasattr(message, "purchase") else message
+        for name, value in fields.items():
+            setattr(target.lines[0], name, value)
+    return apply
+
+
+def in_purchase(case: Case) -> Case:
+    """A Purchase case applied to the purchase inside a SimulatePurchaseRequest."""
+    return Case(case.name, lambda message: case.mutate(message.purchase), case.field,
+                case.caller)
+
+
+def rule(**fields: Any) -> Mutation:
+    def apply(message: Any) -> None:
+        target = message.rule_set.rules[0]
+        for name, value in fields.items():
+            if isinstance(value, list):
+                target.ClearField(name)
+                getattr(target, name).extend(value)
+            else:
+                setattr(target, name, value)
+    return apply
+
+
+def rule_set_(**fields: Any) -> Mutation:
+    def apply(message: Any) -> None:
+        for name, value in fields.items():
+            setattr(message.rule_set, name, value)
+    return apply
+
+
+def _purchase(ctx: Ctx) -> pb.PurchaseRequest:
+    return pb.PurchaseRequest(
+        request_id=rid(), card_number=CARD, currency="USD", stored_value_minor=100,
+        lines=[pb.PurchaseLine(sku="tea-2", category="grocery", quantity=1,
+                               unit_price_minor=100)],
+        local_time="2026-11-30T10:00:00", receipt_ref="R-1")
+
+
+PURCHASE_CASES = [
+    *card_number_cases(), *currency_cases(),
+    Case("lines empty", lambda m: m.ClearField("lines"), "lines"),
+    Case("quantity negative", line(quantity=-1), "lines[0].quantity"),
+    Case("quantity zero", line(quantity=0), "lines[0].quantity"),
+    Case("unit price negative", line(unit_price_minor=-5), "lines[0].unit_price_minor"),
+    Case("line amount absurd", line(quantity=10**6, unit_price_minor=10**6), "lines[0]"),
+    Case("sku empty", line(sku=""), "lines[0].sku"),
+    Case("sku with a space", line(sku="tea 2"), "lines[0].sku"),
+    Case("category with a slash", line(category="a/b"), "lines[0].category"),
+    Case("stored_value_minor negative", set_(stored_value_minor=-1), "stored_value_minor"),
+    Case("points_to_redeem negative", set_(points_to_redeem=-1), "points_to_redeem"),
+    Case("local_time with an offset", set_(local_time="2026-11-30T10:00:00Z"), "local_time"),
+    Case("local_time not a date", set_(local_time="2026-13-40T10:00:00"), "local_time"),
+    Case("local_time free text", set_(local_time="tomorrow"), "local_time"),
+    *text_cases("receipt_ref", 64),
+]
+
+RULE_SET = pb.RuleSet(rule_set_id="bad-input", version=1, scope="partner:P1", rules=[
+    pb.Rule(rule_id="base", effect=pb.EARN, rate_num=1, rate_den=100)])
+
+PUBLISH_CASES = [
+    Case("rule_set_id empty", rule_set_(rule_set_id=""), "rule_set_id"),
+    Case("version 0", rule_set_(version=0), "version"),
+    Case("version gap", rule_set_(version=2), "rule_set.version"),
+    Case("scope free text", rule_set_(scope="everyone"), "scope"),
+    Case("scope unknown store", rule_set_(scope="store:S9"), "rule_set.scope", caller="admin"),
+    Case("valid_from without offset", rule_set_(valid_from="2026-01-01T00:00:00"),
+         "rule_set.valid_from"),
+    Case("valid_to before valid_from", rule_set_(valid_from="2026-02-01T00:00:00Z",
+                                                 valid_to="2026-01-01T00:00:00Z"), "valid_to"),
+    Case("no rules", lambda m: m.rule_set.ClearField("rules"), "rules"),
+    Case("effect unspecified", rule(effect=0), "rule_set.rules[0].effect"),
+    Case("rate_den zero", rule(rate_den=0), "rules[0] (base).rate_den"),
+    Case("rate_num absurd", rule(rate_num=10**6), "rules[0] (base).rate_num"),
+    Case("impossible window", rule(minute_from=600, minute_to=540),
+         "rules[0] (base).minute_from"),
+    Case("weekday 7", rule(weekdays=[7]), "rules[0] (base).weekdays"),
+    Case("rounding 9", rule(rounding=9), "rule_set.rules[0].rounding"),
+    Case("category with a space", rule(categories=["a b"]), "rules[0] (base).categories"),
+    Case("priority absurd", rule(priority=5_000), "rules[0] (base).priority"),
+]
+
 
 TABLE: list[Rpc] = [
     Rpc("admin", "RegisterPartner", lambda c: pb.RegisterPartnerRequest(
@@ -287,6 +373,51 @@ TABLE: list[Rpc] = [
               "original_request_id")]),
     Rpc("pos", "GetBalance", lambda c: pb.GetBalanceRequest(card_number=CARD), "t1",
         card_number_cases()),
+    Rpc("pos", "Purchase", _purchase, "t1", [*request_id_cases(), *PURCHASE_CASES]),
+    Rpc("pos", "SimulatePurchase", lambda c: pb.SimulatePurchaseRequest(
+        purchase=_purchase(c), store_id="S1"), "s1_manager",
+        [*map(in_purchase, PURCHASE_CASES), *id_cases("store_id", unknown="S9")[1:]]),
+    Rpc("pos", "Return", lambda c: pb.ReturnRequest(
+        request_id=rid(), purchase_id=c.purchase_id,
+        lines=[pb.ReturnLine(line_index=0, quantity=1)], reason="damaged"), "t1",
+        [*request_id_cases(),
+         Case("purchase_id empty", set_(purchase_id=""), "purchase_id"),
+         Case("purchase_id garbage", set_(purchase_id="abc"), "purchase_id"),
+         Case("purchase_id version 0", set_(purchase_id=f"{CARD}.0"), "purchase_id"),
+         Case("lines empty", lambda m: m.ClearField("lines"), "lines"),
+         Case("quantity zero", line(quantity=0), "lines[0].quantity"),
+         Case("quantity negative", line(quantity=-2), "lines[0].quantity"),
+         Case("line_index absurd", line(line_index=100_000), "lines[0].line_index"),
+         Case("a line twice", lambda m: m.lines.append(pb.ReturnLine(line_index=0,
+                                                                     quantity=1)),
+              "lines[1].line_index"),
+         *text_cases("reason", 200)]),
+    Rpc("programs", "DefineProgram", lambda c: pb.DefineProgramRequest(
+        request_id=rid(), owner="P1", currency="USD", point_value_micros=1_000_000,
+        expiry_kind=pb.MONTHS_AFTER, expiry_n=12, timezone="Asia/Shanghai", vesting_days=14),
+        "p1_manager",
+        [*request_id_cases(), *id_cases("owner"), *currency_cases(),
+         Case("owner unknown", set_(owner="P9"), "owner", caller="admin"),
+         Case("point_value_micros zero", set_(point_value_micros=0), "point_value_micros"),
+         Case("point_value_micros absurd", set_(point_value_micros=10**13),
+              "point_value_micros"),
+         Case("expiry_kind 9", set_(expiry_kind=9), "expiry_kind"),
+         Case("expiry_n negative", set_(expiry_n=-1), "expiry_n"),
+         Case("expiry_n zero months", set_(expiry_n=0), "expiry_n"),
+         Case("timezone unknown", set_(timezone="Mars/Olympus"), "timezone"),
+         Case("vesting_days negative", set_(vesting_days=-1), "vesting_days"),
+         Case("vesting_days over a year", set_(vesting_days=400), "vesting_days")],
+        card=None),
+    Rpc("programs", "PublishRuleSet", lambda c: pb.PublishRuleSetRequest(
+        request_id=rid(), rule_set=RULE_SET), "p1_manager",
+        [*request_id_cases(), *PUBLISH_CASES], card=None),
+    Rpc("programs", "GetRuleSet", lambda c: pb.GetRuleSetRequest(rule_set_id="x"), "t1",
+        [Case("rule_set_id empty", set_(rule_set_id=""), "rule_set_id"),
+         Case("rule_set_id with a slash", set_(rule_set_id="a/b"), "rule_set_id")],
+        card=None),
+    Rpc("programs", "ListRuleSets", lambda c: pb.ListRuleSetsRequest(scope="partner:P1"),
+        "auditor", [Case("scope free text", set_(scope="all of them"), "scope"),
+                    Case("scope of a bad id", set_(scope="store:a b"), "scope")], card=None),
 ]
 
 
@@ -303,8 +434,10 @@ def ctx(server: Server, alliance: Alliance) -> Ctx:
     revocable = call(server.admin.CreateCredential, pb.CreateCredentialRequest(
         request_id=rid(), principal=pb.Principal(role=pb.PARTNER_MANAGER, partner_id="P1")),
         alliance.admin_token)
+    bought = call(server.pos.Purchase, _purchase(None), t1)  # type: ignore[arg-type]
+    assert bought.result == R.APPROVED, bought
     return Ctx(server, alliance, pending.authorization_id, pending_request_id,
-               captured.authorization_id, revocable.credential_id)
+               captured.authorization_id, revocable.credential_id, bought.purchase_id)
 
 
 def _token(alliance: Alliance, name: str) -> str:
@@ -348,7 +481,8 @@ def test_malformed_input_is_invalid_argument(ctx: Ctx, rpc: Rpc) -> None:
 
 def test_the_table_covers_every_rpc() -> None:
     covered = {(r.service, r.method) for r in TABLE}
-    services = {"admin": "AdminService", "cards": "CardService", "pos": "PosService"}
+    services = {"admin": "AdminService", "cards": "CardService", "pos": "PosService",
+                "programs": "ProgramService"}
     for short, name in services.items():
         for method in pb.DESCRIPTOR.services_by_name[name].methods:
             if method.name == "Batch":

@@ -98,8 +98,11 @@ def failure(reply: Any, code: str) -> str:
 def test_a_purchase_charges_stored_value_and_earns_points_with_an_explanation(ledger, alliance):
     setup_program(ledger, alliance, EARN_1_PER_USD, BIG_BASKET)
     number = new_card(ledger, alliance, load=200_00)
+    kernel_calls = ledger.rule_book.kernel_calls
     reply = buy(ledger, alliance, purchase(number, stored_value=55_00))
     assert reply.result == Result.APPROVED
+    # evaluated once, with the batch, before deciding: the decision reused that evaluation
+    assert ledger.rule_book.kernel_calls == kernel_calls + 1
     p = reply.purchase
     assert (p.total_minor, p.sv_charged_minor, p.other_tender_minor) == (55_00, 55_00, 0)
     assert p.points_earned == 55 and p.points_pending == 0

@@ -1,0 +1,137 @@
+"""Proto <-> domain for the basket flow and the rules: pure translation, no decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from domain.common import InvalidInput
+from domain.points.program import DefineProgram
+from domain.purchases.commands import Purchase, Return, ReturnLine
+from domain.rules.model import (
+    MULTIPLIER_BP_ONE,
+    Effect,
+    Line,
+    Rounding,
+    Rule,
+    RuleSet,
+    Stacking,
+)
+from grpc_api.generated import pos_pb2 as pb
+from ledger.codec import Outcome
+
+FOREVER_US = 2**62
+DAY_MINUTES = 24 * 60
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def parse_time_us(value: str, field: str, empty_us: int) -> int:
+    """RFC 3339 with an offset ("2026-03-01T00:00:00Z") -> microseconds since the epoch."""
+    if not value:
+        return empty_us
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(field, "needs an offset, e.g. 2026-03-01T00:00:00Z")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def format_time_us(value_us: int) -> str:
+    if value_us <= 0 or value_us >= FOREVER_US:
+        return ""
+    moment = _EPOCH + dt.timedelta(microseconds=value_us)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _enum(value: int, kind: type, field: str, default: Any) -> Any:
+    if value == 0:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidInput(field, f"unknown value {value}") from None
+
+
+def rule(message: pb.Rule, index: int) -> Rule:
+    where = f"rule_set.rules[{index}]"
+    if message.effect not in Effect._value2member_map_:
+        raise InvalidInput(f"{where}.effect", "must be EARN, MULTIPLY, EXCLUDE, "
+                           "THRESHOLD_BONUS or CAP")
+    effect = Effect(message.effect)
+    return Rule(
+        rule_id=message.rule_id, effect=effect, categories=tuple(message.categories),
+        skus=tuple(message.skus), card_classes=tuple(message.card_classes),
+        tiers=tuple(message.tiers), weekdays=tuple(message.weekdays),
+        minute_from=message.minute_from, minute_to=message.minute_to or DAY_MINUTES,
+        rate_num=message.rate_num,
+        rate_den=message.rate_den if effect == Effect.EARN else 1,
+        rounding=_enum(message.rounding, Rounding, f"{where}.rounding", Rounding.FLOOR),
+        multiplier_bp=(message.multiplier_bp if effect == Effect.MULTIPLY
+                       else MULTIPLIER_BP_ONE),
+        stacking=_enum(message.stacking, Stacking, f"{where}.stacking", Stacking.COMBINE),
+        priority=message.priority, threshold_minor=message.threshold_minor,
+        points=message.points)
+
+
+def rule_set(message: pb.RuleSet) -> RuleSet:
+    return RuleSet(
+        rule_set_id=message.rule_set_id, version=message.version, scope=message.scope,
+        valid_from_us=parse_time_us(message.valid_from, "rule_set.valid_from", 0),
+        valid_to_us=parse_time_us(message.valid_to, "rule_set.valid_to", FOREVER_US),
+        rules=tuple(rule(r, i) for i, r in enumerate(message.rules)))
+
+
+def rule_set_message(value: RuleSet) -> pb.RuleSet:
+    return pb.RuleSet(
+        rule_set_id=value.rule_set_id, version=value.version, scope=value.scope,
+        valid_from=format_time_us(value.valid_from_us),
+        valid_to=format_time_us(value.valid_to_us),
+        rules=[pb.Rule(
+            rule_id=r.rule_id, effect=int(r.effect), categories=r.categories, skus=r.skus,
+            card_classes=r.card_classes, tiers=r.tiers, weekdays=r.weekdays,
+            minute_from=r.minute_from, minute_to=r.minute_to % DAY_MINUTES,
+            rate_num=r.rate_num, rate_den=r.rate_den, rounding=int(r.rounding),
+            multiplier_bp=r.multiplier_bp, stacking=int(r.stacking), priority=r.priority,
+            threshold_minor=r.threshold_minor, points=r.points) for r in value.rules])
+
+
+def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
+    return DefineProgram(message.owner, message.currency, message.point_value_micros,
+                         int(message.expiry_kind), message.expiry_n, message.timezone,
+                         message.vesting_days)
+
+
+def purchase(message: pb.PurchaseRequest) -> Purchase:
+    return Purchase(message.card_number, message.currency,
+                    tuple(Line(line.sku, line.category, line.quantity, line.unit_price_minor)
+                          for line in message.lines),
+                    message.stored_value_minor, message.allow_partial, message.points_to_redeem,
+                    message.local_time, message.receipt_ref)
+
+
+def return_command(message: pb.ReturnRequest) -> Return:
+    return Return(message.purchase_id,
+                  tuple(ReturnLine(line.line_index, line.quantity) for line in message.lines),
+                  message.reason)
+
+
+def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
+    p = outcome.purchase
+    if p is None:  # declined before anything was evaluated (card or purchase not found)
+        return pb.PurchaseReply(result=outcome.result, card=card, replayed=outcome.replayed)
+    return pb.PurchaseReply(
+        result=outcome.result, purchase_id=p.purchase_id, total_minor=p.total_minor,
+        discount_minor=p.discount_minor, stored_value_charged_minor=p.sv_charged_minor,
+        points_redeemed=p.points_redeemed,
+        points_redeemed_value_minor=p.points_redeemed_value_minor,
+        other_tender_minor=p.other_tender_minor, points_earned=p.points_earned,
+        points_pending=p.points_pending, points_vest_at=format_time_us(p.vests_at_us),
+        points_expire_at=format_time_us(p.expires_at_us), rule_sets=p.rule_sets,
+        explanation=[pb.RuleAward(rule_set=a.rule_set, rule_id=a.rule_id, points=a.points)
+                     for a in p.awards],
+        decline_reason=p.decline_reason, stored_value_refunded_minor=p.sv_refunded_minor,
+        points_restored=p.points_restored, points_clawed_back=p.points_clawed,
+        points_written_off=p.points_written_off, card=card, replayed=outcome.replayed)
