@@ -375,7 +375,7 @@ async def _client(spec: dict[str, Any], go: Any, results: Any) -> dict[str, Any]
             finally:
                 call.cancel()
 
-        if spec["mode"] == "unary":
+        if spec["mode"] in ("unary", "purchase"):
             workers = [unary() for _ in range(spec["inflight"])]
         else:
             workers = [stream() for _ in range(spec["streams"])]
