@@ -984,11 +984,12 @@ class Ledger:
         else:
             state = self._expire_all(work, state, now_us)
         rule_sets = self.registry.rule_sets_in_force(store.store_id, now_us)
-        evaluation = self._evaluation(request, work, rule_sets,
-                                      self._basket(purchase, state, store, now_us))
+        basket = self._basket(purchase, state, store, now_us)
+        evaluation = self._evaluation(request, work, rule_sets, basket)
         program = self.registry.program_of(state.issuing_partner_id)
         decision = purchases.decide_purchase(state, purchase, purchases.PurchaseContext(
-            meta, now_us, store.partner_id, program, evaluation))
+            meta, now_us, store.partner_id, program, evaluation, basket.weekday,
+            basket.minute_of_day))
         event = decision.event
         if event is None:
             return Outcome(int(decision.result), tag, state.card_number,

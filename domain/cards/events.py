@@ -146,6 +146,8 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     purchase_id: str
     acquirer_partner_id: str
     lines: tuple[Line, ...]
+    weekday: int  # the store's local day (0 = Monday) and minute the rules saw
+    minute_of_day: int
     total_minor: int
     discount_minor: int
     sv_charged_minor: int
@@ -157,6 +159,8 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     rule_sets: tuple[str, ...]  # every version in force, "<id>@<version>"
     awards: tuple[RuleAward, ...]
     legs: tuple[Leg, ...]
+    # With the card's class before the event, weekday, minute_of_day and the pinned rule_sets
+    # are every input of the evaluation: a replay recomputes the lot exactly.
 
 
 class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):

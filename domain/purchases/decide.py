@@ -43,6 +43,8 @@ class PurchaseContext(msgspec.Struct, frozen=True):
     acquirer_partner_id: str
     program: Program | None
     evaluation: Evaluation
+    weekday: int  # what the rules saw: the store's local day and minute
+    minute_of_day: int
 
 
 class PurchaseDecision(msgspec.Struct, frozen=True):
@@ -109,7 +111,8 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                              postings.clearing(state.issuing_partner_id,
                                                ctx.acquirer_partner_id), charged)
     return PurchaseDecision(result, event=ev.PurchaseMade(
-        ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, cmd.total_minor, 0, charged,
+        ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, ctx.weekday,
+        ctx.minute_of_day, cmd.total_minor, 0, charged,
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
         evaluation.rule_sets, evaluation.awards if lot is not None else (), legs))
 
