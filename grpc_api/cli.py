@@ -1,4 +1,4 @@
-"""The `loyalty-ledger` command: init, serve, demo, bench."""
+"""The `loyalty-ledger` command: init, serve, expire, demo, bench."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from ledger.limits import EXPIRY_EVERY_S
 from ledger.store import ConfigError, EventStore, open_store
 
 DATABASE_ENV = "LEDGER_DATABASE_URL"
@@ -50,15 +51,65 @@ def _open_ready_store(url: str) -> EventStore:
     return store
 
 
+def cmd_expire(ns: argparse.Namespace) -> int:
+    import time
+
+    from grpc_api.translate import format_time_us, parse_time_us
+    from ledger.engine import Ledger
+    from ledger.expiry import PointsExpiry
+
+    now_us = time.time_ns() // 1000
+    try:
+        as_of_us = parse_time_us(ns.as_of, "--as-of", now_us)
+    except ValueError as error:
+        print(f"loyalty-ledger expire: {error}", file=sys.stderr)
+        return 2
+    if as_of_us > now_us:
+        print("loyalty-ledger expire: --as-of must not be in the future (points are never "
+              "expired early)", file=sys.stderr)
+        return 2
+    store = _open_ready_store(_database(ns))
+    ledger = Ledger(store).start()
+    try:
+        run = PointsExpiry(ledger).run(as_of_us)
+    finally:
+        ledger.stop()
+        store.close()
+    print(f"expired {run.points_expired} points on {run.cards_with_expiry} of "
+          f"{run.cards_checked} cards that earned points, as of {format_time_us(as_of_us)}"
+          + (f"; {run.failures} cards failed (run again)" if run.failures else ""))
+    return 1 if run.failures else 0
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     url = _database(ns)
     if ns.workers > 1:
         return _serve_workers(ns, url)
     store = _open_ready_store(url)
-    return asyncio.run(_serve_one(store, ns.listen))
+    return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s))
 
 
-async def _serve_one(store: EventStore, listen: str) -> int:
+async def _expiry_schedule(ledger: object, every_s: float) -> None:
+    """Run the points expiry job every `every_s` seconds, as of the moment it starts."""
+    import time
+
+    from ledger.expiry import PointsExpiry
+
+    job = PointsExpiry(ledger)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            run = await loop.run_in_executor(None, job.run, time.time_ns() // 1000)
+        except Exception:  # a failed run is retried at the next tick
+            log.exception("points expiry run failed")
+            continue
+        if run.points_expired or run.failures:
+            log.warning("points expiry: %d points on %d cards, %d failures",
+                        run.points_expired, run.cards_with_expiry, run.failures)
+
+
+async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0) -> int:
     from grpc_health.v1 import health_pb2
 
     from grpc_api.server import create_server, shutdown
@@ -81,7 +132,11 @@ async def _serve_one(store: EventStore, listen: str) -> int:
     host = listen.rsplit(":", 1)[0]
     print(f"ready: listening on {host}:{served.port} (pid {os.getpid()}, database {store.url})",
           flush=True)
+    expiry = (asyncio.create_task(_expiry_schedule(ledger, expire_every_s))
+              if expire_every_s > 0 else None)
     await stop.wait()
+    if expiry is not None:
+        expiry.cancel()
     await shutdown(served, grace_s=10)  # calls already sent are answered; new ones refused
     ledger.stop()
     store.close()
@@ -96,7 +151,8 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
     _open_ready_store(url).close()
     children = [subprocess.Popen(
         [sys.executable, "-m", "grpc_api.cli", "serve", "--database", url, "--listen",
-         ns.listen, "--workers", "1"], stdout=subprocess.PIPE, text=True)
+         ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s)],
+        stdout=subprocess.PIPE, text=True)
         for _ in range(ns.workers)]
     ready = threading.Barrier(ns.workers + 1)
 
@@ -159,15 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", help=database_help)
     p.set_defaults(func=cmd_init)
 
-    p = sub("serve", "Serve the gRPC API (AdminService, CardService, PosService, health, "
-            "reflection) on a database made by init. SIGTERM drains in-flight requests.",
+    p = sub("serve", "Serve the gRPC API (AdminService, CardService, PosService, "
+            "ProgramService, health, reflection) on a database made by init. SIGTERM drains "
+            "in-flight requests.",
             "loyalty-ledger serve --database sqlite:///ledger.db --listen 0.0.0.0:50051 "
             "--workers 2")
     p.add_argument("--database", help=database_help)
     p.add_argument("--listen", default="127.0.0.1:50051", help="HOST:PORT (default %(default)s)")
     p.add_argument("--workers", type=int, default=1,
                    help="server processes sharing the port and the database (default 1)")
+    p.add_argument("--expire-every-s", type=float, default=EXPIRY_EVERY_S,
+                   help="run the points expiry job this often, in seconds (0 = never; "
+                        "default %(default)s)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub("expire", "Record the expiry of every points lot whose time is up at --as-of "
+            "(default: now). Safe beside running servers; running it twice changes nothing.",
+            "loyalty-ledger expire --database sqlite:///ledger.db --as-of 2026-12-31T16:00:00Z")
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--as-of", default="", help="RFC 3339 time with an offset (default: now)")
+    p.set_defaults(func=cmd_expire)
 
     p = sub("demo", "Run a self-contained demo: a server on a temporary SQLite file, a small "
             "alliance, simulated POS traffic over real gRPC, and a summary table.",
@@ -181,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
             "loyalty-ledger bench --seconds 8 --database postgresql://postgres@127.0.0.1/bench")
     p.add_argument("--database", help="PostgreSQL URL of a scratch database (recreated)")
     p.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement")
-    p.add_argument("--only", default="", help="comma-separated subset of: a,b,c,d,e")
+    p.add_argument("--only", default="", help="comma-separated subset of: a,b,c,d,e,f")
     p.add_argument("--json", default="", help="also write the results to this JSON file")
     p.set_defaults(func=cmd_bench)
     return parser

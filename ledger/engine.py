@@ -109,6 +109,7 @@ class Request:
     request_id: str = ""  # "" for reads
     terminal_id: str = ""  # the terminal a GATEWAY acts for
     deadline: float = math.inf  # time.monotonic() value
+    system: bool = False  # the ledger's own jobs (expiry): no credential, never from the wire
 
 
 class Sync(msgspec.Struct, frozen=True):
@@ -116,6 +117,7 @@ class Sync(msgspec.Struct, frozen=True):
     everything other processes committed before it was submitted."""
 
 
+SYSTEM = Principal(Role.ADMIN)  # who the ledger's own jobs act as
 _STOP = object()
 _WAKE = object()
 _MISSING = object()
@@ -227,7 +229,7 @@ class Ledger:
             DefineProgram: self._registry, PublishRuleSet: self._registry,
             GetRuleSet: self._rules_read, ListRuleSets: self._rules_read,
             pc.Purchase: self._purchase, pc.SimulatePurchase: self._purchase,
-            pc.Return: self._return,
+            pc.Return: self._return, pc.ExpirePoints: self._expire_points,
         }
         self.rule_book = RuleBook()
 
@@ -491,34 +493,26 @@ class Ledger:
             return Outcome(int(Result.APPROVED), "Sync")  # the log was followed: done
         if request.deadline < time.monotonic():
             return Failure(DEADLINE_EXCEEDED, "the deadline passed before the ledger decided")
+        handler = self._handlers[type(request.command)]
+        if request.system:
+            return _guarded(handler, request, SYSTEM, work, now_us)
         credential = self.registry.credentials.get(request.credential_id)
         if credential is None or credential.revoked:
             return Failure(UNAUTHENTICATED, "unknown or revoked credential")
-        handler = self._handlers[type(request.command)]
         # The key space comes from the registry as the writer sees it (fresh), never from a
         # caller that may have looked at a stale copy.
         request.key_space = key_space_of(request.credential_id, credential.principal,
                                          request.terminal_id)
         if not request.request_id:
-            try:
-                return handler(request, credential.principal, work, now_us)
-            except Denied as denied:
-                return Failure(PERMISSION_DENIED, str(denied))
-            except InvalidInput as error:
-                return Failure(INVALID_ARGUMENT, str(error))
-            except NotFound as missing:
-                return Failure(NOT_FOUND, str(missing))
+            return _guarded(handler, request, credential.principal, work, now_us)
         pair = (request.key_space, request.request_id)
         digest = payload_hash(request.command)
         known = work.keys_by_pair.get(pair) or self.key_cache.get(pair)
         if known is not None:
             return _replay(known, digest)
-        try:
-            outcome = handler(request, credential.principal, work, now_us)
-        except InvalidInput as error:
-            return Failure(INVALID_ARGUMENT, str(error))
-        except Denied as denied:
-            return Failure(PERMISSION_DENIED, str(denied))
+        outcome = _guarded(handler, request, credential.principal, work, now_us)
+        if isinstance(outcome, Failure):
+            return outcome  # refused: nothing to remember, a corrected retry may follow
         stored = msgspec.structs.replace(outcome, token="") if outcome.token else outcome
         work.add_key(KeyRow(request.key_space, request.request_id, digest, encode(stored)))
         return outcome
@@ -1020,6 +1014,24 @@ class Ledger:
         due = self._expiries(state, now_us)
         return self._emit(work, state, due) if due else state
 
+    def _expire_points(self, request: Request, principal: Principal, work: _Work,
+                       now_us: int) -> Outcome:
+        """The expiry job's step for one card; approved_amount_minor = points expired."""
+        command: pc.ExpirePoints = request.command
+        if not request.system:
+            raise Denied("points expiry is the ledger's own job")
+        if command.as_of_us > now_us:
+            raise InvalidInput("as_of", "must not be in the future: points are never expired "
+                               "early")
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ExpirePoints")
+        due = purchases.expired_points(state, command.as_of_us, _system_meta(now_us))
+        if due:
+            state = self._emit(work, state, due)
+        return Outcome(int(Result.APPROVED), "ExpirePoints", state.card_number,
+                       approved_amount_minor=sum(e.amount for e in due), card=_view(state, now_us))
+
     def _return(self, request: Request, principal: Principal, work: _Work,
                 now_us: int) -> Outcome:
         command: pc.Return = request.command
@@ -1060,6 +1072,19 @@ def _view(state: cards.CardState, now_us: int) -> Any:
 def _number_of(event: CardEvent) -> str:
     number: str = event.card_number  # type: ignore[attr-defined]  # the stream's first event
     return number
+
+
+def _guarded(handler: Callable[[Request, Principal, _Work, int], Outcome], request: Request,
+             principal: Principal, work: _Work, now_us: int) -> Reply:
+    """The handler's outcome, or the Failure its refusal means."""
+    try:
+        return handler(request, principal, work, now_us)
+    except InvalidInput as error:
+        return Failure(INVALID_ARGUMENT, str(error))
+    except Denied as denied:
+        return Failure(PERMISSION_DENIED, str(denied))
+    except NotFound as missing:
+        return Failure(NOT_FOUND, str(missing))
 
 
 def _check(denial: str | None) -> None:

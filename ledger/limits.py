@@ -52,3 +52,10 @@ RULE_COMBINATIONS_MAX = 256
 
 # Rule sets one ListRuleSets reply holds.
 RULE_SETS_PAGE_MAX = 1_000
+
+# Cards the expiry job asks the writer about at once (well under QUEUE_MAX, so live traffic
+# keeps room in the queue).
+EXPIRY_CHUNK = 500
+
+# How often `serve` runs the points expiry job by default (seconds; 0 = never).
+EXPIRY_EVERY_S = 3_600

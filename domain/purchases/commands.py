@@ -103,3 +103,12 @@ class Return(msgspec.Struct, frozen=True, array_like=True, tag="Return"):
     @property
     def card_number(self) -> str:
         return self.purchase_id.split(".", 1)[0]
+
+
+class ExpirePoints(msgspec.Struct, frozen=True, array_like=True, tag="ExpirePoints"):
+    """Record the expiry of every lot of a card whose time is up at `as_of_us` (the expiry job;
+    never from the wire). The same `as_of_us` always expires the same lots; a lot expires once.
+    """
+
+    card_number: str
+    as_of_us: int

@@ -15,7 +15,7 @@ from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from tests.integration.test_durability import ROOT, ServerProcess, _cli, _env, md
 
-COMMANDS = ["init", "serve", "demo", "bench"]
+COMMANDS = ["init", "serve", "expire", "demo", "bench"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -47,7 +47,7 @@ def test_init_prints_the_admin_token_last_and_serve_refuses_a_database_without_i
     "mysql://clerk:s3cret-pw@127.0.0.1/ledger",  # not a store we know
     "sqlite:///no/such/directory/ledger.db",
 ])
-@pytest.mark.parametrize("command", ["init", "serve"])
+@pytest.mark.parametrize("command", ["init", "serve", "expire"])
 def test_a_bad_database_url_is_one_line_and_exit_status_2(command: str, url: str) -> None:
     done = run(command, "--database", url)
     assert done.returncode == 2, done.stderr

@@ -65,9 +65,10 @@ def _env() -> dict[str, str]:
 class ServerProcess:
     """`loyalty-ledger serve` on a free port; its output is drained by a thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *options: str) -> None:
         self.proc = subprocess.Popen(
-            _cli("serve", "--database", url, "--listen", "127.0.0.1:0"), cwd=ROOT, env=_env(),
+            _cli("serve", "--database", url, "--listen", "127.0.0.1:0", *options), cwd=ROOT,
+            env=_env(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
