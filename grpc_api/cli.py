@@ -76,7 +76,8 @@ def cmd_expire(ns: argparse.Namespace) -> int:
         ledger.stop()
         store.close()
     print(f"expired {run.points_expired} points on {run.cards_with_expiry} of "
-          f"{run.cards_checked} cards that earned points, as of {format_time_us(as_of_us)}"
+          f"{run.cards_checked} cards, lowered {run.tiers_lowered} tiers, as of "
+          f"{format_time_us(as_of_us)}"
           + (f"; {run.failures} cards failed (run again)" if run.failures else ""))
     return 1 if run.failures else 0
 
@@ -104,9 +105,10 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
         except Exception:  # a failed run is retried at the next tick
             log.exception("points expiry run failed")
             continue
-        if run.points_expired or run.failures:
-            log.warning("points expiry: %d points on %d cards, %d failures",
-                        run.points_expired, run.cards_with_expiry, run.failures)
+        if run.points_expired or run.tiers_lowered or run.failures:
+            log.warning("card maintenance: %d points expired on %d cards, %d tiers lowered, "
+                        "%d failures", run.points_expired, run.cards_with_expiry,
+                        run.tiers_lowered, run.failures)
 
 
 async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0) -> int:
@@ -230,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub("expire", "Record the expiry of every points lot whose time is up at --as-of "
-            "(default: now). Safe beside running servers; running it twice changes nothing.",
+            "(default: now) and lower the tiers the last whole period's spend no longer "
+            "reaches. Safe beside running servers; running it twice changes nothing.",
             "loyalty-ledger expire --database sqlite:///ledger.db --as-of 2026-12-31T16:00:00Z")
     p.add_argument("--database", help=database_help)
     p.add_argument("--as-of", default="", help="RFC 3339 time with an offset (default: now)")

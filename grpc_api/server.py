@@ -215,7 +215,7 @@ def card_message(view: CardView | None) -> pb.Card | None:
                    held_minor=view.held_minor, available_minor=view.available_minor,
                    issuing_partner_id=view.issuing_partner_id,
                    issuing_store_id=view.issuing_store_id, replaced_by=view.replaced_by,
-                   points=view.points, version=view.version)
+                   points=view.points, version=view.version, tier=view.tier)
 
 
 def authorize_reply(outcome: Outcome) -> pb.AuthorizeReply:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from domain.common import InvalidInput
-from domain.points.program import DefineProgram
+from domain.points.program import DefineProgram, TierLevel
 from domain.purchases.commands import Purchase, Return, ReturnLine
 from domain.rules.model import (
     MULTIPLIER_BP_ONE,
@@ -101,7 +101,8 @@ def rule_set_message(value: RuleSet) -> pb.RuleSet:
 def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
     return DefineProgram(message.owner, message.currency, message.point_value_micros,
                          int(message.expiry_kind), message.expiry_n, message.timezone,
-                         message.vesting_days)
+                         message.vesting_days,
+                         tuple(TierLevel(t.name, t.threshold_minor) for t in message.tiers))
 
 
 def purchase(message: pb.PurchaseRequest) -> Purchase:
@@ -134,4 +135,5 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
                      for a in p.awards],
         decline_reason=p.decline_reason, stored_value_refunded_minor=p.sv_refunded_minor,
         points_restored=p.points_restored, points_clawed_back=p.points_clawed,
-        points_written_off=p.points_written_off, card=card, replayed=outcome.replayed)
+        points_written_off=p.points_written_off, card=card, replayed=outcome.replayed,
+        tier=p.tier)

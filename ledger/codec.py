@@ -83,13 +83,14 @@ class CardView(msgspec.Struct, array_like=True):
     replaced_by: str
     points: int
     version: int
+    tier: str = ""
 
 
 def card_view(state: CardState, held_minor: int, points: int) -> CardView:
     return CardView(state.card_number, state.card_class, int(state.status), state.currency,
                     state.balance_minor, held_minor, state.balance_minor - held_minor,
                     state.issuing_partner_id, state.issuing_store_id, state.replaced_by, points,
-                    state.version)
+                    state.version, state.tier)
 
 
 class PurchaseView(msgspec.Struct, array_like=True):
@@ -109,11 +110,18 @@ class PurchaseView(msgspec.Struct, array_like=True):
     rule_sets: tuple[str, ...] = ()
     awards: tuple[RuleAward, ...] = ()
     decline_reason: str = ""
+    tier: str = ""  # the card's tier after the purchase
     # Return
     sv_refunded_minor: int = 0
     points_restored: int = 0
     points_clawed: int = 0
     points_written_off: int = 0
+
+
+class MaintenanceView(msgspec.Struct, array_like=True):
+    points_expired: int
+    tier_before: str
+    tier_after: str
 
 
 class Outcome(msgspec.Struct, array_like=True):
@@ -130,6 +138,7 @@ class Outcome(msgspec.Struct, array_like=True):
     replayed: bool = False
     purchase: PurchaseView | None = None  # Purchase, SimulatePurchase, Return
     rule_sets: tuple[RuleSet, ...] = ()  # GetRuleSet, ListRuleSets (never stored)
+    maintenance: MaintenanceView | None = None  # MaintainCard (the job's; never stored)
 
 
 _outcome_decoder = msgspec.msgpack.Decoder(type=Outcome)

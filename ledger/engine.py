@@ -57,6 +57,7 @@ from ledger import limits
 from ledger.codec import (
     REGISTRY_ID,
     SNAPSHOT_TOPIC,
+    MaintenanceView,
     Outcome,
     PurchaseView,
     card_stream_id,
@@ -229,7 +230,7 @@ class Ledger:
             DefineProgram: self._registry, PublishRuleSet: self._registry,
             GetRuleSet: self._rules_read, ListRuleSets: self._rules_read,
             pc.Purchase: self._purchase, pc.SimulatePurchase: self._purchase,
-            pc.Return: self._return, pc.ExpirePoints: self._expire_points,
+            pc.Return: self._return, pc.MaintainCard: self._maintain,
         }
         self.rule_book = RuleBook()
 
@@ -925,8 +926,8 @@ class Ledger:
         else:
             local = dt.datetime.fromtimestamp(now_us / 1e6, ZoneInfo(store.timezone))
             weekday, minute = local.weekday(), local.hour * 60 + local.minute
-        return Basket(lines=purchase.lines, card_class=state.card_class, weekday=weekday,
-                      minute_of_day=minute)
+        return Basket(lines=purchase.lines, card_class=state.card_class, tier=state.tier,
+                      weekday=weekday, minute_of_day=minute)
 
     def _evaluate_purchases(self, batch: list[Request], work: _Work, now_us: int) -> None:
         """Evaluate the baskets of every purchase in the batch with one kernel call per
@@ -1002,7 +1003,7 @@ class Ledger:
                            lot.amount if lot else 0,
                            lot.amount if lot and lot.vests_at_us > now_us else 0,
                            lot.vests_at_us if lot else 0, lot.expires_at_us if lot else 0,
-                           event.rule_sets, event.awards))
+                           event.rule_sets, event.awards, tier=event.tier_after))
 
     def _expiries(self, state: cards.CardState, now_us: int) -> tuple[CardEvent, ...]:
         meta = _system_meta(now_us)
@@ -1014,23 +1015,29 @@ class Ledger:
         due = self._expiries(state, now_us)
         return self._emit(work, state, due) if due else state
 
-    def _expire_points(self, request: Request, principal: Principal, work: _Work,
-                       now_us: int) -> Outcome:
-        """The expiry job's step for one card; approved_amount_minor = points expired."""
-        command: pc.ExpirePoints = request.command
+    def _maintain(self, request: Request, principal: Principal, work: _Work,
+                  now_us: int) -> Outcome:
+        """The periodic job's step for one card: expiry, then the tier review."""
+        command: pc.MaintainCard = request.command
         if not request.system:
-            raise Denied("points expiry is the ledger's own job")
+            raise Denied("card maintenance (expiry, tier review) is the ledger's own job")
         if command.as_of_us > now_us:
             raise InvalidInput("as_of", "must not be in the future: points are never expired "
                                "early")
         state = self.card(command.card_number)
         if state is None:
-            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ExpirePoints")
-        due = purchases.expired_points(state, command.as_of_us, _system_meta(now_us))
-        if due:
-            state = self._emit(work, state, due)
-        return Outcome(int(Result.APPROVED), "ExpirePoints", state.card_number,
-                       approved_amount_minor=sum(e.amount for e in due), card=_view(state, now_us))
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "MaintainCard")
+        meta = _system_meta(now_us)
+        tier_before = state.tier
+        expired = purchases.expired_points(state, command.as_of_us, meta)
+        program = self.registry.program_of(state.issuing_partner_id)
+        period_end = program.period_end_at_or_before(command.as_of_us) if program else 0
+        events = expired + purchases.review_tier(state, program, period_end, meta)
+        if events:
+            state = self._emit(work, state, events)
+        return Outcome(int(Result.APPROVED), "MaintainCard", state.card_number,
+                       card=_view(state, now_us), maintenance=MaintenanceView(
+                           sum(e.amount for e in expired), tier_before, state.tier))
 
     def _return(self, request: Request, principal: Principal, work: _Work,
                 now_us: int) -> Outcome:

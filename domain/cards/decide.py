@@ -68,6 +68,9 @@ class PurchaseRecord(msgspec.Struct, array_like=True):
     sv_refunded_minor: int = 0
     points_restored: int = 0
     points_clawed: int = 0  # including what was written off
+    recorded_at_us: int = 0
+    qualifying_minor: int = 0
+    qualifying_returned: int = 0
 
 
 class CardState(msgspec.Struct, array_like=True):
@@ -90,6 +93,8 @@ class CardState(msgspec.Struct, array_like=True):
     lots: dict[str, Lot] = {}  # the points purse, by lot id
     purchases: dict[str, PurchaseRecord] = {}
     points_written_off: int = 0  # clawed back after they were spent: the program's loss
+    tier: str = ""  # "" = no tier
+    tier_since_us: int = 0  # when the card reached its tier (reviews judge it only after)
 
     @property
     def available_minor(self) -> int:
@@ -483,7 +488,10 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
     state.purchases[e.purchase_id] = PurchaseRecord(
         e.purchase_id, e.meta.store_id, e.acquirer_partner_id, e.lines, e.sv_charged_minor,
         e.points_redeemed, e.redeemed, e.lot.amount if e.lot else 0,
-        e.lot.lot_id if e.lot else "", [0] * len(e.lines))
+        e.lot.lot_id if e.lot else "", [0] * len(e.lines), recorded_at_us=e.meta.recorded_at_us,
+        qualifying_minor=e.qualifying_minor)
+    if e.tier_after != state.tier:
+        state.tier, state.tier_since_us = e.tier_after, e.meta.recorded_at_us
     return state
 
 
@@ -500,7 +508,13 @@ def _returned(state: CardState, e: ev.PurchaseReturned) -> CardState:
         _take(state, lot_id, points)
         record.points_clawed += points
     record.points_clawed += e.points_written_off
+    record.qualifying_returned += e.qualifying_minor_returned
     state.points_written_off += e.points_written_off
+    return state
+
+
+def _tier_changed(state: CardState, e: ev.TierChanged) -> CardState:
+    state.tier, state.tier_since_us = e.tier, e.period_end_us
     return state
 
 
@@ -527,6 +541,7 @@ _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.PurchaseMade: _purchased,
     ev.PurchaseReturned: _returned,
     ev.PointsExpired: _points_expired,
+    ev.TierChanged: _tier_changed,
 }
 assert set(_EVOLVE) == set(ev.CARD_EVENTS)
 

@@ -148,6 +148,8 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     lines: tuple[Line, ...]
     weekday: int  # the store's local day (0 = Monday) and minute the rules saw
     minute_of_day: int
+    qualifying_minor: int  # eligible spend: what counts towards tiers
+    tier_after: str  # the card's tier after this purchase (an upgrade happens at once)
     total_minor: int
     discount_minor: int
     sv_charged_minor: int
@@ -175,7 +177,17 @@ class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
     points_restored: tuple[tuple[str, int], ...]  # (lot id, points) given back
     points_clawed: tuple[tuple[str, int], ...]  # (lot id, points) taken back
     points_written_off: int
+    qualifying_minor_returned: int  # this return's share of the purchase's qualifying spend
     legs: tuple[Leg, ...]
+
+
+class TierChanged(CardEvent, tag="tier.changed.v1"):
+    """A downgrade by the periodic review: the spend in the window that ended at
+    `period_end_us` no longer reaches the card's tier."""
+
+    tier: str
+    qualifying_minor: int
+    period_end_us: int
 
 
 class PointsExpired(CardEvent, tag="points.expired.v1"):
@@ -190,7 +202,7 @@ CARD_EVENTS: tuple[type[CardEvent], ...] = (
     CardIssued, CardActivated, CardBlocked, CardUnblocked, CardClosed, CardReplaced,
     CardIssuedAsReplacement, ValueLoaded, LoadReversed, ValueAuthorized, AuthorizationCaptured,
     AuthorizationReleased, CaptureReversed, ValueRefunded, PurchaseMade, PurchaseReturned,
-    PointsExpired,
+    PointsExpired, TierChanged,
 )
 
 RELEASE_VOIDED = "VOIDED"

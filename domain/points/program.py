@@ -8,11 +8,12 @@ and expiry it was earned with.
 
 from __future__ import annotations
 
+import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from domain.common import InvalidInput, check_id
+from domain.common import CLASS_PATTERN, InvalidInput, check_id
 from domain.currency import check_currency
 from domain.points.purse import ExpiryKind, ExpiryPolicy
 
@@ -21,6 +22,13 @@ POINT_VALUE_MICROS_MAX = 10**12  # a point worth at most a million minor units: 
 EXPIRY_N_MAX = 120
 VESTING_DAYS_MAX = 365
 DAY_US = 86_400 * 1_000_000
+TIERS_MAX = 16
+QUALIFYING_WINDOW_US = 365 * DAY_US  # tiers look at the spend of the last 365 days
+
+
+class TierLevel(msgspec.Struct, frozen=True, array_like=True):
+    name: str  # e.g. SILVER, GOLD: what rules name in their `tiers` condition
+    threshold_minor: int  # qualifying spend over the window that reaches this tier
 
 
 class Program(msgspec.Struct, frozen=True, array_like=True):
@@ -31,6 +39,31 @@ class Program(msgspec.Struct, frozen=True, array_like=True):
     expiry_n: int
     timezone: str  # where "the end of the month" is
     vesting_days: int  # earned points are pending this long (0 = spendable at once)
+    tiers: tuple[TierLevel, ...] = ()  # ascending thresholds
+
+    def tier_for(self, qualifying_minor: int) -> str:
+        """The highest tier the spend reaches ("" = none)."""
+        reached = ""
+        for level in self.tiers:
+            if qualifying_minor >= level.threshold_minor:
+                reached = level.name
+        return reached
+
+    def rank(self, tier: str) -> int:
+        """Position of a tier (-1: no tier, or one this program no longer has)."""
+        for index, level in enumerate(self.tiers):
+            if level.name == tier:
+                return index
+        return -1
+
+    def period_end_at_or_before(self, at_us: int) -> int:
+        """The most recent month boundary (midnight on the 1st, in the program's timezone) at
+        or before `at_us`: the end of the last whole period, where tier reviews look."""
+        zone = ZoneInfo(self.timezone)
+        local = dt.datetime.fromtimestamp(at_us / 1_000_000, tz=dt.UTC).astimezone(zone)
+        start = dt.datetime(local.year, local.month, 1, tzinfo=zone)
+        delta = start.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000
 
     @property
     def expiry(self) -> ExpiryPolicy:
@@ -54,6 +87,7 @@ class DefineProgram(msgspec.Struct, frozen=True, array_like=True, tag="DefinePro
     expiry_n: int
     timezone: str
     vesting_days: int
+    tiers: tuple[TierLevel, ...] = ()
 
     def validate(self) -> None:
         if self.owner != ALLIANCE:
@@ -74,7 +108,19 @@ class DefineProgram(msgspec.Struct, frozen=True, array_like=True, tag="DefinePro
             raise InvalidInput("timezone", f"unknown IANA time zone {self.timezone!r}") from None
         if not 0 <= self.vesting_days <= VESTING_DAYS_MAX:
             raise InvalidInput("vesting_days", f"must be 0..{VESTING_DAYS_MAX}")
+        if len(self.tiers) > TIERS_MAX:
+            raise InvalidInput("tiers", f"must hold at most {TIERS_MAX} tiers")
+        previous = 0
+        for index, level in enumerate(self.tiers):
+            if not CLASS_PATTERN.fullmatch(level.name):
+                raise InvalidInput(f"tiers[{index}].name", "must be 1..32 of [A-Z0-9_]")
+            if not previous < level.threshold_minor <= 10**15:
+                raise InvalidInput(f"tiers[{index}].threshold_minor",
+                                   "must be greater than the tier below's (and than 0)")
+            previous = level.threshold_minor
+        if len({level.name for level in self.tiers}) != len(self.tiers):
+            raise InvalidInput("tiers", "names a tier twice")
 
     def program(self) -> Program:
         return Program(self.owner, self.currency, self.point_value_micros, self.expiry_kind,
-                       self.expiry_n, self.timezone, self.vesting_days)
+                       self.expiry_n, self.timezone, self.vesting_days, self.tiers)

@@ -105,10 +105,11 @@ class Return(msgspec.Struct, frozen=True, array_like=True, tag="Return"):
         return self.purchase_id.split(".", 1)[0]
 
 
-class ExpirePoints(msgspec.Struct, frozen=True, array_like=True, tag="ExpirePoints"):
-    """Record the expiry of every lot of a card whose time is up at `as_of_us` (the expiry job;
-    never from the wire). The same `as_of_us` always expires the same lots; a lot expires once.
-    """
+class MaintainCard(msgspec.Struct, frozen=True, array_like=True, tag="MaintainCard"):
+    """The periodic job's step for one card (never from the wire): record the expiry of every
+    lot whose time is up at `as_of_us`, and review the tier against the spend of the window
+    that ended at the last period end at or before `as_of_us`. The same `as_of_us` always
+    gives the same result; a lot expires once, a tier is lowered once."""
 
     card_number: str
     as_of_us: int

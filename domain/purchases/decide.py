@@ -24,7 +24,7 @@ from domain.cards import events as ev
 from domain.cards.decide import CardState, Decision, PurchaseRecord, decline
 from domain.common import CardStatus, Meta, Result
 from domain.points import purse
-from domain.points.program import DAY_US, Program
+from domain.points.program import DAY_US, QUALIFYING_WINDOW_US, Program
 from domain.purchases.commands import Purchase, Return
 
 
@@ -96,6 +96,12 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                              f"{state.available_minor} available on the card")
         charged, result = state.available_minor, Result.PARTIALLY_APPROVED
     purchase_id = f"{state.card_number}.{state.version + 1}"
+    qualifying = ctx.evaluation.eligible_minor
+    tier = state.tier
+    if program is not None:
+        reached = program.tier_for(qualifying_spend(state, ctx.now_us) + qualifying)
+        if program.rank(reached) > program.rank(tier):
+            tier = reached  # upgrades happen at once; downgrades wait for the review
     lot = None
     evaluation = ctx.evaluation
     if program is not None and evaluation.points > 0:
@@ -112,7 +118,7 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                                                ctx.acquirer_partner_id), charged)
     return PurchaseDecision(result, event=ev.PurchaseMade(
         ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, ctx.weekday,
-        ctx.minute_of_day, cmd.total_minor, 0, charged,
+        ctx.minute_of_day, qualifying, tier, cmd.total_minor, 0, charged,
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
         evaluation.rule_sets, evaluation.awards if lot is not None else (), legs))
 
@@ -148,9 +154,10 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int) -> Dec
                                                record.acquirer_partner_id),
                              postings.available(state.card_number), sv)
     lines = tuple((line.line_index, line.quantity) for line in cmd.lines)
+    qualifying = _share(record.qualifying_minor, before, after, total)
     return Decision(Result.APPROVED, (ev.PurchaseReturned(
-        meta, cmd.purchase_id, lines, cmd.reason, sv, restored, clawed, written_off, legs),),
-        approved_amount_minor=sv)
+        meta, cmd.purchase_id, lines, cmd.reason, sv, restored, clawed, written_off, qualifying,
+        legs),), approved_amount_minor=sv)
 
 
 def _progress(record: PurchaseRecord, cmd: Return) -> tuple[int, int, int]:
@@ -203,6 +210,30 @@ def _claw(state: CardState, record: PurchaseRecord, points: int,
         clawed.append((lot.lot_id, take))
         points -= take
     return tuple(clawed), points
+
+
+# ------------------------------------------------------------------------------ tiers
+
+
+def qualifying_spend(state: CardState, at_us: int) -> int:
+    """Eligible spend of the purchases in the window ending at `at_us`, less returns."""
+    since = at_us - QUALIFYING_WINDOW_US
+    return sum(r.qualifying_minor - r.qualifying_returned for r in state.purchases.values()
+               if since < r.recorded_at_us <= at_us)
+
+
+def review_tier(state: CardState, program: Program | None, period_end_us: int,
+                meta: Meta) -> tuple[ev.TierChanged, ...]:
+    """The periodic review at a period's end: a downgrade when the window that ended then no
+    longer reaches the card's tier (an upgrade never waits for it). A tier reached after that
+    period end is judged at the next one."""
+    if program is None or not state.tier or state.tier_since_us > period_end_us:
+        return ()
+    spend = qualifying_spend(state, period_end_us)
+    supported = program.tier_for(spend)
+    if program.rank(supported) >= program.rank(state.tier) and program.rank(state.tier) >= 0:
+        return ()
+    return (ev.TierChanged(meta, supported, spend, period_end_us),)
 
 
 # ------------------------------------------------------------------------------ expiry

@@ -231,7 +231,7 @@ class CredentialReply(_message.Message):
     def __init__(self, result: _Optional[_Union[Result, str]] = ..., credential_id: _Optional[str] = ..., token: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class Card(_message.Message):
-    __slots__ = ("card_number", "card_class", "status", "currency", "balance_minor", "held_minor", "available_minor", "issuing_partner_id", "issuing_store_id", "replaced_by", "points", "version")
+    __slots__ = ("card_number", "card_class", "status", "currency", "balance_minor", "held_minor", "available_minor", "issuing_partner_id", "issuing_store_id", "replaced_by", "points", "version", "tier")
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CARD_CLASS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,7 @@ class Card(_message.Message):
     REPLACED_BY_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     card_number: str
     card_class: str
     status: CardStatus
@@ -256,7 +257,8 @@ class Card(_message.Message):
     replaced_by: str
     points: int
     version: int
-    def __init__(self, card_number: _Optional[str] = ..., card_class: _Optional[str] = ..., status: _Optional[_Union[CardStatus, str]] = ..., currency: _Optional[str] = ..., balance_minor: _Optional[int] = ..., held_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., issuing_partner_id: _Optional[str] = ..., issuing_store_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., points: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    tier: str
+    def __init__(self, card_number: _Optional[str] = ..., card_class: _Optional[str] = ..., status: _Optional[_Union[CardStatus, str]] = ..., currency: _Optional[str] = ..., balance_minor: _Optional[int] = ..., held_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., issuing_partner_id: _Optional[str] = ..., issuing_store_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., points: _Optional[int] = ..., version: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
 
 class IssueCardRequest(_message.Message):
     __slots__ = ("request_id", "card_number", "card_class", "currency", "customer_ref", "issuing_store_id")
@@ -429,7 +431,7 @@ class RuleAward(_message.Message):
     def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
 
 class PurchaseReply(_message.Message):
-    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed")
+    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -451,6 +453,7 @@ class PurchaseReply(_message.Message):
     POINTS_WRITTEN_OFF_FIELD_NUMBER: _ClassVar[int]
     CARD_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     result: Result
     purchase_id: str
     total_minor: int
@@ -472,7 +475,8 @@ class PurchaseReply(_message.Message):
     points_written_off: int
     card: Card
     replayed: bool
-    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    tier: str
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ...) -> None: ...
 
 class ReturnLine(_message.Message):
     __slots__ = ("line_index", "quantity")
@@ -495,7 +499,7 @@ class ReturnRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ReturnLine, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DefineProgramRequest(_message.Message):
-    __slots__ = ("request_id", "owner", "currency", "point_value_micros", "expiry_kind", "expiry_n", "timezone", "vesting_days")
+    __slots__ = ("request_id", "owner", "currency", "point_value_micros", "expiry_kind", "expiry_n", "timezone", "vesting_days", "tiers")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -504,6 +508,7 @@ class DefineProgramRequest(_message.Message):
     EXPIRY_N_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     VESTING_DAYS_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     owner: str
     currency: str
@@ -512,7 +517,16 @@ class DefineProgramRequest(_message.Message):
     expiry_n: int
     timezone: str
     vesting_days: int
-    def __init__(self, request_id: _Optional[str] = ..., owner: _Optional[str] = ..., currency: _Optional[str] = ..., point_value_micros: _Optional[int] = ..., expiry_kind: _Optional[_Union[ExpiryKind, str]] = ..., expiry_n: _Optional[int] = ..., timezone: _Optional[str] = ..., vesting_days: _Optional[int] = ...) -> None: ...
+    tiers: _containers.RepeatedCompositeFieldContainer[TierLevel]
+    def __init__(self, request_id: _Optional[str] = ..., owner: _Optional[str] = ..., currency: _Optional[str] = ..., point_value_micros: _Optional[int] = ..., expiry_kind: _Optional[_Union[ExpiryKind, str]] = ..., expiry_n: _Optional[int] = ..., timezone: _Optional[str] = ..., vesting_days: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierLevel, _Mapping]]] = ...) -> None: ...
+
+class TierLevel(_message.Message):
+    __slots__ = ("name", "threshold_minor")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_MINOR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    threshold_minor: int
+    def __init__(self, name: _Optional[str] = ..., threshold_minor: _Optional[int] = ...) -> None: ...
 
 class Rule(_message.Message):
     __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points")

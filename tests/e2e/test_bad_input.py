@@ -406,7 +406,17 @@ TABLE: list[Rpc] = [
          Case("expiry_n zero months", set_(expiry_n=0), "expiry_n"),
          Case("timezone unknown", set_(timezone="Mars/Olympus"), "timezone"),
          Case("vesting_days negative", set_(vesting_days=-1), "vesting_days"),
-         Case("vesting_days over a year", set_(vesting_days=400), "vesting_days")],
+         Case("vesting_days over a year", set_(vesting_days=400), "vesting_days"),
+         Case("tier name lower case", lambda m: m.tiers.add(name="gold", threshold_minor=1),
+              "tiers[0].name"),
+         Case("tier threshold zero", lambda m: m.tiers.add(name="GOLD", threshold_minor=0),
+              "tiers[0].threshold_minor"),
+         Case("tier thresholds not ascending", lambda m: m.tiers.extend([
+             pb.TierLevel(name="GOLD", threshold_minor=500), pb.TierLevel(
+                 name="SILVER", threshold_minor=200)]), "tiers[1].threshold_minor"),
+         Case("a tier named twice", lambda m: m.tiers.extend([
+             pb.TierLevel(name="GOLD", threshold_minor=200), pb.TierLevel(
+                 name="GOLD", threshold_minor=500)]), "tiers")],
         card=None),
     Rpc("programs", "PublishRuleSet", lambda c: pb.PublishRuleSetRequest(
         request_id=rid(), rule_set=RULE_SET), "p1_manager",

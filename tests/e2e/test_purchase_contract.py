@@ -36,8 +36,9 @@ def _setup(server: Server, alliance: Alliance) -> None:
     manager = alliance.tokens["p1_manager"]
     reply = call(server.programs.DefineProgram, pb.DefineProgramRequest(
         request_id=rid("prog"), owner="P1", currency="USD", point_value_micros=1_000_000,
-        expiry_kind=pb.END_OF_YEAR, expiry_n=1, timezone="Asia/Shanghai", vesting_days=0),
-        manager)
+        expiry_kind=pb.END_OF_YEAR, expiry_n=1, timezone="Asia/Shanghai", vesting_days=0,
+        tiers=[pb.TierLevel(name="SILVER", threshold_minor=100_00),
+               pb.TierLevel(name="GOLD", threshold_minor=1_000_00)]), manager)
     assert reply.result == R.APPROVED
     reply = call(server.programs.PublishRuleSet,
                  pb.PublishRuleSetRequest(request_id=rid("pub"), rule_set=SPRING), manager)
@@ -78,6 +79,7 @@ def test_a_promotion_defined_then_used_at_the_till(server: Server, alliance: All
     assert list(reply.rule_sets) == ["spring-2026@1"]
     assert reply.points_expire_at.startswith("2027-12-31T16:00:00")  # end of 2027, Shanghai
     assert reply.card.points == 390 and reply.card.balance_minor == 49_00
+    assert reply.tier == "SILVER" and reply.card.tier == "SILVER"  # 101.00 eligible spend
     again = call(server.pos.Purchase, request, t1)
     assert again.replayed and again.purchase_id == reply.purchase_id
     shown = balance(server, alliance, number)

@@ -10,7 +10,7 @@ import subprocess
 
 from domain.cards import events as ev
 from domain.points.purse import ExpiryKind
-from domain.purchases.commands import ExpirePoints
+from domain.purchases.commands import MaintainCard
 from grpc_api.translate import format_time_us
 from ledger.engine import INVALID_ARGUMENT, PERMISSION_DENIED, Failure, Ledger, Request
 from ledger.expiry import PointsExpiry
@@ -34,7 +34,7 @@ def _history(ledger: Ledger, alliance, clock) -> tuple[str, str, int]:
     return early, late, first.purchase.expires_at_us
 
 
-def _call_system(ledger: Ledger, command: ExpirePoints):
+def _call_system(ledger: Ledger, command: MaintainCard):
     future: concurrent.futures.Future = concurrent.futures.Future()
     ledger.submit(Request("", command, future.set_result, system=True))
     return future.result(30)
@@ -61,9 +61,9 @@ def test_expiry_as_of_a_time_is_deterministic_and_happens_once(ledger, alliance,
 
 def test_expiry_is_never_early_and_only_the_ledger_runs_it(ledger, alliance, clock):
     early, _, _ = _history(ledger, alliance, clock)
-    future = _call_system(ledger, ExpirePoints(early, clock.now_us + 1))
+    future = _call_system(ledger, MaintainCard(early, clock.now_us + 1))
     assert isinstance(future, Failure) and future.code == INVALID_ARGUMENT
-    from_wire = call(ledger, alliance.admin, ExpirePoints(early, clock.now_us))
+    from_wire = call(ledger, alliance.admin, MaintainCard(early, clock.now_us))
     assert isinstance(from_wire, Failure) and from_wire.code == PERMISSION_DENIED
 
 
@@ -83,7 +83,7 @@ def test_the_expire_command(ledger, alliance, clock, store_url):
     done = expire("--as-of", format_time_us(first_expiry))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("expired 55 points on 1 of 2 cards"), done.stdout  # 35 + 20
-    assert expire().stdout.startswith("expired 120 points on 1 of 2 cards")
+    assert expire().stdout.startswith("expired 120 points on 1 of 2 cards, lowered 0 tiers")
     assert expire().stdout.startswith("expired 0 points on 0 of 2 cards")
     refused = expire("--as-of", "2999-01-01T00:00:00Z")
     assert refused.returncode == 2 and "future" in refused.stderr

@@ -8,16 +8,19 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import msgspec
+
 from domain.cards import commands as cc
 from domain.cards import events as ev
 from domain.common import Result
-from domain.points.program import ALLIANCE, DefineProgram
+from domain.points.program import ALLIANCE, DefineProgram, TierLevel
 from domain.points.purse import ExpiryKind
 from domain.purchases.commands import Purchase, Return, ReturnLine, SimulatePurchase
 from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
 from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
 from ledger.codec import Outcome
 from ledger.engine import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, Failure, Ledger
+from ledger.expiry import PointsExpiry
 from tests.helpers import card_number, ok, rid
 from tests.integration.test_engine_stories import (
     approved,
@@ -378,3 +381,39 @@ def test_a_return_after_the_points_were_spent_writes_off_the_rest_and_never_goes
     assert spent.purchase.points_clawed == 10 and spent.purchase.points_written_off == 80
     assert spent.purchase.points_restored == 80  # the points that paid for the mug come back
     assert spent.card.points == 80 and spent.card.points >= 0
+
+
+# ------------------------------------------------------------------------------ tiers
+
+
+def test_tiers_upgrade_at_once_feed_the_rules_and_are_lowered_by_the_review(
+        ledger, alliance, clock):
+    tiers = (TierLevel("SILVER", 200_00), TierLevel("GOLD", 500_00))
+    approved(call(ledger, alliance.p1_manager, msgspec.structs.replace(program(), tiers=tiers)))
+    gold_double = Rule(rule_id="gold-double", effect=Effect.MULTIPLY, tiers=("GOLD",),
+                       multiplier_bp=20_000)
+    approved(call(ledger, alliance.p1_manager,
+                  PublishRuleSet(rule_set(EARN_1_PER_USD, NO_TOBACCO, gold_double))))
+    number = new_card(ledger, alliance, load=0)
+    first = buy(ledger, alliance, purchase(number, basket(("tv-1", "electronics", 1, 250_00),
+                                                          ("cig-1", "tobacco", 1, 50_00))))
+    assert first.purchase.tier == "SILVER" and first.card.tier == "SILVER"  # tobacco: no
+    second = buy(ledger, alliance, purchase(number, basket(("sofa", "home", 1, 250_00))))
+    assert second.purchase.tier == "GOLD"
+    assert second.purchase.points_earned == 250  # evaluated with the tier before the purchase
+    third = buy(ledger, alliance, purchase(number, basket(("lamp", "home", 1, 10_00))))
+    assert third.purchase.points_earned == 20  # GOLD doubles
+    # A return lowers the qualifying spend at once, the tier only at the review.
+    ok(call(ledger, alliance.t1, Return(second.purchase.purchase_id, (ReturnLine(0, 1),), "")))
+    assert view(ledger, alliance, number).tier == "GOLD"
+    job = PointsExpiry(ledger)
+    assert job.run(clock.now_us).tiers_lowered == 0  # the window of the last whole month
+    clock.advance(40 * 86_400)  # ...now ends after the return: 260.00 qualifies for SILVER
+    assert job.run(clock.now_us).tiers_lowered == 1
+    assert view(ledger, alliance, number).tier == "SILVER"
+    clock.advance(400 * 86_400)  # a year without purchases
+    assert job.run(clock.now_us).tiers_lowered == 1
+    assert view(ledger, alliance, number).tier == ""
+    assert job.run(clock.now_us).tiers_lowered == 0  # lowered once
+    changes = [e.tier for e in card_events(ledger.store, number) if isinstance(e, ev.TierChanged)]
+    assert changes == ["SILVER", ""]

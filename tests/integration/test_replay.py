@@ -119,8 +119,8 @@ def _check_purchase(state: registry.RegistryState, before: cards.CardState,
         pinned.append(state.rule_sets[rule_set_id][int(version) - 1])
     merged = RuleSet(rule_set_id="replay", version=1, scope="alliance", valid_from_us=0,
                      valid_to_us=1, rules=tuple(r for s in pinned for r in s.rules))
-    basket = Basket(lines=event.lines, card_class=before.card_class, weekday=event.weekday,
-                    minute_of_day=event.minute_of_day)
+    basket = Basket(lines=event.lines, card_class=before.card_class, tier=before.tier,
+                    weekday=event.weekday, minute_of_day=event.minute_of_day)
     award = evaluate(merged, basket)
     if event.lot is None:
         assert award.points == 0
