@@ -59,7 +59,7 @@ def rule(message: pb.Rule, index: int) -> Rule:
     where = f"rule_set.rules[{index}]"
     if message.effect not in Effect._value2member_map_:
         raise InvalidInput(f"{where}.effect", "must be EARN, MULTIPLY, EXCLUDE, "
-                           "THRESHOLD_BONUS or CAP")
+                           "THRESHOLD_BONUS, CAP or DISCOUNT")
     effect = Effect(message.effect)
     return Rule(
         rule_id=message.rule_id, effect=effect, categories=tuple(message.categories),
@@ -73,7 +73,7 @@ def rule(message: pb.Rule, index: int) -> Rule:
                        else MULTIPLIER_BP_ONE),
         stacking=_enum(message.stacking, Stacking, f"{where}.stacking", Stacking.COMBINE),
         priority=message.priority, threshold_minor=message.threshold_minor,
-        points=message.points)
+        points=message.points, discount_bp=message.discount_bp)
 
 
 def rule_set(message: pb.RuleSet) -> RuleSet:
@@ -95,7 +95,8 @@ def rule_set_message(value: RuleSet) -> pb.RuleSet:
             minute_from=r.minute_from, minute_to=r.minute_to % DAY_MINUTES,
             rate_num=r.rate_num, rate_den=r.rate_den, rounding=int(r.rounding),
             multiplier_bp=r.multiplier_bp, stacking=int(r.stacking), priority=r.priority,
-            threshold_minor=r.threshold_minor, points=r.points) for r in value.rules])
+            threshold_minor=r.threshold_minor, points=r.points, discount_bp=r.discount_bp)
+            for r in value.rules])
 
 
 def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
@@ -131,8 +132,8 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
         other_tender_minor=p.other_tender_minor, points_earned=p.points_earned,
         points_pending=p.points_pending, points_vest_at=format_time_us(p.vests_at_us),
         points_expire_at=format_time_us(p.expires_at_us), rule_sets=p.rule_sets,
-        explanation=[pb.RuleAward(rule_set=a.rule_set, rule_id=a.rule_id, points=a.points)
-                     for a in p.awards],
+        explanation=[pb.RuleAward(rule_set=a.rule_set, rule_id=a.rule_id, points=a.points,
+                                  discount_minor=a.discount_minor) for a in p.awards],
         decline_reason=p.decline_reason, stored_value_refunded_minor=p.sv_refunded_minor,
         points_restored=p.points_restored, points_clawed_back=p.points_clawed,
         points_written_off=p.points_written_off, card=card, replayed=outcome.replayed,

@@ -68,10 +68,13 @@ class RuleBook:
         for key, indexes in groups.items():
             combined = self._get(key, sets[key])
             batch = encode_baskets(combined.compiled, [items[i][1] for i in indexes])
-            points, eligible, by_rule = evaluate_batch(combined.compiled, batch)
+            out = evaluate_batch(combined.compiled, batch)
             self.kernel_calls += 1
             for row, index in enumerate(indexes):
-                awards = tuple(RuleAward(*combined.origin[r], int(by_rule[row, r]))
-                               for r in by_rule[row].nonzero()[0])
-                results[index] = Evaluation(int(points[row]), int(eligible[row]), key, awards)
+                given = (out.by_rule[row] != 0) | (out.discount_by_rule[row] != 0)
+                awards = tuple(RuleAward(*combined.origin[r], int(out.by_rule[row, r]),
+                                         int(out.discount_by_rule[row, r]))
+                               for r in given.nonzero()[0])
+                results[index] = Evaluation(int(out.points[row]), int(out.eligible[row]), key,
+                                            awards, int(out.discount[row]))
         return results

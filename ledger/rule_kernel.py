@@ -50,6 +50,7 @@ class CompiledRuleSet:
     priority: I64
     threshold_minor: I64
     points: I64
+    discount_bp: I64
     weekday_mask: I64
     minute_from: I64
     minute_to: I64
@@ -115,6 +116,7 @@ def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
         priority=column([r.priority for r in rules]),
         threshold_minor=column([r.threshold_minor for r in rules]),
         points=column([r.points for r in rules]),
+        discount_bp=column([r.discount_bp for r in rules]),
         weekday_mask=column([sum(1 << d for d in r.weekdays) if r.weekdays else ALL_DAYS
                              for r in rules]),
         minute_from=column([r.minute_from for r in rules]),
@@ -158,15 +160,17 @@ def encode_baskets(compiled: CompiledRuleSet, baskets: Sequence[Basket]) -> Bask
 
 EARN, MULTIPLY, EXCLUDE = int(Effect.EARN), int(Effect.MULTIPLY), int(Effect.EXCLUDE)
 THRESHOLD_BONUS, CAP = int(Effect.THRESHOLD_BONUS), int(Effect.CAP)
+DISCOUNT = int(Effect.DISCOUNT)
 FLOOR, CEIL = int(Rounding.FLOOR), int(Rounding.CEIL)
 
 
 @numba.njit(cache=True, nogil=True)
 def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, priority,
-            threshold_minor, points, weekday_mask, minute_from, minute_to, line_condition,
-            class_any, tier_any, rule_category, rule_sku, rule_class, rule_tier,
+            threshold_minor, points, discount_bp, weekday_mask, minute_from, minute_to,
+            line_condition, class_any, tier_any, rule_category, rule_sku, rule_class, rule_tier,
             line_start, line_category, line_sku, line_amount, card_class, tier, weekday, minute,
-            lines_max, out_points, out_eligible, out_by_rule):  # pragma: no cover (compiled)
+            lines_max, out_points, out_eligible, out_by_rule, out_discount,
+            out_discount_by_rule):  # pragma: no cover (compiled)
     n_rules = effect.shape[0]
     n_baskets = line_start.shape[0] - 1
     live = np.zeros(n_rules, dtype=np.bool_)
@@ -189,6 +193,7 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
             excluded = False
             earn = -1
             best_exclusive = -1
+            best_discount = -1
             product = MULTIPLIER_BP_ONE
             for r in range(n_rules):
                 if not live[r]:
@@ -199,8 +204,10 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
                 e = effect[r]
                 if e == EXCLUDE:
                     excluded = True
-                    break
-                if e == EARN:
+                elif e == DISCOUNT:
+                    if best_discount < 0 or priority[r] > priority[best_discount]:
+                        best_discount = r
+                elif e == EARN:
                     if earn < 0 or priority[r] > priority[earn]:
                         earn = r
                 elif e == MULTIPLY:
@@ -209,9 +216,14 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
                             best_exclusive = r
                     else:
                         product = product * multiplier_bp[r] // MULTIPLIER_BP_ONE
+            amount = line_amount[line]
+            if best_discount >= 0:
+                off = amount * discount_bp[best_discount] // MULTIPLIER_BP_ONE
+                out_discount[b] += off
+                out_discount_by_rule[b, best_discount] += off
+                amount -= off
             if excluded:
                 continue
-            amount = line_amount[line]
             eligible += amount
             if earn < 0:
                 continue
@@ -265,20 +277,32 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
         out_eligible[b] = eligible
 
 
-def evaluate_batch(compiled: CompiledRuleSet, batch: BasketBatch) -> tuple[I64, I64, I64]:
-    """(points, eligible spend, points by rule [basket, rule]) for every basket."""
+@dataclass(frozen=True)
+class BatchResult:
+    """Per basket: points, eligible spend, discount; per basket and rule: points, discount."""
+
+    points: I64
+    eligible: I64
+    by_rule: I64
+    discount: I64
+    discount_by_rule: I64
+
+
+def evaluate_batch(compiled: CompiledRuleSet, batch: BasketBatch) -> BatchResult:
     n = batch.line_start.shape[0] - 1
-    out_points = np.zeros(n, dtype=np.int64)
-    out_eligible = np.zeros(n, dtype=np.int64)
-    out_by_rule = np.zeros((n, compiled.effect.shape[0]), dtype=np.int64)
+    rules = compiled.effect.shape[0]
+    out = BatchResult(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                      np.zeros((n, rules), dtype=np.int64), np.zeros(n, dtype=np.int64),
+                      np.zeros((n, rules), dtype=np.int64))
     c = compiled
     _kernel(c.effect, c.rate_num, c.rate_den, c.rounding, c.multiplier_bp, c.exclusive,
-            c.priority, c.threshold_minor, c.points, c.weekday_mask, c.minute_from,
-            c.minute_to, c.line_condition, c.class_any, c.tier_any, c.rule_category, c.rule_sku,
-            c.rule_class, c.rule_tier, batch.line_start, batch.line_category, batch.line_sku,
-            batch.line_amount, batch.card_class, batch.tier, batch.weekday, batch.minute,
-            batch.lines_max, out_points, out_eligible, out_by_rule)
-    return out_points, out_eligible, out_by_rule
+            c.priority, c.threshold_minor, c.points, c.discount_bp, c.weekday_mask,
+            c.minute_from, c.minute_to, c.line_condition, c.class_any, c.tier_any,
+            c.rule_category, c.rule_sku, c.rule_class, c.rule_tier, batch.line_start,
+            batch.line_category, batch.line_sku, batch.line_amount, batch.card_class,
+            batch.tier, batch.weekday, batch.minute, batch.lines_max, out.points, out.eligible,
+            out.by_rule, out.discount, out.discount_by_rule)
+    return out
 
 
 def warm_up() -> None:

@@ -134,6 +134,7 @@ class RuleAward(msgspec.Struct, frozen=True, array_like=True):
     rule_set: str  # "<rule set id>@<version>"
     rule_id: str
     points: int
+    discount_minor: int = 0  # a DISCOUNT rule: what it took off the price
 
 
 class PurchaseMade(CardEvent, tag="purchase.made.v1"):

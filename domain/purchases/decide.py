@@ -35,6 +35,7 @@ class Evaluation(msgspec.Struct, frozen=True):
     eligible_minor: int
     rule_sets: tuple[str, ...]
     awards: tuple[ev.RuleAward, ...]
+    discount_minor: int = 0
 
 
 class PurchaseContext(msgspec.Struct, frozen=True):
@@ -64,7 +65,8 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         return _declined(Result.DECLINED_CURRENCY_MISMATCH,
                          f"the card holds {state.currency}, the basket is in {cmd.currency}")
     program = ctx.program
-    due = cmd.total_minor
+    discount = ctx.evaluation.discount_minor
+    due = cmd.total_minor - discount
     redeemed: tuple[tuple[str, int], ...] = ()
     points_value = 0
     if cmd.points_to_redeem:
@@ -118,9 +120,18 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                                                ctx.acquirer_partner_id), charged)
     return PurchaseDecision(result, event=ev.PurchaseMade(
         ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, ctx.weekday,
-        ctx.minute_of_day, qualifying, tier, cmd.total_minor, 0, charged,
+        ctx.minute_of_day, qualifying, tier, cmd.total_minor, discount, charged,
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
-        evaluation.rule_sets, evaluation.awards if lot is not None else (), legs))
+        evaluation.rule_sets, _explained(evaluation, lot is not None), legs))
+
+
+def _explained(evaluation: Evaluation, earned: bool) -> tuple[ev.RuleAward, ...]:
+    """The explanation: discounts always (they were given); points only if they were earned
+    (no program: the rules' points went nowhere)."""
+    if earned:
+        return evaluation.awards
+    return tuple(msgspec.structs.replace(a, points=0) for a in evaluation.awards
+                 if a.discount_minor)
 
 
 # ------------------------------------------------------------------------------ returns

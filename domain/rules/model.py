@@ -9,7 +9,11 @@ weekdays and a time of day in the store's timezone, categories or SKUs) and one 
 - MULTIPLY: multiplies the base points of the lines it applies to (basis points, 10000 = 1x);
 - EXCLUDE: lines it applies to earn nothing and do not count as eligible spend;
 - THRESHOLD_BONUS: flat points when the eligible spend reaches `threshold_minor`;
-- CAP: at most `points` for the whole purchase.
+- CAP: at most `points` for the whole purchase;
+- DISCOUNT: a member discount of `discount_bp` (10000 = 100 %) off the lines it applies to,
+  rounded down; discounts never stack: the applicable one with the highest `priority` (then the
+  lowest position) applies alone. A discounted line earns, and counts as eligible spend, on
+  what is paid for it.
 
 Stacking is explicit. Multipliers marked COMBINE multiply together; if any EXCLUSIVE
 multiplier applies to a line, the one with the highest `priority` (then the lowest position)
@@ -49,6 +53,7 @@ class Effect(enum.IntEnum):
     EXCLUDE = 3
     THRESHOLD_BONUS = 4
     CAP = 5
+    DISCOUNT = 6
 
 
 class Stacking(enum.IntEnum):
@@ -82,6 +87,7 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     priority: int = 0  # EARN and EXCLUSIVE MULTIPLY: higher wins
     threshold_minor: int = 0  # THRESHOLD_BONUS
     points: int = 0  # THRESHOLD_BONUS: bonus; CAP: the cap
+    discount_bp: int = 0  # DISCOUNT: 1..10000 (10000 = 100 %)
 
 
 class RuleSet(msgspec.Struct, frozen=True, kw_only=True):
@@ -160,6 +166,8 @@ def _check_rule(index: int, rule: Rule) -> None:
             raise bad("points", f"must be 1..{POINTS_MAX}")
     if rule.effect == Effect.CAP and not 0 <= rule.points <= POINTS_MAX:
         raise bad("points", f"must be 0..{POINTS_MAX}")
+    if rule.effect == Effect.DISCOUNT and not 0 < rule.discount_bp <= MULTIPLIER_BP_ONE:
+        raise bad("discount_bp", f"must be 1..{MULTIPLIER_BP_ONE} (10000 = 100 %)")
     if not -1000 <= rule.priority <= 1000:
         raise bad("priority", "must be -1000..1000")
 

@@ -4,14 +4,16 @@ match to the point. Readable first; speed is the kernel's job.
 Order of evaluation for one basket:
 1. for each line, the applicable rules (conditions hold: card class, tier, weekday, time of
    day, category or SKU);
-2. an applicable EXCLUDE rule: the line earns nothing and is not eligible spend;
-3. the EARN rule with the highest priority (then lowest position) gives the line's base points
+2. the DISCOUNT rule with the highest priority (then lowest position), if any, takes
+   floor(amount * discount_bp / 10000) off the line; the line's amount is then what is paid;
+3. an applicable EXCLUDE rule: the line earns nothing and is not eligible spend;
+4. the EARN rule with the highest priority (then lowest position) gives the line's base points
    = round(amount * rate_num / rate_den) with that rule's rounding; no EARN rule: 0;
-4. multipliers: the best applicable EXCLUSIVE one alone, else the product of the COMBINE ones
+5. multipliers: the best applicable EXCLUSIVE one alone, else the product of the COMBINE ones
    (each step floor(product * bp / 10000)); line points = floor(base * product / 10000);
-5. THRESHOLD_BONUS rules whose conditions hold for the basket (category/SKU conditions: some
+6. THRESHOLD_BONUS rules whose conditions hold for the basket (category/SKU conditions: some
    line matches) add their points when eligible spend >= threshold;
-6. the lowest applicable CAP caps the total; the cut is taken from the bonuses first, then
+7. the lowest applicable CAP caps the total; the cut is taken from the bonuses first, then
    from the lines in reverse order, so the explanation still sums to the total.
 """
 
@@ -33,11 +35,14 @@ from domain.rules.model import (
 
 @dataclass
 class Award:
-    """Points for one basket and which rule gave what (rule index -> points)."""
+    """Points for one basket and which rule gave what (rule index -> points); discounts and
+    which rule gave them (rule index -> minor units)."""
 
     points: int = 0
     eligible_minor: int = 0
     by_rule: dict[int, int] = field(default_factory=dict)
+    discount_minor: int = 0
+    discount_by_rule: dict[int, int] = field(default_factory=dict)
 
     def give(self, rule_index: int, points: int) -> None:
         if points:
@@ -80,9 +85,20 @@ def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
     line_gifts: list[tuple[int, int]] = []  # (rule index, points) per line, in order
     for line in basket.lines:
         here = [i for i in live if applies_to_line(rules[i], line)]
+        amount = line.amount_minor
+        discount = -1
+        for i in here:
+            if rules[i].effect == Effect.DISCOUNT and (discount < 0
+                                                       or _better(rules, i, discount)):
+                discount = i
+        if discount >= 0:
+            off = amount * rules[discount].discount_bp // MULTIPLIER_BP_ONE
+            if off:
+                award.discount_minor += off
+                award.discount_by_rule[discount] = award.discount_by_rule.get(discount, 0) + off
+            amount -= off
         if any(rules[i].effect == Effect.EXCLUDE for i in here):
             continue
-        amount = line.amount_minor
         award.eligible_minor += amount
         earn = -1
         for i in here:

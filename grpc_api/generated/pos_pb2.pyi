@@ -66,6 +66,7 @@ class RuleEffect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXCLUDE: _ClassVar[RuleEffect]
     THRESHOLD_BONUS: _ClassVar[RuleEffect]
     CAP: _ClassVar[RuleEffect]
+    DISCOUNT: _ClassVar[RuleEffect]
 
 class Stacking(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -124,6 +125,7 @@ MULTIPLY: RuleEffect
 EXCLUDE: RuleEffect
 THRESHOLD_BONUS: RuleEffect
 CAP: RuleEffect
+DISCOUNT: RuleEffect
 STACKING_UNSPECIFIED: Stacking
 COMBINE: Stacking
 EXCLUSIVE: Stacking
@@ -421,14 +423,16 @@ class SimulatePurchaseRequest(_message.Message):
     def __init__(self, purchase: _Optional[_Union[PurchaseRequest, _Mapping]] = ..., store_id: _Optional[str] = ...) -> None: ...
 
 class RuleAward(_message.Message):
-    __slots__ = ("rule_set", "rule_id", "points")
+    __slots__ = ("rule_set", "rule_id", "points", "discount_minor")
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     rule_set: str
     rule_id: str
     points: int
-    def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
+    discount_minor: int
+    def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ..., discount_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseReply(_message.Message):
     __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier")
@@ -529,7 +533,7 @@ class TierLevel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., threshold_minor: _Optional[int] = ...) -> None: ...
 
 class Rule(_message.Message):
-    __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points")
+    __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points", "discount_bp")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     EFFECT_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
@@ -547,6 +551,7 @@ class Rule(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_MINOR_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_BP_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     effect: RuleEffect
     categories: _containers.RepeatedScalarFieldContainer[str]
@@ -564,7 +569,8 @@ class Rule(_message.Message):
     priority: int
     threshold_minor: int
     points: int
-    def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[RuleEffect, str]] = ..., categories: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[str]] = ..., card_classes: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[str]] = ..., weekdays: _Optional[_Iterable[int]] = ..., minute_from: _Optional[int] = ..., minute_to: _Optional[int] = ..., rate_num: _Optional[int] = ..., rate_den: _Optional[int] = ..., rounding: _Optional[_Union[Rounding, str]] = ..., multiplier_bp: _Optional[int] = ..., stacking: _Optional[_Union[Stacking, str]] = ..., priority: _Optional[int] = ..., threshold_minor: _Optional[int] = ..., points: _Optional[int] = ...) -> None: ...
+    discount_bp: int
+    def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[RuleEffect, str]] = ..., categories: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[str]] = ..., card_classes: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[str]] = ..., weekdays: _Optional[_Iterable[int]] = ..., minute_from: _Optional[int] = ..., minute_to: _Optional[int] = ..., rate_num: _Optional[int] = ..., rate_den: _Optional[int] = ..., rounding: _Optional[_Union[Rounding, str]] = ..., multiplier_bp: _Optional[int] = ..., stacking: _Optional[_Union[Stacking, str]] = ..., priority: _Optional[int] = ..., threshold_minor: _Optional[int] = ..., points: _Optional[int] = ..., discount_bp: _Optional[int] = ...) -> None: ...
 
 class RuleSet(_message.Message):
     __slots__ = ("rule_set_id", "version", "scope", "valid_from", "valid_to", "rules")

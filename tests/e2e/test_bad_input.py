@@ -238,6 +238,10 @@ PUBLISH_CASES = [
     Case("rounding 9", rule(rounding=9), "rule_set.rules[0].rounding"),
     Case("category with a space", rule(categories=["a b"]), "rules[0] (base).categories"),
     Case("priority absurd", rule(priority=5_000), "rules[0] (base).priority"),
+    Case("discount of 0 %", rule(effect=pb.DISCOUNT, discount_bp=0),
+         "rules[0] (base).discount_bp"),
+    Case("discount over 100 %", rule(effect=pb.DISCOUNT, discount_bp=10_001),
+         "rules[0] (base).discount_bp"),
 ]
 
 

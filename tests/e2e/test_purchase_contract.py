@@ -23,6 +23,7 @@ SPRING = pb.RuleSet(
         pb.Rule(rule_id="spend-100", effect=pb.THRESHOLD_BONUS, threshold_minor=100_00,
                 points=200),
         pb.Rule(rule_id="cap", effect=pb.CAP, points=5_000),
+        pb.Rule(rule_id="vip-5", effect=pb.DISCOUNT, card_classes=["VIP"], discount_bp=500),
     ])
 
 BASKET = [

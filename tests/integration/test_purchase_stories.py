@@ -417,3 +417,31 @@ def test_tiers_upgrade_at_once_feed_the_rules_and_are_lowered_by_the_review(
     assert job.run(clock.now_us).tiers_lowered == 0  # lowered once
     changes = [e.tier for e in card_events(ledger.store, number) if isinstance(e, ev.TierChanged)]
     assert changes == ["SILVER", ""]
+
+
+def test_member_discounts_lower_what_is_due_and_what_earns(ledger, alliance):
+    vip_10 = Rule(rule_id="vip-10", effect=Effect.DISCOUNT, card_classes=("VIP",),
+                  discount_bp=1_000)
+    vip_apparel_25 = Rule(rule_id="vip-apparel-25", effect=Effect.DISCOUNT,
+                          card_classes=("VIP",), categories=("apparel",), discount_bp=2_500,
+                          priority=5)
+    setup_program(ledger, alliance, EARN_1_PER_USD, vip_10, vip_apparel_25)
+    vip = new_card(ledger, alliance, load=100_00, card_class="VIP")
+    lines = basket(("shirt-1", "apparel", 1, 40_00), ("tea-1", "grocery", 3, 5_00))
+    dry = ok(call(ledger, alliance.t1, SimulatePurchase(purchase(vip, lines), ""), ""))
+    # shirt: 25 % (the higher priority discount alone) = 10.00; tea: 10 % of 15.00 = 1.50
+    assert (dry.purchase.total_minor, dry.purchase.discount_minor) == (55_00, 11_50)
+    assert dry.purchase.other_tender_minor == 43_50
+    assert dry.purchase.points_earned == 30 + 13  # earned on what is paid
+    discounts = {a.rule_id: a.discount_minor for a in dry.purchase.awards if a.discount_minor}
+    assert discounts == {"vip-apparel-25": 10_00, "vip-10": 1_50}
+    assert buy(ledger, alliance, purchase(vip, lines, stored_value=43_51)).result == \
+        Result.DECLINED_TENDER_EXCEEDS_DUE
+    paid = buy(ledger, alliance, purchase(vip, lines, stored_value=43_50))
+    assert paid.card.balance_minor == 56_50 and paid.purchase.discount_minor == 11_50
+    standard = new_card(ledger, alliance, load=0)
+    assert buy(ledger, alliance, purchase(standard, lines)).purchase.discount_minor == 0
+    # A full return gives back what was paid, not the list price.
+    back = ok(call(ledger, alliance.t1, Return(paid.purchase.purchase_id,
+                                               (ReturnLine(0, 1), ReturnLine(1, 3)), "")))
+    assert back.purchase.sv_refunded_minor == 43_50 and back.card.balance_minor == 100_00

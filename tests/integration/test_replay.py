@@ -41,6 +41,8 @@ def _campaign(version: int, valid_from_us: int) -> RuleSet:
         Rule(rule_id="no-tobacco", effect=Effect.EXCLUDE, categories=("tobacco",)),
         Rule(rule_id="bonus", effect=Effect.THRESHOLD_BONUS, threshold_minor=80_00, points=40),
         Rule(rule_id="cap", effect=Effect.CAP, points=400),
+        Rule(rule_id="vip-discount", effect=Effect.DISCOUNT, card_classes=("VIP",),
+             discount_bp=500 * version),
         rule_set_id="campaign", version=version, valid_from_us=valid_from_us,
         valid_to_us=FOREVER_US)
 
@@ -123,11 +125,14 @@ def _check_purchase(state: registry.RegistryState, before: cards.CardState,
                     weekday=event.weekday, minute_of_day=event.minute_of_day)
     award = evaluate(merged, basket)
     if event.lot is None:
-        assert award.points == 0
+        assert award.points == 0 and event.discount_minor == award.discount_minor
         return 0
     assert event.lot.amount == award.points and event.lot.rule_set == ",".join(event.rule_sets)
+    assert event.discount_minor == award.discount_minor
     origin = [(ref, r.rule_id) for ref, s in zip(event.rule_sets, pinned, strict=True)
               for r in s.rules]
-    assert {(a.rule_set, a.rule_id): a.points for a in event.awards} == {
+    assert {(a.rule_set, a.rule_id): a.points for a in event.awards if a.points} == {
         origin[i]: p for i, p in award.by_rule.items()}
+    assert {(a.rule_set, a.rule_id): a.discount_minor for a in event.awards
+            if a.discount_minor} == {origin[i]: d for i, d in award.discount_by_rule.items()}
     return 1

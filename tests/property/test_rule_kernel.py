@@ -49,6 +49,7 @@ def rules(draw: st.DrawFn, index: int) -> Rule:
         stacking=draw(st.sampled_from(list(Stacking))),
         priority=draw(st.integers(-2, 2)),
         threshold_minor=draw(st.integers(1, 50_000)),
+        discount_bp=draw(st.sampled_from([1, 500, 1_000, 3_333, 10_000])),
         points=draw(st.integers(0, 5_000)) if effect == Effect.CAP else
         draw(st.integers(1, 5_000)))
 
@@ -74,11 +75,15 @@ baskets = st.builds(Basket, lines=st.lists(lines, min_size=1, max_size=8).map(tu
 @given(rule_set=rule_sets(), batch=st.lists(baskets, min_size=1, max_size=6))
 def test_kernel_equals_reference(rule_set: RuleSet, batch: list[Basket]) -> None:
     compiled = compile_rule_set(rule_set)
-    points, eligible, by_rule = evaluate_batch(compiled, encode_baskets(compiled, batch))
+    out = evaluate_batch(compiled, encode_baskets(compiled, batch))
     for b, basket in enumerate(batch):
         check_basket(basket)
         award = evaluate(rule_set, basket)
-        assert int(points[b]) == award.points
-        assert int(eligible[b]) == award.eligible_minor
-        assert {r: int(p) for r, p in enumerate(by_rule[b]) if p} == award.by_rule
+        assert int(out.points[b]) == award.points
+        assert int(out.eligible[b]) == award.eligible_minor
+        assert {r: int(p) for r, p in enumerate(out.by_rule[b]) if p} == award.by_rule
         assert sum(award.by_rule.values()) == award.points >= 0
+        assert int(out.discount[b]) == award.discount_minor
+        assert {r: int(d) for r, d in enumerate(out.discount_by_rule[b]) if d} == \
+            award.discount_by_rule
+        assert 0 <= award.discount_minor <= sum(line.amount_minor for line in basket.lines)
