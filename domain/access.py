@@ -153,6 +153,17 @@ def simulate_purchase(p: Principal, store_id: str, store_partner_id: str) -> str
     return _deny(p, f"simulate purchases at store {store_id!r}")
 
 
+def manage_coupons(p: Principal, owner: str) -> str | None:
+    """Campaigns and coupons given by hand: ADMIN, and the managers of the owning partner
+    (store managers give coupons, partner managers also define campaigns)."""
+    if p.role == Role.ADMIN:
+        return None
+    if owner != "alliance" and p.role in (Role.PARTNER_MANAGER, Role.STORE_MANAGER) and (
+            p.partner_id == owner):
+        return None
+    return _deny(p, f"manage coupons of {owner}")
+
+
 def take_return(p: Principal, purchase_partner_id: str) -> str | None:
     """Returns are taken at any till, or by any manager, of the partner that sold the goods."""
     if p.role == Role.ADMIN:

@@ -6,6 +6,8 @@ Accounts (signed balances; the sum over all accounts is always zero):
 - `partner:{p}:sv_funding`: money received by issuer p for loads (negative = funded liability).
 - `clearing:{i}:{a}`: value issued by partner i and redeemed at a store of partner a. When
   i != a this is what i owes a at settlement; stage 3 settlement reads these accounts.
+- `coupons:{f}:funding`, `coupons:{a}:given`: coupon discounts funded by f (a partner or a
+  supplier) and given at the stores of partner a.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def funding(partner_id: str) -> str:
 
 def clearing(issuer_id: str, acquirer_id: str) -> str:
     return f"clearing:{issuer_id}:{acquirer_id}"
+
+
+def coupon_funding(funded_by: str) -> str:
+    """What a coupon's funder (a partner or a supplier) owes for the discounts it funds."""
+    return f"coupons:{funded_by}:funding"
+
+
+def coupon_given(acquirer_id: str) -> str:
+    """Coupon discounts given at the stores of partner `acquirer_id`: owed to it."""
+    return f"coupons:{acquirer_id}:given"
 
 
 def move(source: str, target: str, amount_minor: int) -> tuple[Leg, Leg]:

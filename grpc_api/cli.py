@@ -16,6 +16,8 @@ from ledger.limits import EXPIRY_EVERY_S
 from ledger.store import ConfigError, EventStore, open_store
 
 DATABASE_ENV = "LEDGER_DATABASE_URL"
+COUPON_KEY_ENV = "LEDGER_COUPON_KEY"
+COUPON_KEY_MIN_CHARS = 32
 log = logging.getLogger("loyalty-ledger")
 
 
@@ -39,6 +41,21 @@ def cmd_init(ns: argparse.Namespace) -> int:
     print("new ADMIN token (shown once; keep it secret):")
     print(token)
     return 0
+
+
+def coupon_key() -> bytes | None:
+    """The coupon codes' HMAC key from LEDGER_COUPON_KEY (every process of a deployment must
+    share it); None, with a warning, when unset: coupon operations then answer
+    FAILED_PRECONDITION and everything else works."""
+    value = os.environ.get(COUPON_KEY_ENV, "")
+    if not value:
+        print(f"loyalty-ledger: {COUPON_KEY_ENV} is not set: coupons are disabled",
+              file=sys.stderr, flush=True)
+        return None
+    if len(value) < COUPON_KEY_MIN_CHARS:
+        raise ConfigError(f"{COUPON_KEY_ENV} must be at least {COUPON_KEY_MIN_CHARS} "
+                          "characters (e.g. `openssl rand -hex 32`)")
+    return value.encode()
 
 
 def _open_ready_store(url: str) -> EventStore:
@@ -69,7 +86,7 @@ def cmd_expire(ns: argparse.Namespace) -> int:
               "expired early)", file=sys.stderr)
         return 2
     store = _open_ready_store(_database(ns))
-    ledger = Ledger(store).start()
+    ledger = Ledger(store, coupon_key=coupon_key()).start()
     try:
         run = PointsExpiry(ledger).run(as_of_us)
     finally:
@@ -86,8 +103,9 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     url = _database(ns)
     if ns.workers > 1:
         return _serve_workers(ns, url)
+    key = coupon_key()
     store = _open_ready_store(url)
-    return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s))
+    return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key))
 
 
 async def _expiry_schedule(ledger: object, every_s: float) -> None:
@@ -111,7 +129,8 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
                         run.tiers_lowered, run.failures)
 
 
-async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0) -> int:
+async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
+                     key: bytes | None = None) -> int:
     from grpc_health.v1 import health_pb2
 
     from grpc_api.server import create_server, shutdown
@@ -123,7 +142,7 @@ async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0) 
     from ledger.rule_kernel import warm_up
 
     warm_up()  # numba kernels compiled (or loaded from cache) before the port opens
-    ledger = Ledger(store).start()
+    ledger = Ledger(store, coupon_key=key).start()
     served = await create_server(ledger, listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

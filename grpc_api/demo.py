@@ -15,6 +15,7 @@ import collections
 import itertools
 import queue
 import random
+import secrets
 import shutil
 import sys
 import tempfile
@@ -456,7 +457,7 @@ def report(stats: Stats, seconds: float, totals: dict[str, list[int]],
 def _running_server(directory: str) -> Iterator[tuple[str, str]]:
     store = SQLiteStore(f"sqlite:///{directory}/demo.db")
     store.create_schema()
-    ledger = Ledger(store)
+    ledger = Ledger(store, coupon_key=secrets.token_bytes(32))  # a throwaway demo database
     admin_token = ledger.bootstrap_admin(label="demo")
     ledger.start()
     server = ServerThread(ledger).start()

@@ -27,6 +27,7 @@ from domain.common import (
     Role,
     check_request_id,
 )
+from domain.coupons.model import IssueCoupon, ListCoupons
 from domain.purchases.commands import SimulatePurchase
 from domain.registry import commands as rc
 from domain.registry.decide import Credential
@@ -51,7 +52,7 @@ log = logging.getLogger("grpc_api.server")
 
 _CODES = {name: getattr(grpc.StatusCode, name) for name in (
     "INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED", "UNAVAILABLE",
-    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "NOT_FOUND")}
+    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "NOT_FOUND", "FAILED_PRECONDITION")}
 
 SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
@@ -555,6 +556,28 @@ class ProgramService(pb_grpc.ProgramServiceServicer):
                                              _deadline(context))
         return pb.ListRuleSetsReply(
             rule_sets=[translate.rule_set_message(r) for r in outcome.rule_sets])
+
+    @rpc
+    async def DefineCouponCampaign(self, request: Any, context: Any,
+                                   credential: Credential) -> Any:
+        command = translate.define_campaign(request)
+        return await self._write(request, context, credential, command)
+
+    @rpc
+    async def IssueCoupon(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(IssueCoupon(request.card_number, request.campaign_id),
+                             request.request_id)
+        outcome = await self.gateway.execute(credential, command, request.request_id,
+                                             _deadline(context))
+        coupon = translate.coupon_message(outcome.coupons[0]) if outcome.coupons else None
+        return pb.CouponReply(result=outcome.result, coupon=coupon, replayed=outcome.replayed)
+
+    @rpc
+    async def ListCoupons(self, request: Any, context: Any, credential: Credential) -> Any:
+        command = _validated(ListCoupons(request.card_number), None)
+        outcome = await self.gateway.execute(credential, command, "", _deadline(context))
+        return pb.ListCouponsReply(result=outcome.result, coupons=[
+            translate.coupon_message(c) for c in outcome.coupons])
 
 
 # ------------------------------------------------------------------------------ server factory

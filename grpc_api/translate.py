@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from domain.common import InvalidInput
+from domain.coupons.model import Campaign, DefineCouponCampaign
 from domain.points.program import DefineProgram, TierLevel
 from domain.purchases.commands import Purchase, Return, ReturnLine
 from domain.rules.model import (
@@ -18,7 +19,7 @@ from domain.rules.model import (
     Stacking,
 )
 from grpc_api.generated import pos_pb2 as pb
-from ledger.codec import Outcome
+from ledger.codec import CouponUseView, CouponView, Outcome
 
 FOREVER_US = 2**62
 DAY_MINUTES = 24 * 60
@@ -73,7 +74,8 @@ def rule(message: pb.Rule, index: int) -> Rule:
                        else MULTIPLIER_BP_ONE),
         stacking=_enum(message.stacking, Stacking, f"{where}.stacking", Stacking.COMBINE),
         priority=message.priority, threshold_minor=message.threshold_minor,
-        points=message.points, discount_bp=message.discount_bp)
+        points=message.points, discount_bp=message.discount_bp,
+        coupon_campaign=message.coupon_campaign)
 
 
 def rule_set(message: pb.RuleSet) -> RuleSet:
@@ -95,8 +97,8 @@ def rule_set_message(value: RuleSet) -> pb.RuleSet:
             minute_from=r.minute_from, minute_to=r.minute_to % DAY_MINUTES,
             rate_num=r.rate_num, rate_den=r.rate_den, rounding=int(r.rounding),
             multiplier_bp=r.multiplier_bp, stacking=int(r.stacking), priority=r.priority,
-            threshold_minor=r.threshold_minor, points=r.points, discount_bp=r.discount_bp)
-            for r in value.rules])
+            threshold_minor=r.threshold_minor, points=r.points, discount_bp=r.discount_bp,
+            coupon_campaign=r.coupon_campaign) for r in value.rules])
 
 
 def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
@@ -111,7 +113,7 @@ def purchase(message: pb.PurchaseRequest) -> Purchase:
                     tuple(Line(line.sku, line.category, line.quantity, line.unit_price_minor)
                           for line in message.lines),
                     message.stored_value_minor, message.allow_partial, message.points_to_redeem,
-                    message.local_time, message.receipt_ref)
+                    message.local_time, message.receipt_ref, tuple(message.coupon_codes))
 
 
 def return_command(message: pb.ReturnRequest) -> Return:
@@ -137,4 +139,31 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
         decline_reason=p.decline_reason, stored_value_refunded_minor=p.sv_refunded_minor,
         points_restored=p.points_restored, points_clawed_back=p.points_clawed,
         points_written_off=p.points_written_off, card=card, replayed=outcome.replayed,
-        tier=p.tier)
+        tier=p.tier, coupons_used=[coupon_use_message(u) for u in p.coupons_used],
+        coupons_issued=[coupon_message(c) for c in p.coupons_issued],
+        coupon_discount_minor=p.coupon_discount_minor)
+
+
+def coupon_use_message(use: CouponUseView) -> pb.CouponUse:
+    return pb.CouponUse(coupon_id=use.coupon_id, amount_minor=use.amount_minor,
+                        used_up=use.used_up)
+
+
+def coupon_message(c: CouponView) -> pb.Coupon:
+    return pb.Coupon(coupon_id=c.coupon_id, code=c.code, campaign_id=c.campaign_id, kind=c.kind,
+                     value_minor=c.value_minor, percent_bp=c.percent_bp,
+                     remaining_minor=c.remaining_minor, status=c.status,
+                     valid_from=format_time_us(c.valid_from_us),
+                     valid_to=format_time_us(c.valid_to_us), min_spend_minor=c.min_spend_minor,
+                     funded_by=c.funded_by)
+
+
+def define_campaign(message: pb.DefineCouponCampaignRequest) -> DefineCouponCampaign:
+    c = message.campaign
+    if not c.valid_to:
+        raise InvalidInput("valid_to", "is required: a coupon always expires")
+    return DefineCouponCampaign(Campaign(
+        c.campaign_id, c.owner, c.currency, int(c.kind), c.value_minor, c.percent_bp,
+        c.min_spend_minor, parse_time_us(c.valid_from, "valid_from", 0),
+        parse_time_us(c.valid_to, "valid_to", FOREVER_US), tuple(c.stores),
+        tuple(c.categories), c.partial_use, c.restore_on_return, c.funded_by))

@@ -93,6 +93,27 @@ def card_view(state: CardState, held_minor: int, points: int) -> CardView:
                     state.version, state.tier)
 
 
+class CouponView(msgspec.Struct, array_like=True):
+    coupon_id: str
+    code: str  # shown when the coupon is issued; "" in lists (the holder has it)
+    campaign_id: str
+    kind: int
+    value_minor: int
+    percent_bp: int
+    remaining_minor: int
+    status: int
+    valid_from_us: int
+    valid_to_us: int
+    min_spend_minor: int
+    funded_by: str
+
+
+class CouponUseView(msgspec.Struct, array_like=True):
+    coupon_id: str
+    amount_minor: int
+    used_up: bool
+
+
 class PurchaseView(msgspec.Struct, array_like=True):
     """What a Purchase, SimulatePurchase or Return did (or would do), for the reply."""
 
@@ -116,12 +137,16 @@ class PurchaseView(msgspec.Struct, array_like=True):
     points_restored: int = 0
     points_clawed: int = 0
     points_written_off: int = 0
+    coupons_used: tuple[CouponUseView, ...] = ()  # Purchase; Return: coupons given back
+    coupons_issued: tuple[CouponView, ...] = ()
+    coupon_discount_minor: int = 0
 
 
 class MaintenanceView(msgspec.Struct, array_like=True):
     points_expired: int
     tier_before: str
     tier_after: str
+    coupons_expired: int = 0
 
 
 class Outcome(msgspec.Struct, array_like=True):
@@ -139,6 +164,7 @@ class Outcome(msgspec.Struct, array_like=True):
     purchase: PurchaseView | None = None  # Purchase, SimulatePurchase, Return
     rule_sets: tuple[RuleSet, ...] = ()  # GetRuleSet, ListRuleSets (never stored)
     maintenance: MaintenanceView | None = None  # MaintainCard (the job's; never stored)
+    coupons: tuple[CouponView, ...] = ()  # IssueCoupon (with its code), ListCoupons
 
 
 _outcome_decoder = msgspec.msgpack.Decoder(type=Outcome)

@@ -42,7 +42,16 @@ from domain.cards import commands as cc
 from domain.cards import decide as cards
 from domain.cards import events as ev
 from domain.cards.events import CardEvent
-from domain.common import APPROVALS, InvalidInput, Meta, Principal, Result, Role
+from domain.common import APPROVALS, CardStatus, InvalidInput, Meta, Principal, Result, Role
+from domain.coupons import decide as coupons
+from domain.coupons.model import (
+    Coupon,
+    DefineCouponCampaign,
+    IssueCoupon,
+    ListCoupons,
+    code_of,
+    coupon_of_code,
+)
 from domain.currency import major_to_minor
 from domain.points import purse
 from domain.points.program import DefineProgram
@@ -57,6 +66,8 @@ from ledger import limits
 from ledger.codec import (
     REGISTRY_ID,
     SNAPSHOT_TOPIC,
+    CouponUseView,
+    CouponView,
     MaintenanceView,
     Outcome,
     PurchaseView,
@@ -81,6 +92,7 @@ UNAVAILABLE = "UNAVAILABLE"
 RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 NOT_FOUND = "NOT_FOUND"
+FAILED_PRECONDITION = "FAILED_PRECONDITION"
 
 
 class Failure(msgspec.Struct, frozen=True):
@@ -99,6 +111,10 @@ class Denied(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class Unconfigured(Exception):
+    """The operation needs configuration this server does not have (the coupon key)."""
 
 
 @dataclass(slots=True)
@@ -191,7 +207,8 @@ class Ledger:
                  queue_max: int = limits.QUEUE_MAX, batch_max: int = limits.BATCH_MAX,
                  card_cache_max: int = limits.CARD_CACHE_MAX,
                  key_cache_max: int = limits.KEY_CACHE_MAX,
-                 card_numbers: Callable[[], str] = generate_card_number) -> None:
+                 card_numbers: Callable[[], str] = generate_card_number,
+                 coupon_key: bytes | None = None) -> None:
         self.store = store
         self.clock_us = clock_us or (lambda: time.time_ns() // 1000)
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
@@ -199,6 +216,9 @@ class Ledger:
         self.card_cache_max = card_cache_max
         self.key_cache_max = key_cache_max
         self.card_numbers = card_numbers
+        # The HMAC key of coupon codes: every process of one deployment needs the same one
+        # (LEDGER_COUPON_KEY); without it coupon codes can be neither made nor checked.
+        self.coupon_key = coupon_key
         self.cards: OrderedDict[uuid.UUID, cards.CardState | None] = OrderedDict()
         self.key_cache: OrderedDict[tuple[str, str], KeyRow] = OrderedDict()
         self.registry = registry.RegistryState()
@@ -228,6 +248,8 @@ class Ledger:
             rc.RegisterTerminal: self._registry, rc.CreateCredential: self._registry,
             rc.RevokeCredential: self._registry, rc.DefineCardClass: self._registry,
             DefineProgram: self._registry, PublishRuleSet: self._registry,
+            DefineCouponCampaign: self._registry, IssueCoupon: self._issue_coupon,
+            ListCoupons: self._list_coupons,
             GetRuleSet: self._rules_read, ListRuleSets: self._rules_read,
             pc.Purchase: self._purchase, pc.SimulatePurchase: self._purchase,
             pc.Return: self._return, pc.MaintainCard: self._maintain,
@@ -860,6 +882,10 @@ class Ledger:
         if isinstance(command, PublishRuleSet):
             scope = command.rule_set.scope
             return access.publish_rules(principal, scope, self._store_partner(scope))
+        if isinstance(command, DefineCouponCampaign):
+            if principal.role == Role.STORE_MANAGER:
+                return "role STORE_MANAGER may not define coupon campaigns (it may give coupons)"
+            return access.manage_coupons(principal, command.campaign.owner)
         assert isinstance(command, rc.RevokeCredential)
         target = self.registry.credentials.get(command.credential_id)
         if target is None:
@@ -984,7 +1010,8 @@ class Ledger:
         program = self.registry.program_of(state.issuing_partner_id)
         decision = purchases.decide_purchase(state, purchase, purchases.PurchaseContext(
             meta, now_us, store.partner_id, program, evaluation, basket.weekday,
-            basket.minute_of_day))
+            basket.minute_of_day, self._coupon_ids(state.card_number, purchase.coupon_codes),
+            self._campaigns_to_issue(evaluation, state.currency, now_us)))
         event = decision.event
         if event is None:
             return Outcome(int(decision.result), tag, state.card_number,
@@ -1003,7 +1030,77 @@ class Ledger:
                            lot.amount if lot else 0,
                            lot.amount if lot and lot.vests_at_us > now_us else 0,
                            lot.vests_at_us if lot else 0, lot.expires_at_us if lot else 0,
-                           event.rule_sets, event.awards, tier=event.tier_after))
+                           event.rule_sets, event.awards, tier=event.tier_after,
+                           coupons_used=_uses(event.coupons_used),
+                           coupons_issued=tuple(
+                               self._coupon_view(after.card_number, c, with_code=not simulate)
+                               for c in event.coupons_issued),
+                           coupon_discount_minor=sum(u.amount_minor
+                                                     for u in event.coupons_used)))
+
+    def _coupon_ids(self, card_number: str, codes: tuple[str, ...]) -> tuple[str, ...]:
+        if not codes:
+            return ()
+        if self.coupon_key is None:
+            raise Unconfigured("coupons are not configured on this server (LEDGER_COUPON_KEY)")
+        return tuple(coupon_of_code(self.coupon_key, card_number, code, f"coupon_codes[{i}]")
+                     for i, code in enumerate(codes))
+
+    def _campaigns_to_issue(self, evaluation: purchases.Evaluation, currency: str,
+                            now_us: int) -> tuple[Any, ...]:
+        """Campaigns of the rules that fired, still running, in the card's currency."""
+        found = []
+        for campaign_id in evaluation.coupon_campaigns:
+            campaign = self.registry.campaigns.get(campaign_id)
+            if campaign is not None and campaign.currency == currency and (
+                    now_us < campaign.valid_to_us) and self.coupon_key is not None:
+                found.append(campaign)
+        return tuple(found)
+
+    def _coupon_view(self, card_number: str, coupon: Coupon, with_code: bool) -> CouponView:
+        t = coupon.terms
+        code = code_of(self.coupon_key, card_number, coupon.coupon_id) if (
+            with_code and self.coupon_key is not None) else ""
+        return CouponView(coupon.coupon_id, code, t.campaign_id, t.kind, t.value_minor,
+                          t.percent_bp, coupon.remaining_minor, coupon.status, t.valid_from_us,
+                          t.valid_to_us, t.min_spend_minor, t.funded_by)
+
+    def _issue_coupon(self, request: Request, principal: Principal, work: _Work,
+                      now_us: int) -> Outcome:
+        command: IssueCoupon = request.command
+        campaign = self.registry.campaigns.get(command.campaign_id)
+        if campaign is None:
+            raise InvalidInput("campaign_id", f"unknown campaign {command.campaign_id!r}")
+        _check(access.manage_coupons(principal, campaign.owner))
+        if self.coupon_key is None:
+            raise Unconfigured("coupons are not configured on this server (LEDGER_COUPON_KEY)")
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "IssueCoupon")
+        if state.status not in (CardStatus.ISSUED, CardStatus.ACTIVE):
+            return Outcome(int(Result.DECLINED_CARD_NOT_ACTIVE), "IssueCoupon")
+        if campaign.currency != state.currency:
+            return Outcome(int(Result.DECLINED_CURRENCY_MISMATCH), "IssueCoupon")
+        if now_us >= campaign.valid_to_us:
+            return Outcome(int(Result.DECLINED_INVALID_STATE), "IssueCoupon")
+        coupon = coupons.new_coupon(campaign, f"K{state.version + 1}0", now_us)
+        state = self._emit(work, state, (ev.CouponIssued(self._meta(request, principal, now_us),
+                                                         coupon),))
+        return Outcome(int(Result.APPROVED), "IssueCoupon", state.card_number,
+                       card=_view(state, now_us),
+                       coupons=(self._coupon_view(state.card_number, coupon, with_code=True),))
+
+    def _list_coupons(self, request: Request, principal: Principal, work: _Work,
+                      now_us: int) -> Outcome:
+        command: ListCoupons = request.command
+        state = self.card(command.card_number)
+        if state is None:
+            return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ListCoupons")
+        _check(access.get_balance(principal, state.issuing_partner_id))
+        return Outcome(int(Result.APPROVED), "ListCoupons", state.card_number,
+                       card=_view(state, now_us), coupons=tuple(
+                           self._coupon_view(state.card_number, c, with_code=False)
+                           for c in state.coupons.values()))
 
     def _expiries(self, state: cards.CardState, now_us: int) -> tuple[CardEvent, ...]:
         meta = _system_meta(now_us)
@@ -1030,14 +1127,17 @@ class Ledger:
         meta = _system_meta(now_us)
         tier_before = state.tier
         expired = purchases.expired_points(state, command.as_of_us, meta)
+        lapsed = tuple(ev.CouponExpired(meta, coupon_id, remaining) for coupon_id, remaining
+                       in coupons.expired_coupons(state.coupons, command.as_of_us))
         program = self.registry.program_of(state.issuing_partner_id)
         period_end = program.period_end_at_or_before(command.as_of_us) if program else 0
-        events = expired + purchases.review_tier(state, program, period_end, meta)
+        events = expired + lapsed + purchases.review_tier(state, program, period_end, meta)
         if events:
             state = self._emit(work, state, events)
         return Outcome(int(Result.APPROVED), "MaintainCard", state.card_number,
                        card=_view(state, now_us), maintenance=MaintenanceView(
-                           sum(e.amount for e in expired), tier_before, state.tier))
+                           sum(e.amount for e in expired), tier_before, state.tier,
+                           len(lapsed)))
 
     def _return(self, request: Request, principal: Principal, work: _Work,
                 now_us: int) -> Outcome:
@@ -1062,7 +1162,8 @@ class Ledger:
                            command.purchase_id, sv_refunded_minor=event.sv_refunded_minor,
                            points_restored=sum(p for _, p in event.points_restored),
                            points_clawed=sum(p for _, p in event.points_clawed),
-                           points_written_off=event.points_written_off))
+                           points_written_off=event.points_written_off,
+                           coupons_used=_uses(event.coupons_restored)))
 
     def _emit_registry(self, work: _Work, event: RegistryEvent) -> None:
         registry.evolve(self.registry, event)
@@ -1081,11 +1182,17 @@ def _number_of(event: CardEvent) -> str:
     return number
 
 
+def _uses(uses: tuple[coupons.CouponUse, ...]) -> tuple[CouponUseView, ...]:
+    return tuple(CouponUseView(u.coupon_id, u.amount_minor, u.used_up) for u in uses)
+
+
 def _guarded(handler: Callable[[Request, Principal, _Work, int], Outcome], request: Request,
              principal: Principal, work: _Work, now_us: int) -> Reply:
     """The handler's outcome, or the Failure its refusal means."""
     try:
         return handler(request, principal, work, now_us)
+    except Unconfigured as missing:
+        return Failure(FAILED_PRECONDITION, str(missing))
     except InvalidInput as error:
         return Failure(INVALID_ARGUMENT, str(error))
     except Denied as denied:

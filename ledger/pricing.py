@@ -31,6 +31,7 @@ def key_of(rule_sets: Sequence[RuleSet]) -> Key:
 class _Combined:
     compiled: CompiledRuleSet
     origin: tuple[tuple[str, str], ...]  # per rule of the combination: (rule set ref, rule id)
+    campaigns: tuple[str, ...]  # per rule: the coupon campaign it issues ("" = none)
 
 
 class RuleBook:
@@ -48,7 +49,8 @@ class RuleBook:
                            for rule in rule_set.rules)
             merged = RuleSet(rule_set_id="in-force", version=1, scope="alliance",
                              valid_from_us=0, valid_to_us=1, rules=rules)
-            combined = self._combined[key] = _Combined(compile_rule_set(merged), origin)
+            combined = self._combined[key] = _Combined(
+                compile_rule_set(merged), origin, tuple(r.coupon_campaign for r in rules))
             while len(self._combined) > self._cache_max:
                 self._combined.popitem(last=False)
         self._combined.move_to_end(key)
@@ -75,6 +77,8 @@ class RuleBook:
                 awards = tuple(RuleAward(*combined.origin[r], int(out.by_rule[row, r]),
                                          int(out.discount_by_rule[row, r]))
                                for r in given.nonzero()[0])
+                campaigns = tuple(combined.campaigns[r] for r in out.fired[row].nonzero()[0]
+                                  if combined.campaigns[r])
                 results[index] = Evaluation(int(out.points[row]), int(out.eligible[row]), key,
-                                            awards, int(out.discount[row]))
+                                            awards, int(out.discount[row]), campaigns)
         return results

@@ -170,7 +170,7 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
             line_condition, class_any, tier_any, rule_category, rule_sku, rule_class, rule_tier,
             line_start, line_category, line_sku, line_amount, card_class, tier, weekday, minute,
             lines_max, out_points, out_eligible, out_by_rule, out_discount,
-            out_discount_by_rule):  # pragma: no cover (compiled)
+            out_discount_by_rule, out_fired):  # pragma: no cover (compiled)
     n_rules = effect.shape[0]
     n_baskets = line_start.shape[0] - 1
     live = np.zeros(n_rules, dtype=np.bool_)
@@ -256,6 +256,7 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
                     if not matched:
                         continue
                 if eligible >= threshold_minor[r]:
+                    out_fired[b, r] = 1
                     gift_rule[gifts] = r
                     gift_points[gifts] = points[r]
                     gifts += 1
@@ -286,6 +287,7 @@ class BatchResult:
     by_rule: I64
     discount: I64
     discount_by_rule: I64
+    fired: I64  # [basket, rule]: 1 = a THRESHOLD_BONUS that fired
 
 
 def evaluate_batch(compiled: CompiledRuleSet, batch: BasketBatch) -> BatchResult:
@@ -293,7 +295,7 @@ def evaluate_batch(compiled: CompiledRuleSet, batch: BasketBatch) -> BatchResult
     rules = compiled.effect.shape[0]
     out = BatchResult(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
                       np.zeros((n, rules), dtype=np.int64), np.zeros(n, dtype=np.int64),
-                      np.zeros((n, rules), dtype=np.int64))
+                      np.zeros((n, rules), dtype=np.int64), np.zeros((n, rules), dtype=np.int64))
     c = compiled
     _kernel(c.effect, c.rate_num, c.rate_den, c.rounding, c.multiplier_bp, c.exclusive,
             c.priority, c.threshold_minor, c.points, c.discount_bp, c.weekday_mask,
@@ -301,7 +303,7 @@ def evaluate_batch(compiled: CompiledRuleSet, batch: BasketBatch) -> BatchResult
             c.rule_category, c.rule_sku, c.rule_class, c.rule_tier, batch.line_start,
             batch.line_category, batch.line_sku, batch.line_amount, batch.card_class,
             batch.tier, batch.weekday, batch.minute, batch.lines_max, out.points, out.eligible,
-            out.by_rule, out.discount, out.discount_by_rule)
+            out.by_rule, out.discount, out.discount_by_rule, out.fired)
     return out
 
 

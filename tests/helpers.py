@@ -17,6 +17,7 @@ from ledger.engine import Ledger
 from ledger.store import EventStore
 
 _request_ids = itertools.count(1)
+TEST_COUPON_KEY = b"test coupon key: never in production"
 
 
 def rid(prefix: str = "r") -> str:
@@ -107,6 +108,7 @@ def build_alliance(ledger: Ledger, admin_token: str) -> Alliance:
 def started_ledger(store: EventStore, **options: Any) -> Iterator[Ledger]:
     """A started ledger on `store` with a bootstrap ADMIN token in `admin_token`; stopped
     on exit. `options` go to Ledger (clock_us, queue_max, batch_max, card_cache_max...)."""
+    options.setdefault("coupon_key", TEST_COUPON_KEY)
     engine = Ledger(store, **options)
     engine.admin_token = engine.bootstrap_admin()  # type: ignore[attr-defined]
     engine.start()

@@ -29,6 +29,7 @@ from domain.cards.commands import (
     Void,
 )
 from domain.common import CardStatus, Meta, Result
+from domain.coupons.model import Coupon, CouponStatus
 from domain.points.purse import Lot, Purse
 from domain.rules.model import Line
 
@@ -71,6 +72,7 @@ class PurchaseRecord(msgspec.Struct, array_like=True):
     recorded_at_us: int = 0
     qualifying_minor: int = 0
     qualifying_returned: int = 0
+    coupons_used: tuple[tuple[str, int, bool], ...] = ()  # (coupon id, amount, used up)
 
 
 class CardState(msgspec.Struct, array_like=True):
@@ -95,6 +97,7 @@ class CardState(msgspec.Struct, array_like=True):
     points_written_off: int = 0  # clawed back after they were spent: the program's loss
     tier: str = ""  # "" = no tier
     tier_since_us: int = 0  # when the card reached its tier (reviews judge it only after)
+    coupons: dict[str, Coupon] = {}
 
     @property
     def available_minor(self) -> int:
@@ -489,7 +492,16 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         e.purchase_id, e.meta.store_id, e.acquirer_partner_id, e.lines, e.sv_charged_minor,
         e.points_redeemed, e.redeemed, e.lot.amount if e.lot else 0,
         e.lot.lot_id if e.lot else "", [0] * len(e.lines), recorded_at_us=e.meta.recorded_at_us,
-        qualifying_minor=e.qualifying_minor)
+        qualifying_minor=e.qualifying_minor,
+        coupons_used=tuple((u.coupon_id, u.amount_minor, u.used_up) for u in e.coupons_used))
+    for use in e.coupons_used:
+        coupon = state.coupons[use.coupon_id]
+        coupon.remaining_minor = max(0, coupon.remaining_minor - use.amount_minor)
+        assert coupon.status == CouponStatus.ACTIVE, "a coupon was used twice"
+        if use.used_up:
+            coupon.status = CouponStatus.USED
+    for issued in e.coupons_issued:
+        state.coupons[issued.coupon_id] = msgspec.structs.replace(issued)
     if e.tier_after != state.tier:
         state.tier, state.tier_since_us = e.tier_after, e.meta.recorded_at_us
     return state
@@ -510,6 +522,23 @@ def _returned(state: CardState, e: ev.PurchaseReturned) -> CardState:
     record.points_clawed += e.points_written_off
     record.qualifying_returned += e.qualifying_minor_returned
     state.points_written_off += e.points_written_off
+    for use in e.coupons_restored:
+        coupon = state.coupons[use.coupon_id]
+        coupon.status = CouponStatus.ACTIVE
+        if coupon.terms.kind == 1:  # CouponKind.VALUE: the value it gave comes back
+            coupon.remaining_minor += use.amount_minor
+    return state
+
+
+def _coupon_issued(state: CardState, e: ev.CouponIssued) -> CardState:
+    state.coupons[e.coupon.coupon_id] = msgspec.structs.replace(e.coupon)
+    return state
+
+
+def _coupon_expired(state: CardState, e: ev.CouponExpired) -> CardState:
+    coupon = state.coupons[e.coupon_id]
+    coupon.status = CouponStatus.EXPIRED
+    coupon.remaining_minor = 0
     return state
 
 
@@ -542,6 +571,8 @@ _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.PurchaseReturned: _returned,
     ev.PointsExpired: _points_expired,
     ev.TierChanged: _tier_changed,
+    ev.CouponIssued: _coupon_issued,
+    ev.CouponExpired: _coupon_expired,
 }
 assert set(_EVOLVE) == set(ev.CARD_EVENTS)
 

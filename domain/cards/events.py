@@ -8,6 +8,8 @@ from __future__ import annotations
 import msgspec
 
 from domain.common import Meta
+from domain.coupons.decide import CouponUse
+from domain.coupons.model import Coupon
 from domain.points.purse import Lot
 from domain.postings import Leg
 from domain.rules.model import Line
@@ -162,6 +164,8 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     rule_sets: tuple[str, ...]  # every version in force, "<id>@<version>"
     awards: tuple[RuleAward, ...]
     legs: tuple[Leg, ...]
+    coupons_used: tuple[CouponUse, ...]  # in the order applied, after member discounts
+    coupons_issued: tuple[Coupon, ...]  # by THRESHOLD_BONUS rules with a coupon campaign
     # With the card's class before the event, weekday, minute_of_day and the pinned rule_sets
     # are every input of the evaluation: a replay recomputes the lot exactly.
 
@@ -180,6 +184,7 @@ class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
     points_written_off: int
     qualifying_minor_returned: int  # this return's share of the purchase's qualifying spend
     legs: tuple[Leg, ...]
+    coupons_restored: tuple[CouponUse, ...]  # a full return, when the campaign says so
 
 
 class TierChanged(CardEvent, tag="tier.changed.v1"):
@@ -189,6 +194,17 @@ class TierChanged(CardEvent, tag="tier.changed.v1"):
     tier: str
     qualifying_minor: int
     period_end_us: int
+
+
+class CouponIssued(CardEvent, tag="coupon.issued.v1"):
+    """A coupon given to the card by a manager (coupons a purchase earns are in PurchaseMade)."""
+
+    coupon: Coupon
+
+
+class CouponExpired(CardEvent, tag="coupon.expired.v1"):
+    coupon_id: str
+    remaining_minor: int  # the value that lapsed (0 for a percentage coupon)
 
 
 class PointsExpired(CardEvent, tag="points.expired.v1"):
@@ -203,7 +219,7 @@ CARD_EVENTS: tuple[type[CardEvent], ...] = (
     CardIssued, CardActivated, CardBlocked, CardUnblocked, CardClosed, CardReplaced,
     CardIssuedAsReplacement, ValueLoaded, LoadReversed, ValueAuthorized, AuthorizationCaptured,
     AuthorizationReleased, CaptureReversed, ValueRefunded, PurchaseMade, PurchaseReturned,
-    PointsExpired, TierChanged,
+    PointsExpired, TierChanged, CouponIssued, CouponExpired,
 )
 
 RELEASE_VOIDED = "VOIDED"

@@ -12,6 +12,7 @@ import re
 import msgspec
 
 from domain.common import InvalidInput, check_amount, check_card_number, check_id, check_text
+from domain.coupons.model import COUPONS_PER_PURCHASE_MAX, check_code_shape
 from domain.currency import check_currency
 from domain.rules.model import Basket, Line, check_basket
 
@@ -43,6 +44,7 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
     points_to_redeem: int  # at the program's point value, before stored value
     local_time: str  # "" = now, in the store's timezone
     receipt_ref: str
+    coupon_codes: tuple[str, ...] = ()  # applied in this order, after member discounts
 
     def validate(self) -> None:
         check_card_number(self.card_number)
@@ -56,6 +58,12 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
         if self.local_time:
             local_weekday_minute(self.local_time)
         check_text(self.receipt_ref, "receipt_ref", limit=64)
+        if len(self.coupon_codes) > COUPONS_PER_PURCHASE_MAX:
+            raise InvalidInput("coupon_codes", f"must hold at most {COUPONS_PER_PURCHASE_MAX}")
+        for index, code in enumerate(self.coupon_codes):
+            check_code_shape(code, f"coupon_codes[{index}]")
+            if code in self.coupon_codes[:index]:
+                raise InvalidInput(f"coupon_codes[{index}]", "names a coupon twice")
 
     @property
     def total_minor(self) -> int:

@@ -23,6 +23,8 @@ from domain import postings
 from domain.cards import events as ev
 from domain.cards.decide import CardState, Decision, PurchaseRecord, decline
 from domain.common import CardStatus, Meta, Result
+from domain.coupons.decide import CouponUse, NotUsable, apply_coupons, new_coupon
+from domain.coupons.model import Campaign
 from domain.points import purse
 from domain.points.program import DAY_US, QUALIFYING_WINDOW_US, Program
 from domain.purchases.commands import Purchase, Return
@@ -36,6 +38,7 @@ class Evaluation(msgspec.Struct, frozen=True):
     rule_sets: tuple[str, ...]
     awards: tuple[ev.RuleAward, ...]
     discount_minor: int = 0
+    coupon_campaigns: tuple[str, ...] = ()  # of the THRESHOLD_BONUS rules that fired
 
 
 class PurchaseContext(msgspec.Struct, frozen=True):
@@ -46,6 +49,8 @@ class PurchaseContext(msgspec.Struct, frozen=True):
     evaluation: Evaluation
     weekday: int  # what the rules saw: the store's local day and minute
     minute_of_day: int
+    coupon_ids: tuple[str, ...] = ()  # the tendered codes' coupons, their MACs checked
+    campaigns_to_issue: tuple[Campaign, ...] = ()  # from the rules that fired
 
 
 class PurchaseDecision(msgspec.Struct, frozen=True):
@@ -67,6 +72,12 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
     program = ctx.program
     discount = ctx.evaluation.discount_minor
     due = cmd.total_minor - discount
+    try:
+        uses = apply_coupons(state.coupons, ctx.coupon_ids, cmd.lines, due, ctx.meta.store_id,
+                             ctx.now_us)
+    except NotUsable as refused:
+        return _declined(Result.DECLINED_COUPON_NOT_USABLE, str(refused))
+    due -= sum(use.amount_minor for use in uses)
     redeemed: tuple[tuple[str, int], ...] = ()
     points_value = 0
     if cmd.points_to_redeem:
@@ -118,11 +129,24 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         legs = postings.move(postings.available(state.card_number),
                              postings.clearing(state.issuing_partner_id,
                                                ctx.acquirer_partner_id), charged)
+    legs += _coupon_legs(uses, ctx.acquirer_partner_id)
+    issued = tuple(new_coupon(campaign, f"K{state.version + 1}{index}", ctx.now_us)
+                   for index, campaign in enumerate(ctx.campaigns_to_issue))
     return PurchaseDecision(result, event=ev.PurchaseMade(
         ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, ctx.weekday,
         ctx.minute_of_day, qualifying, tier, cmd.total_minor, discount, charged,
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
-        evaluation.rule_sets, _explained(evaluation, lot is not None), legs))
+        evaluation.rule_sets, _explained(evaluation, lot is not None), legs, uses, issued))
+
+
+def _coupon_legs(uses: tuple[CouponUse, ...], acquirer_id: str,
+                 back: bool = False) -> tuple[postings.Leg, ...]:
+    legs: tuple[postings.Leg, ...] = ()
+    for use in uses:
+        source, target = postings.coupon_funding(use.funded_by), postings.coupon_given(acquirer_id)
+        legs += postings.move(target, source, use.amount_minor) if back else postings.move(
+            source, target, use.amount_minor)
+    return legs
 
 
 def _explained(evaluation: Evaluation, earned: bool) -> tuple[ev.RuleAward, ...]:
@@ -166,9 +190,16 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int) -> Dec
                              postings.available(state.card_number), sv)
     lines = tuple((line.line_index, line.quantity) for line in cmd.lines)
     qualifying = _share(record.qualifying_minor, before, after, total)
+    coupons_back: tuple[CouponUse, ...] = ()
+    if after == total:  # returned in full: coupons come back if their campaign says so
+        coupons_back = tuple(
+            CouponUse(coupon_id, amount, used_up, state.coupons[coupon_id].terms.funded_by)
+            for coupon_id, amount, used_up in record.coupons_used
+            if state.coupons[coupon_id].terms.restore_on_return)
+        legs += _coupon_legs(coupons_back, record.acquirer_partner_id, back=True)
     return Decision(Result.APPROVED, (ev.PurchaseReturned(
         meta, cmd.purchase_id, lines, cmd.reason, sv, restored, clawed, written_off, qualifying,
-        legs),), approved_amount_minor=sv)
+        legs, coupons_back),), approved_amount_minor=sv)
 
 
 def _progress(record: PurchaseRecord, cmd: Return) -> tuple[int, int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from domain.common import InvalidInput, Meta, Principal, Result, Role
+from domain.coupons.model import Campaign, DefineCouponCampaign
 from domain.points.program import ALLIANCE, DefineProgram, Program
 from domain.registry import commands as cmd
 from domain.registry import events as ev
@@ -59,6 +60,7 @@ class RegistryState(msgspec.Struct):
     card_classes: dict[str, CardClass] = {}
     programs: dict[str, Program] = {}  # by owner: partner id or "alliance"
     rule_sets: dict[str, list[RuleSet]] = {}  # by rule set id: every version, oldest first
+    campaigns: dict[str, Campaign] = {}
 
     def card_class(self, name: str) -> CardClass:
         return self.card_classes.get(name) or CardClass(
@@ -98,7 +100,8 @@ def _exists() -> RegistryDecision:
     return RegistryDecision(Result.DECLINED_INVALID_STATE)
 
 
-def decide(state: RegistryState, command: cmd.RegistryCommand | DefineProgram | PublishRuleSet,
+def decide(state: RegistryState,
+           command: cmd.RegistryCommand | DefineProgram | PublishRuleSet | DefineCouponCampaign,
            meta: Meta,
            new_credential_id: str = "", new_token_sha256: bytes = b"") -> RegistryDecision:
     """Decide a registry command. References to unknown partners or stores are input errors
@@ -140,8 +143,19 @@ def decide(state: RegistryState, command: cmd.RegistryCommand | DefineProgram | 
             if command.owner != ALLIANCE and command.owner not in state.partners:
                 raise InvalidInput("owner", f"unknown partner {command.owner!r}")
             return _approve(ev.ProgramDefined(meta, command.program()))
+        case DefineCouponCampaign(campaign):
+            if campaign.owner != ALLIANCE and campaign.owner not in state.partners:
+                raise InvalidInput("owner", f"unknown partner {campaign.owner!r}")
+            for index, store_id in enumerate(campaign.stores):
+                if store_id not in state.stores:
+                    raise InvalidInput(f"stores[{index}]", f"unknown store {store_id!r}")
+            return _approve(ev.CouponCampaignDefined(meta, campaign))
         case PublishRuleSet(rule_set):
             _check_rule_set_scope(state, rule_set)
+            for index, rule in enumerate(rule_set.rules):
+                if rule.coupon_campaign and rule.coupon_campaign not in state.campaigns:
+                    raise InvalidInput(f"rules[{index}] ({rule.rule_id}).coupon_campaign",
+                                       f"unknown campaign {rule.coupon_campaign!r}")
             versions = state.rule_sets.get(rule_set.rule_set_id, [])
             expected = len(versions) + 1
             if rule_set.version != expected:
@@ -200,6 +214,8 @@ def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:
             state.programs[program.owner] = program
         case ev.RuleSetPublished(_, rule_set):
             state.rule_sets.setdefault(rule_set.rule_set_id, []).append(rule_set)
+        case ev.CouponCampaignDefined(_, campaign):
+            state.campaigns[campaign.campaign_id] = campaign
         case _:
             raise AssertionError(f"unhandled registry event {event!r}")
     state.version += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from domain.common import Meta
+from domain.coupons.model import Campaign
 from domain.points.program import Program
 from domain.rules.model import RuleSet
 
@@ -62,7 +63,14 @@ class RuleSetPublished(RegistryEvent, tag="reg.rule_set.v1"):
     rule_set: RuleSet
 
 
+class CouponCampaignDefined(RegistryEvent, tag="reg.coupon_campaign.v1"):
+    """A campaign's terms; redefining it changes the coupons issued afterwards only."""
+
+    campaign: Campaign
+
+
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
     CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
+    CouponCampaignDefined,
 )

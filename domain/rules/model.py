@@ -8,7 +8,8 @@ weekdays and a time of day in the store's timezone, categories or SKUs) and one 
   per minor unit scaled by `unit_minor` (e.g. 1 point per 1.00 EUR: rate_num=1, rate_den=100);
 - MULTIPLY: multiplies the base points of the lines it applies to (basis points, 10000 = 1x);
 - EXCLUDE: lines it applies to earn nothing and do not count as eligible spend;
-- THRESHOLD_BONUS: flat points when the eligible spend reaches `threshold_minor`;
+- THRESHOLD_BONUS: flat points, and/or a coupon of `coupon_campaign`, when the eligible
+  spend reaches `threshold_minor`;
 - CAP: at most `points` for the whole purchase;
 - DISCOUNT: a member discount of `discount_bp` (10000 = 100 %) off the lines it applies to,
   rounded down; discounts never stack: the applicable one with the highest `priority` (then the
@@ -88,6 +89,7 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     threshold_minor: int = 0  # THRESHOLD_BONUS
     points: int = 0  # THRESHOLD_BONUS: bonus; CAP: the cap
     discount_bp: int = 0  # DISCOUNT: 1..10000 (10000 = 100 %)
+    coupon_campaign: str = ""  # THRESHOLD_BONUS: also issue a coupon of this campaign
 
 
 class RuleSet(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,8 +164,11 @@ def _check_rule(index: int, rule: Rule) -> None:
     if rule.effect == Effect.THRESHOLD_BONUS:
         if not 0 < rule.threshold_minor <= LINE_AMOUNT_MAX * 1000:
             raise bad("threshold_minor", "must be greater than 0")
-        if not 0 < rule.points <= POINTS_MAX:
-            raise bad("points", f"must be 1..{POINTS_MAX}")
+        if not (0 if rule.coupon_campaign else 1) <= rule.points <= POINTS_MAX:
+            raise bad("points", f"must be 1..{POINTS_MAX} (0 only with a coupon_campaign)")
+    if rule.coupon_campaign and (rule.effect != Effect.THRESHOLD_BONUS
+                                 or not RULE_ID_PATTERN.fullmatch(rule.coupon_campaign)):
+        raise bad("coupon_campaign", "is a campaign id, for THRESHOLD_BONUS rules only")
     if rule.effect == Effect.CAP and not 0 <= rule.points <= POINTS_MAX:
         raise bad("points", f"must be 0..{POINTS_MAX}")
     if rule.effect == Effect.DISCOUNT and not 0 < rule.discount_bp <= MULTIPLIER_BP_ONE:

@@ -43,6 +43,7 @@ class Award:
     by_rule: dict[int, int] = field(default_factory=dict)
     discount_minor: int = 0
     discount_by_rule: dict[int, int] = field(default_factory=dict)
+    fired: list[int] = field(default_factory=list)  # THRESHOLD_BONUS rules that fired
 
     def give(self, rule_index: int, points: int) -> None:
         if points:
@@ -132,6 +133,7 @@ def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
                 continue
             if award.eligible_minor >= rule.threshold_minor:
                 bonuses.append((i, rule.points))
+                award.fired.append(i)
         elif rule.effect == Effect.CAP and (cap < 0 or rule.points < cap):
             cap = rule.points
     total = sum(p for _, p in line_gifts) + sum(p for _, p in bonuses)

@@ -30,6 +30,7 @@ class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECLINED_TENDER_EXCEEDS_DUE: _ClassVar[Result]
     DECLINED_PURCHASE_NOT_FOUND: _ClassVar[Result]
     DECLINED_RETURN_EXCEEDS_PURCHASE: _ClassVar[Result]
+    DECLINED_COUPON_NOT_USABLE: _ClassVar[Result]
 
 class CardStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +51,19 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GATEWAY: _ClassVar[Role]
     AUDITOR: _ClassVar[Role]
     FINANCE: _ClassVar[Role]
+
+class CouponKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COUPON_KIND_UNSPECIFIED: _ClassVar[CouponKind]
+    COUPON_VALUE: _ClassVar[CouponKind]
+    COUPON_PERCENT: _ClassVar[CouponKind]
+
+class CouponStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COUPON_STATUS_UNSPECIFIED: _ClassVar[CouponStatus]
+    COUPON_ACTIVE: _ClassVar[CouponStatus]
+    COUPON_USED: _ClassVar[CouponStatus]
+    COUPON_EXPIRED: _ClassVar[CouponStatus]
 
 class ExpiryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -101,6 +115,7 @@ DECLINED_NO_POINTS_PROGRAM: Result
 DECLINED_TENDER_EXCEEDS_DUE: Result
 DECLINED_PURCHASE_NOT_FOUND: Result
 DECLINED_RETURN_EXCEEDS_PURCHASE: Result
+DECLINED_COUPON_NOT_USABLE: Result
 CARD_STATUS_UNSPECIFIED: CardStatus
 ISSUED: CardStatus
 ACTIVE: CardStatus
@@ -115,6 +130,13 @@ TERMINAL: Role
 GATEWAY: Role
 AUDITOR: Role
 FINANCE: Role
+COUPON_KIND_UNSPECIFIED: CouponKind
+COUPON_VALUE: CouponKind
+COUPON_PERCENT: CouponKind
+COUPON_STATUS_UNSPECIFIED: CouponStatus
+COUPON_ACTIVE: CouponStatus
+COUPON_USED: CouponStatus
+COUPON_EXPIRED: CouponStatus
 NEVER: ExpiryKind
 MONTHS_AFTER: ExpiryKind
 END_OF_MONTH: ExpiryKind
@@ -393,7 +415,7 @@ class PurchaseLine(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseRequest(_message.Message):
-    __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref")
+    __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref", "coupon_codes")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -403,6 +425,7 @@ class PurchaseRequest(_message.Message):
     POINTS_TO_REDEEM_FIELD_NUMBER: _ClassVar[int]
     LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
+    COUPON_CODES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     card_number: str
     currency: str
@@ -412,7 +435,8 @@ class PurchaseRequest(_message.Message):
     points_to_redeem: int
     local_time: str
     receipt_ref: str
-    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., stored_value_minor: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., points_to_redeem: _Optional[int] = ..., local_time: _Optional[str] = ..., receipt_ref: _Optional[str] = ...) -> None: ...
+    coupon_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., stored_value_minor: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., points_to_redeem: _Optional[int] = ..., local_time: _Optional[str] = ..., receipt_ref: _Optional[str] = ..., coupon_codes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SimulatePurchaseRequest(_message.Message):
     __slots__ = ("purchase", "store_id")
@@ -435,7 +459,7 @@ class RuleAward(_message.Message):
     def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ..., discount_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseReply(_message.Message):
-    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier")
+    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier", "coupons_used", "coupons_issued", "coupon_discount_minor")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -458,6 +482,9 @@ class PurchaseReply(_message.Message):
     CARD_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
+    COUPONS_USED_FIELD_NUMBER: _ClassVar[int]
+    COUPONS_ISSUED_FIELD_NUMBER: _ClassVar[int]
+    COUPON_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     result: Result
     purchase_id: str
     total_minor: int
@@ -480,7 +507,20 @@ class PurchaseReply(_message.Message):
     card: Card
     replayed: bool
     tier: str
-    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ...) -> None: ...
+    coupons_used: _containers.RepeatedCompositeFieldContainer[CouponUse]
+    coupons_issued: _containers.RepeatedCompositeFieldContainer[Coupon]
+    coupon_discount_minor: int
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ..., coupons_used: _Optional[_Iterable[_Union[CouponUse, _Mapping]]] = ..., coupons_issued: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ..., coupon_discount_minor: _Optional[int] = ...) -> None: ...
+
+class CouponUse(_message.Message):
+    __slots__ = ("coupon_id", "amount_minor", "used_up")
+    COUPON_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    USED_UP_FIELD_NUMBER: _ClassVar[int]
+    coupon_id: str
+    amount_minor: int
+    used_up: bool
+    def __init__(self, coupon_id: _Optional[str] = ..., amount_minor: _Optional[int] = ..., used_up: _Optional[bool] = ...) -> None: ...
 
 class ReturnLine(_message.Message):
     __slots__ = ("line_index", "quantity")
@@ -501,6 +541,108 @@ class ReturnRequest(_message.Message):
     lines: _containers.RepeatedCompositeFieldContainer[ReturnLine]
     reason: str
     def __init__(self, request_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ReturnLine, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CouponCampaign(_message.Message):
+    __slots__ = ("campaign_id", "owner", "currency", "kind", "value_minor", "percent_bp", "min_spend_minor", "valid_from", "valid_to", "stores", "categories", "partial_use", "restore_on_return", "funded_by")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_BP_FIELD_NUMBER: _ClassVar[int]
+    MIN_SPEND_MINOR_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_TO_FIELD_NUMBER: _ClassVar[int]
+    STORES_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_USE_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_ON_RETURN_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_BY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    owner: str
+    currency: str
+    kind: CouponKind
+    value_minor: int
+    percent_bp: int
+    min_spend_minor: int
+    valid_from: str
+    valid_to: str
+    stores: _containers.RepeatedScalarFieldContainer[str]
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    partial_use: bool
+    restore_on_return: bool
+    funded_by: str
+    def __init__(self, campaign_id: _Optional[str] = ..., owner: _Optional[str] = ..., currency: _Optional[str] = ..., kind: _Optional[_Union[CouponKind, str]] = ..., value_minor: _Optional[int] = ..., percent_bp: _Optional[int] = ..., min_spend_minor: _Optional[int] = ..., valid_from: _Optional[str] = ..., valid_to: _Optional[str] = ..., stores: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., partial_use: _Optional[bool] = ..., restore_on_return: _Optional[bool] = ..., funded_by: _Optional[str] = ...) -> None: ...
+
+class DefineCouponCampaignRequest(_message.Message):
+    __slots__ = ("request_id", "campaign")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    campaign: CouponCampaign
+    def __init__(self, request_id: _Optional[str] = ..., campaign: _Optional[_Union[CouponCampaign, _Mapping]] = ...) -> None: ...
+
+class IssueCouponRequest(_message.Message):
+    __slots__ = ("request_id", "card_number", "campaign_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    card_number: str
+    campaign_id: str
+    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+
+class Coupon(_message.Message):
+    __slots__ = ("coupon_id", "code", "campaign_id", "kind", "value_minor", "percent_bp", "remaining_minor", "status", "valid_from", "valid_to", "min_spend_minor", "funded_by")
+    COUPON_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_BP_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_TO_FIELD_NUMBER: _ClassVar[int]
+    MIN_SPEND_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_BY_FIELD_NUMBER: _ClassVar[int]
+    coupon_id: str
+    code: str
+    campaign_id: str
+    kind: CouponKind
+    value_minor: int
+    percent_bp: int
+    remaining_minor: int
+    status: CouponStatus
+    valid_from: str
+    valid_to: str
+    min_spend_minor: int
+    funded_by: str
+    def __init__(self, coupon_id: _Optional[str] = ..., code: _Optional[str] = ..., campaign_id: _Optional[str] = ..., kind: _Optional[_Union[CouponKind, str]] = ..., value_minor: _Optional[int] = ..., percent_bp: _Optional[int] = ..., remaining_minor: _Optional[int] = ..., status: _Optional[_Union[CouponStatus, str]] = ..., valid_from: _Optional[str] = ..., valid_to: _Optional[str] = ..., min_spend_minor: _Optional[int] = ..., funded_by: _Optional[str] = ...) -> None: ...
+
+class CouponReply(_message.Message):
+    __slots__ = ("result", "coupon", "replayed")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    COUPON_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    result: Result
+    coupon: Coupon
+    replayed: bool
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., coupon: _Optional[_Union[Coupon, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class ListCouponsRequest(_message.Message):
+    __slots__ = ("card_number",)
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    card_number: str
+    def __init__(self, card_number: _Optional[str] = ...) -> None: ...
+
+class ListCouponsReply(_message.Message):
+    __slots__ = ("result", "coupons")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    COUPONS_FIELD_NUMBER: _ClassVar[int]
+    result: Result
+    coupons: _containers.RepeatedCompositeFieldContainer[Coupon]
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., coupons: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ...) -> None: ...
 
 class DefineProgramRequest(_message.Message):
     __slots__ = ("request_id", "owner", "currency", "point_value_micros", "expiry_kind", "expiry_n", "timezone", "vesting_days", "tiers")
@@ -533,7 +675,7 @@ class TierLevel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., threshold_minor: _Optional[int] = ...) -> None: ...
 
 class Rule(_message.Message):
-    __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points", "discount_bp")
+    __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points", "discount_bp", "coupon_campaign")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     EFFECT_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
@@ -552,6 +694,7 @@ class Rule(_message.Message):
     THRESHOLD_MINOR_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     DISCOUNT_BP_FIELD_NUMBER: _ClassVar[int]
+    COUPON_CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     effect: RuleEffect
     categories: _containers.RepeatedScalarFieldContainer[str]
@@ -570,7 +713,8 @@ class Rule(_message.Message):
     threshold_minor: int
     points: int
     discount_bp: int
-    def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[RuleEffect, str]] = ..., categories: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[str]] = ..., card_classes: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[str]] = ..., weekdays: _Optional[_Iterable[int]] = ..., minute_from: _Optional[int] = ..., minute_to: _Optional[int] = ..., rate_num: _Optional[int] = ..., rate_den: _Optional[int] = ..., rounding: _Optional[_Union[Rounding, str]] = ..., multiplier_bp: _Optional[int] = ..., stacking: _Optional[_Union[Stacking, str]] = ..., priority: _Optional[int] = ..., threshold_minor: _Optional[int] = ..., points: _Optional[int] = ..., discount_bp: _Optional[int] = ...) -> None: ...
+    coupon_campaign: str
+    def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[RuleEffect, str]] = ..., categories: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[str]] = ..., card_classes: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[str]] = ..., weekdays: _Optional[_Iterable[int]] = ..., minute_from: _Optional[int] = ..., minute_to: _Optional[int] = ..., rate_num: _Optional[int] = ..., rate_den: _Optional[int] = ..., rounding: _Optional[_Union[Rounding, str]] = ..., multiplier_bp: _Optional[int] = ..., stacking: _Optional[_Union[Stacking, str]] = ..., priority: _Optional[int] = ..., threshold_minor: _Optional[int] = ..., points: _Optional[int] = ..., discount_bp: _Optional[int] = ..., coupon_campaign: _Optional[str] = ...) -> None: ...
 
 class RuleSet(_message.Message):
     __slots__ = ("rule_set_id", "version", "scope", "valid_from", "valid_to", "rules")

@@ -1256,6 +1256,21 @@ class ProgramServiceStub:
                 request_serializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsReply.FromString,
                 _registered_method=True)
+        self.DefineCouponCampaign = channel.unary_unary(
+                '/loyalty.v1.ProgramService/DefineCouponCampaign',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.DefineCouponCampaignRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.AdminReply.FromString,
+                _registered_method=True)
+        self.IssueCoupon = channel.unary_unary(
+                '/loyalty.v1.ProgramService/IssueCoupon',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.IssueCouponRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.CouponReply.FromString,
+                _registered_method=True)
+        self.ListCoupons = channel.unary_unary(
+                '/loyalty.v1.ProgramService/ListCoupons',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.ListCouponsRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.ListCouponsReply.FromString,
+                _registered_method=True)
 
 
 class ProgramServiceServicer:
@@ -1290,6 +1305,27 @@ class ProgramServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DefineCouponCampaign(self, request, context):
+        """E-coupons: ADMIN or the owning partner's manager defines a campaign; they and the
+        partner's store managers give coupons by hand (rules give them on a spend threshold).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueCoupon(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCoupons(self, request, context):
+        """The card's coupons, without their codes (the holder has them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProgramServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1312,6 +1348,21 @@ def add_ProgramServiceServicer_to_server(servicer, server):
                     servicer.ListRuleSets,
                     request_deserializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_pos__pb2.ListRuleSetsReply.SerializeToString,
+            ),
+            'DefineCouponCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.DefineCouponCampaign,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.DefineCouponCampaignRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.AdminReply.SerializeToString,
+            ),
+            'IssueCoupon': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCoupon,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.IssueCouponRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.CouponReply.SerializeToString,
+            ),
+            'ListCoupons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCoupons,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.ListCouponsRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.ListCouponsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1427,6 +1478,87 @@ class ProgramService:
             '/loyalty.v1.ProgramService/ListRuleSets',
             loyalty_dot_v1_dot_pos__pb2.ListRuleSetsRequest.SerializeToString,
             loyalty_dot_v1_dot_pos__pb2.ListRuleSetsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DefineCouponCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.ProgramService/DefineCouponCampaign',
+            loyalty_dot_v1_dot_pos__pb2.DefineCouponCampaignRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.AdminReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCoupon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.ProgramService/IssueCoupon',
+            loyalty_dot_v1_dot_pos__pb2.IssueCouponRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.CouponReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCoupons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.ProgramService/ListCoupons',
+            loyalty_dot_v1_dot_pos__pb2.ListCouponsRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.ListCouponsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -182,6 +182,13 @@ def rule(**fields: Any) -> Mutation:
     return apply
 
 
+def campaign(**fields: Any) -> Mutation:
+    def apply(message: Any) -> None:
+        for name, value in fields.items():
+            setattr(message.campaign, name, value)
+    return apply
+
+
 def rule_set_(**fields: Any) -> Mutation:
     def apply(message: Any) -> None:
         for name, value in fields.items():
@@ -212,6 +219,14 @@ PURCHASE_CASES = [
     Case("local_time with an offset", set_(local_time="2026-11-30T10:00:00Z"), "local_time"),
     Case("local_time not a date", set_(local_time="2026-13-40T10:00:00"), "local_time"),
     Case("local_time free text", set_(local_time="tomorrow"), "local_time"),
+    Case("coupon code garbage", lambda m: (m.purchase if hasattr(m, "purchase") else m
+                                           ).coupon_codes.append("FREE-STUFF"), "coupon_codes[0]"),
+    Case("coupon code forged", lambda m: (m.purchase if hasattr(m, "purchase") else m
+                                          ).coupon_codes.append("K7-" + "A" * 16),
+         "coupon_codes[0]"),
+    Case("eleven coupon codes", lambda m: (m.purchase if hasattr(m, "purchase") else m
+                                           ).coupon_codes.extend(
+        [f"K{i}-" + "A" * 16 for i in range(1, 12)]), "coupon_codes"),
     *text_cases("receipt_ref", 64),
 ]
 
@@ -425,6 +440,38 @@ TABLE: list[Rpc] = [
     Rpc("programs", "PublishRuleSet", lambda c: pb.PublishRuleSetRequest(
         request_id=rid(), rule_set=RULE_SET), "p1_manager",
         [*request_id_cases(), *PUBLISH_CASES], card=None),
+    Rpc("programs", "DefineCouponCampaign", lambda c: pb.DefineCouponCampaignRequest(
+        request_id=rid(), campaign=pb.CouponCampaign(
+            campaign_id="bad-input", owner="P1", currency="USD", kind=pb.COUPON_VALUE,
+            value_minor=500, valid_to="2099-01-01T00:00:00Z", funded_by="P1")), "p1_manager",
+        [*request_id_cases(),
+         Case("campaign_id empty", campaign(campaign_id=""), "campaign_id"),
+         Case("owner unknown", campaign(owner="P9"), "owner", caller="admin"),
+         Case("currency unknown", campaign(currency="XXX"), "currency"),
+         Case("kind unspecified", campaign(kind=0), "kind"),
+         Case("value zero", campaign(value_minor=0), "value_minor"),
+         Case("percent zero", campaign(kind=pb.COUPON_PERCENT), "percent_bp"),
+         Case("percent over 100", campaign(kind=pb.COUPON_PERCENT, percent_bp=10_001),
+              "percent_bp"),
+         Case("percent used in parts", campaign(kind=pb.COUPON_PERCENT, percent_bp=100,
+                                                partial_use=True), "partial_use"),
+         Case("min spend negative", campaign(min_spend_minor=-1), "min_spend_minor"),
+         Case("valid_to missing", campaign(valid_to=""), "valid_to"),
+         Case("valid_to garbage", campaign(valid_to="soon"), "valid_to"),
+         Case("valid_to before valid_from", campaign(valid_from="2099-02-01T00:00:00Z"),
+              "valid_to"),
+         Case("store unknown", lambda m: m.campaign.stores.append("S9"), "stores[0]"),
+         Case("store with a space", lambda m: m.campaign.stores.append("S 1"), "stores[0]"),
+         Case("category with a slash", lambda m: m.campaign.categories.append("a/b"),
+              "categories[0]"),
+         Case("funded_by empty", campaign(funded_by=""), "funded_by")], card=None),
+    Rpc("programs", "IssueCoupon", lambda c: pb.IssueCouponRequest(
+        request_id=rid(), card_number=CARD, campaign_id="bad-input-c"), "p1_manager",
+        [*request_id_cases(), *card_number_cases(),
+         Case("campaign_id unknown", set_(campaign_id="nope"), "campaign_id"),
+         Case("campaign_id with a space", set_(campaign_id="a b"), "campaign_id")]),
+    Rpc("programs", "ListCoupons", lambda c: pb.ListCouponsRequest(card_number=CARD), "t1",
+        card_number_cases()),
     Rpc("programs", "GetRuleSet", lambda c: pb.GetRuleSetRequest(rule_set_id="x"), "t1",
         [Case("rule_set_id empty", set_(rule_set_id=""), "rule_set_id"),
          Case("rule_set_id with a slash", set_(rule_set_id="a/b"), "rule_set_id")],
@@ -450,6 +497,12 @@ def ctx(server: Server, alliance: Alliance) -> Ctx:
         alliance.admin_token)
     bought = call(server.pos.Purchase, _purchase(None), t1)  # type: ignore[arg-type]
     assert bought.result == R.APPROVED, bought
+    defined = call(server.programs.DefineCouponCampaign, pb.DefineCouponCampaignRequest(
+        request_id=rid(), campaign=pb.CouponCampaign(
+            campaign_id="bad-input-c", owner="P1", currency="USD", kind=pb.COUPON_VALUE,
+            value_minor=500, valid_to="2099-01-01T00:00:00Z", funded_by="P1")),
+        alliance.tokens["p1_manager"])
+    assert defined.result == R.APPROVED, defined
     return Ctx(server, alliance, pending.authorization_id, pending_request_id,
                captured.authorization_id, revocable.credential_id, bought.purchase_id)
 

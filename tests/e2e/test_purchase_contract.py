@@ -154,3 +154,33 @@ def test_malformed_requests_name_the_field_and_write_nothing(server: Server,
                         t1)
     assert missing is not None and missing.code == grpc.StatusCode.NOT_FOUND
     assert db_state(server.ledger) == before
+
+
+def test_coupons_over_grpc(server: Server, alliance: Alliance) -> None:
+    _setup(server, alliance)
+    manager, t1 = alliance.tokens["p1_manager"], alliance.tokens["t1"]
+    reply = call(server.programs.DefineCouponCampaign, pb.DefineCouponCampaignRequest(
+        request_id=rid("camp"), campaign=pb.CouponCampaign(
+            campaign_id="welcome-10", owner="P1", currency="USD", kind=pb.COUPON_VALUE,
+            value_minor=10_00, valid_to="2099-01-01T00:00:00Z", partial_use=True,
+            funded_by="P1")), manager)
+    assert reply.result == R.APPROVED
+    number = issue(server, alliance, 7003, load=100_00)
+    given = call(server.programs.IssueCoupon, pb.IssueCouponRequest(
+        request_id=rid("give"), card_number=number, campaign_id="welcome-10"),
+        alliance.tokens["s1_manager"])
+    assert given.result == R.APPROVED and given.coupon.code.startswith(given.coupon.coupon_id)
+    assert given.coupon.valid_to == "2099-01-01T00:00:00Z"
+    tea = [pb.PurchaseLine(sku="tea-2", category="grocery", quantity=1, unit_price_minor=6_00)]
+    paid = call(server.pos.Purchase, _purchase(number, lines=tea, stored_value_minor=0,
+                                               coupon_codes=[given.coupon.code]), t1)
+    assert paid.result == R.APPROVED and paid.coupon_discount_minor == 6_00
+    assert [(u.coupon_id, u.amount_minor, u.used_up) for u in paid.coupons_used] == [
+        (given.coupon.coupon_id, 6_00, False)]
+    listed = call(server.programs.ListCoupons, pb.ListCouponsRequest(card_number=number), t1)
+    assert [(c.remaining_minor, c.status, c.code) for c in listed.coupons] == [
+        (4_00, pb.COUPON_ACTIVE, "")]
+    forged = status_of(server.pos.Purchase, _purchase(
+        number, lines=tea, coupon_codes=[given.coupon.coupon_id + "-" + "A" * 16]), t1)
+    assert forged is not None and forged.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert forged.details.startswith("coupon_codes[0]")

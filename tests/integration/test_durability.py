@@ -59,6 +59,7 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("LEDGER_DATABASE_URL", None)
+    env["LEDGER_COUPON_KEY"] = "k" * 32  # a test key: coupons enabled, no warning
     return env
 
 

@@ -13,6 +13,14 @@ import msgspec
 from domain.cards import commands as cc
 from domain.cards import events as ev
 from domain.common import Result
+from domain.coupons.model import (
+    Campaign,
+    CouponKind,
+    CouponStatus,
+    DefineCouponCampaign,
+    IssueCoupon,
+    ListCoupons,
+)
 from domain.points.program import ALLIANCE, DefineProgram, TierLevel
 from domain.points.purse import ExpiryKind
 from domain.purchases.commands import Purchase, Return, ReturnLine, SimulatePurchase
@@ -76,8 +84,10 @@ SHIRT_AND_SOCKS = basket(("shirt-1", "apparel", 1, 40_00), ("socks-3", "apparel"
 
 
 def purchase(number: str, lines: tuple[Line, ...] = SHIRT_AND_SOCKS, *, stored_value: int = 0,
-             points: int = 0, local_time: str = MONDAY_9AM, partial: bool = False) -> Purchase:
-    return Purchase(number, USD, lines, stored_value, partial, points, local_time, "rcpt-1")
+             points: int = 0, local_time: str = MONDAY_9AM, partial: bool = False,
+             coupons: tuple[str, ...] = ()) -> Purchase:
+    return Purchase(number, USD, lines, stored_value, partial, points, local_time, "rcpt-1",
+                    coupons)
 
 
 def buy(ledger: Ledger, alliance: Any, command: Any, request_id: str | None = None) -> Outcome:
@@ -445,3 +455,127 @@ def test_member_discounts_lower_what_is_due_and_what_earns(ledger, alliance):
     back = ok(call(ledger, alliance.t1, Return(paid.purchase.purchase_id,
                                                (ReturnLine(0, 1), ReturnLine(1, 3)), "")))
     assert back.purchase.sv_refunded_minor == 43_50 and back.card.balance_minor == 100_00
+
+
+# ------------------------------------------------------------------------------ coupons
+
+
+def campaign(campaign_id: str, clock: Any, **terms: Any) -> DefineCouponCampaign:
+    values: dict[str, Any] = dict(
+        campaign_id=campaign_id, owner="P1", currency=USD, kind=CouponKind.VALUE,
+        value_minor=20_00, percent_bp=0, min_spend_minor=0, valid_from_us=clock.now_us,
+        valid_to_us=clock.now_us + 30 * DAY_US, stores=(), categories=(), partial_use=False,
+        restore_on_return=False, funded_by="P1")
+    values.update(terms)
+    return DefineCouponCampaign(Campaign(**values))
+
+
+def give_coupon(ledger: Ledger, alliance: Any, number: str, campaign_id: str) -> str:
+    reply = approved(call(ledger, alliance.s1_manager, IssueCoupon(number, campaign_id)))
+    (coupon,) = reply.coupons
+    assert coupon.code.startswith(coupon.coupon_id + "-")
+    return coupon.code
+
+
+def test_a_coupon_partly_used_then_expires(ledger, alliance, clock):
+    setup_program(ledger, alliance)
+    approved(call(ledger, alliance.p1_manager, campaign("gift-20", clock, partial_use=True)))
+    number = new_card(ledger, alliance, load=100_00)
+    code = give_coupon(ledger, alliance, number, "gift-20")
+    first = buy(ledger, alliance, purchase(number, basket(("mug-1", "home", 1, 12_00)),
+                                           coupons=(code,)))
+    p = first.purchase
+    assert (p.coupon_discount_minor, p.other_tender_minor) == (12_00, 0)
+    assert p.coupons_used[0].amount_minor == 12_00 and not p.coupons_used[0].used_up
+    assert p.points_earned == 12  # coupons are a tender: the basket still earns
+    listed = approved(call(ledger, alliance.t1, ListCoupons(number), ""))
+    assert [(c.remaining_minor, c.status, c.code) for c in listed.coupons] == [
+        (8_00, CouponStatus.ACTIVE, "")]  # lists never show the code
+    second = buy(ledger, alliance, purchase(number, basket(("pen-1", "office", 1, 5_00)),
+                                            coupons=(code,), stored_value=0))
+    assert second.purchase.coupon_discount_minor == 5_00
+    clock.advance(31 * 86_400)
+    late = buy(ledger, alliance, purchase(number, basket(("pen-1", "office", 1, 5_00)),
+                                          coupons=(code,)))
+    assert late.result == Result.DECLINED_COUPON_NOT_USABLE
+    assert "expired" in late.purchase.decline_reason
+    assert PointsExpiry(ledger).run(clock.now_us).cards_checked == 1
+    lapsed = [e for e in card_events(ledger.store, number) if isinstance(e, ev.CouponExpired)]
+    assert [(e.remaining_minor) for e in lapsed] == [3_00]  # 20.00 - 12.00 - 5.00, once
+    assert PointsExpiry(ledger).run(clock.now_us).failures == 0
+    assert len([e for e in card_events(ledger.store, number)
+                if isinstance(e, ev.CouponExpired)]) == 1
+
+
+def test_coupon_codes_cannot_be_forged_moved_or_used_twice(ledger, alliance, clock):
+    setup_program(ledger, alliance)
+    approved(call(ledger, alliance.p1_manager, campaign("once-5", clock, value_minor=5_00)))
+    approved(call(ledger, alliance.p1_manager,
+                  campaign("s2-only", clock, stores=("S2",), value_minor=5_00)))
+    approved(call(ledger, alliance.p1_manager,
+                  campaign("min-50", clock, min_spend_minor=50_00, value_minor=5_00)))
+    number, other = new_card(ledger, alliance, load=100_00), new_card(ledger, alliance, load=0)
+    code = give_coupon(ledger, alliance, number, "once-5")
+    coupon_id, mac = code.split("-")
+    forged = f"{coupon_id}-{'A' * len(mac)}"
+    before = version(ledger.store, number)
+    for bad in (forged, "K99-" + mac, code.lower()):
+        reply = call(ledger, alliance.t1, purchase(number, coupons=(bad,)))
+        assert isinstance(reply, Failure) and reply.code == INVALID_ARGUMENT, bad
+        assert reply.message.startswith("coupon_codes[0]")
+    elsewhere = call(ledger, alliance.t1, purchase(other, coupons=(code,)))
+    assert isinstance(elsewhere, Failure) and "not a coupon code of this card" in \
+        elsewhere.message
+    assert version(ledger.store, number) == before
+    used = buy(ledger, alliance, purchase(number, basket(("pen-1", "office", 1, 2_00)),
+                                          coupons=(code,)))
+    assert used.purchase.coupons_used[0].used_up  # single use: the 3.00 left is gone
+    again = buy(ledger, alliance, purchase(number, coupons=(code,)))
+    assert again.result == Result.DECLINED_COUPON_NOT_USABLE
+    assert "used already" in again.purchase.decline_reason
+    s2 = give_coupon(ledger, alliance, number, "s2-only")
+    assert "store S1" in buy(ledger, alliance, purchase(number, coupons=(s2,))
+                             ).purchase.decline_reason
+    assert ok(call(ledger, alliance.t3, purchase(number, coupons=(s2,)))).result == \
+        Result.APPROVED  # T3 is at S2
+    minimum = give_coupon(ledger, alliance, number, "min-50")
+    assert "at least 5000" in buy(ledger, alliance, purchase(
+        number, basket(("pen-1", "office", 1, 2_00)), coupons=(minimum,))).purchase.decline_reason
+    failure(call(ledger, alliance.t1, IssueCoupon(number, "once-5")), PERMISSION_DENIED)
+    failure(call(ledger, alliance.p2_manager, IssueCoupon(number, "once-5")), PERMISSION_DENIED)
+    failure(call(ledger, alliance.s1_manager, campaign("x", clock)), PERMISSION_DENIED)
+
+
+def test_a_spend_threshold_issues_a_supplier_funded_coupon_given_back_on_a_full_return(
+        ledger, alliance, clock):
+    approved(call(ledger, alliance.p1_manager, program()))
+    approved(call(ledger, alliance.p1_manager, campaign(
+        "acme-10pct", clock, kind=CouponKind.PERCENT, value_minor=0, percent_bp=1_000,
+        categories=("apparel",), funded_by="SUPPLIER-ACME", restore_on_return=True)))
+    next_visit = Rule(rule_id="spend-100-coupon", effect=Effect.THRESHOLD_BONUS,
+                      threshold_minor=100_00, points=0, coupon_campaign="acme-10pct")
+    approved(call(ledger, alliance.p1_manager,
+                  PublishRuleSet(rule_set(EARN_1_PER_USD, next_visit))))
+    number = new_card(ledger, alliance, load=300_00)
+    big = buy(ledger, alliance, purchase(number, basket(("tv-1", "electronics", 1, 120_00)),
+                                         stored_value=120_00))
+    (issued,) = big.purchase.coupons_issued
+    assert issued.campaign_id == "acme-10pct" and issued.code
+    dry = ok(call(ledger, alliance.t1, SimulatePurchase(purchase(
+        number, basket(("tv-1", "electronics", 1, 120_00))), ""), ""))
+    assert dry.purchase.coupons_issued[0].code == ""  # a dry run gives nothing to use
+    lines = basket(("coat-1", "apparel", 1, 80_00), ("tea-1", "grocery", 1, 20_00))
+    sale = buy(ledger, alliance, purchase(number, lines, stored_value=92_00,
+                                          coupons=(issued.code,)))
+    assert sale.purchase.coupon_discount_minor == 8_00  # 10 % of the apparel only
+    made = card_events(ledger.store, number)[-1]
+    assert isinstance(made, ev.PurchaseMade)
+    assert {leg.account: leg.amount_minor for leg in made.legs
+            if leg.account.startswith("coupons:")} == {"coupons:SUPPLIER-ACME:funding": -8_00,
+                                                       "coupons:P1:given": 8_00}
+    back = ok(call(ledger, alliance.t1, Return(sale.purchase.purchase_id,
+                                               (ReturnLine(0, 1), ReturnLine(1, 1)), "")))
+    assert [(u.coupon_id, u.amount_minor) for u in back.purchase.coupons_used] == [
+        (issued.coupon_id, 8_00)]
+    again = buy(ledger, alliance, purchase(number, lines, coupons=(issued.code,)))
+    assert again.result == Result.APPROVED and again.purchase.coupon_discount_minor == 8_00

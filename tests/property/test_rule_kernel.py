@@ -87,3 +87,4 @@ def test_kernel_equals_reference(rule_set: RuleSet, batch: list[Basket]) -> None
         assert {r: int(d) for r, d in enumerate(out.discount_by_rule[b]) if d} == \
             award.discount_by_rule
         assert 0 <= award.discount_minor <= sum(line.amount_minor for line in basket.lines)
+        assert [r for r in range(len(rule_set.rules)) if out.fired[b, r]] == sorted(award.fired)
