@@ -60,7 +60,7 @@ def rule(message: pb.Rule, index: int) -> Rule:
     where = f"rule_set.rules[{index}]"
     if message.effect not in Effect._value2member_map_:
         raise InvalidInput(f"{where}.effect", "must be EARN, MULTIPLY, EXCLUDE, "
-                           "THRESHOLD_BONUS, CAP or DISCOUNT")
+                           "THRESHOLD_BONUS, CAP, DISCOUNT, STAMP or FIRST_PURCHASE_BONUS")
     effect = Effect(message.effect)
     return Rule(
         rule_id=message.rule_id, effect=effect, categories=tuple(message.categories),
@@ -75,7 +75,8 @@ def rule(message: pb.Rule, index: int) -> Rule:
         stacking=_enum(message.stacking, Stacking, f"{where}.stacking", Stacking.COMBINE),
         priority=message.priority, threshold_minor=message.threshold_minor,
         points=message.points, discount_bp=message.discount_bp,
-        coupon_campaign=message.coupon_campaign)
+        coupon_campaign=message.coupon_campaign, stamps_needed=message.stamps_needed,
+        cap_period=message.cap_period)
 
 
 def rule_set(message: pb.RuleSet) -> RuleSet:
@@ -98,7 +99,8 @@ def rule_set_message(value: RuleSet) -> pb.RuleSet:
             rate_num=r.rate_num, rate_den=r.rate_den, rounding=int(r.rounding),
             multiplier_bp=r.multiplier_bp, stacking=int(r.stacking), priority=r.priority,
             threshold_minor=r.threshold_minor, points=r.points, discount_bp=r.discount_bp,
-            coupon_campaign=r.coupon_campaign) for r in value.rules])
+            coupon_campaign=r.coupon_campaign, stamps_needed=r.stamps_needed,
+            cap_period=r.cap_period) for r in value.rules])
 
 
 def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
@@ -141,7 +143,10 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
         points_written_off=p.points_written_off, card=card, replayed=outcome.replayed,
         tier=p.tier, coupons_used=[coupon_use_message(u) for u in p.coupons_used],
         coupons_issued=[coupon_message(c) for c in p.coupons_issued],
-        coupon_discount_minor=p.coupon_discount_minor)
+        coupon_discount_minor=p.coupon_discount_minor,
+        stamps=[pb.StampProgress(stamp_card=s.key, before=s.before, after=s.after,
+                                 needed=s.needed, free_units=s.free_units,
+                                 discount_minor=s.discount_minor) for s in p.stamps])
 
 
 def coupon_use_message(use: CouponUseView) -> pb.CouponUse:

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from domain.cards.decide import CardState
-from domain.cards.events import CARD_EVENTS, CardEvent, RuleAward
+from domain.cards.events import CARD_EVENTS, CardEvent, RuleAward, StampProgress
 from domain.common import CardStatus
 from domain.registry.events import REGISTRY_EVENTS, RegistryEvent
 from domain.rules.model import RuleSet
@@ -140,6 +140,7 @@ class PurchaseView(msgspec.Struct, array_like=True):
     coupons_used: tuple[CouponUseView, ...] = ()  # Purchase; Return: coupons given back
     coupons_issued: tuple[CouponView, ...] = ()
     coupon_discount_minor: int = 0
+    stamps: tuple[StampProgress, ...] = ()
 
 
 class MaintenanceView(msgspec.Struct, array_like=True):

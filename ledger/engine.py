@@ -945,15 +945,18 @@ class Ledger:
         _check(access.simulate_purchase(principal, store.store_id, store.partner_id))
         return store
 
+    @staticmethod
+    def _local(purchase: pc.Purchase, store: registry.Store, now_us: int) -> dt.datetime:
+        """The store's wall clock: the till's, or now in the store's timezone."""
+        if purchase.local_time:
+            return pc.local_moment(purchase.local_time)
+        return dt.datetime.fromtimestamp(now_us / 1e6, ZoneInfo(store.timezone))
+
     def _basket(self, purchase: pc.Purchase, state: cards.CardState, store: registry.Store,
                 now_us: int) -> Basket:
-        if purchase.local_time:
-            weekday, minute = pc.local_weekday_minute(purchase.local_time)
-        else:
-            local = dt.datetime.fromtimestamp(now_us / 1e6, ZoneInfo(store.timezone))
-            weekday, minute = local.weekday(), local.hour * 60 + local.minute
+        local = self._local(purchase, store, now_us)
         return Basket(lines=purchase.lines, card_class=state.card_class, tier=state.tier,
-                      weekday=weekday, minute_of_day=minute)
+                      weekday=local.weekday(), minute_of_day=local.hour * 60 + local.minute)
 
     def _evaluate_purchases(self, batch: list[Request], work: _Work, now_us: int) -> None:
         """Evaluate the baskets of every purchase in the batch with one kernel call per
@@ -1011,7 +1014,8 @@ class Ledger:
         decision = purchases.decide_purchase(state, purchase, purchases.PurchaseContext(
             meta, now_us, store.partner_id, program, evaluation, basket.weekday,
             basket.minute_of_day, self._coupon_ids(state.card_number, purchase.coupon_codes),
-            self._campaigns_to_issue(evaluation, state.currency, now_us)))
+            self._campaigns_to_issue(evaluation, state.currency, now_us), rule_sets,
+            self._local(purchase, store, now_us).date().isoformat()))
         event = decision.event
         if event is None:
             return Outcome(int(decision.result), tag, state.card_number,
@@ -1036,7 +1040,8 @@ class Ledger:
                                self._coupon_view(after.card_number, c, with_code=not simulate)
                                for c in event.coupons_issued),
                            coupon_discount_minor=sum(u.amount_minor
-                                                     for u in event.coupons_used)))
+                                                     for u in event.coupons_used),
+                           stamps=event.stamps))
 
     def _coupon_ids(self, card_number: str, codes: tuple[str, ...]) -> tuple[str, ...]:
         if not codes:

@@ -107,7 +107,8 @@ def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
     return CompiledRuleSet(
         rule_set=rule_set, categories=vocab["categories"], skus=vocab["skus"],
         classes=vocab["card_classes"], tiers=vocab["tiers"],
-        effect=column([int(r.effect) for r in rules]),
+        # rules on the card's history are applied after the kernel: here they do nothing
+        effect=column([int(r.effect) if r.per_basket else 0 for r in rules]),
         rate_num=column([r.rate_num for r in rules]),
         rate_den=column([max(1, r.rate_den) for r in rules]),
         rounding=column([int(r.rounding) for r in rules]),

@@ -73,6 +73,9 @@ class PurchaseRecord(msgspec.Struct, array_like=True):
     qualifying_minor: int = 0
     qualifying_returned: int = 0
     coupons_used: tuple[tuple[str, int, bool], ...] = ()  # (coupon id, amount, used up)
+    local_date: str = ""
+    stamped: tuple[tuple[str, int, int], ...] = ()  # (stamp key, line index, stamps earned)
+    stamps_taken: dict[str, int] = {}  # "<key>#<line index>" -> stamps a return took back
 
 
 class CardState(msgspec.Struct, array_like=True):
@@ -98,6 +101,7 @@ class CardState(msgspec.Struct, array_like=True):
     tier: str = ""  # "" = no tier
     tier_since_us: int = 0  # when the card reached its tier (reviews judge it only after)
     coupons: dict[str, Coupon] = {}
+    stamps: dict[str, int] = {}  # stamp card key -> stamps held
 
     @property
     def available_minor(self) -> int:
@@ -493,7 +497,12 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         e.points_redeemed, e.redeemed, e.lot.amount if e.lot else 0,
         e.lot.lot_id if e.lot else "", [0] * len(e.lines), recorded_at_us=e.meta.recorded_at_us,
         qualifying_minor=e.qualifying_minor,
-        coupons_used=tuple((u.coupon_id, u.amount_minor, u.used_up) for u in e.coupons_used))
+        coupons_used=tuple((u.coupon_id, u.amount_minor, u.used_up) for u in e.coupons_used),
+        local_date=e.local_date,
+        stamped=tuple((p.key, line, n) for p in e.stamps for line, n in p.stamped),
+        stamps_taken={})
+    for progress in e.stamps:
+        state.stamps[progress.key] = progress.after
     for use in e.coupons_used:
         coupon = state.coupons[use.coupon_id]
         coupon.remaining_minor = max(0, coupon.remaining_minor - use.amount_minor)
@@ -522,6 +531,11 @@ def _returned(state: CardState, e: ev.PurchaseReturned) -> CardState:
     record.points_clawed += e.points_written_off
     record.qualifying_returned += e.qualifying_minor_returned
     state.points_written_off += e.points_written_off
+    for key, line, taken in e.stamps_taken:
+        state.stamps[key] -= taken
+        assert state.stamps[key] >= 0, "a stamp card went below zero"
+        slot = f"{key}#{line}"
+        record.stamps_taken[slot] = record.stamps_taken.get(slot, 0) + taken
     for use in e.coupons_restored:
         coupon = state.coupons[use.coupon_id]
         coupon.status = CouponStatus.ACTIVE

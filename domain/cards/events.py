@@ -139,6 +139,18 @@ class RuleAward(msgspec.Struct, frozen=True, array_like=True):
     discount_minor: int = 0  # a DISCOUNT rule: what it took off the price
 
 
+class StampProgress(msgspec.Struct, frozen=True, array_like=True):
+    """A stamp card's progress in one purchase."""
+
+    key: str  # "<rule set id>/<rule id>": survives new versions of the rule set
+    before: int
+    after: int
+    needed: int
+    free_units: int
+    discount_minor: int  # what the free units took off
+    stamped: tuple[tuple[int, int], ...]  # (line index, units that earned a stamp)
+
+
 class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     """A basket paid at a store: stored value charged, points redeemed and earned, at once.
 
@@ -166,6 +178,8 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     legs: tuple[Leg, ...]
     coupons_used: tuple[CouponUse, ...]  # in the order applied, after member discounts
     coupons_issued: tuple[Coupon, ...]  # by THRESHOLD_BONUS rules with a coupon campaign
+    local_date: str  # the store's local date, "YYYY-MM-DD" (periods of per-card caps)
+    stamps: tuple[StampProgress, ...]
     # With the card's class before the event, weekday, minute_of_day and the pinned rule_sets
     # are every input of the evaluation: a replay recomputes the lot exactly.
 
@@ -185,6 +199,7 @@ class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
     qualifying_minor_returned: int  # this return's share of the purchase's qualifying spend
     legs: tuple[Leg, ...]
     coupons_restored: tuple[CouponUse, ...]  # a full return, when the campaign says so
+    stamps_taken: tuple[tuple[str, int, int], ...]  # (stamp key, line index, stamps) back
 
 
 class TierChanged(CardEvent, tag="tier.changed.v1"):

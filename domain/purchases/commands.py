@@ -25,6 +25,11 @@ LOCAL_TIME_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:
 def local_weekday_minute(local_time: str) -> tuple[int, int]:
     """(weekday 0 = Monday, minute of the day) of "YYYY-MM-DDTHH:MM[:SS]" (no offset: the
     store's wall clock, as printed on the receipt)."""
+    moment = local_moment(local_time)
+    return moment.weekday(), moment.hour * 60 + moment.minute
+
+
+def local_moment(local_time: str) -> dt.datetime:
     if not LOCAL_TIME_PATTERN.fullmatch(local_time):
         raise InvalidInput("local_time", "must be YYYY-MM-DDTHH:MM[:SS], the store's wall clock "
                            "without an offset")
@@ -32,7 +37,7 @@ def local_weekday_minute(local_time: str) -> tuple[int, int]:
         moment = dt.datetime.fromisoformat(local_time)
     except ValueError:
         raise InvalidInput("local_time", f"{local_time!r} is not a real date and time") from None
-    return moment.weekday(), moment.hour * 60 + moment.minute
+    return moment
 
 
 class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):

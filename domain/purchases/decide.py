@@ -27,18 +27,10 @@ from domain.coupons.decide import CouponUse, NotUsable, apply_coupons, new_coupo
 from domain.coupons.model import Campaign
 from domain.points import purse
 from domain.points.program import DAY_US, QUALIFYING_WINDOW_US, Program
+from domain.purchases import stateful
 from domain.purchases.commands import Purchase, Return
-
-
-class Evaluation(msgspec.Struct, frozen=True):
-    """What the rules in force give a basket (from the kernel or the reference evaluator)."""
-
-    points: int
-    eligible_minor: int
-    rule_sets: tuple[str, ...]
-    awards: tuple[ev.RuleAward, ...]
-    discount_minor: int = 0
-    coupon_campaigns: tuple[str, ...] = ()  # of the THRESHOLD_BONUS rules that fired
+from domain.purchases.evaluation import Evaluation
+from domain.rules.model import Basket, RuleSet
 
 
 class PurchaseContext(msgspec.Struct, frozen=True):
@@ -51,6 +43,8 @@ class PurchaseContext(msgspec.Struct, frozen=True):
     minute_of_day: int
     coupon_ids: tuple[str, ...] = ()  # the tendered codes' coupons, their MACs checked
     campaigns_to_issue: tuple[Campaign, ...] = ()  # from the rules that fired
+    rule_sets: tuple[RuleSet, ...] = ()  # in force: their rules on the card's history apply
+    local_date: str = ""  # the store's local date, "YYYY-MM-DD"
 
 
 class PurchaseDecision(msgspec.Struct, frozen=True):
@@ -70,7 +64,12 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         return _declined(Result.DECLINED_CURRENCY_MISMATCH,
                          f"the card holds {state.currency}, the basket is in {cmd.currency}")
     program = ctx.program
-    discount = ctx.evaluation.discount_minor
+    basket = Basket(lines=cmd.lines, card_class=state.card_class, tier=state.tier,
+                    weekday=ctx.weekday, minute_of_day=ctx.minute_of_day)
+    evaluation, stamps = stateful.apply(state, ctx.rule_sets, basket, ctx.local_date,
+                                        ctx.evaluation,
+                                        cmd.total_minor - ctx.evaluation.discount_minor)
+    discount = evaluation.discount_minor
     due = cmd.total_minor - discount
     try:
         uses = apply_coupons(state.coupons, ctx.coupon_ids, cmd.lines, due, ctx.meta.store_id,
@@ -109,14 +108,13 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                              f"{state.available_minor} available on the card")
         charged, result = state.available_minor, Result.PARTIALLY_APPROVED
     purchase_id = f"{state.card_number}.{state.version + 1}"
-    qualifying = ctx.evaluation.eligible_minor
+    qualifying = evaluation.eligible_minor
     tier = state.tier
     if program is not None:
         reached = program.tier_for(qualifying_spend(state, ctx.now_us) + qualifying)
         if program.rank(reached) > program.rank(tier):
             tier = reached  # upgrades happen at once; downgrades wait for the review
     lot = None
-    evaluation = ctx.evaluation
     if program is not None and evaluation.points > 0:
         expires = purse.expires_at_us(ctx.now_us, program.expiry)
         vests = min(ctx.now_us + program.vesting_days * DAY_US, expires - 1)
@@ -136,7 +134,8 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, ctx.weekday,
         ctx.minute_of_day, qualifying, tier, cmd.total_minor, discount, charged,
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
-        evaluation.rule_sets, _explained(evaluation, lot is not None), legs, uses, issued))
+        evaluation.rule_sets, _explained(evaluation, lot is not None), legs, uses, issued,
+        ctx.local_date, stamps))
 
 
 def _coupon_legs(uses: tuple[CouponUse, ...], acquirer_id: str,
@@ -199,7 +198,24 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int) -> Dec
         legs += _coupon_legs(coupons_back, record.acquirer_partner_id, back=True)
     return Decision(Result.APPROVED, (ev.PurchaseReturned(
         meta, cmd.purchase_id, lines, cmd.reason, sv, restored, clawed, written_off, qualifying,
-        legs, coupons_back),), approved_amount_minor=sv)
+        legs, coupons_back, _stamps_back(state, record, cmd)),), approved_amount_minor=sv)
+
+
+def _stamps_back(state: CardState, record: PurchaseRecord,
+                 cmd: Return) -> tuple[tuple[str, int, int], ...]:
+    """The stamps the returned units earned, never more than the card still holds."""
+    back: list[tuple[str, int, int]] = []
+    holding = dict(state.stamps)
+    returned = {line.line_index: line.quantity for line in cmd.lines}
+    for key, line, earned in record.stamped:
+        if line not in returned:
+            continue
+        left = earned - record.stamps_taken.get(f"{key}#{line}", 0)
+        take = min(returned[line], left, holding.get(key, 0))
+        if take > 0:
+            back.append((key, line, take))
+            holding[key] -= take
+    return tuple(back)
 
 
 def _progress(record: PurchaseRecord, cmd: Return) -> tuple[int, int, int]:

@@ -11,6 +11,8 @@ weekdays and a time of day in the store's timezone, categories or SKUs) and one 
 - THRESHOLD_BONUS: flat points, and/or a coupon of `coupon_campaign`, when the eligible
   spend reaches `threshold_minor`;
 - CAP: at most `points` for the whole purchase;
+- STAMP, FIRST_PURCHASE_BONUS and CAP with a `cap_period`: rules on the card's history,
+  applied after the basket's evaluation (domain/purchases/stateful.py);
 - DISCOUNT: a member discount of `discount_bp` (10000 = 100 %) off the lines it applies to,
   rounded down; discounts never stack: the applicable one with the highest `priority` (then the
   lowest position) applies alone. A discounted line earns, and counts as eligible spend, on
@@ -55,6 +57,13 @@ class Effect(enum.IntEnum):
     THRESHOLD_BONUS = 4
     CAP = 5
     DISCOUNT = 6
+    STAMP = 7
+    FIRST_PURCHASE_BONUS = 8
+
+
+STATEFUL = frozenset({Effect.STAMP, Effect.FIRST_PURCHASE_BONUS})
+CAP_PERIODS = ("", "DAY", "WEEK", "MONTH")
+STAMPS_NEEDED_MAX = 1_000
 
 
 class Stacking(enum.IntEnum):
@@ -90,6 +99,14 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     points: int = 0  # THRESHOLD_BONUS: bonus; CAP: the cap
     discount_bp: int = 0  # DISCOUNT: 1..10000 (10000 = 100 %)
     coupon_campaign: str = ""  # THRESHOLD_BONUS: also issue a coupon of this campaign
+    stamps_needed: int = 0  # STAMP: units that earn stamps before one is free
+    cap_period: str = ""  # CAP: "" = per purchase; DAY, WEEK, MONTH = per card per period
+
+    @property
+    def per_basket(self) -> bool:
+        """Evaluated by the kernel (and the reference) on the basket alone."""
+        return self.effect not in STATEFUL and not (self.effect == Effect.CAP
+                                                    and self.cap_period)
 
 
 class RuleSet(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,6 +188,15 @@ def _check_rule(index: int, rule: Rule) -> None:
         raise bad("coupon_campaign", "is a campaign id, for THRESHOLD_BONUS rules only")
     if rule.effect == Effect.CAP and not 0 <= rule.points <= POINTS_MAX:
         raise bad("points", f"must be 0..{POINTS_MAX}")
+    if rule.cap_period not in CAP_PERIODS or (rule.cap_period and rule.effect != Effect.CAP):
+        raise bad("cap_period", "is DAY, WEEK or MONTH, for CAP rules only")
+    if rule.effect == Effect.STAMP:
+        if not 0 < rule.stamps_needed <= STAMPS_NEEDED_MAX:
+            raise bad("stamps_needed", f"must be 1..{STAMPS_NEEDED_MAX}")
+        if not rule.categories and not rule.skus:
+            raise bad("categories", "a stamp card needs categories or SKUs to count")
+    if rule.effect == Effect.FIRST_PURCHASE_BONUS and not 0 < rule.points <= POINTS_MAX:
+        raise bad("points", f"must be 1..{POINTS_MAX}")
     if rule.effect == Effect.DISCOUNT and not 0 < rule.discount_bp <= MULTIPLIER_BP_ONE:
         raise bad("discount_bp", f"must be 1..{MULTIPLIER_BP_ONE} (10000 = 100 %)")
     if not -1000 <= rule.priority <= 1000:

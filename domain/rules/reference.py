@@ -80,8 +80,11 @@ def _better(rules: tuple[Rule, ...], a: int, b: int) -> bool:
 
 
 def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
+    """Rules on the card's history (`not rule.per_basket`) are left to
+    domain/purchases/stateful.py."""
     rules = rule_set.rules
-    live = [i for i, rule in enumerate(rules) if applies_to_basket(rule, basket)]
+    live = [i for i, rule in enumerate(rules)
+            if rule.per_basket and applies_to_basket(rule, basket)]
     award = Award()
     line_gifts: list[tuple[int, int]] = []  # (rule index, points) per line, in order
     for line in basket.lines:

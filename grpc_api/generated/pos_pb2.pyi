@@ -81,6 +81,8 @@ class RuleEffect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     THRESHOLD_BONUS: _ClassVar[RuleEffect]
     CAP: _ClassVar[RuleEffect]
     DISCOUNT: _ClassVar[RuleEffect]
+    STAMP: _ClassVar[RuleEffect]
+    FIRST_PURCHASE_BONUS: _ClassVar[RuleEffect]
 
 class Stacking(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -148,6 +150,8 @@ EXCLUDE: RuleEffect
 THRESHOLD_BONUS: RuleEffect
 CAP: RuleEffect
 DISCOUNT: RuleEffect
+STAMP: RuleEffect
+FIRST_PURCHASE_BONUS: RuleEffect
 STACKING_UNSPECIFIED: Stacking
 COMBINE: Stacking
 EXCLUSIVE: Stacking
@@ -459,7 +463,7 @@ class RuleAward(_message.Message):
     def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ..., discount_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseReply(_message.Message):
-    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier", "coupons_used", "coupons_issued", "coupon_discount_minor")
+    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier", "coupons_used", "coupons_issued", "coupon_discount_minor", "stamps")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -485,6 +489,7 @@ class PurchaseReply(_message.Message):
     COUPONS_USED_FIELD_NUMBER: _ClassVar[int]
     COUPONS_ISSUED_FIELD_NUMBER: _ClassVar[int]
     COUPON_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    STAMPS_FIELD_NUMBER: _ClassVar[int]
     result: Result
     purchase_id: str
     total_minor: int
@@ -510,7 +515,24 @@ class PurchaseReply(_message.Message):
     coupons_used: _containers.RepeatedCompositeFieldContainer[CouponUse]
     coupons_issued: _containers.RepeatedCompositeFieldContainer[Coupon]
     coupon_discount_minor: int
-    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ..., coupons_used: _Optional[_Iterable[_Union[CouponUse, _Mapping]]] = ..., coupons_issued: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ..., coupon_discount_minor: _Optional[int] = ...) -> None: ...
+    stamps: _containers.RepeatedCompositeFieldContainer[StampProgress]
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ..., coupons_used: _Optional[_Iterable[_Union[CouponUse, _Mapping]]] = ..., coupons_issued: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ..., coupon_discount_minor: _Optional[int] = ..., stamps: _Optional[_Iterable[_Union[StampProgress, _Mapping]]] = ...) -> None: ...
+
+class StampProgress(_message.Message):
+    __slots__ = ("stamp_card", "before", "after", "needed", "free_units", "discount_minor")
+    STAMP_CARD_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    NEEDED_FIELD_NUMBER: _ClassVar[int]
+    FREE_UNITS_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    stamp_card: str
+    before: int
+    after: int
+    needed: int
+    free_units: int
+    discount_minor: int
+    def __init__(self, stamp_card: _Optional[str] = ..., before: _Optional[int] = ..., after: _Optional[int] = ..., needed: _Optional[int] = ..., free_units: _Optional[int] = ..., discount_minor: _Optional[int] = ...) -> None: ...
 
 class CouponUse(_message.Message):
     __slots__ = ("coupon_id", "amount_minor", "used_up")
@@ -675,7 +697,7 @@ class TierLevel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., threshold_minor: _Optional[int] = ...) -> None: ...
 
 class Rule(_message.Message):
-    __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points", "discount_bp", "coupon_campaign")
+    __slots__ = ("rule_id", "effect", "categories", "skus", "card_classes", "tiers", "weekdays", "minute_from", "minute_to", "rate_num", "rate_den", "rounding", "multiplier_bp", "stacking", "priority", "threshold_minor", "points", "discount_bp", "coupon_campaign", "stamps_needed", "cap_period")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     EFFECT_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
@@ -695,6 +717,8 @@ class Rule(_message.Message):
     POINTS_FIELD_NUMBER: _ClassVar[int]
     DISCOUNT_BP_FIELD_NUMBER: _ClassVar[int]
     COUPON_CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    STAMPS_NEEDED_FIELD_NUMBER: _ClassVar[int]
+    CAP_PERIOD_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     effect: RuleEffect
     categories: _containers.RepeatedScalarFieldContainer[str]
@@ -714,7 +738,9 @@ class Rule(_message.Message):
     points: int
     discount_bp: int
     coupon_campaign: str
-    def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[RuleEffect, str]] = ..., categories: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[str]] = ..., card_classes: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[str]] = ..., weekdays: _Optional[_Iterable[int]] = ..., minute_from: _Optional[int] = ..., minute_to: _Optional[int] = ..., rate_num: _Optional[int] = ..., rate_den: _Optional[int] = ..., rounding: _Optional[_Union[Rounding, str]] = ..., multiplier_bp: _Optional[int] = ..., stacking: _Optional[_Union[Stacking, str]] = ..., priority: _Optional[int] = ..., threshold_minor: _Optional[int] = ..., points: _Optional[int] = ..., discount_bp: _Optional[int] = ..., coupon_campaign: _Optional[str] = ...) -> None: ...
+    stamps_needed: int
+    cap_period: str
+    def __init__(self, rule_id: _Optional[str] = ..., effect: _Optional[_Union[RuleEffect, str]] = ..., categories: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[str]] = ..., card_classes: _Optional[_Iterable[str]] = ..., tiers: _Optional[_Iterable[str]] = ..., weekdays: _Optional[_Iterable[int]] = ..., minute_from: _Optional[int] = ..., minute_to: _Optional[int] = ..., rate_num: _Optional[int] = ..., rate_den: _Optional[int] = ..., rounding: _Optional[_Union[Rounding, str]] = ..., multiplier_bp: _Optional[int] = ..., stacking: _Optional[_Union[Stacking, str]] = ..., priority: _Optional[int] = ..., threshold_minor: _Optional[int] = ..., points: _Optional[int] = ..., discount_bp: _Optional[int] = ..., coupon_campaign: _Optional[str] = ..., stamps_needed: _Optional[int] = ..., cap_period: _Optional[str] = ...) -> None: ...
 
 class RuleSet(_message.Message):
     __slots__ = ("rule_set_id", "version", "scope", "valid_from", "valid_to", "rules")

@@ -24,6 +24,8 @@ SPRING = pb.RuleSet(
                 points=200),
         pb.Rule(rule_id="cap", effect=pb.CAP, points=5_000),
         pb.Rule(rule_id="vip-5", effect=pb.DISCOUNT, card_classes=["VIP"], discount_bp=500),
+        pb.Rule(rule_id="tea-card", effect=pb.STAMP, categories=["grocery"], stamps_needed=5),
+        pb.Rule(rule_id="monthly", effect=pb.CAP, cap_period="MONTH", points=20_000),
     ])
 
 BASKET = [
@@ -81,6 +83,8 @@ def test_a_promotion_defined_then_used_at_the_till(server: Server, alliance: All
     assert reply.points_expire_at.startswith("2027-12-31T16:00:00")  # end of 2027, Shanghai
     assert reply.card.points == 390 and reply.card.balance_minor == 49_00
     assert reply.tier == "SILVER" and reply.card.tier == "SILVER"  # 101.00 eligible spend
+    assert [(s.stamp_card, s.after, s.needed) for s in reply.stamps] == [
+        ("spring-2026/tea-card", 2, 5)]
     again = call(server.pos.Purchase, request, t1)
     assert again.replayed and again.purchase_id == reply.purchase_id
     shown = balance(server, alliance, number)

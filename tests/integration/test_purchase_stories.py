@@ -579,3 +579,52 @@ def test_a_spend_threshold_issues_a_supplier_funded_coupon_given_back_on_a_full_
         (issued.coupon_id, 8_00)]
     again = buy(ledger, alliance, purchase(number, lines, coupons=(issued.code,)))
     assert again.result == Result.APPROVED and again.purchase.coupon_discount_minor == 8_00
+
+
+# ------------------------------------------------------------------------------ history rules
+
+
+def test_buy_ten_coffees_get_one_free_across_visits(ledger, alliance):
+    stamps = Rule(rule_id="coffee-card", effect=Effect.STAMP, categories=("coffee",),
+                  stamps_needed=10)
+    setup_program(ledger, alliance, EARN_1_PER_USD, stamps)
+    number = new_card(ledger, alliance, load=100_00)
+    coffee = ("latte", "coffee", 1, 4_00)
+    for visit in range(3):  # 3 + 3 + 3 coffees: 9 stamps
+        reply = buy(ledger, alliance, purchase(number, basket((*coffee[:2], 3, coffee[3]))))
+        (progress,) = reply.purchase.stamps
+        assert (progress.after, progress.free_units) == (3 * (visit + 1), 0)
+    two = buy(ledger, alliance, purchase(number, basket((*coffee[:2], 2, coffee[3]),
+                                                         ("cake", "bakery", 1, 3_00))))
+    (progress,) = two.purchase.stamps
+    # the 10th coffee earns the last stamp, the 11th is free
+    assert (progress.before, progress.after, progress.free_units) == (9, 0, 1)
+    assert two.purchase.discount_minor == 4_00 and two.purchase.other_tender_minor == 7_00
+    assert ("p1-everyday@1", "coffee-card") in {(a.rule_set, a.rule_id)
+                                                for a in two.purchase.awards}
+    # a return takes back the stamps its coffees earned
+    first_id = f"{number}.{view(ledger, alliance, number).version - 3}"
+    ok(call(ledger, alliance.t1, Return(first_id, (ReturnLine(0, 3),), "")))
+    later = buy(ledger, alliance, purchase(number, basket(coffee)))
+    assert later.purchase.stamps[0].before == 0 and later.purchase.stamps[0].after == 1
+
+
+def test_a_first_purchase_bonus_once_and_a_monthly_cap_per_card(ledger, alliance):
+    welcome = Rule(rule_id="welcome", effect=Effect.FIRST_PURCHASE_BONUS, points=100)
+    monthly = Rule(rule_id="monthly-cap", effect=Effect.CAP, cap_period="MONTH", points=250)
+    setup_program(ledger, alliance, EARN_1_PER_USD, welcome, monthly)
+    number = new_card(ledger, alliance, load=0)
+    first = buy(ledger, alliance, purchase(number, basket(("tv", "electronics", 1, 60_00)),
+                                           local_time="2026-03-02T10:00"))
+    assert first.purchase.points_earned == 160
+    second = buy(ledger, alliance, purchase(number, basket(("tv", "electronics", 1, 60_00)),
+                                            local_time="2026-03-09T10:00"))
+    assert second.purchase.points_earned == 60  # no second welcome
+    third = buy(ledger, alliance, purchase(number, basket(("sofa", "home", 1, 90_00)),
+                                           local_time="2026-03-30T10:00"))
+    assert third.purchase.points_earned == 30  # 250 a month: 160 + 60 already
+    assert ("p1-everyday@1", "monthly-cap", -60) in {
+        (a.rule_set, a.rule_id, a.points) for a in third.purchase.awards}
+    april = buy(ledger, alliance, purchase(number, basket(("sofa", "home", 1, 90_00)),
+                                           local_time="2026-04-01T10:00"))
+    assert april.purchase.points_earned == 90  # a new month

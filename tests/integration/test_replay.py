@@ -9,8 +9,10 @@ import random
 
 from domain.cards import decide as cards
 from domain.cards import events as ev
-from domain.cards.events import CardEvent
+from domain.cards.events import CardEvent, RuleAward
+from domain.purchases import stateful
 from domain.purchases.commands import Return, ReturnLine
+from domain.purchases.evaluation import Evaluation
 from domain.registry import decide as registry
 from domain.registry.events import RegistryEvent
 from domain.rules.commands import PublishRuleSet
@@ -43,6 +45,10 @@ def _campaign(version: int, valid_from_us: int) -> RuleSet:
         Rule(rule_id="cap", effect=Effect.CAP, points=400),
         Rule(rule_id="vip-discount", effect=Effect.DISCOUNT, card_classes=("VIP",),
              discount_bp=500 * version),
+        Rule(rule_id="books-stamps", effect=Effect.STAMP, categories=("books",),
+             stamps_needed=3 + version),
+        Rule(rule_id="welcome", effect=Effect.FIRST_PURCHASE_BONUS, points=30),
+        Rule(rule_id="weekly-cap", effect=Effect.CAP, cap_period="WEEK", points=600),
         rule_set_id="campaign", version=version, valid_from_us=valid_from_us,
         valid_to_us=FOREVER_US)
 
@@ -102,6 +108,8 @@ def test_replaying_the_log_with_pinned_versions_gives_identical_lots(ledger, all
                 lots += _check_purchase(state, before, event)
             replayed[row.originator_id] = cards.evolve(before, event)
     assert purchases >= 40 and lots >= 30  # the traffic did what the test needs
+    final = [card for card in replayed.values() if card is not None]
+    assert any(card.stamps for card in final)  # stamp cards moved
     versions = {ref for card in replayed.values() if card for ref in
                 {lot.rule_set for lot in card.lots.values()}}
     assert any("campaign@1" in v for v in versions) and any("campaign@2" in v for v in versions)
@@ -124,15 +132,25 @@ def _check_purchase(state: registry.RegistryState, before: cards.CardState,
     basket = Basket(lines=event.lines, card_class=before.card_class, tier=before.tier,
                     weekday=event.weekday, minute_of_day=event.minute_of_day)
     award = evaluate(merged, basket)
-    if event.lot is None:
-        assert award.points == 0 and event.discount_minor == award.discount_minor
-        return 0
-    assert event.lot.amount == award.points and event.lot.rule_set == ",".join(event.rule_sets)
-    assert event.discount_minor == award.discount_minor
     origin = [(ref, r.rule_id) for ref, s in zip(event.rule_sets, pinned, strict=True)
               for r in s.rules]
-    assert {(a.rule_set, a.rule_id): a.points for a in event.awards if a.points} == {
-        origin[i]: p for i, p in award.by_rule.items()}
-    assert {(a.rule_set, a.rule_id): a.discount_minor for a in event.awards
-            if a.discount_minor} == {origin[i]: d for i, d in award.discount_by_rule.items()}
+    awards = tuple(RuleAward(*origin[i], award.by_rule.get(i, 0),
+                             award.discount_by_rule.get(i, 0))
+                   for i in sorted(set(award.by_rule) | set(award.discount_by_rule)))
+    basket_only = Evaluation(award.points, award.eligible_minor, event.rule_sets, awards,
+                             award.discount_minor)
+    total = sum(line.amount_minor for line in event.lines)
+    # the rules on the card's history, from the card as it was before the purchase
+    evaluation, stamps = stateful.apply(before, tuple(pinned), basket, event.local_date,
+                                        basket_only, total - award.discount_minor)
+    assert event.discount_minor == evaluation.discount_minor and event.stamps == stamps
+    if event.lot is None:
+        assert evaluation.points == 0
+        return 0
+    assert event.lot.amount == evaluation.points
+    assert event.lot.rule_set == ",".join(event.rule_sets)
+
+    def explained(given: tuple[RuleAward, ...]) -> dict[tuple[str, str], tuple[int, int]]:
+        return {(a.rule_set, a.rule_id): (a.points, a.discount_minor) for a in given}
+    assert explained(event.awards) == explained(evaluation.awards)
     return 1

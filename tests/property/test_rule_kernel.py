@@ -33,7 +33,8 @@ def some(values: list[str]) -> st.SearchStrategy[tuple[str, ...]]:
 
 @st.composite
 def rules(draw: st.DrawFn, index: int) -> Rule:
-    effect = draw(st.sampled_from(list(Effect)))
+    effect = draw(st.sampled_from([Effect.EARN, Effect.MULTIPLY, Effect.EXCLUDE,
+                                   Effect.THRESHOLD_BONUS, Effect.CAP, Effect.DISCOUNT]))
     start = draw(st.integers(0, 1439))
     return Rule(
         rule_id=f"r{index}", effect=effect,
@@ -50,6 +51,7 @@ def rules(draw: st.DrawFn, index: int) -> Rule:
         priority=draw(st.integers(-2, 2)),
         threshold_minor=draw(st.integers(1, 50_000)),
         discount_bp=draw(st.sampled_from([1, 500, 1_000, 3_333, 10_000])),
+        cap_period=draw(st.sampled_from(["", "", "MONTH"])) if effect == Effect.CAP else "",
         points=draw(st.integers(0, 5_000)) if effect == Effect.CAP else
         draw(st.integers(1, 5_000)))
 

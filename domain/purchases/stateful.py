@@ -1,0 +1,110 @@
+"""Rules that depend on the card's history, applied after the kernel's evaluation of the basket:
+stamps ("buy N, the next one free", counted per card across purchases), first-purchase bonuses
+and caps per card per period. Pure: the card's state, the rules in force and the basket come
+in; the adjusted evaluation and the new stamp counts come out.
+
+- STAMP (`stamps_needed` = N, category/SKU conditions): each matching unit, in line order,
+  either earns a stamp or, when the card already holds N, is free (its unit price comes off)
+  and the count starts again. Counts are kept per "<rule set id>/<rule id>", so they survive new
+  versions of the rule set. A return takes back the stamps its units earned.
+- FIRST_PURCHASE_BONUS: `points` on the card's first purchase (none recorded before).
+- CAP with `cap_period` DAY, WEEK or MONTH (in the store's calendar: the purchase's local
+  date): the points of the rule sets in force are capped at `points` per card per period; the
+  cut shows in the explanation as a negative award of the cap rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from domain.cards.decide import CardState
+from domain.cards.events import RuleAward, StampProgress
+from domain.purchases.evaluation import Evaluation
+from domain.rules.model import Basket, Effect, Rule, RuleSet
+from domain.rules.reference import applies_to_basket, applies_to_line
+
+
+def stamp_key(rule_set: RuleSet, rule: Rule) -> str:
+    return f"{rule_set.rule_set_id}/{rule.rule_id}"
+
+
+def period_of(local_date: str, period: str) -> str:
+    """The calendar period a "YYYY-MM-DD" falls in: the day, the ISO week or the month."""
+    if period == "DAY":
+        return local_date
+    if period == "MONTH":
+        return local_date[:7]
+    year, week, _ = dt.date.fromisoformat(local_date).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _stateful(rule_sets: tuple[RuleSet, ...], basket: Basket) -> list[tuple[str, RuleSet, Rule]]:
+    return [(f"{s.rule_set_id}@{s.version}", s, r) for s in rule_sets for r in s.rules
+            if not r.per_basket and applies_to_basket(r, basket)]
+
+
+def apply(state: CardState, rule_sets: tuple[RuleSet, ...], basket: Basket, local_date: str,
+          evaluation: Evaluation, due_minor: int) -> tuple[Evaluation, tuple[StampProgress, ...]]:
+    """The evaluation with the card's history applied, and the stamp cards' progress.
+    `due_minor` bounds what stamps can take off (the basket after member discounts)."""
+    rules = _stateful(rule_sets, basket)
+    if not rules:
+        return evaluation, ()
+    awards = list(evaluation.awards)
+    points = evaluation.points
+    discount = 0
+    stamps: list[StampProgress] = []
+    for ref, rule_set, rule in rules:
+        if rule.effect == Effect.STAMP:
+            progress = _stamp(state, stamp_key(rule_set, rule), rule, basket,
+                              due_minor - discount)
+            if progress is not None:
+                stamps.append(progress)
+                discount += progress.discount_minor
+                if progress.discount_minor:
+                    awards.append(RuleAward(ref, rule.rule_id, 0, progress.discount_minor))
+    if not state.purchases:
+        for ref, _, rule in rules:
+            if rule.effect == Effect.FIRST_PURCHASE_BONUS and (
+                    not (rule.categories or rule.skus)
+                    or any(applies_to_line(rule, line) for line in basket.lines)):
+                points += rule.points
+                awards.append(RuleAward(ref, rule.rule_id, rule.points))
+    for ref, _, rule in rules:
+        if rule.effect == Effect.CAP:
+            period = period_of(local_date, rule.cap_period)
+            already = sum(r.points_earned - r.points_clawed for r in state.purchases.values()
+                          if r.local_date and period_of(r.local_date, rule.cap_period) == period)
+            allowed = max(0, rule.points - already)
+            if points > allowed:
+                awards.append(RuleAward(ref, rule.rule_id, allowed - points))
+                points = allowed
+    return msgspec.structs.replace(
+        evaluation, points=points, awards=tuple(awards),
+        discount_minor=evaluation.discount_minor + discount), tuple(stamps)
+
+
+def _stamp(state: CardState, key: str, rule: Rule, basket: Basket,
+           room_minor: int) -> StampProgress | None:
+    before = count = state.stamps.get(key, 0)
+    free = taken = 0
+    stamped: list[tuple[int, int]] = []
+    for index, line in enumerate(basket.lines):
+        if not applies_to_line(rule, line):
+            continue
+        earned = 0
+        for _ in range(line.quantity):
+            if count >= rule.stamps_needed and taken + line.unit_price_minor <= room_minor:
+                free += 1
+                taken += line.unit_price_minor
+                count = 0
+            else:
+                count += 1
+                earned += 1
+        if earned:
+            stamped.append((index, earned))
+    if not stamped and not free:
+        return None
+    return StampProgress(key, before, count, rule.stamps_needed, free, taken, tuple(stamped))
