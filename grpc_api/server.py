@@ -434,15 +434,25 @@ class PosService(pb_grpc.PosServiceServicer):
                                              _deadline(context))
         return translate.purchase_reply(outcome, card_message(outcome.card))
 
+    def _approver(self, message: Any) -> str:
+        """The credential id behind a purchase's override token ("" without one)."""
+        if not message.override_token:
+            return ""
+        approver = self.gateway.ledger.authenticate(message.override_token)
+        if approver is None:
+            raise Rejected("PERMISSION_DENIED", "override_token: unknown or revoked credential")
+        return approver.credential_id
+
     @rpc
     async def Purchase(self, request: Any, context: Any, credential: Credential) -> Any:
-        command = _validated(translate.purchase(request), request.request_id)
+        command = _validated(translate.purchase(request, self._approver(request)),
+                             request.request_id)
         return await self._basket(credential, command, request.request_id, context)
 
     @rpc
     async def SimulatePurchase(self, request: Any, context: Any, credential: Credential) -> Any:
-        command = _validated(SimulatePurchase(translate.purchase(request.purchase),
-                                              request.store_id), None)
+        purchase = translate.purchase(request.purchase, self._approver(request.purchase))
+        command = _validated(SimulatePurchase(purchase, request.store_id), None)
         return await self._basket(credential, command, "", context)
 
     @rpc

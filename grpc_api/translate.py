@@ -110,12 +110,14 @@ def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
                          tuple(TierLevel(t.name, t.threshold_minor) for t in message.tiers))
 
 
-def purchase(message: pb.PurchaseRequest) -> Purchase:
+def purchase(message: pb.PurchaseRequest, approver: str = "") -> Purchase:
+    """`approver`: the credential id of message.override_token (the servicer looks it up)."""
     return Purchase(message.card_number, message.currency,
                     tuple(Line(line.sku, line.category, line.quantity, line.unit_price_minor)
                           for line in message.lines),
                     message.stored_value_minor, message.allow_partial, message.points_to_redeem,
-                    message.local_time, message.receipt_ref, tuple(message.coupon_codes))
+                    message.local_time, message.receipt_ref, tuple(message.coupon_codes),
+                    message.override_discount_minor, approver, message.override_reason)
 
 
 def return_command(message: pb.ReturnRequest) -> Return:
@@ -146,7 +148,9 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
         coupon_discount_minor=p.coupon_discount_minor,
         stamps=[pb.StampProgress(stamp_card=s.key, before=s.before, after=s.after,
                                  needed=s.needed, free_units=s.free_units,
-                                 discount_minor=s.discount_minor) for s in p.stamps])
+                                 discount_minor=s.discount_minor) for s in p.stamps],
+        override_discount_minor=p.override_discount_minor,
+        override_approved_by=p.override_approver)
 
 
 def coupon_use_message(use: CouponUseView) -> pb.CouponUse:

@@ -141,6 +141,8 @@ class PurchaseView(msgspec.Struct, array_like=True):
     coupons_issued: tuple[CouponView, ...] = ()
     coupon_discount_minor: int = 0
     stamps: tuple[StampProgress, ...] = ()
+    override_discount_minor: int = 0
+    override_approver: str = ""
 
 
 class MaintenanceView(msgspec.Struct, array_like=True):

@@ -1007,6 +1007,8 @@ class Ledger:
             state = cards.fold(list(self._expiries(state, now_us)), state.copy()) or state
         else:
             state = self._expire_all(work, state, now_us)
+        if purchase.override_discount_minor:
+            self._check_override(purchase.override_approver, store)
         rule_sets = self.registry.rule_sets_in_force(store.store_id, now_us)
         basket = self._basket(purchase, state, store, now_us)
         evaluation = self._evaluation(request, work, rule_sets, basket)
@@ -1041,7 +1043,19 @@ class Ledger:
                                for c in event.coupons_issued),
                            coupon_discount_minor=sum(u.amount_minor
                                                      for u in event.coupons_used),
-                           stamps=event.stamps))
+                           stamps=event.stamps,
+                           override_discount_minor=event.override_discount_minor,
+                           override_approver=event.override_approver))
+
+    def _check_override(self, approver: str, store: registry.Store) -> None:
+        """A special discount needs a STORE_MANAGER of this store, not revoked now."""
+        credential = self.registry.credentials.get(approver)
+        if credential is None or credential.revoked:
+            raise Denied("override_token: unknown or revoked manager credential")
+        manager = credential.principal
+        if manager.role != Role.STORE_MANAGER or manager.store_id != store.store_id:
+            raise Denied(f"override_token: only a STORE_MANAGER of store {store.store_id!r} "
+                         "may approve a special discount")
 
     def _coupon_ids(self, card_number: str, codes: tuple[str, ...]) -> tuple[str, ...]:
         if not codes:

@@ -180,6 +180,9 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     coupons_issued: tuple[Coupon, ...]  # by THRESHOLD_BONUS rules with a coupon campaign
     local_date: str  # the store's local date, "YYYY-MM-DD" (periods of per-card caps)
     stamps: tuple[StampProgress, ...]
+    override_discount_minor: int  # a manager's special discount (part of discount_minor)
+    override_approver: str  # the approving STORE_MANAGER's credential id
+    override_reason: str
     # With the card's class before the event, weekday, minute_of_day and the pinned rule_sets
     # are every input of the evaluation: a replay recomputes the lot exactly.
 

@@ -50,6 +50,11 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
     local_time: str  # "" = now, in the store's timezone
     receipt_ref: str
     coupon_codes: tuple[str, ...] = ()  # applied in this order, after member discounts
+    # A special discount approved by a STORE_MANAGER of the store: the servicer turns the
+    # manager's token into its credential id, the writer checks it is still valid.
+    override_discount_minor: int = 0
+    override_approver: str = ""
+    override_reason: str = ""
 
     def validate(self) -> None:
         check_card_number(self.card_number)
@@ -65,6 +70,13 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
         check_text(self.receipt_ref, "receipt_ref", limit=64)
         if len(self.coupon_codes) > COUPONS_PER_PURCHASE_MAX:
             raise InvalidInput("coupon_codes", f"must hold at most {COUPONS_PER_PURCHASE_MAX}")
+        check_amount(self.override_discount_minor, "override_discount_minor", zero_ok=True)
+        if self.override_discount_minor:
+            if not self.override_approver:
+                raise InvalidInput("override_token", "is required with override_discount_minor")
+            check_text(self.override_reason, "override_reason", required=True)
+        elif self.override_approver or self.override_reason:
+            raise InvalidInput("override_discount_minor", "is required with an override")
         for index, code in enumerate(self.coupon_codes):
             check_code_shape(code, f"coupon_codes[{index}]")
             if code in self.coupon_codes[:index]:

@@ -69,7 +69,11 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
     evaluation, stamps = stateful.apply(state, ctx.rule_sets, basket, ctx.local_date,
                                         ctx.evaluation,
                                         cmd.total_minor - ctx.evaluation.discount_minor)
-    discount = evaluation.discount_minor
+    discount = evaluation.discount_minor + cmd.override_discount_minor
+    if discount > cmd.total_minor:
+        return _declined(Result.DECLINED_TENDER_EXCEEDS_DUE,
+                         f"the manager's discount {cmd.override_discount_minor} is more than the "
+                         f"{cmd.total_minor - evaluation.discount_minor} due")
     due = cmd.total_minor - discount
     try:
         uses = apply_coupons(state.coupons, ctx.coupon_ids, cmd.lines, due, ctx.meta.store_id,
@@ -135,7 +139,8 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         ctx.minute_of_day, qualifying, tier, cmd.total_minor, discount, charged,
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
         evaluation.rule_sets, _explained(evaluation, lot is not None), legs, uses, issued,
-        ctx.local_date, stamps))
+        ctx.local_date, stamps, cmd.override_discount_minor, cmd.override_approver,
+        cmd.override_reason))
 
 
 def _coupon_legs(uses: tuple[CouponUse, ...], acquirer_id: str,

@@ -224,6 +224,12 @@ PURCHASE_CASES = [
     Case("coupon code forged", lambda m: (m.purchase if hasattr(m, "purchase") else m
                                           ).coupon_codes.append("K7-" + "A" * 16),
          "coupon_codes[0]"),
+    Case("override without a manager", lambda m: setattr(
+        m.purchase if hasattr(m, "purchase") else m, "override_discount_minor", 100),
+        "override_token"),
+    Case("override negative", lambda m: setattr(
+        m.purchase if hasattr(m, "purchase") else m, "override_discount_minor", -1),
+        "override_discount_minor"),
     Case("eleven coupon codes", lambda m: (m.purchase if hasattr(m, "purchase") else m
                                            ).coupon_codes.extend(
         [f"K{i}-" + "A" * 16 for i in range(1, 12)]), "coupon_codes"),

@@ -184,6 +184,16 @@ def test_coupons_over_grpc(server: Server, alliance: Alliance) -> None:
     listed = call(server.programs.ListCoupons, pb.ListCouponsRequest(card_number=number), t1)
     assert [(c.remaining_minor, c.status, c.code) for c in listed.coupons] == [
         (4_00, pb.COUPON_ACTIVE, "")]
+    manager = alliance.tokens["s1_manager"]
+    special = call(server.pos.Purchase, _purchase(
+        number, lines=tea, stored_value_minor=4_00, override_token=manager,
+        override_discount_minor=2_00, override_reason="last one, damaged box"), t1)
+    assert special.result == R.APPROVED and special.override_discount_minor == 2_00
+    assert special.override_approved_by == server.ledger.authenticate(manager).credential_id
+    refused = status_of(server.pos.Purchase, _purchase(
+        number, lines=tea, override_token="llk_nobody_x", override_discount_minor=2_00,
+        override_reason="x"), t1)
+    assert refused is not None and refused.code == grpc.StatusCode.PERMISSION_DENIED
     forged = status_of(server.pos.Purchase, _purchase(
         number, lines=tea, coupon_codes=[given.coupon.coupon_id + "-" + "A" * 16]), t1)
     assert forged is not None and forged.code == grpc.StatusCode.INVALID_ARGUMENT

@@ -9,10 +9,11 @@ import itertools
 from typing import Any
 
 import msgspec
+import pytest
 
 from domain.cards import commands as cc
 from domain.cards import events as ev
-from domain.common import Result
+from domain.common import InvalidInput, Result
 from domain.coupons.model import (
     Campaign,
     CouponKind,
@@ -24,6 +25,7 @@ from domain.coupons.model import (
 from domain.points.program import ALLIANCE, DefineProgram, TierLevel
 from domain.points.purse import ExpiryKind
 from domain.purchases.commands import Purchase, Return, ReturnLine, SimulatePurchase
+from domain.registry import commands as rc
 from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
 from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
 from ledger.codec import Outcome
@@ -628,3 +630,38 @@ def test_a_first_purchase_bonus_once_and_a_monthly_cap_per_card(ledger, alliance
     april = buy(ledger, alliance, purchase(number, basket(("sofa", "home", 1, 90_00)),
                                            local_time="2026-04-01T10:00"))
     assert april.purchase.points_earned == 90  # a new month
+
+
+def test_a_manager_override_records_who_approved_it(ledger, alliance):
+    setup_program(ledger, alliance)
+    number = new_card(ledger, alliance, load=100_00)
+    approved_by = alliance.s1_manager
+
+    def with_override(amount: int, approver: str, reason: str = "damaged box") -> Purchase:
+        return msgspec.structs.replace(purchase(number, stored_value=45_00),
+                                       override_discount_minor=amount,
+                                       override_approver=approver, override_reason=reason)
+
+    reply = buy(ledger, alliance, with_override(10_00, approved_by))
+    p = reply.purchase
+    assert (p.discount_minor, p.override_discount_minor, p.sv_charged_minor) == (10_00, 10_00,
+                                                                                   45_00)
+    assert p.override_approver == approved_by and p.points_earned == 55
+    made = card_events(ledger.store, number)[-1]
+    assert isinstance(made, ev.PurchaseMade)
+    assert (made.override_approver, made.override_reason) == (approved_by, "damaged box")
+    before = version(ledger.store, number)
+    failure(call(ledger, alliance.t1, with_override(10_00, alliance.p1_manager)),
+            PERMISSION_DENIED)  # a partner manager is not the store's manager
+    failure(call(ledger, alliance.t3, with_override(10_00, approved_by)),
+            PERMISSION_DENIED)  # S1's manager does not approve at S2
+    for bad, field in ((with_override(10_00, ""), "override_token"),
+                       (with_override(10_00, approved_by, reason=""), "override_reason"),
+                       (with_override(0, approved_by), "override_discount_minor")):
+        with pytest.raises(InvalidInput, match=f"^{field}"):
+            bad.validate()  # what the servicer runs before anything reaches the ledger
+    assert buy(ledger, alliance, with_override(90_00, approved_by)).result == \
+        Result.DECLINED_TENDER_EXCEEDS_DUE
+    approved(call(ledger, alliance.admin, rc.RevokeCredential(approved_by)))
+    failure(call(ledger, alliance.t1, with_override(10_00, approved_by)), PERMISSION_DENIED)
+    assert version(ledger.store, number) == before
