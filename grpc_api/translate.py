@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.common import InvalidInput
 from domain.coupons.model import Campaign, DefineCouponCampaign
-from domain.points.program import DefineProgram, TierLevel
+from domain.points.program import Clawback, DefineProgram, TierLevel
 from domain.purchases.commands import Purchase, Return, ReturnLine
 from domain.rules.model import (
     MULTIPLIER_BP_ONE,
@@ -107,7 +107,8 @@ def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
     return DefineProgram(message.owner, message.currency, message.point_value_micros,
                          int(message.expiry_kind), message.expiry_n, message.timezone,
                          message.vesting_days,
-                         tuple(TierLevel(t.name, t.threshold_minor) for t in message.tiers))
+                         tuple(TierLevel(t.name, t.threshold_minor) for t in message.tiers),
+                         int(message.clawback) or Clawback.WRITE_OFF)
 
 
 def purchase(message: pb.PurchaseRequest, approver: str = "") -> Purchase:
@@ -150,7 +151,8 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
                                  needed=s.needed, free_units=s.free_units,
                                  discount_minor=s.discount_minor) for s in p.stamps],
         override_discount_minor=p.override_discount_minor,
-        override_approved_by=p.override_approver)
+        override_approved_by=p.override_approver, points_debt_added=p.points_debt_added,
+        points_debt_settled=p.debt_settled)
 
 
 def coupon_use_message(use: CouponUseView) -> pb.CouponUse:

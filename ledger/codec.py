@@ -143,6 +143,8 @@ class PurchaseView(msgspec.Struct, array_like=True):
     stamps: tuple[StampProgress, ...] = ()
     override_discount_minor: int = 0
     override_approver: str = ""
+    points_debt_added: int = 0  # Return, under the POINTS_DEBT policy
+    debt_settled: int = 0  # Purchase: earned points that paid the card's debt
 
 
 class MaintenanceView(msgspec.Struct, array_like=True):

@@ -1033,7 +1033,7 @@ class Ledger:
                            event.purchase_id if not simulate else "", event.total_minor,
                            event.discount_minor, event.sv_charged_minor, event.points_redeemed,
                            event.points_redeemed_value_minor, event.other_tender_minor,
-                           lot.amount if lot else 0,
+                           (lot.amount if lot else 0) + event.debt_settled,
                            lot.amount if lot and lot.vests_at_us > now_us else 0,
                            lot.vests_at_us if lot else 0, lot.expires_at_us if lot else 0,
                            event.rule_sets, event.awards, tier=event.tier_after,
@@ -1045,7 +1045,8 @@ class Ledger:
                                                      for u in event.coupons_used),
                            stamps=event.stamps,
                            override_discount_minor=event.override_discount_minor,
-                           override_approver=event.override_approver))
+                           override_approver=event.override_approver,
+                           debt_settled=event.debt_settled))
 
     def _check_override(self, approver: str, store: registry.Store) -> None:
         """A special discount needs a STORE_MANAGER of this store, not revoked now."""
@@ -1168,7 +1169,8 @@ class Ledger:
         _check(access.take_return(principal, record.acquirer_partner_id))
         state = self._expire_all(work, state, now_us)
         decision = purchases.decide_return(state, command, self._meta(request, principal, now_us),
-                                           now_us)
+                                           now_us,
+                                           self.registry.program_of(state.issuing_partner_id))
         if decision.result not in APPROVALS:
             return Outcome(int(decision.result), "Return", state.card_number,
                            card=_view(state, now_us))
@@ -1182,6 +1184,7 @@ class Ledger:
                            points_restored=sum(p for _, p in event.points_restored),
                            points_clawed=sum(p for _, p in event.points_clawed),
                            points_written_off=event.points_written_off,
+                           points_debt_added=event.points_debt_added,
                            coupons_used=_uses(event.coupons_restored)))
 
     def _emit_registry(self, work: _Work, event: RegistryEvent) -> None:
@@ -1192,7 +1195,9 @@ class Ledger:
 
 
 def _view(state: cards.CardState, now_us: int) -> Any:
-    points = purse.spendable(state.purse, now_us) if state.lots else 0
+    """Card.points: spendable points less any points debt (negative only under the
+    POINTS_DEBT policy)."""
+    points = (purse.spendable(state.purse, now_us) if state.lots else 0) - state.points_debt
     return card_view(state, cards.held_at(state, now_us), points)
 
 

@@ -102,6 +102,7 @@ class CardState(msgspec.Struct, array_like=True):
     tier_since_us: int = 0  # when the card reached its tier (reviews judge it only after)
     coupons: dict[str, Coupon] = {}
     stamps: dict[str, int] = {}  # stamp card key -> stamps held
+    points_debt: int = 0  # points owed after returns (POINTS_DEBT policy); paid by new points
 
     @property
     def available_minor(self) -> int:
@@ -494,7 +495,7 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         state.lots[e.lot.lot_id] = e.lot
     state.purchases[e.purchase_id] = PurchaseRecord(
         e.purchase_id, e.meta.store_id, e.acquirer_partner_id, e.lines, e.sv_charged_minor,
-        e.points_redeemed, e.redeemed, e.lot.amount if e.lot else 0,
+        e.points_redeemed, e.redeemed, (e.lot.amount if e.lot else 0) + e.debt_settled,
         e.lot.lot_id if e.lot else "", [0] * len(e.lines), recorded_at_us=e.meta.recorded_at_us,
         qualifying_minor=e.qualifying_minor,
         coupons_used=tuple((u.coupon_id, u.amount_minor, u.used_up) for u in e.coupons_used),
@@ -503,6 +504,8 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         stamps_taken={})
     for progress in e.stamps:
         state.stamps[progress.key] = progress.after
+    state.points_debt -= e.debt_settled
+    assert state.points_debt >= 0, "more debt settled than owed"
     for use in e.coupons_used:
         coupon = state.coupons[use.coupon_id]
         coupon.remaining_minor = max(0, coupon.remaining_minor - use.amount_minor)
@@ -528,9 +531,10 @@ def _returned(state: CardState, e: ev.PurchaseReturned) -> CardState:
     for lot_id, points in e.points_clawed:
         _take(state, lot_id, points)
         record.points_clawed += points
-    record.points_clawed += e.points_written_off
+    record.points_clawed += e.points_written_off + e.points_debt_added
     record.qualifying_returned += e.qualifying_minor_returned
     state.points_written_off += e.points_written_off
+    state.points_debt += e.points_debt_added
     for key, line, taken in e.stamps_taken:
         state.stamps[key] -= taken
         assert state.stamps[key] >= 0, "a stamp card went below zero"

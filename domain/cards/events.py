@@ -183,6 +183,7 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     override_discount_minor: int  # a manager's special discount (part of discount_minor)
     override_approver: str  # the approving STORE_MANAGER's credential id
     override_reason: str
+    debt_settled: int  # of the points earned, what paid the card's points debt first
     # With the card's class before the event, weekday, minute_of_day and the pinned rule_sets
     # are every input of the evaluation: a replay recomputes the lot exactly.
 
@@ -203,6 +204,7 @@ class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
     legs: tuple[Leg, ...]
     coupons_restored: tuple[CouponUse, ...]  # a full return, when the campaign says so
     stamps_taken: tuple[tuple[str, int, int], ...]  # (stamp key, line index, stamps) back
+    points_debt_added: int  # spent points the card now owes (the POINTS_DEBT policy)
 
 
 class TierChanged(CardEvent, tag="tier.changed.v1"):

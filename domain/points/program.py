@@ -9,6 +9,7 @@ and expiry it was earned with.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -26,6 +27,13 @@ TIERS_MAX = 16
 QUALIFYING_WINDOW_US = 365 * DAY_US  # tiers look at the spend of the last 365 days
 
 
+class Clawback(enum.IntEnum):
+    """What a return does when the points it claws back were already spent."""
+
+    WRITE_OFF = 1  # the program takes the loss (recorded); the card's points stay >= 0
+    POINTS_DEBT = 2  # the card owes them: its balance goes negative, new points pay first
+
+
 class TierLevel(msgspec.Struct, frozen=True, array_like=True):
     name: str  # e.g. SILVER, GOLD: what rules name in their `tiers` condition
     threshold_minor: int  # qualifying spend over the window that reaches this tier
@@ -40,6 +48,7 @@ class Program(msgspec.Struct, frozen=True, array_like=True):
     timezone: str  # where "the end of the month" is
     vesting_days: int  # earned points are pending this long (0 = spendable at once)
     tiers: tuple[TierLevel, ...] = ()  # ascending thresholds
+    clawback: int = Clawback.WRITE_OFF
 
     def tier_for(self, qualifying_minor: int) -> str:
         """The highest tier the spend reaches ("" = none)."""
@@ -88,6 +97,7 @@ class DefineProgram(msgspec.Struct, frozen=True, array_like=True, tag="DefinePro
     timezone: str
     vesting_days: int
     tiers: tuple[TierLevel, ...] = ()
+    clawback: int = Clawback.WRITE_OFF
 
     def validate(self) -> None:
         if self.owner != ALLIANCE:
@@ -118,9 +128,12 @@ class DefineProgram(msgspec.Struct, frozen=True, array_like=True, tag="DefinePro
                 raise InvalidInput(f"tiers[{index}].threshold_minor",
                                    "must be greater than the tier below's (and than 0)")
             previous = level.threshold_minor
+        if self.clawback not in Clawback._value2member_map_:
+            raise InvalidInput("clawback", "must be WRITE_OFF or POINTS_DEBT")
         if len({level.name for level in self.tiers}) != len(self.tiers):
             raise InvalidInput("tiers", "names a tier twice")
 
     def program(self) -> Program:
         return Program(self.owner, self.currency, self.point_value_micros, self.expiry_kind,
-                       self.expiry_n, self.timezone, self.vesting_days, self.tiers)
+                       self.expiry_n, self.timezone, self.vesting_days, self.tiers,
+                       self.clawback)

@@ -26,7 +26,7 @@ from domain.common import CardStatus, Meta, Result
 from domain.coupons.decide import CouponUse, NotUsable, apply_coupons, new_coupon
 from domain.coupons.model import Campaign
 from domain.points import purse
-from domain.points.program import DAY_US, QUALIFYING_WINDOW_US, Program
+from domain.points.program import DAY_US, QUALIFYING_WINDOW_US, Clawback, Program
 from domain.purchases import stateful
 from domain.purchases.commands import Purchase, Return
 from domain.purchases.evaluation import Evaluation
@@ -95,11 +95,13 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
             return _declined(Result.DECLINED_TENDER_EXCEEDS_DUE,
                              f"{cmd.points_to_redeem} points are worth {points_value}, more "
                              f"than the {due} due")
-        try:
-            redeemed = purse.redeem(state.purse, cmd.points_to_redeem, ctx.now_us).takes
-        except purse.NotEnoughPoints as short:
+        free = purse.spendable(state.purse, ctx.now_us) - state.points_debt
+        if cmd.points_to_redeem > free:
+            owed = f" ({state.points_debt} owed)" if state.points_debt else ""
             return _declined(Result.DECLINED_INSUFFICIENT_POINTS,
-                             f"{short.asked} points asked, {short.available} spendable")
+                             f"{cmd.points_to_redeem} points asked, {max(0, free)} "
+                             f"spendable{owed}")
+        redeemed = purse.redeem(state.purse, cmd.points_to_redeem, ctx.now_us).takes
     rest = due - points_value
     charged = cmd.stored_value_minor
     result = Result.APPROVED
@@ -119,11 +121,14 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         if program.rank(reached) > program.rank(tier):
             tier = reached  # upgrades happen at once; downgrades wait for the review
     lot = None
-    if program is not None and evaluation.points > 0:
+    earned = evaluation.points if program is not None else 0
+    settled = min(earned, state.points_debt)  # a points debt is paid first
+    if earned - settled > 0:
+        assert program is not None
         expires = purse.expires_at_us(ctx.now_us, program.expiry)
         vests = min(ctx.now_us + program.vesting_days * DAY_US, expires - 1)
         lot = purse.earn(purse.Lot(
-            purchase_id, evaluation.points, evaluation.points, ctx.now_us, vests, expires,
+            purchase_id, earned - settled, earned - settled, ctx.now_us, vests, expires,
             f"purchase:{ctx.meta.request_id}", ",".join(evaluation.rule_sets),
             program.point_value_micros)).lot
     legs: tuple[postings.Leg, ...] = ()
@@ -138,9 +143,9 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, ctx.weekday,
         ctx.minute_of_day, qualifying, tier, cmd.total_minor, discount, charged,
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
-        evaluation.rule_sets, _explained(evaluation, lot is not None), legs, uses, issued,
+        evaluation.rule_sets, _explained(evaluation, earned > 0), legs, uses, issued,
         ctx.local_date, stamps, cmd.override_discount_minor, cmd.override_approver,
-        cmd.override_reason))
+        cmd.override_reason, settled))
 
 
 def _coupon_legs(uses: tuple[CouponUse, ...], acquirer_id: str,
@@ -170,7 +175,8 @@ def _share(amount: int, before: int, after: int, total: int) -> int:
     return amount * after // total - amount * before // total
 
 
-def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int) -> Decision:
+def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
+                  program: Program | None = None) -> Decision:
     record = state.purchases.get(cmd.purchase_id)
     if record is None:
         return decline(Result.DECLINED_PURCHASE_NOT_FOUND)
@@ -186,7 +192,9 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int) -> Dec
     restore = _share(record.points_redeemed, before, after, total)
     claw = _share(record.points_earned, before, after, total)
     restored = _restore(record, restore)
-    clawed, written_off = _claw(state, record, claw, now_us)
+    clawed, short = _claw(state, record, claw, now_us)
+    debt = short if program is not None and program.clawback == Clawback.POINTS_DEBT else 0
+    written_off = short - debt
     legs: tuple[postings.Leg, ...] = ()
     if sv:
         legs = postings.move(postings.clearing(state.issuing_partner_id,
@@ -203,7 +211,8 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int) -> Dec
         legs += _coupon_legs(coupons_back, record.acquirer_partner_id, back=True)
     return Decision(Result.APPROVED, (ev.PurchaseReturned(
         meta, cmd.purchase_id, lines, cmd.reason, sv, restored, clawed, written_off, qualifying,
-        legs, coupons_back, _stamps_back(state, record, cmd)),), approved_amount_minor=sv)
+        legs, coupons_back, _stamps_back(state, record, cmd), debt),),
+        approved_amount_minor=sv)
 
 
 def _stamps_back(state: CardState, record: PurchaseRecord,

@@ -72,6 +72,12 @@ class ExpiryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     END_OF_MONTH: _ClassVar[ExpiryKind]
     END_OF_YEAR: _ClassVar[ExpiryKind]
 
+class ClawbackPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLAWBACK_UNSPECIFIED: _ClassVar[ClawbackPolicy]
+    WRITE_OFF: _ClassVar[ClawbackPolicy]
+    POINTS_DEBT: _ClassVar[ClawbackPolicy]
+
 class RuleEffect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RULE_EFFECT_UNSPECIFIED: _ClassVar[RuleEffect]
@@ -143,6 +149,9 @@ NEVER: ExpiryKind
 MONTHS_AFTER: ExpiryKind
 END_OF_MONTH: ExpiryKind
 END_OF_YEAR: ExpiryKind
+CLAWBACK_UNSPECIFIED: ClawbackPolicy
+WRITE_OFF: ClawbackPolicy
+POINTS_DEBT: ClawbackPolicy
 RULE_EFFECT_UNSPECIFIED: RuleEffect
 EARN: RuleEffect
 MULTIPLY: RuleEffect
@@ -469,7 +478,7 @@ class RuleAward(_message.Message):
     def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ..., discount_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseReply(_message.Message):
-    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier", "coupons_used", "coupons_issued", "coupon_discount_minor", "stamps", "override_discount_minor", "override_approved_by")
+    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier", "coupons_used", "coupons_issued", "coupon_discount_minor", "stamps", "override_discount_minor", "override_approved_by", "points_debt_added", "points_debt_settled")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -498,6 +507,8 @@ class PurchaseReply(_message.Message):
     STAMPS_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
+    POINTS_DEBT_ADDED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_DEBT_SETTLED_FIELD_NUMBER: _ClassVar[int]
     result: Result
     purchase_id: str
     total_minor: int
@@ -526,7 +537,9 @@ class PurchaseReply(_message.Message):
     stamps: _containers.RepeatedCompositeFieldContainer[StampProgress]
     override_discount_minor: int
     override_approved_by: str
-    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ..., coupons_used: _Optional[_Iterable[_Union[CouponUse, _Mapping]]] = ..., coupons_issued: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ..., coupon_discount_minor: _Optional[int] = ..., stamps: _Optional[_Iterable[_Union[StampProgress, _Mapping]]] = ..., override_discount_minor: _Optional[int] = ..., override_approved_by: _Optional[str] = ...) -> None: ...
+    points_debt_added: int
+    points_debt_settled: int
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ..., coupons_used: _Optional[_Iterable[_Union[CouponUse, _Mapping]]] = ..., coupons_issued: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ..., coupon_discount_minor: _Optional[int] = ..., stamps: _Optional[_Iterable[_Union[StampProgress, _Mapping]]] = ..., override_discount_minor: _Optional[int] = ..., override_approved_by: _Optional[str] = ..., points_debt_added: _Optional[int] = ..., points_debt_settled: _Optional[int] = ...) -> None: ...
 
 class StampProgress(_message.Message):
     __slots__ = ("stamp_card", "before", "after", "needed", "free_units", "discount_minor")
@@ -677,7 +690,7 @@ class ListCouponsReply(_message.Message):
     def __init__(self, result: _Optional[_Union[Result, str]] = ..., coupons: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ...) -> None: ...
 
 class DefineProgramRequest(_message.Message):
-    __slots__ = ("request_id", "owner", "currency", "point_value_micros", "expiry_kind", "expiry_n", "timezone", "vesting_days", "tiers")
+    __slots__ = ("request_id", "owner", "currency", "point_value_micros", "expiry_kind", "expiry_n", "timezone", "vesting_days", "tiers", "clawback")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -687,6 +700,7 @@ class DefineProgramRequest(_message.Message):
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     VESTING_DAYS_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
+    CLAWBACK_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     owner: str
     currency: str
@@ -696,7 +710,8 @@ class DefineProgramRequest(_message.Message):
     timezone: str
     vesting_days: int
     tiers: _containers.RepeatedCompositeFieldContainer[TierLevel]
-    def __init__(self, request_id: _Optional[str] = ..., owner: _Optional[str] = ..., currency: _Optional[str] = ..., point_value_micros: _Optional[int] = ..., expiry_kind: _Optional[_Union[ExpiryKind, str]] = ..., expiry_n: _Optional[int] = ..., timezone: _Optional[str] = ..., vesting_days: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierLevel, _Mapping]]] = ...) -> None: ...
+    clawback: ClawbackPolicy
+    def __init__(self, request_id: _Optional[str] = ..., owner: _Optional[str] = ..., currency: _Optional[str] = ..., point_value_micros: _Optional[int] = ..., expiry_kind: _Optional[_Union[ExpiryKind, str]] = ..., expiry_n: _Optional[int] = ..., timezone: _Optional[str] = ..., vesting_days: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierLevel, _Mapping]]] = ..., clawback: _Optional[_Union[ClawbackPolicy, str]] = ...) -> None: ...
 
 class TierLevel(_message.Message):
     __slots__ = ("name", "threshold_minor")

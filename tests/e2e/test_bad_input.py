@@ -441,6 +441,7 @@ TABLE: list[Rpc] = [
          Case("timezone unknown", set_(timezone="Mars/Olympus"), "timezone"),
          Case("vesting_days negative", set_(vesting_days=-1), "vesting_days"),
          Case("vesting_days over a year", set_(vesting_days=400), "vesting_days"),
+         Case("clawback policy 7", set_(clawback=7), "clawback"),
          Case("tier name lower case", lambda m: m.tiers.add(name="gold", threshold_minor=1),
               "tiers[0].name"),
          Case("tier threshold zero", lambda m: m.tiers.add(name="GOLD", threshold_minor=0),

@@ -22,7 +22,7 @@ from domain.coupons.model import (
     IssueCoupon,
     ListCoupons,
 )
-from domain.points.program import ALLIANCE, DefineProgram, TierLevel
+from domain.points.program import ALLIANCE, Clawback, DefineProgram, TierLevel
 from domain.points.purse import ExpiryKind
 from domain.purchases.commands import Purchase, Return, ReturnLine, SimulatePurchase
 from domain.registry import commands as rc
@@ -665,3 +665,26 @@ def test_a_manager_override_records_who_approved_it(ledger, alliance):
     approved(call(ledger, alliance.admin, rc.RevokeCredential(approved_by)))
     failure(call(ledger, alliance.t1, with_override(10_00, approved_by)), PERMISSION_DENIED)
     assert version(ledger.store, number) == before
+
+
+def test_under_the_debt_policy_spent_points_are_owed_and_new_points_pay_first(ledger, alliance):
+    approved(call(ledger, alliance.p1_manager, msgspec.structs.replace(
+        program(), clawback=Clawback.POINTS_DEBT)))
+    approved(call(ledger, alliance.p1_manager, PublishRuleSet(rule_set(EARN_1_PER_USD))))
+    number = new_card(ledger, alliance, load=300_00)
+    tv = buy(ledger, alliance, purchase(number, basket(("tv-1", "electronics", 1, 100_00)),
+                                        stored_value=100_00))
+    buy(ledger, alliance, purchase(number, basket(("mug-1", "home", 1, 1_00)), points=100))
+    back = ok(call(ledger, alliance.t1, Return(tv.purchase.purchase_id, (ReturnLine(0, 1),),
+                                               "")))
+    p = back.purchase
+    assert (p.points_clawed, p.points_written_off, p.points_debt_added) == (1, 0, 99)
+    assert back.card.points == -99  # owed, by the program's explicit policy
+    assert buy(ledger, alliance, purchase(number, points=1)).result == \
+        Result.DECLINED_INSUFFICIENT_POINTS
+    paying = buy(ledger, alliance, purchase(number, basket(("sofa", "home", 1, 120_00))))
+    assert (paying.purchase.points_earned, paying.purchase.debt_settled) == (120, 99)
+    assert paying.card.points == 21
+    lots = [e.lot.amount for e in card_events(ledger.store, number)
+            if isinstance(e, ev.PurchaseMade) and e.lot is not None]
+    assert lots == [100, 1, 21]  # the debt was paid from the sofa's points before any lot

@@ -145,9 +145,9 @@ def _check_purchase(state: registry.RegistryState, before: cards.CardState,
                                         basket_only, total - award.discount_minor)
     assert event.discount_minor == evaluation.discount_minor and event.stamps == stamps
     if event.lot is None:
-        assert evaluation.points == 0
+        assert evaluation.points == event.debt_settled
         return 0
-    assert event.lot.amount == evaluation.points
+    assert event.lot.amount + event.debt_settled == evaluation.points
     assert event.lot.rule_set == ",".join(event.rule_sets)
 
     def explained(given: tuple[RuleAward, ...]) -> dict[tuple[str, str], tuple[int, int]]:
