@@ -192,7 +192,7 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
     restore = _share(record.points_redeemed, before, after, total)
     claw = _share(record.points_earned, before, after, total)
     restored = _restore(record, restore)
-    clawed, short = _claw(state, record, claw, now_us)
+    clawed, short = _claw(state, record, claw, now_us, restored)
     debt = short if program is not None and program.clawback == Clawback.POINTS_DEBT else 0
     written_off = short - debt
     legs: tuple[postings.Leg, ...] = ()
@@ -249,38 +249,39 @@ def _progress(record: PurchaseRecord, cmd: Return) -> tuple[int, int, int]:
 
 def _restore(record: PurchaseRecord, points: int) -> tuple[tuple[str, int], ...]:
     """Redeemed points go back into the lots they came from, the latest-expiring first (the
-    customer keeps the longest life), never more than each lot gave."""
+    customer keeps the longest life), never more than each lot gave. Earlier returns filled
+    the lots in the same order, so what they gave back is skipped from the same end."""
     already = record.points_restored
-    gave: list[tuple[str, int]] = []
-    for lot_id, taken in record.redeemed:  # skip what earlier returns already gave back
+    restored: list[tuple[str, int]] = []
+    for lot_id, taken in reversed(record.redeemed):
         skip = min(already, taken)
         already -= skip
-        if taken - skip:
-            gave.append((lot_id, taken - skip))
-    restored: list[tuple[str, int]] = []
-    for lot_id, available in reversed(gave):
-        if points == 0:
-            break
-        give = min(points, available)
-        restored.append((lot_id, give))
-        points -= give
+        give = min(points, taken - skip)
+        if give:
+            restored.append((lot_id, give))
+            points -= give
     assert points == 0, "a return restores at most what the purchase redeemed"
     return tuple(restored)
 
 
-def _claw(state: CardState, record: PurchaseRecord, points: int,
-          now_us: int) -> tuple[tuple[str, int], int]:
-    """(lot id, points) taken back and the points written off because they were spent."""
-    live = [lot for lot in state.lots.values() if lot.remaining > 0 and now_us < lot.expires_at_us]
-    live.sort(key=lambda lot: (lot.lot_id != record.lot_id, lot.expires_at_us,
-                               lot.earned_at_us, lot.lot_id))
+def _claw(state: CardState, record: PurchaseRecord, points: int, now_us: int,
+          restored: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], int]:
+    """(lot id, points) taken back and the points short because they were spent. The same
+    return's restored points count as there (they are put back first), so a return that gives
+    redeemed points back claws from them before anything is written off."""
+    back = dict(restored)
+    live = [(lot, lot.remaining + back.get(lot.lot_id, 0)) for lot in state.lots.values()
+            if now_us < lot.expires_at_us]
+    live.sort(key=lambda pair: (pair[0].lot_id != record.lot_id, pair[0].expires_at_us,
+                                pair[0].earned_at_us, pair[0].lot_id))
     clawed: list[tuple[str, int]] = []
-    for lot in live:
+    for lot, remaining in live:
         if points == 0:
             break
-        take = min(points, lot.remaining)
-        clawed.append((lot.lot_id, take))
-        points -= take
+        take = min(points, remaining)
+        if take:
+            clawed.append((lot.lot_id, take))
+            points -= take
     return tuple(clawed), points
 
 

@@ -1,10 +1,10 @@
 """Model-based test of purchases, returns and points expiry on one card (pure domain code).
 
 One active, loaded card under a points program drawn by hypothesis (point value, vesting,
-expiry policy, timezone) goes through a random sequence of purchases (earning points, redeeming
-points, charging stored value, partially or not), returns (partial, repeated, sometimes too
-many), loads, the passing of time and the recording of expired points. Only approved
-decisions' events are applied, with `evolve`.
+expiry policy, timezone; the default WRITE_OFF clawback policy) goes through a random sequence
+of purchases (earning points, redeeming points, charging stored value, partially or not),
+returns (partial, repeated, sometimes too many), loads, the passing of time and the recording
+of expired points. Only approved decisions' events are applied, with `evolve`.
 
 The model below is plain ints and dicts written for this test: per lot its amount and
 remainder, per purchase what it charged, redeemed (lot by lot) and earned and what its returns
@@ -26,11 +26,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
 
 from domain import postings
 from domain.cards import events as ev
@@ -90,11 +95,13 @@ class ModelPurchase:
     taken: dict[str, int]  # points redeemed, by lot
     earned: int
     lot_id: str  # "" when nothing was earned
+    qualifying: int  # eligible spend
     returned: list[int] = field(default_factory=list)
     sv_refunded: int = 0
     restored: Counter[str] = field(default_factory=Counter)
     clawed: int = 0  # from lots
     written_off: int = 0
+    qualifying_returned: int = 0
 
     @property
     def redeemed(self) -> int:
@@ -211,11 +218,13 @@ class Run:
         self._apply(events)
         assert expired_points(self.card, self.now, self._meta()) == ()
 
-    def purchase(self, lines_spec: list[tuple[int, int]], earn: int, redeem: tuple[str, int],
-                 tender: tuple[str, int], allow_partial: bool) -> None:
+    def purchase(self, lines_spec: list[tuple[int, int]], earn: int, discount_eighths: int,
+                 redeem: tuple[str, int], tender: tuple[str, int], allow_partial: bool) -> None:
         model, program = self.model, self.program
         lines = tuple(Line(f"sku{i}", "food", q, p) for i, (q, p) in enumerate(lines_spec))
-        due = sum(q * p for q, p in lines_spec)
+        total = sum(q * p for q, p in lines_spec)
+        discount = total * discount_eighths // 8  # a member discount the rules gave
+        due = total - discount  # what is paid, and eligible spend
         spendable = model.spendable(self.now)
         points = redeem[1] if redeem[0] == "points" else spendable * redeem[1] // 8
         value = points * program.point_value_micros // 1_000_000
@@ -239,7 +248,7 @@ class Run:
                 expected = Result.DECLINED_INSUFFICIENT_FUNDS
 
         ctx = PurchaseContext(self._meta(), self.now, ACQUIRER, program,
-                              Evaluation(earn, due, RULE_SETS, ()), 0, 600)
+                              Evaluation(earn, due, RULE_SETS, (), discount), 0, 600)
         decision = decide_purchase(self.card, cmd, ctx)
         assert decision.result == expected, (decision.result, expected, decision.reason)
         note(f"purchase {expected.name}")
@@ -250,9 +259,9 @@ class Run:
         assert e is not None
         purchase_id = f"{CARD}.{model.version + 1}"
         assert e.purchase_id == purchase_id
-        assert (e.total_minor, e.sv_charged_minor, e.points_redeemed,
-                e.points_redeemed_value_minor, e.other_tender_minor) == (
-            due, charged, points, value, rest - charged)
+        assert (e.total_minor, e.discount_minor, e.sv_charged_minor, e.points_redeemed,
+                e.points_redeemed_value_minor, e.other_tender_minor, e.qualifying_minor) == (
+            total, discount, charged, points, value, rest - charged, due)
         assert e.legs == (postings.move(AVAILABLE_ACCOUNT, CLEARING_ACCOUNT, charged)
                           if charged else ())
 
@@ -284,21 +293,35 @@ class Run:
             model.earned += earn
         else:
             assert e.lot is None and e.awards == ()
+        assert e.debt_settled == 0
         model.balance -= charged
         model.purchases[purchase_id] = ModelPurchase(
-            list(lines_spec), charged, dict(e.redeemed), earn, purchase_id if earn else "",
+            list(lines_spec), charged, dict(e.redeemed), earn, purchase_id if earn else "", due,
             [0] * len(lines_spec))
         self._apply((e,))
 
-    def return_(self, pick: int, specs: list[tuple[int, int]]) -> None:
+    def _pick(self, pick: int, prefer: str) -> str:
+        """A purchase id: preferably one not fully returned that redeemed points from several
+        lots (or redeemed, or earned points), else any; now and then (or when there is none)
+        one the card never saw."""
+        if pick == 0 or not self.model.purchases:
+            return UNKNOWN_PURCHASE
+        wanted = {"several": lambda m: len(m.taken) > 1, "redeemed": lambda m: m.redeemed,
+                  "earned": lambda m: m.earned, "any": lambda m: True}[prefer]
+        preferred = [i for i, m in self.model.purchases.items()
+                     if not m.fully_returned and wanted(m)]
+        choices = preferred or list(self.model.purchases)
+        return choices[pick % len(choices)]
+
+    def return_(self, pick: int, prefer: str, specs: list[tuple[int, int]]) -> None:
         model = self.model
-        if not model.purchases or pick == 0:
-            decision = decide_return(self.card, Return(UNKNOWN_PURCHASE, (ReturnLine(0, 1),),
-                                                       "r"), self._meta(), self.now)
+        purchase_id = self._pick(pick, prefer)
+        if purchase_id == UNKNOWN_PURCHASE:
+            decision = decide_return(self.card, Return(purchase_id, (ReturnLine(0, 1),), "r"),
+                                     self._meta(), self.now, self.program)
             assert decision.result == Result.DECLINED_PURCHASE_NOT_FOUND
             assert decision.events == ()
             return
-        purchase_id = list(model.purchases)[pick % len(model.purchases)]
         record = model.purchases[purchase_id]
         returning: dict[int, int] = {}
         for line_pick, how_many in specs:  # how_many 0 = the rest of the line (or 1 if none)
@@ -308,7 +331,7 @@ class Run:
         cmd = Return(purchase_id, tuple(ReturnLine(i, q) for i, q in returning.items()),
                      "changed mind")
         cmd.validate()
-        decision = decide_return(self.card, cmd, self._meta(), self.now)
+        decision = decide_return(self.card, cmd, self._meta(), self.now, self.program)
         if any(record.returned[i] + q > record.lines[i][0] for i, q in returning.items()):
             assert decision.result == Result.DECLINED_RETURN_EXCEEDS_PURCHASE
             assert decision.events == ()
@@ -328,10 +351,12 @@ class Run:
         restored = sum(p for _, p in e.points_restored)
         clawed = sum(p for _, p in e.points_clawed)
         assert e.sv_refunded_minor == sv
+        assert e.qualifying_minor_returned == share(record.qualifying, before, after, total)
         assert decision.approved_amount_minor == sv
         assert e.legs == (postings.move(CLEARING_ACCOUNT, AVAILABLE_ACCOUNT, sv) if sv else ())
         assert restored == restore, (restored, restore)
         assert e.points_written_off >= 0
+        assert e.points_debt_added == 0  # WRITE_OFF: the card never owes points
         assert clawed + e.points_written_off == claw, (clawed, e.points_written_off, claw)
 
         # Restored points go back to the lots the purchase took them from, never more than
@@ -346,9 +371,12 @@ class Run:
         if len(e.points_restored) > 1:
             note("restored to several lots")
 
-        # Clawed points: own lot first, then other live lots earliest expiry first; written
-        # off only what no live lot had.
-        live_before = {i: lot.remaining for i, lot in model.lots.items() if lot.live(self.now)}
+        # Clawed points: own lot first, then other live lots earliest expiry first, counting
+        # the points this return restores (they are put back first); written off only what
+        # no live lot had.
+        giving_back = dict(e.points_restored)
+        live_before = {i: lot.remaining + giving_back.get(i, 0) for i, lot in model.lots.items()
+                       if self.now < lot.expires_at and lot.remaining + giving_back.get(i, 0)}
         takes = dict(e.points_clawed)
         assert len(takes) == len(e.points_clawed)
         for lot_id, points in takes.items():
@@ -361,6 +389,8 @@ class Run:
         touched = [i for i in others if i in takes]
         assert touched == others[:len(touched)]
         assert all(takes[i] == live_before[i] for i in touched[:-1])
+        assert restored == 0 or e.points_written_off == 0 or clawed == sum(
+            live_before.values())  # never written off while restored points could pay
         if e.points_written_off:
             assert clawed == sum(live_before.values()), (
                 f"wrote off {e.points_written_off} while live lots held "
@@ -378,6 +408,7 @@ class Run:
         record.sv_refunded += sv
         record.clawed += clawed
         record.written_off += e.points_written_off
+        record.qualifying_returned += e.qualifying_minor_returned
         model.balance += sv
         model.restored += restored
         model.clawed += clawed
@@ -402,6 +433,7 @@ class Run:
         assert purse.spendable(card.purse, now) == model.spendable(now)
         # 2. purchases: nothing given back or taken back beyond the purchase
         assert card.points_written_off == model.written_off
+        assert card.points_debt == 0
         assert set(card.purchases) == set(model.purchases)
         for purchase_id, record in card.purchases.items():
             m = model.purchases[purchase_id]
@@ -410,6 +442,8 @@ class Run:
                 m.sv_charged, m.redeemed, m.earned)
             assert (record.sv_refunded_minor, record.points_restored, record.points_clawed) == (
                 m.sv_refunded, sum(m.restored.values()), m.clawed + m.written_off)
+            assert (record.qualifying_minor, record.qualifying_returned) == (
+                m.qualifying, m.qualifying_returned)
             assert 0 <= record.sv_refunded_minor <= record.sv_charged_minor
             assert 0 <= record.points_restored <= record.points_redeemed
             assert 0 <= record.points_clawed <= record.points_earned
@@ -418,6 +452,7 @@ class Run:
                 assert record.points_restored == record.points_redeemed
                 assert dict(m.restored) == {i: p for i, p in m.taken.items() if p}
                 assert record.points_clawed == record.points_earned
+                assert record.qualifying_returned == record.qualifying_minor
         # 3. stored value and the ledger
         assert card.balance_minor == model.balance >= 0
         assert card.held_minor == 0 and card.available_minor >= 0
@@ -428,12 +463,12 @@ class Run:
             m.sv_charged - m.sv_refunded for m in model.purchases.values())
 
 
-# ------------------------------------------------------------------------------ strategies
+# ------------------------------------------------------------------------------ the machine
 
 EXPIRIES = st.one_of(
-    st.tuples(st.just(ExpiryKind.NEVER), st.just(0)),
     st.tuples(st.just(ExpiryKind.MONTHS_AFTER), st.integers(1, 3)),
     st.tuples(st.just(ExpiryKind.END_OF_MONTH), st.integers(0, 1)),
+    st.tuples(st.just(ExpiryKind.NEVER), st.just(0)),
 )
 
 
@@ -443,48 +478,88 @@ def programs(draw: st.DrawFn) -> Program:
     return Program(ISSUER, CURRENCY, draw(st.sampled_from([10_000, 250_000, 1_000_000,
                                                            3_333_333])),
                    int(kind), n, draw(st.sampled_from(["UTC", "Europe/Paris"])),
-                   draw(st.integers(0, 14)))
+                   draw(st.sampled_from([0, 0, 2, 14])))
 
 
-PRICES = st.one_of(st.just(0), st.integers(1, 3_000))
+PRICES = st.one_of(st.integers(1, 3_000), st.integers(1, 3_000), st.just(0))  # some free
 LINES = st.lists(st.tuples(st.integers(1, 4), PRICES), min_size=1, max_size=4)
-# Points to redeem: a number, or k/8 of what is spendable (9/8: more than there is).
+# A member discount of k/8 of the basket, mostly none.
+DISCOUNT = st.one_of(st.just(0), st.just(0), st.integers(1, 8))
+# Points to redeem: none, a number, or k/8 of what is spendable (9/8: more than there is).
 REDEEM = st.one_of(st.just(("points", 0)), st.tuples(st.just("points"), st.integers(1, 600)),
-                   st.tuples(st.just("share"), st.integers(1, 9)))
-# Stored value: a number, or k/8 of what is left to pay after points (9/8: more than due).
-TENDER = st.one_of(st.tuples(st.just("minor"), st.integers(0, 20_000)),
-                   st.tuples(st.just("share"), st.integers(0, 9)))
-
-PURCHASE = st.tuples(st.just("purchase"), LINES, st.integers(0, 500), REDEEM, TENDER,
-                     st.booleans())
-RETURN = st.tuples(st.just("return"), st.integers(0, 50),
-                   st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1,
-                            max_size=3))
-STEPS = st.lists(st.one_of(
-    PURCHASE, PURCHASE, RETURN, RETURN,
-    st.tuples(st.just("time"), st.integers(0, 40), st.integers(0, 23)),
-    st.tuples(st.just("expire")),
-    st.tuples(st.just("load"), st.integers(1, 20_000)),
-), max_size=40)
+                   st.tuples(st.just("share"), st.integers(1, 9)),
+                   st.tuples(st.just("share"), st.integers(1, 8)))
+# Stored value: k/8 of what is left to pay after points (9/8: more than due), or a number.
+TENDER = st.one_of(st.tuples(st.just("share"), st.integers(0, 9)),
+                   st.tuples(st.just("share"), st.integers(0, 8)),
+                   st.tuples(st.just("minor"), st.integers(0, 5_000)))
 
 
-@settings(max_examples=150, derandomize=True, database=None, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(program=programs(), first_load=st.integers(0, 30_000), steps=STEPS)
-def test_purchases_returns_and_expiry_keep_points_and_value_exact(
-        program: Program, first_load: int, steps: list[tuple[Any, ...]]) -> None:
-    run = Run(program, first_load)
-    run.check()
-    for step in steps:
-        kind, *args = step
-        if kind == "purchase":
-            run.purchase(*args)
-        elif kind == "return":
-            run.return_(*args)
-        elif kind == "time":
-            run.advance(*args)
-        elif kind == "expire":
-            run.expire()
-        else:
-            run.load(*args)
-        run.check()
+PREFER = st.sampled_from(["several", "redeemed", "earned", "any"])
+# (line, quantity) pairs; quantity 0 = the rest of the line
+RETURN_LINES = st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0, 1, 1, 2, 3])),
+                        min_size=1, max_size=3)
+
+
+class PurchaseMachine(RuleBasedStateMachine):
+    run: Run
+
+    @initialize(program=programs(), first_load=st.integers(0, 30_000))
+    def start(self, program: Program, first_load: int) -> None:
+        self.run = Run(program, first_load)
+
+    @rule(lines=LINES, earn=st.integers(0, 500), discount=DISCOUNT, redeem=REDEEM,
+          tender=TENDER, allow_partial=st.booleans())
+    def purchase(self, lines: list[tuple[int, int]], earn: int, discount: int,
+                 redeem: tuple[str, int], tender: tuple[str, int], allow_partial: bool) -> None:
+        self.run.purchase(lines, earn, discount, redeem, tender, allow_partial)
+
+    @rule(lines=LINES, earn=st.integers(1, 500), redeem_eighths=st.integers(1, 8),
+          tender_eighths=st.integers(0, 8))
+    def purchase_with_points(self, lines: list[tuple[int, int]], earn: int,
+                             redeem_eighths: int, tender_eighths: int) -> None:
+        """The common case, drawn more often: pay part with points and stored value, earn."""
+        self.run.purchase(lines, earn, 0, ("share", redeem_eighths), ("share", tender_eighths),
+                          True)
+
+    @rule(pick=st.integers(0, 50), prefer=PREFER, specs=RETURN_LINES)
+    def give_back(self, pick: int, prefer: str, specs: list[tuple[int, int]]) -> None:
+        self.run.return_(pick, prefer, specs)
+
+    @rule(prefer=PREFER, specs=RETURN_LINES)
+    def give_back_the_latest(self, prefer: str, specs: list[tuple[int, int]]) -> None:
+        """Another return of the latest purchase still open: returns of one basket in steps."""
+        self.run.return_(-1, prefer, specs)
+
+    @rule(days=st.sampled_from([0, 1, 3, 7, 15, 31, 61]), hours=st.integers(0, 23),
+          then_expire=st.booleans())
+    def advance_time(self, days: int, hours: int, then_expire: bool) -> None:
+        """Time passes; like the writer before a decision, maybe record what expired."""
+        self.run.advance(days, hours)
+        if then_expire:
+            self.run.expire()
+
+    @rule()
+    def expire(self) -> None:
+        self.run.expire()
+
+    @rule(amount=st.integers(1, 20_000))
+    def load(self, amount: int) -> None:
+        self.run.load(amount)
+
+    @invariant()
+    def consistent(self) -> None:
+        if hasattr(self, "run"):
+            self.run.check()
+
+
+PurchaseMachine.TestCase.settings = settings(
+    max_examples=150,
+    stateful_step_count=40,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no slow "explain"
+)
+TestPurchaseModel = PurchaseMachine.TestCase
