@@ -385,14 +385,27 @@ def test_a_return_after_the_points_were_spent_writes_off_the_rest_and_never_goes
     # 100 earned: 20 left in the sale's own lot, then 80 from the mug's lot
     assert (r.points_clawed, r.points_written_off, r.sv_refunded_minor) == (100, 0, 100_00)
     assert back.card.points == 10
-    # Spend everything, then return the mug: its 90 points are gone, written off as a loss.
+    # Spend everything, then return the mug: the 80 points that paid for it come back first,
+    # and its 90 earned points are clawed from them and the 10 left: nothing is written off.
     mug = [e for e in card_events(ledger.store, number) if isinstance(e, ev.PurchaseMade)][1]
     buy(ledger, alliance, purchase(number, basket(("pen-1", "office", 1, 10_00)), points=10))
     assert points_of(ledger, alliance, number) == 10
     spent = ok(call(ledger, alliance.t1, Return(mug.purchase_id, (ReturnLine(0, 1),), "")))
-    assert spent.purchase.points_clawed == 10 and spent.purchase.points_written_off == 80
-    assert spent.purchase.points_restored == 80  # the points that paid for the mug come back
-    assert spent.card.points == 80 and spent.card.points >= 0
+    p = spent.purchase
+    assert (p.points_restored, p.points_clawed, p.points_written_off) == (80, 90, 0)
+    assert spent.card.points == 0
+    # A purchase whose points all went on something else: what is gone is written off.
+    radio = buy(ledger, alliance, purchase(number, basket(("radio", "electronics", 1, 50_00)),
+                                           stored_value=50_00))
+    buy(ledger, alliance, purchase(number, basket(("cake", "bakery", 1, 60)), points=50))
+    gone = ok(call(ledger, alliance.t1, Return(radio.purchase.purchase_id,
+                                               (ReturnLine(0, 1),), "")))
+    p = gone.purchase
+    assert (p.points_clawed, p.points_written_off) == (0, 50)  # the cake earned nothing
+    assert gone.card.points == 0  # never below zero under the WRITE_OFF policy
+    written_off = sum(e.points_written_off for e in card_events(ledger.store, number)
+                      if isinstance(e, ev.PurchaseReturned))
+    assert written_off == 50
 
 
 # ------------------------------------------------------------------------------ tiers
