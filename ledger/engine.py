@@ -1015,7 +1015,7 @@ class Ledger:
         program = self.registry.program_of(state.issuing_partner_id)
         decision = purchases.decide_purchase(state, purchase, purchases.PurchaseContext(
             meta, now_us, store.partner_id, program, evaluation, basket.weekday,
-            basket.minute_of_day, self._coupon_ids(state.card_number, purchase.coupon_codes),
+            basket.minute_of_day, self._coupon_ids(state, purchase.coupon_codes),
             self._campaigns_to_issue(evaluation, state.currency, now_us), rule_sets,
             self._local(purchase, store, now_us).date().isoformat()))
         event = decision.event
@@ -1058,13 +1058,26 @@ class Ledger:
             raise Denied(f"override_token: only a STORE_MANAGER of store {store.store_id!r} "
                          "may approve a special discount")
 
-    def _coupon_ids(self, card_number: str, codes: tuple[str, ...]) -> tuple[str, ...]:
+    def _coupon_ids(self, state: cards.CardState, codes: tuple[str, ...]) -> tuple[str, ...]:
+        """The coupons the codes name, checked against this card's number or, for coupons a
+        replacement took over, the number they were issued to."""
         if not codes:
             return ()
-        if self.coupon_key is None:
+        key = self.coupon_key
+        if key is None:
             raise Unconfigured("coupons are not configured on this server (LEDGER_COUPON_KEY)")
-        return tuple(coupon_of_code(self.coupon_key, card_number, code, f"coupon_codes[{i}]")
-                     for i, code in enumerate(codes))
+        found = []
+        for index, code in enumerate(codes):
+            field = f"coupon_codes[{index}]"
+            for number in (*state.previous_numbers, state.card_number):
+                try:
+                    found.append(coupon_of_code(key, number, code, field))
+                    break
+                except InvalidInput:
+                    continue
+            else:
+                raise InvalidInput(field, "is not a coupon code of this card")
+        return tuple(found)
 
     def _campaigns_to_issue(self, evaluation: purchases.Evaluation, currency: str,
                             now_us: int) -> tuple[Any, ...]:
@@ -1075,7 +1088,7 @@ class Ledger:
             if campaign is not None and campaign.currency == currency and (
                     now_us < campaign.valid_to_us) and self.coupon_key is not None:
                 found.append(campaign)
-        return tuple(found)
+        return tuple(found[:10])  # coupon ids hold one digit for the index
 
     def _coupon_view(self, card_number: str, coupon: Coupon, with_code: bool) -> CouponView:
         t = coupon.terms
@@ -1103,7 +1116,7 @@ class Ledger:
             return Outcome(int(Result.DECLINED_CURRENCY_MISMATCH), "IssueCoupon")
         if now_us >= campaign.valid_to_us:
             return Outcome(int(Result.DECLINED_INVALID_STATE), "IssueCoupon")
-        coupon = coupons.new_coupon(campaign, f"K{state.version + 1}0", now_us)
+        coupon = coupons.new_coupon(campaign, state.coupon_id(0), now_us)
         state = self._emit(work, state, (ev.CouponIssued(self._meta(request, principal, now_us),
                                                          coupon),))
         return Outcome(int(Result.APPROVED), "IssueCoupon", state.card_number,
@@ -1163,6 +1176,10 @@ class Ledger:
                 now_us: int) -> Outcome:
         command: pc.Return = request.command
         state = self.card(command.card_number)
+        for _ in range(limits.REPLACEMENT_HOPS_MAX):  # a replacement card took it over
+            if state is None or command.purchase_id in state.purchases or not state.replaced_by:
+                break
+            state = self.card(state.replaced_by)
         record = state.purchases.get(command.purchase_id) if state is not None else None
         if state is None or record is None:
             return Outcome(int(Result.DECLINED_PURCHASE_NOT_FOUND), "Return")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -28,10 +29,10 @@ from domain.cards.commands import (
     UnblockCard,
     Void,
 )
+from domain.cards.records import PurchaseRecord
 from domain.common import CardStatus, Meta, Result
 from domain.coupons.model import Coupon, CouponStatus
 from domain.points.purse import Lot, Purse
-from domain.rules.model import Line
 
 
 class HoldStatus(enum.IntEnum):
@@ -51,31 +52,6 @@ class Hold(msgspec.Struct, array_like=True):
     acquirer_partner_id: str
     captured_minor: int = 0
     refunded_minor: int = 0
-
-
-class PurchaseRecord(msgspec.Struct, array_like=True):
-    """What a return needs to know about a purchase, and what was returned so far."""
-
-    purchase_id: str
-    store_id: str
-    acquirer_partner_id: str
-    lines: tuple[Line, ...]
-    sv_charged_minor: int
-    points_redeemed: int
-    redeemed: tuple[tuple[str, int], ...]
-    points_earned: int
-    lot_id: str  # "" when nothing was earned
-    returned: list[int]  # quantity returned, per line
-    sv_refunded_minor: int = 0
-    points_restored: int = 0
-    points_clawed: int = 0  # including what was written off
-    recorded_at_us: int = 0
-    qualifying_minor: int = 0
-    qualifying_returned: int = 0
-    coupons_used: tuple[tuple[str, int, bool], ...] = ()  # (coupon id, amount, used up)
-    local_date: str = ""
-    stamped: tuple[tuple[str, int, int], ...] = ()  # (stamp key, line index, stamps earned)
-    stamps_taken: dict[str, int] = {}  # "<key>#<line index>" -> stamps a return took back
 
 
 class CardState(msgspec.Struct, array_like=True):
@@ -103,6 +79,14 @@ class CardState(msgspec.Struct, array_like=True):
     coupons: dict[str, Coupon] = {}
     stamps: dict[str, int] = {}  # stamp card key -> stamps held
     points_debt: int = 0  # points owed after returns (POINTS_DEBT policy); paid by new points
+    previous_numbers: tuple[str, ...] = ()  # the numbers this card replaced, oldest first
+    version_base: int = 0  # events of the cards it replaced: coupon ids stay unique
+
+    def coupon_id(self, index: int) -> str:
+        """The id of the `index`-th (0..9) coupon the next event issues: "K" + the event's
+        position in the card's whole history (across replacements) + the index."""
+        assert 0 <= index <= 9
+        return f"K{self.version_base + self.version + 1}{index}"
 
     @property
     def available_minor(self) -> int:
@@ -225,12 +209,23 @@ def decide_replace(state: CardState, new_card_number: str, new_exists: bool, rea
         for h in state.holds.values() if _moves(h))
     # A lost card is blocked, then replaced: the new card is ready to spend.
     status = CardStatus.ISSUED if state.status == CardStatus.ISSUED else CardStatus.ACTIVE
+    carried = ev.CarriedLoyalty(
+        tuple(state.lots.values()), tuple(_copy(c) for c in state.coupons.values()),
+        tuple(state.stamps.items()), tuple(_copy(p) for p in state.purchases.values()),
+        state.tier, state.tier_since_us, state.points_debt, state.points_written_off,
+        (*state.previous_numbers, old), state.version_base + state.version + 1)
     return Decision(
         Result.APPROVED,
         (ev.CardReplaced(ctx.meta, new, reason, legs),),
         replacement_events=(ev.CardIssuedAsReplacement(
             ctx.meta, new, old, state.card_class, state.currency, state.issuing_partner_id,
-            state.issuing_store_id, state.customer_ref, status, state.balance_minor, moved),))
+            state.issuing_store_id, state.customer_ref, status, state.balance_minor, moved,
+            carried),))
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a mutable struct (events never share state with a card)."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=type(value))
 
 
 # ------------------------------------------------------------------------------ stored value
@@ -378,10 +373,22 @@ def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacemen
                                       m.captured_minor, m.refunded_minor)
              for m in e.holds}
     pending = [h for h in holds.values() if h.status == HoldStatus.PENDING]
-    return CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
-                     e.issuing_store_id, e.customer_ref, e.status, e.balance_minor,
-                     sum(h.amount_minor for h in pending), holds=holds,
-                     next_expiry_us=min((h.expires_at_us for h in pending), default=NO_EXPIRY))
+    new = CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
+                    e.issuing_store_id, e.customer_ref, e.status, e.balance_minor,
+                    sum(h.amount_minor for h in pending), holds=holds,
+                    next_expiry_us=min((h.expires_at_us for h in pending), default=NO_EXPIRY))
+    carried = e.carried
+    if carried is not None:
+        new.lots = {lot.lot_id: lot for lot in carried.lots}
+        new.coupons = {c.coupon_id: _copy(c) for c in carried.coupons}
+        new.stamps = dict(carried.stamps)
+        new.purchases = {p.purchase_id: _copy(p) for p in carried.purchases}
+        new.tier, new.tier_since_us = carried.tier, carried.tier_since_us
+        new.points_debt = carried.points_debt
+        new.points_written_off = carried.points_written_off
+        new.previous_numbers = carried.previous_numbers
+        new.version_base = carried.version_base
+    return new
 
 
 def _status(status: CardStatus) -> Callable[[CardState, ev.CardEvent], CardState]:
@@ -410,6 +417,9 @@ def _replaced(state: CardState, e: ev.CardReplaced) -> CardState:
     for authorization_id in [a for a, h in state.holds.items() if _moves(h)]:
         del state.holds[authorization_id]  # moved: the new card holds it now
     state.next_expiry_us = NO_EXPIRY
+    # moved too (CardIssuedAsReplacement.carried): the new card holds them now
+    state.lots, state.coupons, state.stamps, state.purchases = {}, {}, {}, {}
+    state.tier, state.points_debt = "", 0
     return state
 
 

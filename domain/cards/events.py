@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
+from domain.cards.records import PurchaseRecord
 from domain.common import Meta
 from domain.coupons.decide import CouponUse
 from domain.coupons.model import Coupon
@@ -65,6 +66,22 @@ class CardReplaced(CardEvent, tag="card.replaced.v1"):
     legs: tuple[Leg, ...]
 
 
+class CarriedLoyalty(msgspec.Struct, frozen=True, array_like=True):
+    """What a replacement card takes over besides the value: the points purse, coupons, stamp
+    cards, tier, points debt, and the purchases (so they can still be returned)."""
+
+    lots: tuple[Lot, ...]
+    coupons: tuple[Coupon, ...]
+    stamps: tuple[tuple[str, int], ...]
+    purchases: tuple[PurchaseRecord, ...]
+    tier: str
+    tier_since_us: int
+    points_debt: int
+    points_written_off: int
+    previous_numbers: tuple[str, ...]  # every earlier number, oldest first (coupon codes)
+    version_base: int  # events in the earlier cards' streams (keeps coupon ids unique)
+
+
 class CardIssuedAsReplacement(CardEvent, tag="card.issued_as_replacement.v1"):
     card_number: str
     replaces: str
@@ -76,6 +93,7 @@ class CardIssuedAsReplacement(CardEvent, tag="card.issued_as_replacement.v1"):
     status: int
     balance_minor: int  # the value itself moves in the old card's CardReplaced legs
     holds: tuple[HoldMoved, ...]
+    carried: CarriedLoyalty | None = None  # absent in events written before stage 2
 
 
 class ValueLoaded(CardEvent, tag="sv.loaded.v1"):

@@ -137,7 +137,7 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                              postings.clearing(state.issuing_partner_id,
                                                ctx.acquirer_partner_id), charged)
     legs += _coupon_legs(uses, ctx.acquirer_partner_id)
-    issued = tuple(new_coupon(campaign, f"K{state.version + 1}{index}", ctx.now_us)
+    issued = tuple(new_coupon(campaign, state.coupon_id(index), ctx.now_us)
                    for index, campaign in enumerate(ctx.campaigns_to_issue))
     return PurchaseDecision(result, event=ev.PurchaseMade(
         ctx.meta, purchase_id, ctx.acquirer_partner_id, cmd.lines, ctx.weekday,

@@ -701,3 +701,39 @@ def test_under_the_debt_policy_spent_points_are_owed_and_new_points_pay_first(le
     lots = [e.lot.amount for e in card_events(ledger.store, number)
             if isinstance(e, ev.PurchaseMade) and e.lot is not None]
     assert lots == [100, 1, 21]  # the debt was paid from the sofa's points before any lot
+
+
+def test_a_replacement_card_takes_over_points_coupons_stamps_tier_and_purchases(
+        ledger, alliance, clock):
+    tiers = (TierLevel("SILVER", 50_00),)
+    approved(call(ledger, alliance.p1_manager, msgspec.structs.replace(program(), tiers=tiers)))
+    coffee_card = Rule(rule_id="coffee-card", effect=Effect.STAMP, categories=("coffee",),
+                       stamps_needed=5)
+    approved(call(ledger, alliance.p1_manager,
+                  PublishRuleSet(rule_set(EARN_1_PER_USD, coffee_card))))
+    approved(call(ledger, alliance.p1_manager, campaign("gift-5", clock, value_minor=5_00)))
+    old = new_card(ledger, alliance, load=100_00)
+    code = give_coupon(ledger, alliance, old, "gift-5")
+    sale = buy(ledger, alliance, purchase(old, basket(("latte", "coffee", 3, 4_00),
+                                                      ("tv", "electronics", 1, 50_00)),
+                                          stored_value=62_00))
+    assert sale.card.points == 62 and sale.card.tier == "SILVER"
+    approved(call(ledger, alliance.s1_manager, cc.BlockCard(old, "lost")))
+    new = approved(call(ledger, alliance.s1_manager, cc.ReplaceCard(old, "", "lost"))
+                   ).card_number
+    moved = view(ledger, alliance, new)
+    assert (moved.points, moved.tier, moved.balance_minor) == (62, "SILVER", 38_00)
+    assert view(ledger, alliance, old).points == 0
+    # the coupon's code was made for the old number: it still works, once, on the new card
+    used = buy(ledger, alliance, purchase(new, basket(("latte", "coffee", 2, 4_00)),
+                                          coupons=(code,)))
+    assert used.purchase.coupon_discount_minor == 5_00
+    assert used.purchase.stamps[0].before == 3  # the stamp card goes on
+    issued = approved(call(ledger, alliance.s1_manager, IssueCoupon(new, "gift-5"))).coupons[0]
+    assert issued.coupon_id not in {c.coupon_id for c in approved(call(
+        ledger, alliance.t1, ListCoupons(new), "")).coupons if c.coupon_id != issued.coupon_id}
+    # the old purchase is returned through its id; the value and points land on the new card
+    back = ok(call(ledger, alliance.t1, Return(sale.purchase.purchase_id, (ReturnLine(1, 1),),
+                                               "")))
+    assert back.result == Result.APPROVED and back.card.card_number == new
+    assert back.purchase.sv_refunded_minor == 50_00
