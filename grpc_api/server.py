@@ -367,8 +367,12 @@ def _movement(m: Movement) -> pb.Movement:
                        recorded_at=f"{recorded}.{m.recorded_at_us % 1_000_000:06d}Z")
 
 
-def pos_command(name: str, message: Any) -> Any:
+def pos_command(name: str, message: Any, approver: str = "") -> Any:
     """The command for one POS operation (`name` is the oneof field or the RPC)."""
+    if name == "purchase":
+        return translate.purchase(message, approver)
+    if name == "purchase_return":
+        return translate.return_command(message)
     if name == "authorize":
         return cc.Authorize(message.card_number, message.amount_minor, message.currency,
                             message.allow_partial, message.stan)
@@ -494,10 +498,11 @@ class PosService(pb_grpc.PosServiceServicer):
         try:
             if name is None:
                 raise InvalidInput("op", "one of authorize, capture, void, refund, reverse, "
-                                   "load is required")
+                                   "load, purchase, purchase_return is required")
             terminal_id = self._acting_terminal(credential.principal, op.terminal_id)
             message = getattr(op, name)
-            command = _validated(pos_command(name, message), message.request_id)
+            approver = self._approver(message) if name == "purchase" else ""
+            command = _validated(pos_command(name, message, approver), message.request_id)
         except InvalidInput as error:
             return pb.PosOperationReply(error=f"{INVALID_ARGUMENT}: {error}")
         except Rejected as error:
@@ -530,6 +535,9 @@ def _ignore(reply: Outcome | Failure) -> None:
 def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
     if isinstance(reply, Failure):
         return pb.PosOperationReply(error=f"{reply.code}: {reply.message}")
+    if reply.kind in ("Purchase", "Return") or reply.purchase is not None:
+        return pb.PosOperationReply(purchase=translate.purchase_reply(
+            reply, card_message(reply.card)))
     return pb.PosOperationReply(reply=authorize_reply(reply))
 
 

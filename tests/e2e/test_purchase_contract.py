@@ -9,7 +9,17 @@ import grpc
 
 from grpc_api import translate
 from grpc_api.generated import pos_pb2 as pb
-from tests.e2e.support import R, Server, balance, call, db_state, issue, rid, status_of
+from tests.e2e.support import (
+    R,
+    Server,
+    balance,
+    batch_status,
+    call,
+    db_state,
+    issue,
+    rid,
+    status_of,
+)
 from tests.helpers import Alliance
 
 SPRING = pb.RuleSet(
@@ -198,3 +208,36 @@ def test_coupons_over_grpc(server: Server, alliance: Alliance) -> None:
         number, lines=tea, coupon_codes=[given.coupon.coupon_id + "-" + "A" * 16]), t1)
     assert forged is not None and forged.code == grpc.StatusCode.INVALID_ARGUMENT
     assert forged.details.startswith("coupon_codes[0]")
+
+
+def test_a_gateway_sends_purchases_and_returns_in_a_batch(server: Server,
+                                                        alliance: Alliance) -> None:
+    _setup(server, alliance)
+    number = issue(server, alliance, 7004, load=500_00)
+    tea = [pb.PurchaseLine(sku="tea-2", category="grocery", quantity=2, unit_price_minor=6_00)]
+    first = _purchase(number, lines=tea, stored_value_minor=12_00)
+    ops = [pb.PosOperation(terminal_id="T1", purchase=first),
+           pb.PosOperation(terminal_id="T1", purchase=_purchase(number, lines=tea,
+                                                                stored_value_minor=0)),
+           pb.PosOperation(terminal_id="T1", purchase=_purchase(number, lines=[])),
+           pb.PosOperation(terminal_id="T1", authorize=pb.AuthorizeRequest(
+               request_id=rid("auth"), card_number=number, amount_minor=1_00,
+               currency="USD"))]
+    replies, status = batch_status(server, alliance.tokens["gw1"],
+                                   pb.BatchRequest(operations=ops))
+    assert status is None
+    bought, other, malformed, authorized = replies[0].replies
+    assert bought.purchase.result == R.APPROVED and bought.purchase.points_earned == 12
+    assert other.purchase.other_tender_minor == 12_00
+    assert malformed.error.startswith("INVALID_ARGUMENT: lines")
+    assert authorized.reply.result == R.APPROVED
+    back = [pb.PosOperation(terminal_id="T1", purchase_return=pb.ReturnRequest(
+        request_id=rid("ret"), purchase_id=bought.purchase.purchase_id,
+        lines=[pb.ReturnLine(line_index=0, quantity=2)])),
+            pb.PosOperation(terminal_id="T1", purchase=first)]  # a retry of the first
+    replies, status = batch_status(server, alliance.tokens["gw1"],
+                                   pb.BatchRequest(operations=back))
+    returned, retried = replies[0].replies
+    assert returned.purchase.stored_value_refunded_minor == 12_00
+    assert retried.purchase.replayed and retried.purchase.purchase_id == \
+        bought.purchase.purchase_id
