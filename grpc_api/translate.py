@@ -114,7 +114,8 @@ def define_program(message: pb.DefineProgramRequest) -> DefineProgram:
 def purchase(message: pb.PurchaseRequest, approver: str = "") -> Purchase:
     """`approver`: the credential id of message.override_token (the servicer looks it up)."""
     return Purchase(message.card_number, message.currency,
-                    tuple(Line(line.sku, line.category, line.quantity, line.unit_price_minor)
+                    tuple(Line(line.sku, line.category, line.quantity, line.unit_price_minor,
+                               line.margin_minor)
                           for line in message.lines),
                     message.stored_value_minor, message.allow_partial, message.points_to_redeem,
                     message.local_time, message.receipt_ref, tuple(message.coupon_codes),

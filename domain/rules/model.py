@@ -123,6 +123,7 @@ class Line(msgspec.Struct, frozen=True, array_like=True):
     category: str
     quantity: int
     unit_price_minor: int
+    margin_minor: int = 0  # optional, per unit: recorded with the purchase for the partners
 
     @property
     def amount_minor(self) -> int:
@@ -242,6 +243,9 @@ def check_basket(basket: Basket) -> Basket:
             raise InvalidInput(f"lines[{index}].quantity", "must be greater than 0")
         if line.unit_price_minor < 0:
             raise InvalidInput(f"lines[{index}].unit_price_minor", "must not be negative")
+        if not 0 <= line.margin_minor <= line.unit_price_minor:
+            raise InvalidInput(f"lines[{index}].margin_minor",
+                               "must be between 0 and the unit price")
         if line.amount_minor > LINE_AMOUNT_MAX:
             raise InvalidInput(f"lines[{index}]", f"quantity x unit price exceeds "
                                f"{LINE_AMOUNT_MAX}")

@@ -416,16 +416,18 @@ class ListMovementsReply(_message.Message):
     def __init__(self, movements: _Optional[_Iterable[_Union[Movement, _Mapping]]] = ...) -> None: ...
 
 class PurchaseLine(_message.Message):
-    __slots__ = ("sku", "category", "quantity", "unit_price_minor")
+    __slots__ = ("sku", "category", "quantity", "unit_price_minor", "margin_minor")
     SKU_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     UNIT_PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_MINOR_FIELD_NUMBER: _ClassVar[int]
     sku: str
     category: str
     quantity: int
     unit_price_minor: int
-    def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ...) -> None: ...
+    margin_minor: int
+    def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., margin_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseRequest(_message.Message):
     __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref", "coupon_codes", "override_token", "override_discount_minor", "override_reason")

@@ -210,6 +210,8 @@ PURCHASE_CASES = [
     Case("quantity negative", line(quantity=-1), "lines[0].quantity"),
     Case("quantity zero", line(quantity=0), "lines[0].quantity"),
     Case("unit price negative", line(unit_price_minor=-5), "lines[0].unit_price_minor"),
+    Case("margin above the price", line(margin_minor=101), "lines[0].margin_minor"),
+    Case("margin negative", line(margin_minor=-1), "lines[0].margin_minor"),
     Case("line amount absurd", line(quantity=10**6, unit_price_minor=10**6), "lines[0]"),
     Case("sku empty", line(sku=""), "lines[0].sku"),
     Case("sku with a space", line(sku="tea 2"), "lines[0].sku"),

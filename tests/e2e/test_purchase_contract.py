@@ -9,6 +9,7 @@ import grpc
 
 from grpc_api import translate
 from grpc_api.generated import pos_pb2 as pb
+from ledger.codec import card_stream_id, decode_event
 from tests.e2e.support import (
     R,
     Server,
@@ -39,7 +40,8 @@ SPRING = pb.RuleSet(
     ])
 
 BASKET = [
-    pb.PurchaseLine(sku="jacket-7", category="apparel", quantity=1, unit_price_minor=89_00),
+    pb.PurchaseLine(sku="jacket-7", category="apparel", quantity=1, unit_price_minor=89_00,
+                    margin_minor=40_00),
     pb.PurchaseLine(sku="gc-50", category="gift-card", quantity=1, unit_price_minor=50_00),
     pb.PurchaseLine(sku="tea-2", category="grocery", quantity=2, unit_price_minor=6_00),
 ]
@@ -95,6 +97,8 @@ def test_a_promotion_defined_then_used_at_the_till(server: Server, alliance: All
     assert reply.tier == "SILVER" and reply.card.tier == "SILVER"  # 101.00 eligible spend
     assert [(s.stamp_card, s.after, s.needed) for s in reply.stamps] == [
         ("spring-2026/tea-card", 2, 5)]
+    made = decode_event(server.ledger.store.stream(card_stream_id(number))[-1].state)
+    assert made.lines[0].margin_minor == 40_00  # recorded for the partners' reports
     again = call(server.pos.Purchase, request, t1)
     assert again.replayed and again.purchase_id == reply.purchase_id
     shown = balance(server, alliance, number)
