@@ -234,7 +234,9 @@ def _principal(message: pb.Principal) -> Principal:
                      message.terminal_id)
 
 
-class AdminService(pb_grpc.AdminServiceServicer):
+class _AdminWrites:
+    """What AdminService and ProgramService share: writes answered with an AdminReply."""
+
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
@@ -243,6 +245,9 @@ class AdminService(pb_grpc.AdminServiceServicer):
         outcome = await self.gateway.execute(credential, _validated(command, request.request_id),
                                              request.request_id, _deadline(context))
         return pb.AdminReply(result=outcome.result, replayed=outcome.replayed)
+
+
+class AdminService(_AdminWrites, pb_grpc.AdminServiceServicer):
 
     @rpc
     async def RegisterPartner(self, request: Any, context: Any, credential: Credential) -> Any:
@@ -541,24 +546,16 @@ def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
     return pb.PosOperationReply(reply=authorize_reply(reply))
 
 
-class ProgramService(pb_grpc.ProgramServiceServicer):
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-
-    async def _write(self, request: Any, context: Any, credential: Credential,
-                     command: Any) -> pb.AdminReply:
-        outcome = await self.gateway.execute(credential, _validated(command, request.request_id),
-                                             request.request_id, _deadline(context))
-        return pb.AdminReply(result=outcome.result, replayed=outcome.replayed)
+class ProgramService(_AdminWrites, pb_grpc.ProgramServiceServicer):
 
     @rpc
     async def DefineProgram(self, request: Any, context: Any, credential: Credential) -> Any:
-        return await self._write(request, context, credential,
+        return await self._admin(request, context, credential,
                                  translate.define_program(request))
 
     @rpc
     async def PublishRuleSet(self, request: Any, context: Any, credential: Credential) -> Any:
-        return await self._write(request, context, credential,
+        return await self._admin(request, context, credential,
                                  PublishRuleSet(translate.rule_set(request.rule_set)))
 
     @rpc
@@ -579,7 +576,7 @@ class ProgramService(pb_grpc.ProgramServiceServicer):
     async def DefineCouponCampaign(self, request: Any, context: Any,
                                    credential: Credential) -> Any:
         command = translate.define_campaign(request)
-        return await self._write(request, context, credential, command)
+        return await self._admin(request, context, credential, command)
 
     @rpc
     async def IssueCoupon(self, request: Any, context: Any, credential: Credential) -> Any:
