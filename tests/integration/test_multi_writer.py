@@ -15,8 +15,12 @@ import pytest
 
 from domain.cards import commands as cc
 from domain.cards import events as ev
+from domain.cards.decide import fold
 from domain.common import Principal, Result, Role
+from domain.purchases.commands import Purchase
 from domain.registry import commands as rc
+from domain.rules.commands import PublishRuleSet
+from domain.rules.model import Effect, Line, Rule
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
@@ -25,6 +29,7 @@ from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.engine import UNAUTHENTICATED, UNAVAILABLE, Failure, Ledger
 from ledger.store import EventStore, open_store
 from tests.helpers import ok, rid
+from tests.integration.test_purchase_stories import program, rule_set
 
 USD = "USD"
 TIMEOUT_S = 20.0
@@ -89,8 +94,6 @@ def decided(engine: Ledger, credential: str, command: Any, request_id: str,
 
 def fold_from_store(store: EventStore, number: str) -> tuple[int, int]:
     """(balance, held) from the card's events alone."""
-    from domain.cards.decide import fold
-
     state = fold([decode_event(e.state) for e in store.stream(card_stream_id(number))])
     assert state is not None
     return state.balance_minor, state.held_minor
@@ -389,3 +392,51 @@ def test_a_credential_new_to_an_engine_still_gets_its_own_key_space(ledger, othe
     assert first.result == Result.APPROVED
     assert again.replayed and again.authorization_id == first.authorization_id
     assert fold_from_store(store, n) == (1_000, 100)
+
+
+def test_concurrent_purchases_from_both_never_overspend_points_or_value(ledger, other,
+                                                                         alliance, store):
+    electronics = Rule(rule_id="tv-points", effect=Effect.EARN, categories=("electronics",),
+                       rate_num=1, rate_den=100)
+    ok(call(ledger, alliance.p1_manager, program()))
+    ok(call(ledger, alliance.p1_manager, PublishRuleSet(rule_set(electronics))))
+    n = new_card(ledger, alliance, load=5_00)
+    earned = ok(call(ledger, alliance.t1, Purchase(n, USD, (Line("tv", "electronics", 1,
+                                                                  1_000_00),),
+                                                   0, False, 0, "", "")))
+    assert earned.card.points == 1_000
+    catch_up(other, alliance)
+    replies: list[Outcome] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    mug = (Line("mug", "home", 1, 1_50),)  # 1.00 in points (no points earned) + 0.50 value
+
+    def spend(engine: Ledger, credential: str, name: str) -> None:
+        try:
+            for i in range(10):
+                reply = decided(engine, credential, Purchase(n, USD, mug, 50, False, 100, "",
+                                                             ""), f"{name}-{i}")
+                with lock:
+                    replies.append(reply)
+        except BaseException as error:  # surfaced in the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=spend, args=args) for args in [
+        (ledger, alliance.t1, "a1"), (ledger, alliance.t2, "a2"),
+        (other, alliance.t1, "b1"), (other, alliance.t3, "b3")]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    results = Counter(Result(r.result) for r in replies)
+    # 5.00 of value pays ten mugs' 0.50, 1,000 points pay ten mugs' 1.00: exactly ten
+    assert results[Result.APPROVED] == 10, results
+    assert sum(results.values()) == 40
+    for engine in (ledger, other):
+        seen = card(engine, alliance, n)
+        assert (seen.points, seen.balance_minor) == (0, 0)
+    state = fold([decode_event(e.state) for e in store.stream(card_stream_id(n))])
+    assert state is not None and state.balance_minor == 0
+    assert all(0 <= lot.remaining <= lot.amount for lot in state.lots.values())
+    assert sum(lot.remaining for lot in state.lots.values()) == 0
