@@ -129,7 +129,7 @@ class Op:
     """One request a terminal sends, and the replies it got."""
 
     worker: int
-    kind: str  # "authorize" or "load"
+    kind: str  # "authorize", "load" or "purchase"
     request: Any
     card: str
     acked: Any = None  # the reply received before the crash, if any
@@ -137,7 +137,8 @@ class Op:
     retries: list[Any] = field(default_factory=list)
 
     def send(self, stubs: dict[str, Any], token: str) -> Any:
-        method = stubs["pos"].Authorize if self.kind == "authorize" else stubs["cards"].LoadValue
+        method = {"authorize": stubs["pos"].Authorize, "load": stubs["cards"].LoadValue,
+                  "purchase": stubs["pos"].Purchase}[self.kind]
         return method(self.request, metadata=md(token), timeout=RPC_TIMEOUT_S)
 
 
@@ -151,6 +152,14 @@ def _setup(server: ServerProcess, admin_token: str) -> tuple[dict[int, str], lis
     assert admin.RegisterStore(pb.RegisterStoreRequest(
         request_id="s1", partner_id="P1", store_id="S1", name="Flagship",
         timezone="Asia/Shanghai"), metadata=md(admin_token)).result == R.APPROVED
+    programs = server.stub(pb_grpc.ProgramServiceStub)
+    assert programs.DefineProgram(pb.DefineProgramRequest(
+        request_id="program", owner="P1", currency=USD, point_value_micros=1_000_000,
+        timezone="UTC"), metadata=md(admin_token)).result == R.APPROVED
+    assert programs.PublishRuleSet(pb.PublishRuleSetRequest(request_id="rules", rule_set=pb.RuleSet(
+        rule_set_id="base", version=1, scope="partner:P1", rules=[
+            pb.Rule(rule_id="earn", effect=pb.EARN, rate_num=1, rate_den=100)])),
+        metadata=md(admin_token)).result == R.APPROVED
     tokens: dict[int, str] = {}
     for w in range(WORKERS):
         assert admin.RegisterTerminal(pb.RegisterTerminalRequest(
@@ -186,7 +195,16 @@ def _plan(numbers: list[str]) -> list[list[Op]]:
         for i in range(OPS_PER_WORKER):
             number = rng.choice(numbers)
             request_id = f"w{w}-op{i}"
-            if rng.random() < 0.7:
+            draw = rng.random()
+            if draw < 0.2:
+                price = rng.randint(100, 3_000)
+                request = pb.PurchaseRequest(
+                    request_id=request_id, card_number=number, currency=USD,
+                    lines=[pb.PurchaseLine(sku="sku-1", category="general", quantity=1,
+                                           unit_price_minor=price)],
+                    stored_value_minor=price, receipt_ref=f"r-{w}-{i}")
+                ops.append(Op(w, "purchase", request, number))
+            elif draw < 0.7:
                 request = pb.AuthorizeRequest(
                     request_id=request_id, card_number=number,
                     amount_minor=rng.randint(100, 3_000), currency=USD,
@@ -203,9 +221,11 @@ def _plan(numbers: list[str]) -> list[list[Op]]:
 
 
 def _approved(op: Op, reply: Any) -> int:
-    """The amount a reply says was applied to the card (held or loaded)."""
+    """The amount a reply says was applied to the card (held, loaded or spent)."""
     if reply.result not in (pb.APPROVED, pb.PARTIALLY_APPROVED):
         return 0
+    if op.kind == "purchase":
+        return int(reply.stored_value_charged_minor)
     return int(reply.approved_amount_minor if op.kind == "authorize"
                else op.request.amount_minor)
 
@@ -305,11 +325,16 @@ def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
         # the oracle: the initial load, then what the replies say was applied
         balance = {n: INITIAL_LOAD for n in numbers}
         held = dict.fromkeys(numbers, 0)
+        points = dict.fromkeys(numbers, 0)
         applied: dict[str, set[str]] = defaultdict(set)
         for op in all_ops:
             amount = _approved(op, op.final)
             if op.kind == "load":
                 balance[op.card] += amount
+            elif op.kind == "purchase":
+                balance[op.card] -= amount
+                if amount:
+                    points[op.card] += op.final.points_earned
             else:
                 held[op.card] += amount
             if amount:
@@ -321,17 +346,20 @@ def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
             now = pos.GetBalance(pb.GetBalanceRequest(card_number=number),
                                  metadata=md(admin_token), timeout=RPC_TIMEOUT_S)
             assert (now.balance_minor, now.held_minor) == (balance[number], held[number]), number
+            assert now.points == points[number], number  # earned once per applied purchase
             assert now.available_minor == now.balance_minor - now.held_minor >= 0
             history = _movements(cards, admin_token, number)
             assert [m.version for m in history] == list(range(1, len(history) + 1))
             loaded = sum(m.amount_minor for m in history if m.kind == "LOADED")
             authorized = sum(m.amount_minor for m in history if m.kind == "AUTHORIZED")
+            spent = sum(m.amount_minor for m in history if m.kind == "PURCHASE")
             assert not {m.kind for m in history} - {"ISSUED", "ACTIVATED", "LOADED",
-                                                     "AUTHORIZED"}
-            assert (loaded, authorized) == (now.balance_minor, now.held_minor)
+                                                     "AUTHORIZED", "PURCHASE"}
+            assert (loaded - spent, authorized) == (now.balance_minor, now.held_minor)
             assert (history[-1].balance_minor, history[-1].held_minor) == (
                 now.balance_minor, now.held_minor)
-            ids = [m.request_id for m in history if m.kind in ("LOADED", "AUTHORIZED")]
+            ids = [m.request_id for m in history
+                   if m.kind in ("LOADED", "AUTHORIZED", "PURCHASE")]
             assert len(ids) == len(set(ids)), "a request was applied twice"
             assert set(ids) - {f"initial-{numbers.index(number)}"} == applied[number]
     finally:
