@@ -2,11 +2,14 @@
 
 It starts a real server in this process, registers a small alliance over gRPC (a retail
 group and a hotel chain, their stores and terminals, a card class, credentials), issues and
-loads cards, then runs simulated POS traffic from several threads for some seconds: purchases
-(authorize, then capture in full or in part, or void), refunds, reversals, deliberate retries,
-cards of one partner spent at the other's stores, balance reads and a store gateway's Batch
-stream. It ends with a table of what happened and a ledger check: every card's balance, as
-the ledger reports it, equals the sum of its movements and what the clients saw approved.
+loads cards, gives each partner a points program and the retailer a spring promotion, then
+runs simulated POS traffic from several threads for some seconds: payments (authorize, then
+capture in full or in part, or void), refunds, reversals, deliberate retries, cards of one
+partner spent at the other's stores, baskets evaluated by the promotion (points earned and
+redeemed, member discounts) and returns of some of them, balance reads and a store gateway's
+Batch stream. It ends with a table of what happened and a ledger check: every card's balance
+and points, as the ledger reports them, equal the sum of its movements and what the clients
+saw approved.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
 from ledger.engine import Ledger
+from ledger.rule_kernel import warm_up
 from ledger.store import SQLiteStore
 
 CURRENCY = "EUR"
@@ -40,7 +44,18 @@ MAX_BALANCE_MAJOR = 500  # EUR 500.00 per card
 RESULT_NAMES = {value: name for name, value in pb.Result.items()}
 # Balance effect of each movement kind, for the ledger check (the demo never replaces cards).
 BALANCE_SIGN = {"LOADED": 1, "LOAD_REVERSED": -1, "CAPTURED": -1, "CAPTURE_REVERSED": 1,
-                "REFUNDED": 1}
+                "REFUNDED": 1, "PURCHASE": -1, "RETURN": 1}
+# The retailer's spring promotion: what a store manager would publish.
+SPRING = pb.RuleSet(rule_set_id="spring", version=1, scope="partner:RETAIL", rules=[
+    pb.Rule(rule_id="base", effect=pb.EARN, rate_num=1, rate_den=100),  # 1 point per EUR
+    pb.Rule(rule_id="wine-x3", effect=pb.MULTIPLY, categories=["wine"], multiplier_bp=30_000,
+            stacking=pb.EXCLUSIVE),
+    pb.Rule(rule_id="no-tobacco", effect=pb.EXCLUDE, categories=["tobacco"]),
+    pb.Rule(rule_id="spend-50", effect=pb.THRESHOLD_BONUS, threshold_minor=50_00, points=25),
+    pb.Rule(rule_id="gold-5pct", effect=pb.DISCOUNT, tiers=["GOLD"], discount_bp=500),
+    pb.Rule(rule_id="coffee-card", effect=pb.STAMP, categories=["coffee"], stamps_needed=5)])
+CATALOGUE = (("bread", "bakery", 2_40), ("bordeaux", "wine", 14_90), ("cigarettes", "tobacco",
+             11_00), ("espresso", "coffee", 1_80), ("scarf", "apparel", 39_00))
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,8 @@ class Stats:
         self.cross_partner = 0  # purchases with one partner's card at the other's store
         self.replay_mismatches: list[str] = []
         self.operations = 0
+        self.points: collections.Counter[str] = collections.Counter()  # expected, per card
+        self.sales: list[tuple[str, str, str, int]] = []  # purchase id, card, terminal, lines
 
     def record(self, operation: str, result: str, rpc: str | None, elapsed_s: float) -> None:
         """Count an operation; `rpc` None for one inside a Batch (timed per message)."""
@@ -171,6 +188,14 @@ def _setup(client: Client, admin_token: str, cards: int, rng: random.Random) -> 
     a.gateway = credential(pb.GATEWAY, GATEWAY_SITE.partner, GATEWAY_SITE.store)
     a.auditor = credential(pb.AUDITOR)
 
+    programs = pb_grpc.ProgramServiceStub(client.channel)
+    for partner in ("RETAIL", "HOTEL"):
+        must(programs.DefineProgram, pb.DefineProgramRequest(
+            request_id=_rid("setup"), owner=partner, currency=CURRENCY,
+            point_value_micros=1_000_000, timezone="Europe/Paris",
+            tiers=[pb.TierLevel(name="GOLD", threshold_minor=150_00)]))
+    must(programs.PublishRuleSet, pb.PublishRuleSetRequest(request_id=_rid("setup"),
+                                                           rule_set=SPRING))
     for index in range(cards):
         site = SITES[0] if index % 2 == 0 else SITES[2]  # half RETAIL cards, half HOTEL
         manager = a.managers[site.partner]
@@ -242,6 +267,45 @@ def _purchase(client: Client, a: Alliance, rng: random.Random) -> None:
             amount_minor=max(1, capture.approved_amount_minor // 3)), token)
         if refund is not None and refund.result == pb.APPROVED:
             client.stats.move(card, refund.approved_amount_minor)
+
+
+def _basket(client: Client, a: Alliance, rng: random.Random) -> None:
+    """A basket at a till: the promotion in force at that store earns points (to the card's
+    own program), stored value pays, sometimes points pay part first."""
+    card = rng.choice(a.cards)
+    _, terminal = _terminal(rng)
+    lines = [pb.PurchaseLine(sku=sku, category=category, quantity=rng.randint(1, 3),
+                             unit_price_minor=price)
+             for sku, category, price in rng.sample(CATALOGUE, rng.randint(1, 3))]
+    redeem = rng.choice((0, 0, 0, 20, 50))
+    reply = client.call("Purchase" + (" with points" if redeem else ""), client.pos.Purchase,
+                        pb.PurchaseRequest(request_id=_rid("buy"), card_number=card,
+                                           currency=CURRENCY, lines=lines,
+                                           stored_value_pays_rest=True, allow_partial=True,
+                                           points_to_redeem=redeem), a.terminals[terminal])
+    if reply is None or reply.result not in (pb.APPROVED, pb.PARTIALLY_APPROVED):
+        return
+    client.stats.move(card, -reply.stored_value_charged_minor)
+    with client.stats.lock:
+        client.stats.points[card] += reply.points_earned - reply.points_redeemed
+        client.stats.sales.append((reply.purchase_id, card, terminal, len(lines)))
+
+
+def _give_back(client: Client, a: Alliance, rng: random.Random) -> None:
+    """A customer brings one item of an earlier basket back to the same till."""
+    with client.stats.lock:
+        if not client.stats.sales:
+            return
+        purchase_id, card, terminal, lines = rng.choice(client.stats.sales)
+    reply = client.call("Return", client.pos.Return, pb.ReturnRequest(
+        request_id=_rid("return"), purchase_id=purchase_id,
+        lines=[pb.ReturnLine(line_index=rng.randrange(lines), quantity=1)]),
+        a.terminals[terminal])
+    if reply is None or reply.result != pb.APPROVED:
+        return
+    client.stats.move(card, reply.stored_value_refunded_minor)
+    with client.stats.lock:
+        client.stats.points[card] += reply.points_restored - reply.points_clawed_back
 
 
 def _retry(client: Client, a: Alliance, rng: random.Random) -> None:
@@ -340,7 +404,8 @@ def _batch(client: Client, a: Alliance, rng: random.Random) -> None:
 
 
 SCENARIOS: tuple[tuple[Callable[[Client, Alliance, random.Random], None], int], ...] = (
-    (_purchase, 50), (_retry, 8), (_reverse, 8), (_balance, 20), (_top_up, 14), (_batch, 2))
+    (_purchase, 40), (_basket, 16), (_give_back, 4), (_retry, 8), (_reverse, 8),
+    (_balance, 20), (_top_up, 14), (_batch, 2))
 
 
 def _traffic(client: Client, a: Alliance, seed: int, until: float) -> None:
@@ -402,6 +467,9 @@ def check_ledger(client: Client, a: Alliance, stats: Stats) -> tuple[dict[str, l
         if stats.expected[card] != balance.balance_minor:
             problems.append(f"{card}: balance {balance.balance_minor} but the clients saw "
                             f"{stats.expected[card]} approved")
+        if stats.points[card] != balance.points or balance.points < 0:
+            problems.append(f"{card}: {balance.points} points but the clients saw "
+                            f"{stats.points[card]} earned, redeemed and returned")
         if min(balance.balance_minor, balance.held_minor, balance.available_minor) < 0:
             problems.append(f"{card}: a negative amount in {balance}")
         total = totals[a.issuer[card]]
@@ -447,9 +515,11 @@ def report(stats: Stats, seconds: float, totals: dict[str, list[int]],
         lines.append(f"ledger check: {len(problems)} PROBLEMS")
         lines.extend(f"  {p}" for p in problems[:20])
     else:
+        points = sum(stats.points.values())
         lines.append(f"ledger check: OK ({len(a.cards)} cards: balances equal the sum of "
-                     "their movements and of what the clients saw approved; nothing negative; "
-                     "every retry replayed)")
+                     "their movements and of what the clients saw approved; points "
+                     f"({points:,} held in all) equal what the clients saw earned, redeemed "
+                     "and returned; nothing negative; every retry replayed)")
     return "\n".join(lines)
 
 
@@ -457,6 +527,7 @@ def report(stats: Stats, seconds: float, totals: dict[str, list[int]],
 def _running_server(directory: str) -> Iterator[tuple[str, str]]:
     store = SQLiteStore(f"sqlite:///{directory}/demo.db")
     store.create_schema()
+    warm_up()  # the rule kernel compiled (or loaded from numba's cache) before any traffic
     ledger = Ledger(store, coupon_key=secrets.token_bytes(32))  # a throwaway demo database
     admin_token = ledger.bootstrap_admin(label="demo")
     ledger.start()

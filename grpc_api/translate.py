@@ -119,7 +119,8 @@ def purchase(message: pb.PurchaseRequest, approver: str = "") -> Purchase:
                           for line in message.lines),
                     message.stored_value_minor, message.allow_partial, message.points_to_redeem,
                     message.local_time, message.receipt_ref, tuple(message.coupon_codes),
-                    message.override_discount_minor, approver, message.override_reason)
+                    message.override_discount_minor, approver, message.override_reason,
+                    message.stored_value_pays_rest)
 
 
 def return_command(message: pb.ReturnRequest) -> Return:

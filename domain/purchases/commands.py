@@ -55,6 +55,7 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
     override_discount_minor: int = 0
     override_approver: str = ""
     override_reason: str = ""
+    stored_value_pays_rest: bool = False  # charge whatever is left after the other tenders
 
     def validate(self) -> None:
         check_card_number(self.card_number)
@@ -70,6 +71,8 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
         check_text(self.receipt_ref, "receipt_ref", limit=64)
         if len(self.coupon_codes) > COUPONS_PER_PURCHASE_MAX:
             raise InvalidInput("coupon_codes", f"must hold at most {COUPONS_PER_PURCHASE_MAX}")
+        if self.stored_value_pays_rest and self.stored_value_minor:
+            raise InvalidInput("stored_value_minor", "must be 0 with stored_value_pays_rest")
         check_amount(self.override_discount_minor, "override_discount_minor", zero_ok=True)
         if self.override_discount_minor:
             if not self.override_approver:

@@ -103,7 +103,7 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                              f"spendable{owed}")
         redeemed = purse.redeem(state.purse, cmd.points_to_redeem, ctx.now_us).takes
     rest = due - points_value
-    charged = cmd.stored_value_minor
+    charged = rest if cmd.stored_value_pays_rest else cmd.stored_value_minor
     result = Result.APPROVED
     if charged > rest:
         return _declined(Result.DECLINED_TENDER_EXCEEDS_DUE,

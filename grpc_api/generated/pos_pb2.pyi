@@ -430,7 +430,7 @@ class PurchaseLine(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., margin_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseRequest(_message.Message):
-    __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref", "coupon_codes", "override_token", "override_discount_minor", "override_reason")
+    __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref", "coupon_codes", "override_token", "override_discount_minor", "override_reason", "stored_value_pays_rest")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -444,6 +444,7 @@ class PurchaseRequest(_message.Message):
     OVERRIDE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_REASON_FIELD_NUMBER: _ClassVar[int]
+    STORED_VALUE_PAYS_REST_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     card_number: str
     currency: str
@@ -457,7 +458,8 @@ class PurchaseRequest(_message.Message):
     override_token: str
     override_discount_minor: int
     override_reason: str
-    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., stored_value_minor: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., points_to_redeem: _Optional[int] = ..., local_time: _Optional[str] = ..., receipt_ref: _Optional[str] = ..., coupon_codes: _Optional[_Iterable[str]] = ..., override_token: _Optional[str] = ..., override_discount_minor: _Optional[int] = ..., override_reason: _Optional[str] = ...) -> None: ...
+    stored_value_pays_rest: bool
+    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., stored_value_minor: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., points_to_redeem: _Optional[int] = ..., local_time: _Optional[str] = ..., receipt_ref: _Optional[str] = ..., coupon_codes: _Optional[_Iterable[str]] = ..., override_token: _Optional[str] = ..., override_discount_minor: _Optional[int] = ..., override_reason: _Optional[str] = ..., stored_value_pays_rest: _Optional[bool] = ...) -> None: ...
 
 class SimulatePurchaseRequest(_message.Message):
     __slots__ = ("purchase", "store_id")

@@ -226,6 +226,9 @@ PURCHASE_CASES = [
     Case("coupon code forged", lambda m: (m.purchase if hasattr(m, "purchase") else m
                                           ).coupon_codes.append("K7-" + "A" * 16),
          "coupon_codes[0]"),
+    Case("stored value amount and pays-rest together", lambda m: setattr(
+        m.purchase if hasattr(m, "purchase") else m, "stored_value_pays_rest", True),
+        "stored_value_minor"),
     Case("override without a manager", lambda m: setattr(
         m.purchase if hasattr(m, "purchase") else m, "override_discount_minor", 100),
         "override_token"),

@@ -35,7 +35,7 @@ def test_the_demo_runs_every_kind_of_operation_and_the_ledger_check_holds(
     assert "ledger check: OK" in out
     seen = counts(out)
     for operation in ("Authorize", "Capture", "Void", "Refund", "Reverse", "GetBalance",
-                      "LoadValue", "Authorize retry", "Batch authorize"):
+                      "LoadValue", "Authorize retry", "Batch authorize", "Purchase", "Return"):
         assert seen.get(operation, 0) > 0, (operation, seen)
     retries = re.search(r"retries: (\d+) sent again with the same request_id, (\d+) replayed "
                         r"identically", out)

@@ -737,3 +737,18 @@ def test_a_replacement_card_takes_over_points_coupons_stamps_tier_and_purchases(
                                                "")))
     assert back.result == Result.APPROVED and back.card.card_number == new
     assert back.purchase.sv_refunded_minor == 50_00
+
+
+def test_stored_value_can_pay_whatever_is_left(ledger, alliance):
+    vip_10 = Rule(rule_id="vip-10", effect=Effect.DISCOUNT, card_classes=("VIP",),
+                  discount_bp=1_000)
+    setup_program(ledger, alliance, EARN_1_PER_USD, vip_10)
+    number = new_card(ledger, alliance, load=100_00, card_class="VIP")
+    buy(ledger, alliance, purchase(number, basket(("tv", "electronics", 1, 50_00)),
+                                   stored_value=45_00))
+    rest = msgspec.structs.replace(purchase(number, points=40), stored_value_pays_rest=True)
+    p = buy(ledger, alliance, rest).purchase
+    # 55.00 less 10 % = 49.50, less 40 points (0.40): the card pays 49.10
+    assert (p.discount_minor, p.points_redeemed_value_minor, p.sv_charged_minor) == (
+        5_50, 40, 49_10)
+    assert p.other_tender_minor == 0
