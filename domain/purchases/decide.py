@@ -1,18 +1,22 @@
 """Purchase and return decisions against a card's state. Pure: the rule evaluation, the
 program, the clock and the purchase id come in; events or a decline come out.
 
-Order of a purchase: the card may spend (ACTIVE, same currency); points to redeem are paid
-first, at the program's point value, earliest-expiring lots first; then stored value; what is
-left of the amount due is paid by tenders outside the ledger. Points are earned on the basket
-as the rules see it, whatever the tender mix, into one lot that records the rule-set versions
-and the program's point value at that moment.
+Order of a purchase: the card may spend (ACTIVE, same currency); member discounts (the
+kernel's), then free units of stamp cards and the card's other history rules
+(domain/purchases/stateful.py), then a manager's special discount, give the amount due;
+coupons come off next, in the order tendered; points to redeem pay first of what is left, at
+the program's point value, earliest-expiring lots first; then stored value; what is still left
+is paid by tenders outside the ledger. Points are earned on the basket as the rules see it
+(after member discounts), whatever the tender mix, into one lot that records the rule-set
+versions and the program's point value at that moment; a points debt is paid first.
 
 A return gives back its share of each tender and claws back its share of the earned points,
 counted cumulatively (share = x * returned_so_far // total - what earlier returns took), so a
 purchase returned in several steps gives back exactly what it took, to the point and the cent.
-Clawed-back points come from the purchase's own lot first, then from the card's other live
-lots, earliest expiry first; what was already spent is written off as the program's loss (the
-floor policy): a card's points never go below zero.
+Redeemed points go back to their lots first; clawed-back points then come from the purchase's
+own lot, then from the card's other live lots, earliest expiry first. What was already spent
+follows the program's clawback policy: written off as the program's loss (WRITE_OFF, a card's
+points never go below zero) or owed by the card (POINTS_DEBT).
 """
 
 from __future__ import annotations
