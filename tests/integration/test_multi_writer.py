@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+import msgspec
 import pytest
 
 from domain.cards import commands as cc
 from domain.cards import events as ev
 from domain.cards.decide import fold
 from domain.common import Principal, Result, Role
+from domain.points.purse import ExpiryKind
 from domain.purchases.commands import Purchase
 from domain.registry import commands as rc
 from domain.rules.commands import PublishRuleSet
@@ -27,6 +29,7 @@ from grpc_api.server import ServerThread
 from ledger import limits
 from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.engine import UNAUTHENTICATED, UNAVAILABLE, Failure, Ledger
+from ledger.expiry import PointsExpiry
 from ledger.store import EventStore, open_store
 from tests.helpers import ok, rid
 from tests.integration.test_purchase_stories import program, rule_set
@@ -440,3 +443,30 @@ def test_concurrent_purchases_from_both_never_overspend_points_or_value(ledger, 
     assert state is not None and state.balance_minor == 0
     assert all(0 <= lot.remaining <= lot.amount for lot in state.lots.values())
     assert sum(lot.remaining for lot in state.lots.values()) == 0
+
+
+def test_the_expiry_job_in_both_processes_expires_each_lot_once(ledger, other, alliance, store,
+                                                                clock):
+    ok(call(ledger, alliance.p1_manager, msgspec.structs.replace(
+        program(), expiry_kind=int(ExpiryKind.MONTHS_AFTER), expiry_n=1)))
+    earn = Rule(rule_id="earn", effect=Effect.EARN, rate_num=1, rate_den=100)
+    ok(call(ledger, alliance.p1_manager, PublishRuleSet(rule_set(earn))))
+    numbers = [new_card(ledger, alliance, load=0) for _ in range(6)]
+    for number in numbers:
+        bought = ok(call(ledger, alliance.t1, Purchase(number, USD, (Line("tv", "tv", 1,
+                                                                          90_00),),
+                                                       0, False, 0, "", "")))
+        assert bought.card.points == 90
+    clock.advance(40 * 86_400)
+    catch_up(other, alliance)
+    runs: list[Any] = []
+    threads = [threading.Thread(target=lambda engine=engine: runs.append(
+        PointsExpiry(engine).run(clock.now_us))) for engine in (ledger, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(runs) == 2 and sum(run.failures for run in runs) == 0
+    assert sum(run.points_expired for run in runs) == 6 * 90  # once, whoever got there first
+    expired = [decode_event(e.state) for n in numbers for e in store.stream(card_stream_id(n))]
+    assert sum(1 for e in expired if isinstance(e, ev.PointsExpired)) == 6

@@ -29,9 +29,16 @@ from domain.registry import commands as rc
 from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
 from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
 from ledger.codec import Outcome
-from ledger.engine import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, Failure, Ledger
+from ledger.engine import (
+    FAILED_PRECONDITION,
+    INVALID_ARGUMENT,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    Failure,
+    Ledger,
+)
 from ledger.expiry import PointsExpiry
-from tests.helpers import card_number, ok, rid
+from tests.helpers import build_alliance, card_number, ok, rid, started_ledger
 from tests.integration.test_engine_stories import (
     approved,
     call,
@@ -752,3 +759,17 @@ def test_stored_value_can_pay_whatever_is_left(ledger, alliance):
     assert (p.discount_minor, p.points_redeemed_value_minor, p.sv_charged_minor) == (
         5_50, 40, 49_10)
     assert p.other_tender_minor == 0
+
+
+def test_without_a_coupon_key_coupons_are_refused_and_nothing_else_is(store, clock):
+    with started_ledger(store, clock_us=clock, coupon_key=None) as keyless:
+        alliance = build_alliance(keyless, keyless.admin_token)  # type: ignore[attr-defined]
+        setup_program(keyless, alliance)
+        approved(call(keyless, alliance.p1_manager, campaign("gift-5", clock)))
+        number = new_card(keyless, alliance, load=100_00)
+        failure(call(keyless, alliance.s1_manager, IssueCoupon(number, "gift-5")),
+                FAILED_PRECONDITION)
+        failure(call(keyless, alliance.t1, purchase(number, coupons=("K10-" + "A" * 16,))),
+                FAILED_PRECONDITION)
+        assert buy(keyless, alliance, purchase(number, stored_value=55_00)).result == \
+            Result.APPROVED
