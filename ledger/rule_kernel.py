@@ -175,8 +175,10 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
     n_rules = effect.shape[0]
     n_baskets = line_start.shape[0] - 1
     live = np.zeros(n_rules, dtype=np.bool_)
-    gift_rule = np.empty(lines_max + n_rules, dtype=np.int64)
-    gift_points = np.empty(lines_max + n_rules, dtype=np.int64)
+    # per line: the EARN rule's base and each multiplier's uplift; then the bonuses
+    gift_rule = np.empty(lines_max * (n_rules + 1) + n_rules, dtype=np.int64)
+    gift_points = np.empty(lines_max * (n_rules + 1) + n_rules, dtype=np.int64)
+    combine = np.empty(n_rules, dtype=np.int64)
     for b in range(n_baskets):
         for r in range(n_rules):
             ok = (weekday_mask[r] >> weekday[b]) & 1 == 1
@@ -195,7 +197,7 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
             earn = -1
             best_exclusive = -1
             best_discount = -1
-            product = MULTIPLIER_BP_ONE
+            n_combine = 0
             for r in range(n_rules):
                 if not live[r]:
                     continue
@@ -216,7 +218,8 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
                         if best_exclusive < 0 or priority[r] > priority[best_exclusive]:
                             best_exclusive = r
                     else:
-                        product = product * multiplier_bp[r] // MULTIPLIER_BP_ONE
+                        combine[n_combine] = r
+                        n_combine += 1
             amount = line_amount[line]
             if best_discount >= 0:
                 off = amount * discount_bp[best_discount] // MULTIPLIER_BP_ONE
@@ -236,11 +239,25 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
                 base = -((-numerator) // denominator)
             else:
                 base = (2 * numerator + denominator) // (2 * denominator)
-            if best_exclusive >= 0:
-                product = multiplier_bp[best_exclusive]
             gift_rule[gifts] = earn
-            gift_points[gifts] = base * product // MULTIPLIER_BP_ONE
+            gift_points[gifts] = base
             gifts += 1
+            if best_exclusive >= 0:
+                gift_rule[gifts] = best_exclusive
+                gift_points[gifts] = (base * multiplier_bp[best_exclusive] // MULTIPLIER_BP_ONE
+                                      - base)
+                gifts += 1
+                continue
+            product = MULTIPLIER_BP_ONE
+            before = base
+            for k in range(n_combine):
+                r = combine[k]
+                product = product * multiplier_bp[r] // MULTIPLIER_BP_ONE
+                after = base * product // MULTIPLIER_BP_ONE
+                gift_rule[gifts] = r
+                gift_points[gifts] = after - before
+                gifts += 1
+                before = after
         cap = -1
         for r in range(n_rules):
             if not live[r]:
@@ -269,7 +286,7 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
         if cap >= 0 and total > cap:
             excess = total - cap
             for g in range(gifts - 1, -1, -1):
-                cut = min(excess, gift_points[g])
+                cut = min(excess, max(0, gift_points[g]))
                 gift_points[g] -= cut
                 excess -= cut
             total = cap

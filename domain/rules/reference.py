@@ -10,11 +10,15 @@ Order of evaluation for one basket:
 4. the EARN rule with the highest priority (then lowest position) gives the line's base points
    = round(amount * rate_num / rate_den) with that rule's rounding; no EARN rule: 0;
 5. multipliers: the best applicable EXCLUSIVE one alone, else the product of the COMBINE ones
-   (each step floor(product * bp / 10000)); line points = floor(base * product / 10000);
+   (each step floor(product * bp / 10000)); line points = floor(base * product / 10000).
+   The explanation gives the base to the EARN rule and the uplift to the multipliers: the
+   exclusive one all of it; COMBINE ones, in rule order, what each step added
+   (floor(base * product_so_far / 10000) - the step before; negative below 1x);
 6. THRESHOLD_BONUS rules whose conditions hold for the basket (category/SKU conditions: some
    line matches) add their points when eligible spend >= threshold;
 7. the lowest applicable CAP caps the total; the cut is taken from the bonuses first, then
-   from the lines in reverse order, so the explanation still sums to the total.
+   from the lines in reverse order (positive gifts only), so the explanation still sums to
+   the total.
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
         rule = rules[earn]
         base = rounded(amount * rule.rate_num, rule.rate_den, rule.rounding)
         exclusive = -1
-        product = MULTIPLIER_BP_ONE
+        combine: list[int] = []
         for i in here:
             if rules[i].effect != Effect.MULTIPLY:
                 continue
@@ -121,11 +125,18 @@ def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
                 if exclusive < 0 or _better(rules, i, exclusive):
                     exclusive = i
             else:
-                product = product * rules[i].multiplier_bp // MULTIPLIER_BP_ONE
+                combine.append(i)
+        line_gifts.append((earn, base))
         if exclusive >= 0:
-            product = rules[exclusive].multiplier_bp
-        points = base * product // MULTIPLIER_BP_ONE
-        line_gifts.append((earn, points))
+            uplift = base * rules[exclusive].multiplier_bp // MULTIPLIER_BP_ONE - base
+            line_gifts.append((exclusive, uplift))
+            continue
+        product, before = MULTIPLIER_BP_ONE, base
+        for i in combine:
+            product = product * rules[i].multiplier_bp // MULTIPLIER_BP_ONE
+            after = base * product // MULTIPLIER_BP_ONE
+            line_gifts.append((i, after - before))
+            before = after
     bonuses: list[tuple[int, int]] = []
     cap = -1
     for i in live:
@@ -144,7 +155,7 @@ def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
         excess = total - cap
         gifts = line_gifts + bonuses
         for k in range(len(gifts) - 1, -1, -1):  # bonuses first, then lines from the end
-            cut = min(excess, gifts[k][1])
+            cut = min(excess, max(0, gifts[k][1]))
             gifts[k] = (gifts[k][0], gifts[k][1] - cut)
             excess -= cut
         line_gifts, bonuses = gifts[:len(line_gifts)], gifts[len(line_gifts):]

@@ -86,8 +86,9 @@ def test_a_promotion_defined_then_used_at_the_till(server: Server, alliance: All
     assert db_state(server.ledger) == before  # a dry run writes nothing
     # jacket 89.00 x2 = 178, tea 12.00 = 12, gift card excluded; 101.00 eligible -> +200
     assert dry.points_earned == 390 and dry.purchase_id == ""
+    # the base to the EARN rule, the jacket's doubling to the multiplier that gave it
     assert sorted((a.rule_id, a.points) for a in dry.explanation) == [
-        ("base", 190), ("spend-100", 200)]
+        ("apparel-double", 89), ("base", 190 - 89), ("spend-100", 200)]
     reply = call(server.pos.Purchase, request, t1)
     assert reply.result == R.APPROVED and reply.points_earned == 390
     assert reply.stored_value_charged_minor == 151_00 and reply.other_tender_minor == 0

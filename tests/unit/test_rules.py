@@ -56,7 +56,9 @@ def test_a_vips_happy_hour_basket() -> None:
                                    Line("bordeaux", "wine", 1, 6_000),  # 60 x 5 (exclusive)
                                    card_class="VIP", weekday=SATURDAY, minute=EVENING))
     assert award.eligible_minor == 11_000
-    assert award.by_rule == {0: 150 + 300, 5: 50}  # base (multiplied) and the bonus
+    # base 50 + 60; the uplift by the rule that gave it: vip-double +50, happy-hour +50 (bread),
+    # wine-x5 +240 (alone); the bonus
+    assert award.by_rule == {0: 110, 2: 50, 3: 50, 4: 240, 5: 50}
     assert award.points == 500
 
 
