@@ -693,9 +693,12 @@ class Ledger:
 
     def _card_outcome(self, decision: cards.Decision, command: Any, state: cards.CardState,
                       now_us: int) -> Outcome:
+        # Payment and load replies show amounts, never points: the authorization hot path
+        # does not count a loyal card's lots.
+        points = not isinstance(command, _AMOUNT_REPLIES)
         return Outcome(int(decision.result), type(command).__struct_config__.tag,
                        state.card_number, decision.authorization_id,
-                       decision.approved_amount_minor, _view(state, now_us))
+                       decision.approved_amount_minor, _view(state, now_us, points))
 
     def _apply(self, request: Request, principal: Principal, work: _Work, now_us: int,
                state: cards.CardState,
@@ -952,9 +955,8 @@ class Ledger:
             return pc.local_moment(purchase.local_time)
         return dt.datetime.fromtimestamp(now_us / 1e6, ZoneInfo(store.timezone))
 
-    def _basket(self, purchase: pc.Purchase, state: cards.CardState, store: registry.Store,
-                now_us: int) -> Basket:
-        local = self._local(purchase, store, now_us)
+    @staticmethod
+    def _basket(purchase: pc.Purchase, state: cards.CardState, local: dt.datetime) -> Basket:
         return Basket(lines=purchase.lines, card_class=state.card_class, tier=state.tier,
                       weekday=local.weekday(), minute_of_day=local.hour * 60 + local.minute)
 
@@ -978,7 +980,8 @@ class Ledger:
             if state is None:
                 continue
             rule_sets = self.registry.rule_sets_in_force(store.store_id, now_us)
-            items.append((id(request), rule_sets, self._basket(purchase, state, store, now_us)))
+            basket = self._basket(purchase, state, self._local(purchase, store, now_us))
+            items.append((id(request), rule_sets, basket))
         if not items:
             return
         evaluations = self.rule_book.evaluate([(sets, basket) for _, sets, basket in items])
@@ -1010,14 +1013,15 @@ class Ledger:
         if purchase.override_discount_minor:
             self._check_override(purchase.override_approver, store)
         rule_sets = self.registry.rule_sets_in_force(store.store_id, now_us)
-        basket = self._basket(purchase, state, store, now_us)
+        local = self._local(purchase, store, now_us)
+        basket = self._basket(purchase, state, local)
         evaluation = self._evaluation(request, work, rule_sets, basket)
         program = self.registry.program_of(state.issuing_partner_id)
         decision = purchases.decide_purchase(state, purchase, purchases.PurchaseContext(
             meta, now_us, store.partner_id, program, evaluation, basket.weekday,
             basket.minute_of_day, self._coupon_ids(state, purchase.coupon_codes),
             self._campaigns_to_issue(evaluation, state.currency, now_us), rule_sets,
-            self._local(purchase, store, now_us).date().isoformat()))
+            local.date().isoformat()))
         event = decision.event
         if event is None:
             return Outcome(int(decision.result), tag, state.card_number,
@@ -1211,11 +1215,16 @@ class Ledger:
                                        encode(event)))
 
 
-def _view(state: cards.CardState, now_us: int) -> Any:
+_AMOUNT_REPLIES = (cc.Authorize, cc.Capture, cc.Void, cc.Refund, cc.Reverse, cc.LoadValue)
+
+
+def _view(state: cards.CardState, now_us: int, points: bool = True) -> Any:
     """Card.points: spendable points less any points debt (negative only under the
-    POINTS_DEBT policy)."""
-    points = (purse.spendable(state.purse, now_us) if state.lots else 0) - state.points_debt
-    return card_view(state, cards.held_at(state, now_us), points)
+    POINTS_DEBT policy); 0 when the reply shows no points (`points` False)."""
+    if not points:
+        return card_view(state, cards.held_at(state, now_us), 0)
+    spendable = purse.spendable(state.purse, now_us) if state.lots else 0
+    return card_view(state, cards.held_at(state, now_us), spendable - state.points_debt)
 
 
 def _number_of(event: CardEvent) -> str:

@@ -97,7 +97,7 @@ class CardState(msgspec.Struct, array_like=True):
         return Purse(tuple(self.lots.values()))
 
     def copy(self) -> CardState:
-        return msgspec.msgpack.decode(msgspec.msgpack.encode(self), type=CardState)
+        return _copy(self)
 
 
 NO_EXPIRY = 2**62

@@ -95,6 +95,34 @@ def decided(engine: Ledger, credential: str, command: Any, request_id: str,
     raise AssertionError(f"{request_id} was never decided")
 
 
+def from_both(ledger: Ledger, other: Ledger, alliance: Any, command: Any,
+              each: int) -> list[Outcome]:
+    """`command` sent `each` times (fresh request ids) by two terminals through each engine at
+    once; every reply, once decided."""
+    replies: list[Outcome] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def spend(engine: Ledger, credential: str, name: str) -> None:
+        try:
+            for i in range(each):
+                reply = decided(engine, credential, command, f"{name}-{i}")
+                with lock:
+                    replies.append(reply)
+        except BaseException as error:  # surfaced in the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=spend, args=args) for args in [
+        (ledger, alliance.t1, "a1"), (ledger, alliance.t2, "a2"),
+        (other, alliance.t1, "b1"), (other, alliance.t3, "b3")]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    return replies
+
+
 def fold_from_store(store: EventStore, number: str) -> tuple[int, int]:
     """(balance, held) from the card's events alone."""
     state = fold([decode_event(e.state) for e in store.stream(card_stream_id(number))])
@@ -127,28 +155,7 @@ class AppendHook:
 def test_concurrent_authorizations_from_both_never_overspend(ledger, other, alliance, store):
     n = new_card(ledger, alliance, load=10_000)
     catch_up(other, alliance)
-    replies: list[Outcome] = []
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def spend(engine: Ledger, credential: str, name: str) -> None:
-        try:
-            for i in range(40):
-                reply = decided(engine, credential, cc.Authorize(n, 100, USD, False, ""),
-                                f"{name}-{i}")
-                with lock:
-                    replies.append(reply)
-        except BaseException as error:  # surfaced in the main thread below
-            errors.append(error)
-
-    threads = [threading.Thread(target=spend, args=args) for args in [
-        (ledger, alliance.t1, "a1"), (ledger, alliance.t2, "a2"),
-        (other, alliance.t1, "b1"), (other, alliance.t3, "b3")]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
+    replies = from_both(ledger, other, alliance, cc.Authorize(n, 100, USD, False, ""), 40)
     assert len(replies) == 160
     results = Counter(Result(r.result) for r in replies)
     assert results == {Result.APPROVED: 100, Result.DECLINED_INSUFFICIENT_FUNDS: 60}
@@ -409,29 +416,9 @@ def test_concurrent_purchases_from_both_never_overspend_points_or_value(ledger, 
                                                    0, False, 0, "", "")))
     assert earned.card.points == 1_000
     catch_up(other, alliance)
-    replies: list[Outcome] = []
-    lock = threading.Lock()
-    errors: list[BaseException] = []
     mug = (Line("mug", "home", 1, 1_50),)  # 1.00 in points (no points earned) + 0.50 value
-
-    def spend(engine: Ledger, credential: str, name: str) -> None:
-        try:
-            for i in range(10):
-                reply = decided(engine, credential, Purchase(n, USD, mug, 50, False, 100, "",
-                                                             ""), f"{name}-{i}")
-                with lock:
-                    replies.append(reply)
-        except BaseException as error:  # surfaced in the main thread below
-            errors.append(error)
-
-    threads = [threading.Thread(target=spend, args=args) for args in [
-        (ledger, alliance.t1, "a1"), (ledger, alliance.t2, "a2"),
-        (other, alliance.t1, "b1"), (other, alliance.t3, "b3")]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
+    replies = from_both(ledger, other, alliance, Purchase(n, USD, mug, 50, False, 100, "", ""),
+                        10)
     results = Counter(Result(r.result) for r in replies)
     # 5.00 of value pays ten mugs' 0.50, 1,000 points pay ten mugs' 1.00: exactly ten
     assert results[Result.APPROVED] == 10, results
