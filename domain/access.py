@@ -7,7 +7,7 @@ operations the store where the authorization was made, so they run where that st
 
 from __future__ import annotations
 
-from domain.common import Principal, Role
+from domain.common import Principal, Role, shown
 
 READERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.FINANCE})
 POS = frozenset({Role.TERMINAL, Role.GATEWAY})
@@ -24,7 +24,8 @@ def admin_partner_scope(p: Principal, partner_id: str, what: str) -> str | None:
     if p.role == Role.PARTNER_MANAGER and p.partner_id == partner_id:
         return None
     if p.role == Role.PARTNER_MANAGER:
-        return f"partner manager of {p.partner_id!r} may not {what} of partner {partner_id!r}"
+        return (f"partner manager of {shown(p.partner_id)} may not {what} of partner "
+                f"{shown(partner_id)}")
     return _deny(p, what)
 
 
@@ -47,7 +48,7 @@ def issue_card(p: Principal, store_id: str, store_partner_id: str) -> str | None
         return None
     if p.role == Role.STORE_MANAGER and p.store_id == store_id:
         return None
-    return _deny(p, f"issue cards from store {store_id!r}")
+    return _deny(p, f"issue cards from store {shown(store_id)}")
 
 
 def manage_card(p: Principal, issuer_id: str, what: str) -> str | None:
@@ -56,7 +57,7 @@ def manage_card(p: Principal, issuer_id: str, what: str) -> str | None:
         return None
     if p.role in (Role.PARTNER_MANAGER, Role.STORE_MANAGER) and p.partner_id == issuer_id:
         return None
-    return _deny(p, f"{what} cards issued by {issuer_id!r}")
+    return _deny(p, f"{what} cards issued by {shown(issuer_id)}")
 
 
 def load_value(p: Principal, issuer_id: str) -> str | None:
@@ -91,7 +92,8 @@ def follow_up(p: Principal, hold_store_id: str, what: str) -> str | None:
     if p.role in POS and p.store_id == hold_store_id:
         return None
     if p.role in POS:
-        return f"store {p.store_id!r} may not {what} an authorization made at {hold_store_id!r}"
+        return (f"store {shown(p.store_id)} may not {what} an authorization made at "
+                f"{shown(hold_store_id)}")
     return _deny(p, what)
 
 
@@ -150,7 +152,7 @@ def simulate_purchase(p: Principal, store_id: str, store_partner_id: str) -> str
         return None
     if p.role == Role.PARTNER_MANAGER and p.partner_id == store_partner_id:
         return None
-    return _deny(p, f"simulate purchases at store {store_id!r}")
+    return _deny(p, f"simulate purchases at store {shown(store_id)}")
 
 
 def manage_coupons(p: Principal, owner: str) -> str | None:
@@ -171,4 +173,4 @@ def take_return(p: Principal, purchase_partner_id: str) -> str | None:
     if p.role in (*POS, Role.STORE_MANAGER, Role.PARTNER_MANAGER) and (
             p.partner_id == purchase_partner_id):
         return None
-    return _deny(p, f"take returns of purchases made at partner {purchase_partner_id!r}")
+    return _deny(p, f"take returns of purchases made at partner {shown(purchase_partner_id)}")
