@@ -26,6 +26,7 @@ from domain.common import (
     Principal,
     Role,
     check_request_id,
+    shown,
 )
 from domain.coupons.model import IssueCoupon, ListCoupons
 from domain.purchases.commands import SimulatePurchase
@@ -41,18 +42,28 @@ from ledger.engine import (
     INVALID_ARGUMENT,
     Failure,
     Ledger,
-    Movement,
     Request,
     Sync,
-    list_movements,
+    internal_failure,
 )
+from ledger.movements import Movement, Refused, list_movements
 from ledger.store import Unavailable
 
 log = logging.getLogger("grpc_api.server")
 
 _CODES = {name: getattr(grpc.StatusCode, name) for name in (
     "INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED", "UNAVAILABLE",
-    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "NOT_FOUND", "FAILED_PRECONDITION")}
+    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "NOT_FOUND", "FAILED_PRECONDITION", "INTERNAL")}
+
+# A status message travels in a trailer whose size gRPC limits; past it the client sees
+# RESOURCE_EXHAUSTED (which the contract keeps for overload). Every message is cut here, as a
+# last guard behind the field checks that already keep echoed values short.
+STATUS_MESSAGE_MAX = 1_000
+
+
+def _status_message(message: str) -> str:
+    return message if len(message) <= STATUS_MESSAGE_MAX else (
+        message[:STATUS_MESSAGE_MAX - 3] + "...")
 
 SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
@@ -198,11 +209,16 @@ def rpc(handler: Callable[..., Any]) -> Callable[..., Any]:
             credential = await self.gateway.authenticate(context)
             return await handler(self, request, context, credential)
         except InvalidInput as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            failure = Failure(INVALID_ARGUMENT, str(error))
         except Rejected as error:
-            await context.abort(_CODES[error.code], str(error))
+            failure = Failure(error.code, str(error))
         except Unavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"database unavailable: {error}")
+            failure = Failure("UNAVAILABLE", f"database unavailable: {error}")
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception:  # a bug: INTERNAL with a reference, never UNKNOWN with a traceback
+            failure = internal_failure(f"RPC {handler.__name__}")
+        await context.abort(_CODES[failure.code], _status_message(failure.message))
 
     wrapper.__name__ = handler.__name__
     return wrapper
@@ -356,9 +372,10 @@ class CardService(pb_grpc.CardServiceServicer):
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(
             None, list_movements, self.gateway.ledger.store, credential.principal,
-            request.card_number, request.after_version, request.limit)
-        if isinstance(found, Failure):
-            raise Rejected(found.code, found.message)
+            request.card_number, request.after_version, request.limit,
+            self.gateway.ledger.clock_us())
+        if isinstance(found, Refused):
+            raise Rejected("PERMISSION_DENIED", found.message)
         if isinstance(found, Outcome):
             return pb.ListMovementsReply()  # unknown card: no movements
         return pb.ListMovementsReply(movements=[_movement(m) for m in found])
@@ -474,6 +491,17 @@ class PosService(pb_grpc.PosServiceServicer):
             credential = await self.gateway.authenticate(context)
         except Rejected as error:
             await context.abort(_CODES[error.code], str(error))
+        try:
+            async for reply in self._batch_replies(credential, request_iterator, context):
+                yield reply
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception:  # a bug: INTERNAL with a reference, never UNKNOWN
+            failure = internal_failure("RPC Batch")
+            await context.abort(grpc.StatusCode.INTERNAL, failure.message)
+
+    async def _batch_replies(self, credential: Credential, request_iterator: Any,
+                             context: grpc.aio.ServicerContext) -> Any:
         async for message in request_iterator:
             count = len(message.operations)
             if not 1 <= count <= limits.BATCH_OPERATIONS_MAX:
@@ -509,9 +537,12 @@ class PosService(pb_grpc.PosServiceServicer):
             approver = self._approver(message) if name == "purchase" else ""
             command = _validated(pos_command(name, message, approver), message.request_id)
         except InvalidInput as error:
-            return pb.PosOperationReply(error=f"{INVALID_ARGUMENT}: {error}")
+            return pb.PosOperationReply(error=_status_message(f"{INVALID_ARGUMENT}: {error}"))
         except Rejected as error:
-            return pb.PosOperationReply(error=f"{error.code}: {error}")
+            return pb.PosOperationReply(error=_status_message(f"{error.code}: {error}"))
+        except Exception:  # a bug in one operation: its neighbours are decided normally
+            failure = internal_failure(f"Batch operation {name}")
+            return pb.PosOperationReply(error=f"{failure.code}: {failure.message}")
         return Request(credential.credential_id, command, _ignore, "", message.request_id,
                        terminal_id, deadline)
 
@@ -519,8 +550,8 @@ class PosService(pb_grpc.PosServiceServicer):
         if principal.role == Role.TERMINAL:
             if terminal_id and terminal_id != principal.terminal_id:
                 raise Rejected("PERMISSION_DENIED",
-                               f"terminal {principal.terminal_id!r} may not act for "
-                               f"{terminal_id!r}")
+                               f"terminal {shown(principal.terminal_id)} may not act for "
+                               f"{shown(terminal_id)}")
             return principal.terminal_id
         if principal.role == Role.GATEWAY:
             terminal = self.gateway.ledger.registry.terminals.get(terminal_id)
@@ -528,7 +559,8 @@ class PosService(pb_grpc.PosServiceServicer):
                 raise InvalidInput("terminal_id", "is required for a gateway")
             if terminal is None or terminal.store_id != principal.store_id:
                 raise Rejected("PERMISSION_DENIED",
-                               f"terminal {terminal_id!r} is not in store {principal.store_id!r}")
+                               f"terminal {shown(terminal_id)} is not in store "
+                               f"{shown(principal.store_id)}")
             return terminal_id
         return ""
 
@@ -539,7 +571,7 @@ def _ignore(reply: Outcome | Failure) -> None:
 
 def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
     if isinstance(reply, Failure):
-        return pb.PosOperationReply(error=f"{reply.code}: {reply.message}")
+        return pb.PosOperationReply(error=_status_message(f"{reply.code}: {reply.message}"))
     if reply.kind in ("Purchase", "Return") or reply.purchase is not None:
         return pb.PosOperationReply(purchase=translate.purchase_reply(
             reply, card_message(reply.card)))

@@ -42,7 +42,16 @@ from domain.cards import commands as cc
 from domain.cards import decide as cards
 from domain.cards import events as ev
 from domain.cards.events import CardEvent
-from domain.common import APPROVALS, CardStatus, InvalidInput, Meta, Principal, Result, Role
+from domain.common import (
+    APPROVALS,
+    CardStatus,
+    InvalidInput,
+    Meta,
+    Principal,
+    Result,
+    Role,
+    shown,
+)
 from domain.coupons import decide as coupons
 from domain.coupons.model import (
     Coupon,
@@ -93,6 +102,7 @@ RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 NOT_FOUND = "NOT_FOUND"
 FAILED_PRECONDITION = "FAILED_PRECONDITION"
+INTERNAL = "INTERNAL"
 
 
 class Failure(msgspec.Struct, frozen=True):
@@ -103,6 +113,24 @@ class Failure(msgspec.Struct, frozen=True):
 
 
 Reply = Outcome | Failure
+
+
+def internal_failure(what: str) -> Failure:
+    """For an unexpected exception (a bug): log it with its traceback under a short reference
+    and answer INTERNAL with only that reference, never the exception's class or text. Call it
+    inside the `except` block."""
+    reference = secrets.token_hex(4)
+    log.exception("internal error %s: %s", reference, what)
+    return Failure(INTERNAL, f"internal error (reference {reference}); nothing was written "
+                   "for this request unless a retry with the same request_id says so")
+
+
+class _Internal(Exception):
+    """A commit failed for a reason that is neither a conflict nor an outage (a bug)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 class Denied(Exception):
@@ -230,7 +258,7 @@ class Ledger:
         self._in_flight = 0
         self._in_flight_changed = threading.Condition()
         self._failed = threading.Event()
-        self._failures: list[tuple[_Decided, StoreError | None]] = []
+        self._failures: list[tuple[_Decided, StoreError | _Internal | None]] = []
         self._own_ranges: collections.deque[tuple[int, int]] = collections.deque()
         self._stale = False  # a commit failed: read the log before deciding again
         self.batches = 0  # statistics for the demo, the benchmarks and the stop line of serve
@@ -345,13 +373,29 @@ class Ledger:
                 if decided is not None:
                     self._hand_over(decided)
             except Exception:  # a bug must not kill the writer and hang every caller
-                log.exception("writer failed on a batch of %d", len(batch))
-                self._drop_state()
-                self._answer(batch, Failure(UNAVAILABLE, "internal error; retry"))
+                log.exception("writer failed on a batch of %d; deciding them one by one",
+                              len(batch))
+                self._isolate(batch)
         self._wait_committer_idle()
         self._redo_failed()
         self.commits.put(_STOP)
         committer.join()
+
+    def _isolate(self, batch: list[Request]) -> None:
+        """After a bug while deciding a batch: forget all cached state (the failed attempt may
+        have changed it) and decide each request on its own, so that only the request that
+        meets the bug is answered INTERNAL and nothing of it is written."""
+        self._wait_committer_idle()
+        self._drop_state()
+        self._stale = True
+        for request in batch:
+            try:
+                self._process([request])
+            except Exception:
+                self._drop_state()
+                self._stale = True
+                request.callback(internal_failure(
+                    f"deciding {type(request.command).__name__} {request.request_id!r}"))
 
     def _hand_over(self, decided: _Decided) -> None:
         with self._in_flight_changed:
@@ -430,16 +474,15 @@ class Ledger:
         if self._failed.is_set():
             self._failures.extend((decided, None) for decided in group)
             return
-        error: Exception | None = None
+        error: StoreError | _Internal | None = None
         try:
             ids = self.store.append([e for d in group for e in d.work.stored],
                                     [k for d in group for k in d.work.keys],
                                     [s for d in group for s in d.work.snapshots])
         except (Conflict, Unavailable) as caught:
             error = caught
-        except Exception as caught:  # a bug: answer UNAVAILABLE rather than hang
-            log.exception("commit failed")
-            error = Unavailable(repr(caught))
+        except Exception:  # a bug: answer INTERNAL rather than hang
+            error = _Internal(internal_failure("committing a group of batches"))
         if error is not None:
             self._stale = True
             self._failed.set()
@@ -465,8 +508,11 @@ class Ledger:
             self._forget(decided.work)
         self._failed.clear()
         unavailable = next((e for _, e in failures if isinstance(e, Unavailable)), None)
+        internal = next((e for _, e in failures if isinstance(e, _Internal)), None)
         for decided, _ in failures:
-            if unavailable is not None:
+            if internal is not None:
+                self._answer(decided.batch, internal.failure)
+            elif unavailable is not None:
                 self._answer(decided.batch, Failure(UNAVAILABLE,
                                                     f"database unavailable: {unavailable}"))
             else:
@@ -716,7 +762,7 @@ class Ledger:
             raise InvalidInput("issuing_store_id", "is required when the caller has no store")
         store = self.registry.stores.get(store_id)
         if store is None:
-            raise InvalidInput("issuing_store_id", f"unknown store {store_id!r}")
+            raise InvalidInput("issuing_store_id", f"unknown store {shown(store_id)}")
         _check(access.issue_card(principal, store_id, store.partner_id))
         number = command.card_number or self._new_card_number()
         decision = cards.decide_issue(command, number, store.partner_id, store_id,
@@ -876,7 +922,7 @@ class Ledger:
         if isinstance(command, rc.RegisterTerminal):
             store = self.registry.stores.get(command.store_id)
             if store is None:
-                raise InvalidInput("store_id", f"unknown store {command.store_id!r}")
+                raise InvalidInput("store_id", f"unknown store {shown(command.store_id)}")
             return access.admin_partner_scope(principal, store.partner_id, "register terminals")
         if isinstance(command, rc.CreateCredential):
             return access.create_credential(principal, command.principal)
@@ -892,7 +938,8 @@ class Ledger:
         assert isinstance(command, rc.RevokeCredential)
         target = self.registry.credentials.get(command.credential_id)
         if target is None:
-            raise InvalidInput("credential_id", f"unknown credential {command.credential_id!r}")
+            raise InvalidInput("credential_id",
+                               f"unknown credential {shown(command.credential_id)}")
         return access.create_credential(principal, target.principal)
 
     # -------------------------------------------------------------------------- rules
@@ -909,9 +956,10 @@ class Ledger:
         if isinstance(command, GetRuleSet):
             versions = self.registry.rule_sets.get(command.rule_set_id)
             if not versions:
-                raise NotFound(f"no rule set {command.rule_set_id!r}")
+                raise NotFound(f"no rule set {shown(command.rule_set_id)}")
             if command.version > len(versions):
-                raise NotFound(f"rule set {command.rule_set_id!r} has {len(versions)} versions")
+                raise NotFound(f"rule set {shown(command.rule_set_id)} has {len(versions)} "
+                               "versions")
             scope = versions[0].scope
             _check(access.read_rules(principal, scope, self._store_partner(scope)))
             return Outcome(int(Result.APPROVED), tag,
@@ -932,8 +980,8 @@ class Ledger:
         named = command.store_id if isinstance(command, pc.SimulatePurchase) else ""
         if principal.role in access.POS:
             if named and named != principal.store_id:
-                raise Denied(f"a till of store {principal.store_id!r} may not simulate a "
-                             f"purchase at {named!r}")
+                raise Denied(f"a till of store {shown(principal.store_id)} may not simulate a "
+                             f"purchase at {shown(named)}")
             store_id = principal.store_id
         elif isinstance(command, pc.SimulatePurchase):
             store_id = named or principal.store_id
@@ -944,7 +992,7 @@ class Ledger:
                          "(a till does)")
         store = self.registry.stores.get(store_id)
         if store is None:
-            raise InvalidInput("store_id", f"unknown store {store_id!r}")
+            raise InvalidInput("store_id", f"unknown store {shown(store_id)}")
         _check(access.simulate_purchase(principal, store.store_id, store.partner_id))
         return store
 
@@ -1059,7 +1107,7 @@ class Ledger:
             raise Denied("override_token: unknown or revoked manager credential")
         manager = credential.principal
         if manager.role != Role.STORE_MANAGER or manager.store_id != store.store_id:
-            raise Denied(f"override_token: only a STORE_MANAGER of store {store.store_id!r} "
+            raise Denied(f"override_token: only a STORE_MANAGER of store {shown(store.store_id)} "
                          "may approve a special discount")
 
     def _coupon_ids(self, state: cards.CardState, codes: tuple[str, ...]) -> tuple[str, ...]:
@@ -1107,7 +1155,7 @@ class Ledger:
         command: IssueCoupon = request.command
         campaign = self.registry.campaigns.get(command.campaign_id)
         if campaign is None:
-            raise InvalidInput("campaign_id", f"unknown campaign {command.campaign_id!r}")
+            raise InvalidInput("campaign_id", f"unknown campaign {shown(command.campaign_id)}")
         _check(access.manage_coupons(principal, campaign.owner))
         if self.coupon_key is None:
             raise Unconfigured("coupons are not configured on this server (LEDGER_COUPON_KEY)")
@@ -1120,6 +1168,7 @@ class Ledger:
             return Outcome(int(Result.DECLINED_CURRENCY_MISMATCH), "IssueCoupon")
         if now_us >= campaign.valid_to_us:
             return Outcome(int(Result.DECLINED_INVALID_STATE), "IssueCoupon")
+        state = self._expire(work, state, now_us)
         coupon = coupons.new_coupon(campaign, state.coupon_id(0), now_us)
         state = self._emit(work, state, (ev.CouponIssued(self._meta(request, principal, now_us),
                                                          coupon),))
@@ -1161,6 +1210,7 @@ class Ledger:
         state = self.card(command.card_number)
         if state is None:
             return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "MaintainCard")
+        state = self._expire(work, state, now_us)  # holds whose time is up, recorded too
         meta = _system_meta(now_us)
         tier_before = state.tier
         expired = purchases.expired_points(state, command.as_of_us, meta)
@@ -1262,70 +1312,3 @@ def _replay(known: KeyRow, digest: bytes) -> Outcome:
     if known.payload_hash != digest:
         return Outcome(int(Result.DUPLICATE_REQUEST_MISMATCH))
     return msgspec.structs.replace(decode_outcome(known.outcome), replayed=True)
-
-
-# ------------------------------------------------------------------------------ movements
-
-
-class Movement(msgspec.Struct, frozen=True):
-    version: int
-    kind: str
-    amount_minor: int
-    balance_minor: int
-    held_minor: int
-    store_id: str
-    terminal_id: str
-    request_id: str
-    recorded_at_us: int
-
-
-def _movement_kind(event: CardEvent) -> tuple[str, int]:
-    match event:
-        case ev.AuthorizationReleased(reason=reason, amount_minor=amount):
-            return reason, amount
-        case ev.CardReplaced(legs=legs):
-            return "REPLACED", sum(leg.amount_minor for leg in legs if leg.amount_minor > 0)
-        case ev.CardIssuedAsReplacement(balance_minor=amount):
-            return "ISSUED_AS_REPLACEMENT", amount
-        case ev.PurchaseMade(sv_charged_minor=amount):
-            return "PURCHASE", amount
-        case ev.PurchaseReturned(sv_refunded_minor=amount):
-            return "RETURN", amount
-        case ev.PointsExpired():
-            return "POINTS_EXPIRED", 0
-    kinds = {ev.CardIssued: "ISSUED", ev.CardActivated: "ACTIVATED", ev.CardBlocked: "BLOCKED",
-             ev.CardUnblocked: "UNBLOCKED", ev.CardClosed: "CLOSED", ev.ValueLoaded: "LOADED",
-             ev.LoadReversed: "LOAD_REVERSED", ev.ValueAuthorized: "AUTHORIZED",
-             ev.AuthorizationCaptured: "CAPTURED", ev.CaptureReversed: "CAPTURE_REVERSED",
-             ev.ValueRefunded: "REFUNDED"}
-    return kinds[type(event)], getattr(event, "amount_minor", 0)
-
-
-def list_movements(store: EventStore, principal: Principal, card_number: str,
-                   after_version: int, limit: int) -> Outcome | Failure | list[Movement]:
-    """A card's movements, oldest first, from its own history (read straight from the store,
-    not through the writer). Balances after each movement come from folding the history."""
-    limit = min(limit or limits.MOVEMENTS_PAGE_DEFAULT, limits.MOVEMENTS_PAGE_MAX)
-    stream_id = card_stream_id(card_number)
-    if after_version >= limits.VERSION_MAX:
-        return []  # beyond any stream's end (and beyond what SQLite's integers hold)
-    stored = store.stream(stream_id, lte=after_version + limit)
-    if not stored:
-        return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ListMovements")
-    events: list[CardEvent] = [decode_event(s.state) for s in stored]  # type: ignore[misc]
-    issuer = events[0].issuing_partner_id  # type: ignore[attr-defined]
-    denial = access.read_card(principal, issuer)
-    if denial is not None:
-        return Failure(PERMISSION_DENIED, denial)
-    movements: list[Movement] = []
-    state: cards.CardState | None = None
-    for event in events:
-        state = cards.evolve(state, event)
-        if state.version <= after_version:
-            continue
-        kind, amount = _movement_kind(event)
-        meta = event.meta
-        movements.append(Movement(state.version, kind, amount, state.balance_minor,
-                                  state.held_minor, meta.store_id, meta.terminal_id,
-                                  meta.request_id, meta.recorded_at_us))
-    return movements

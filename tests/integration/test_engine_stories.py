@@ -31,8 +31,8 @@ from ledger.engine import (
     Failure,
     Ledger,
     key_space_of,
-    list_movements,
 )
+from ledger.movements import Refused, list_movements
 from tests.helpers import card_number, ok, rid
 
 USD = "USD"
@@ -98,7 +98,8 @@ def card_events(store: Any, number: str) -> list[Any]:
 
 
 def movements(ledger: Ledger, number: str) -> list[Any]:
-    found = list_movements(ledger.store, ADMIN, number, 0, limits.MOVEMENTS_PAGE_MAX)
+    found = list_movements(ledger.store, ADMIN, number, 0, limits.MOVEMENTS_PAGE_MAX,
+                           ledger.clock_us())
     assert isinstance(found, list), found
     return found
 
@@ -730,7 +731,7 @@ def test_movements_fold_to_the_card(ledger, alliance, clock):
         assert [m.version for m in history] == list(range(1, card.version + 1))
         assert (history[-1].balance_minor, history[-1].held_minor) == (
             card.balance_minor, card.held_minor)
-        page = list_movements(ledger.store, ADMIN, n, 3, 2)
+        page = list_movements(ledger.store, ADMIN, n, 3, 2, clock())
         assert isinstance(page, list) and page == history[3:5]
 
 
@@ -864,9 +865,9 @@ def test_scope_denials_write_nothing(ledger, alliance, store):
         reply = ledger.call(alliance.credentials[name], command)
         assert isinstance(reply, Failure) and reply.code == PERMISSION_DENIED
     principal = ledger.registry.credentials[alliance.t1].principal
-    assert isinstance(list_movements(store, principal, n, 0, 10), Failure)
+    assert isinstance(list_movements(store, principal, n, 0, 10, ledger.clock_us()), Refused)
     p2 = ledger.registry.credentials[alliance.p2_manager].principal
-    assert isinstance(list_movements(store, p2, n, 0, 10), Failure)
+    assert isinstance(list_movements(store, p2, n, 0, 10, ledger.clock_us()), Refused)
     assert version(store, n) == before
     assert store.max_notification_id() == top
     card = view(ledger, alliance, n)
