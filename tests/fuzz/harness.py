@@ -111,8 +111,10 @@ class Fuzzer:
 
     # ------------------------------------------------------------------ findings
 
-    def find(self, kind: str, rpc: str, detail: str, example: str) -> None:
-        key = (kind, rpc, _shape(detail))
+    def find(self, kind: str, rpc: str, detail: str, example: str, shape: str = "") -> None:
+        """Record a finding; `shape` (default: the detail without its numbers) tells two
+        findings of one kind and RPC apart."""
+        key = (kind, rpc, shape or _shape(detail))
         known = self.findings.get(key)
         if known is not None:
             known.count += 1
@@ -282,7 +284,7 @@ class Fuzzer:
                       f"{describe(request, 600)} | rules: "
                       + "; ".join(f"{r.rule_id} {r.effect.name} rate={r.rate_num}/{r.rate_den} "
                                   f"bp={r.multiplier_bp} {r.stacking.name} pts={r.points}"
-                                  for r in merged)[:900])
+                                  for r in merged)[:900], shape="points")
 
     def _get_card(self, number: str) -> pb.Card | None:
         rpc = next(r for r in RPCS if r.name == "GetCard")

@@ -125,7 +125,7 @@ class World:
         return luhn_complete(f"7{next(self.numbers):014d}")
 
     def card(self, rng: random.Random) -> str:
-        if self.active and rng.random() < 0.8:
+        if self.active and rng.random() < 0.9:
             return rng.choice(list(self.active)[-100:])
         return rng.choice(self.pools.cards)
 
@@ -333,7 +333,10 @@ class World:
                             + ([pb.STAMP, pb.FIRST_PURCHASE_BONUS] if history else []))
         rule = pb.Rule(rule_id=f"r{index}", effect=effect,
                        priority=rng.choice([0, 0, 1, -1000, 1000]))
-        if rng.random() < 0.3:
+        # An EXCLUDE without a category, or a 100 % discount on everything, would leave
+        # nothing to earn at S1 for the rest of the run: those name categories.
+        if rng.random() < 0.3 or effect == pb.EXCLUDE or (effect == pb.DISCOUNT
+                                                          and rng.random() < 0.7):
             rule.categories.extend(rng.sample(["grocery", "apparel", "gift-card", "wine"], 2))
         if rng.random() < 0.1:
             rule.card_classes.append(rng.choice(["VIP", "STANDARD"]))
@@ -356,7 +359,7 @@ class World:
             if self.pools.campaigns and rng.random() < 0.5:
                 rule.coupon_campaign = rng.choice(self.pools.campaigns)
         elif effect == pb.CAP:
-            rule.points = rng.choice([10**12, 5_000, 1, 0, rng.randint(0, 10**12)])
+            rule.points = rng.choice([10**12, 10**12, 5_000, 1, 0, rng.randint(0, 10**12)])
             rule.cap_period = rng.choice(["", "", "DAY", "WEEK", "MONTH"]) if history else ""
         elif effect == pb.DISCOUNT:
             rule.discount_bp = edge(rng, 1, 10_000, 500)
@@ -380,6 +383,15 @@ class World:
             [("admin", "alliance"), ("admin", "store:S1"), ("p1_manager", "partner:P1"),
              ("s1_manager", "store:S1")])
         rules = [self.rule(rng, i, history) for i in range(rng.choice([1, 2, 3, 4, 6]))]
+        if rng.random() < 0.3:
+            # Everything at its maximum at once: the highest earn rate and stacked 100x
+            # multipliers, what the bounds on each value must keep inside int64 together.
+            rules = [pb.Rule(rule_id="max-earn", effect=pb.EARN, rate_num=1_000, rate_den=1),
+                     *(pb.Rule(rule_id=f"max-x{i}", effect=pb.MULTIPLY, multiplier_bp=1_000_000,
+                               stacking=pb.COMBINE) for i in range(rng.choice([1, 2, 3]))),
+                     *rules[:2]]
+            for index, rule in enumerate(rules):
+                rule.rule_id = f"{rule.rule_id}-{index}"
         return pb.PublishRuleSetRequest(request_id=self.fresh_id("fz"), rule_set=pb.RuleSet(
             rule_set_id=rule_set_id, version=self.rule_set_versions.get(rule_set_id, 0) + 1,
             scope=scope, valid_from=rng.choice(VALID_TIMES_FROM[:3]) if rng.random() < 0.9
