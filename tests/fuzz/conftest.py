@@ -1,8 +1,8 @@
 """Fuzz suite fixtures: one real server per store (SQLite file, PostgreSQL database) for the
 whole module, the world it plays in, the budget options and the summary at the end.
 
-Options (or environment variables, which also work when pytest is started from the repository
-root, where this conftest is not loaded early enough to add options):
+Options (registered in tests/conftest.py, so they work from the repository root too; the
+environment variables work as well):
   --fuzz-seconds N  (FUZZ_SECONDS)  wall-clock budget per store, split between unary calls and
                                     Batch streams; the default keeps the whole suite on both
                                     stores at about a minute
@@ -39,15 +39,6 @@ from tests.helpers import FakeClock, build_alliance, started_ledger
 DEFAULT_SECONDS = 20.0
 START = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)  # a fixed clock: runs do not depend on the day
 SUMMARIES: list[str] = []
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("fuzz", "the fuzz suite (tests/fuzz)")
-    group.addoption("--fuzz-seconds", type=float, default=None,
-                    help=f"seconds per store (default {DEFAULT_SECONDS:g}, or FUZZ_SECONDS)")
-    group.addoption("--fuzz-seed", type=int, default=None, help="seed (default 1, or FUZZ_SEED)")
-    group.addoption("--fuzz-calls", type=int, default=None,
-                    help="calls per phase instead of seconds (or FUZZ_CALLS)")
 
 
 def _option(config: pytest.Config, name: str, env: str, default: Any, kind: type) -> Any:
