@@ -8,8 +8,10 @@ Flow of a batch:
    state and collect the events and the key row;
 3. append everything in one transaction; only then call back each request's reply.
 A version or key conflict (another process wrote first) evicts what the batch touched, looks up
-the batch's keys and re-decides the batch; a database error answers UNAVAILABLE and evicts
-the touched state, so nothing half-applied stays in memory either.
+the batch's keys and re-decides the batch in this process's turn at the log (the log's write
+lock held from reading the log to the commit, so the decision cannot be overtaken: `_process`);
+a database error answers UNAVAILABLE and evicts the touched state, so nothing half-applied
+stays in memory either.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import hmac
 import logging
 import math
 import queue
-import random
 import secrets
 import threading
 import time
@@ -90,7 +91,7 @@ from ledger.codec import (
     topic_of,
 )
 from ledger.pricing import RuleBook, key_of
-from ledger.store import Conflict, EventStore, KeyRow, StoreError, Unavailable
+from ledger.store import Busy, Conflict, EventStore, KeyRow, StoreError, Unavailable
 
 log = logging.getLogger("ledger.engine")
 
@@ -498,59 +499,131 @@ class Ledger:
 
     def _redo_failed(self) -> None:
         """After a failed commit: wait until the committer has set aside every batch decided
-        on top of it, forget their state, and decide them again one by one."""
+        on top of it, forget their state, and decide them again, in order, in one turn of
+        this process at the log (`_process`)."""
         if not self._failed.is_set():
             return
         self._wait_committer_idle()
         failures = list(self._failures)
         self._failures.clear()
+        touched = [state.card_number for decided, _ in failures
+                   for state in decided.work.touched.values()]
         for decided, _ in reversed(failures):
             self._forget(decided.work)
         self._failed.clear()
         unavailable = next((e for _, e in failures if isinstance(e, Unavailable)), None)
         internal = next((e for _, e in failures if isinstance(e, _Internal)), None)
-        for decided, _ in failures:
-            if internal is not None:
+        if internal is not None:
+            for decided, _ in failures:
                 self._answer(decided.batch, internal.failure)
-            elif unavailable is not None:
+            return
+        if unavailable is not None:
+            for decided, _ in failures:
                 self._answer(decided.batch, Failure(UNAVAILABLE,
                                                     f"database unavailable: {unavailable}"))
-            else:
-                self.conflicts += 1
-                self._process(decided.batch)
+            return
+        self.conflicts += len(failures)
+        self._process([request for decided, _ in failures for request in decided.batch],
+                      touched)
 
     def _reply(self, decided: _Decided) -> None:
         for request, reply in zip(decided.batch, decided.replies, strict=True):
             request.callback(reply)
 
-    def _process(self, batch: list[Request]) -> None:
-        """Decide and commit one batch synchronously, re-deciding after conflicts (the slow
-        path, after a conflict with another process)."""
-        for attempt in range(limits.CONFLICT_RETRIES_MAX + 1):
-            if not self._learn_keys(batch):
-                return
-            if attempt:
-                time.sleep(random.uniform(0, 0.002 * attempt))
-            decided = self._decide_batch(batch)
-            if decided is None:
-                return
+    def _process(self, batch: list[Request], warm: list[str] | tuple[str, ...] = ()) -> None:
+        """Decide and commit a batch in this process's turn at the log: the slow path, after
+        a conflict with another process (nothing else is decided meanwhile).
+
+        Outside the turn, so that it stays short: learn which of the batch's request keys
+        other processes recorded, follow the log and load the cards the failed attempt
+        touched (`warm`). In the turn (the log's write lock, `EventStore.turn`): follow the
+        log again, decide, commit. No other process can commit in between, so the decision
+        is made on every card's latest state and cannot conflict on a version: processes
+        contending for one card take turns in the database's lock queue instead of
+        invalidating each other's decisions, and every request is decided. The bounds
+        answer as the contract says: no turn within limits.TURN_WAIT_MAX_S (or before the
+        requests' deadlines) is RESOURCE_EXHAUSTED (DEADLINE_EXCEEDED once a request's
+        deadline has passed); UNAVAILABLE only when the database failed."""
+        if not self._learn_keys(batch):
+            return
+        self._warm(warm)
+        for _ in range(limits.TURN_CONFLICTS_MAX):
+            decided: _Decided | None = None
+            answered = False  # _decide_batch replied itself (nothing to write, or db down)
+            ids: list[int] = []
+            wait_s = self._turn_wait(batch)
+            until = time.monotonic() + wait_s
             try:
-                ids = self.store.append(decided.work.stored, decided.work.keys,
-                                        decided.work.snapshots)
-            except Conflict:
+                with self.store.turn(wait_s) as append:
+                    self._stale = True  # read the log in the turn, whatever the watch says
+                    decided = self._decide_batch(batch)
+                    if decided is None:
+                        answered = True
+                    else:
+                        ids = append(decided.work.stored, decided.work.keys,
+                                     decided.work.snapshots)
+            except Busy:
                 self._stale = True
-                self._forget(decided.work)
+                if decided is not None:
+                    self._forget(decided.work)
+                if not answered:
+                    self._answer_busy(batch, until)
+                return
+            except Conflict:  # a request key another process recorded meanwhile
+                self._stale = True
+                if decided is not None:
+                    self._forget(decided.work)
+                if answered or not self._learn_keys(batch):
+                    return
                 continue
             except Unavailable as error:
                 self._stale = True
-                self._forget(decided.work)
-                self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
+                if decided is not None:
+                    self._forget(decided.work)
+                if not answered:
+                    self._answer(batch, Failure(UNAVAILABLE, f"database unavailable: {error}"))
                 return
+            if answered:
+                return
+            assert decided is not None
             if ids:
                 self._own_ranges.append((ids[0], ids[-1]))
             self._reply(decided)
             return
-        self._answer(batch, Failure(UNAVAILABLE, "too much contention on these cards; retry"))
+        log.error("a batch of %d still conflicted on request keys after %d turns",
+                  len(batch), limits.TURN_CONFLICTS_MAX)
+        self._answer(batch, Failure(RESOURCE_EXHAUSTED,
+                                    "these requests' keys are being recorded by another "
+                                    "process at the same moment; retry"))
+
+    def _warm(self, numbers: list[str] | tuple[str, ...]) -> None:
+        """Follow the log and load these cards now, outside the turn, so that the turn only
+        reloads what changed in the meantime."""
+        try:
+            self._stale = True
+            self._follow_log()
+            for number in dict.fromkeys(numbers):
+                self.card(number)
+        except Unavailable:
+            pass  # the turn meets the outage again and answers it
+
+    @staticmethod
+    def _turn_wait(batch: list[Request]) -> float:
+        """How long to wait for the turn: limits.TURN_WAIT_MAX_S, or less when every
+        request's deadline comes sooner."""
+        remaining = max(request.deadline for request in batch) - time.monotonic()
+        return max(0.001, min(limits.TURN_WAIT_MAX_S, remaining))
+
+    @staticmethod
+    def _answer_busy(batch: list[Request], until: float) -> None:
+        """No turn in time (`until`): the database answered but other writers held the log.
+        A request whose deadline came within the wait passed it waiting."""
+        for request in batch:
+            request.callback(
+                Failure(DEADLINE_EXCEEDED, "the deadline passed while the ledger waited for "
+                        "its turn to write this card") if request.deadline <= until else
+                Failure(RESOURCE_EXHAUSTED, "the ledger's log stayed busy for "
+                        f"{limits.TURN_WAIT_MAX_S:g} s (overloaded); retry"))
 
     @staticmethod
     def _answer(batch: list[Request], failure: Failure) -> None:

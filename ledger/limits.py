@@ -14,8 +14,20 @@ CARD_CACHE_MAX = 200_000
 # Request keys remembered in memory for fast replays; older keys are found in the database.
 KEY_CACHE_MAX = 500_000
 
-# Times a batch is re-decided after a version or key conflict before it is split up.
-CONFLICT_RETRIES_MAX = 4
+# After a conflict with another process, the batch is decided again in this process's turn:
+# with the log's write lock held (ledger/store.py `EventStore.turn`), so nobody else can commit
+# between reading the log and committing. The longest wait for that lock: a commit holds it
+# for milliseconds, so a wait this long means the database is overloaded (or a transaction is
+# stuck); the callers then get RESOURCE_EXHAUSTED (DEADLINE_EXCEEDED once their deadline has
+# passed), never UNAVAILABLE, since the database answered. A request's own deadline shortens
+# the wait. PostgreSQL's idle_in_transaction_session_timeout (5 s) bounds the turn itself.
+TURN_WAIT_MAX_S = 5.0
+
+# Decisions made in a turn conflict only on a request key another process recorded without
+# events meanwhile (a client's retry reaching two processes at once); each such conflict turns
+# a request into a replay, so a batch needs as many turns as it has such retries, plus one.
+# Past this many turns the rest of the batch is answered RESOURCE_EXHAUSTED (and logged).
+TURN_CONFLICTS_MAX = 8
 
 # A card's state is snapshotted every this many events, so a load never folds more than this.
 SNAPSHOT_INTERVAL = 100

@@ -9,21 +9,26 @@ eventsourcing 9.5 recorders (SQLite embedded, PostgreSQL in production), chosen 
   when two processes decide it at once.
 - Snapshots: `ledger_snapshots`, written in the transaction of the event they end at (a
   snapshot already there is kept); they only shorten a card's load.
+- A turn (`EventStore.turn`): the log's write lock held across a whole decision, for the
+  engine's slow path after a conflict with another process (PostgreSQL: the recorders' own
+  EXCLUSIVE table lock taken first in the transaction; SQLite: BEGIN IMMEDIATE).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import math
 import os
 import sqlite3
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
+import psycopg.errors
 from eventsourcing import persistence as es
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import (
@@ -36,6 +41,7 @@ from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
     SQLiteConnectionPool,
+    SQLiteCursor,
     SQLiteDatastore,
 )
 from psycopg.rows import tuple_row
@@ -57,6 +63,12 @@ class Conflict(StoreError):
     """A stream version or a request key was taken by another writer: re-decide."""
 
 
+class Busy(Conflict):
+    """The log's write lock was not granted in time (PostgreSQL lock_timeout, SQLite busy
+    timeout): the database is up and nothing was written, others are writing. Decide again
+    (it is a Conflict), never report it as an outage."""
+
+
 class Unavailable(StoreError):
     """The database cannot be reached or failed: nothing of the transaction was applied."""
 
@@ -72,6 +84,9 @@ class KeyRow(NamedTuple):
     outcome: bytes
 
 
+Append = Callable[[Sequence[StoredEvent], Sequence[KeyRow], Sequence[StoredEvent]], list[int]]
+
+
 class Change(NamedTuple):
     """One log row as seen by a process following others' writes."""
 
@@ -81,10 +96,56 @@ class Change(NamedTuple):
     state: bytes | None  # only for registry events
 
 
+def _lock_not_granted(error: BaseException) -> bool:
+    """A lock wait that timed out, wherever it sits in the chain of causes."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, psycopg.errors.LockNotAvailable):
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and (
+                "database is locked" in str(seen) or "database is busy" in str(seen)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _translate(error: Exception) -> StoreError:
     if isinstance(error, es.IntegrityError):
         return Conflict(str(error))
+    if _lock_not_granted(error):
+        return Busy(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))
     return Unavailable(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))
+
+
+def _ms(seconds: float) -> int:
+    """A lock wait in whole milliseconds, at least 1 (0 would mean "wait forever")."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _once(write: Append) -> Append:
+    """`write`, callable once: a turn commits one decision."""
+    used = [False]
+
+    def append(events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+               snapshots: Sequence[StoredEvent] = ()) -> list[int]:
+        assert not used[0], "a turn appends once"
+        used[0] = True
+        return write(events, keys, snapshots)
+
+    return append
+
+
+@contextlib.contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    """sqlite3's errors as the recorders raise them (so `_translate` applies)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as error:
+        raise es.IntegrityError(error) from error
+    except sqlite3.Error as error:
+        raise es.OperationalError(error) from error
 
 
 class EventStore(abc.ABC):
@@ -109,6 +170,24 @@ class EventStore(abc.ABC):
         notification ids."""
         try:
             return self._append(events, keys, snapshots)
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def _turn(self, wait_s: float) -> contextlib.AbstractContextManager[Append]: ...
+
+    @contextlib.contextmanager
+    def turn(self, wait_s: float) -> Iterator[Append]:
+        """This process's turn at the log: the log's write lock, taken on entry (waiting at
+        most `wait_s`, else Busy) and held until exit, when the transaction commits (rolls
+        back on an exception). Meanwhile no other writer commits an event, so the log read on
+        any connection is the whole log, and events decided from it cannot conflict on a
+        stream version; only a request key recorded without events by another process can
+        still conflict. Yields `append(events, keys, snapshots)`, to be called at most once,
+        inside the turn; its ids are final once the block exits without an error."""
+        try:
+            with self._turn(wait_s) as append:
+                yield append
         except es.PersistenceError as error:
             raise _translate(error) from error
 
@@ -266,6 +345,7 @@ class _DurablePostgresDatastore(PostgresDatastore):
 
 class _Statements(NamedTuple):
     prelude: tuple[bytes, ...]  # lock_timeout, the table lock, NOTIFY
+    notify: bytes  # in a turn, the lock is held already
     insert_events: bytes
     insert_keys: bytes
     insert_snapshots: bytes
@@ -309,6 +389,7 @@ class _PostgresEvents(PostgresApplicationRecorder):
             self._statements = _Statements(
                 prelude=tuple(q.as_bytes(conn) for q in (*self.lock_table_statements,
                                                          self.notify)),
+                notify=self.notify.as_bytes(conn),
                 insert_events=self.insert_columns.as_bytes(conn),
                 insert_keys=self.insert_keys.as_bytes(conn),
                 insert_snapshots=self.insert_snapshots.as_bytes(conn))
@@ -320,40 +401,47 @@ class _PostgresEvents(PostgresApplicationRecorder):
         request keys, in one pipelined transaction, without the recorder's retry decorator:
         its ten retries would hold a POS request for seconds and can turn a commit that
         succeeded into a false conflict. Conflicts on events or keys raise IntegrityError."""
-        keys: Sequence[KeyRow] = kwargs.get("keys", ())
-        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
+        with self.datastore.get_connection() as conn:
+            return self.write(conn, stored_events, kwargs.get("keys", ()),
+                              kwargs.get("snapshots", ()), in_turn=False)
+
+    def write(self, conn: Any, stored_events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+              snapshots: Sequence[StoredEvent], *, in_turn: bool) -> list[int]:
+        """The inserts, pipelined: in a transaction of their own that takes the table lock
+        first (in_turn False), or inside the caller's transaction that holds it already (a
+        turn: only the NOTIFY is added; the caller commits)."""
         error: Exception | None = None
         ids: list[int] = []
-        with self.datastore.get_connection() as conn:
-            with (conn.pipeline() as pipeline, conn.transaction(),
-                  conn.cursor(row_factory=tuple_row) as events,
-                  conn.cursor() as others):
-                try:
-                    sql = self._rendered(conn)
-                    if stored_events:
-                        for statement in sql.prelude:
-                            events.execute(statement)
-                        events.execute(sql.insert_events, _event_columns(stored_events),
-                                       prepare=True)
-                    if keys:
-                        columns = [list(column) for column in zip(*keys, strict=True)]
-                        others.execute(sql.insert_keys, columns, prepare=True)
-                    if snapshots:
-                        others.execute(sql.insert_snapshots, _event_columns(snapshots),
-                                       prepare=True)
-                    pipeline.sync()  # one round trip for all of it; COMMIT follows on exit
-                    if stored_events:
-                        ids = [row[0] for row in events.fetchall()]
-                except Exception as caught:  # re-raised below, once the pipeline has exited
-                    error = caught
-                    # The error may have surfaced while the statements were still being sent
-                    # (psycopg reads results opportunistically): end the aborted segment now,
-                    # so the COMMIT sent on exit meets a failed transaction and rolls it back
-                    # instead of being refused as part of the aborted pipeline.
-                    with contextlib.suppress(psycopg.Error):
-                        pipeline.sync()
-            if error is not None:
-                raise error
+        transaction = contextlib.nullcontext() if in_turn else conn.transaction()
+        with (conn.pipeline() as pipeline, transaction,
+              conn.cursor(row_factory=tuple_row) as events,
+              conn.cursor() as others):
+            try:
+                sql = self._rendered(conn)
+                if stored_events:
+                    for statement in (sql.notify,) if in_turn else sql.prelude:
+                        events.execute(statement)
+                    events.execute(sql.insert_events, _event_columns(stored_events),
+                                   prepare=True)
+                if keys:
+                    columns = [list(column) for column in zip(*keys, strict=True)]
+                    others.execute(sql.insert_keys, columns, prepare=True)
+                if snapshots:
+                    others.execute(sql.insert_snapshots, _event_columns(snapshots),
+                                   prepare=True)
+                pipeline.sync()  # one round trip for all of it; COMMIT follows on exit
+                if stored_events:
+                    ids = [row[0] for row in events.fetchall()]
+            except Exception as caught:  # re-raised below, once the pipeline has exited
+                error = caught
+                # The error may have surfaced while the statements were still being sent
+                # (psycopg reads results opportunistically): end the aborted segment now,
+                # so the COMMIT sent on exit meets a failed transaction and rolls it back
+                # instead of being refused as part of the aborted pipeline.
+                with contextlib.suppress(psycopg.Error):
+                    pipeline.sync()
+        if error is not None:
+            raise error
         return ids
 
 
@@ -433,6 +521,18 @@ class PostgresStore(EventStore):
                 snapshots: Sequence[StoredEvent]) -> list[int]:
         return list(self.events.insert_events(events, keys=keys, snapshots=snapshots) or ())
 
+    @contextlib.contextmanager
+    def _turn(self, wait_s: float) -> Iterator[Append]:
+        """A transaction on a connection of its own that starts with the recorders' EXCLUSIVE
+        lock on the events table (every event insert needs it), waiting `wait_s` at most.
+        Reads on the other connections of the pool see everything committed before."""
+        wait = SQL("SET LOCAL lock_timeout = {0}").format(Literal(f"{_ms(wait_s)}ms"))
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute(wait)
+            conn.execute(self.events.lock_table_statements[-1])  # LOCK TABLE ... EXCLUSIVE
+            yield _once(lambda events, keys, snapshots: self.events.write(
+                conn, events, keys, snapshots, in_turn=True))
+
     def _stream(self, originator_id: uuid.UUID, gt: int | None, lte: int | None,
                 limit: int | None) -> Sequence[StoredEvent]:
         return self.events.select_events.__wrapped__(  # type: ignore[attr-defined]
@@ -501,11 +601,14 @@ class _DurableSQLitePool(SQLiteConnectionPool):
         return connection
 
 
+SQLITE_LOCK_TIMEOUT_S = 10  # how long a write waits for another process's write lock
+
+
 class _DurableSQLiteDatastore(SQLiteDatastore):
     def __init__(self, db_name: str) -> None:
-        super().__init__(db_name, lock_timeout=10)
+        super().__init__(db_name, lock_timeout=SQLITE_LOCK_TIMEOUT_S)
         self.pool.close()
-        self.pool = _DurableSQLitePool(db_name=db_name, lock_timeout=10)
+        self.pool = _DurableSQLitePool(db_name=db_name, lock_timeout=SQLITE_LOCK_TIMEOUT_S)
 
 
 class _SQLiteEvents(SQLiteApplicationRecorder):
@@ -565,6 +668,38 @@ class SQLiteStore(EventStore):
     def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
                 snapshots: Sequence[StoredEvent]) -> list[int]:
         return list(self.events.insert_events(events, keys=keys, snapshots=snapshots) or ())
+
+    @contextlib.contextmanager
+    def _turn(self, wait_s: float) -> Iterator[Append]:
+        """BEGIN IMMEDIATE on the process's writer connection: SQLite's one write lock on
+        the file, taken at once (waiting `wait_s` at most) and held until COMMIT. Readers
+        (WAL) go on reading on the other connections."""
+        with self.datastore.get_connection(commit=True) as conn:
+            raw: sqlite3.Connection = conn._sqlite_conn
+            try:
+                with _sqlite_errors():
+                    raw.execute(f"PRAGMA busy_timeout = {_ms(wait_s)}")
+                    raw.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _once(lambda events, keys, snapshots: self._write_in_turn(
+                        raw, events, keys, snapshots))
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        raw.rollback()
+                    raise
+                with _sqlite_errors():
+                    raw.commit()
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    if raw.in_transaction:
+                        raw.rollback()
+                    raw.execute(f"PRAGMA busy_timeout = {_ms(SQLITE_LOCK_TIMEOUT_S)}")
+
+    def _write_in_turn(self, raw: sqlite3.Connection, events: Sequence[StoredEvent],
+                       keys: Sequence[KeyRow], snapshots: Sequence[StoredEvent]) -> list[int]:
+        with _sqlite_errors():
+            return list(self.events._insert_events(SQLiteCursor(raw.cursor()), events,
+                                                   keys=keys, snapshots=snapshots) or ())
 
     def _stream(self, originator_id: uuid.UUID, gt: int | None, lte: int | None,
                 limit: int | None) -> Sequence[StoredEvent]:
