@@ -17,6 +17,7 @@ from domain.common import TIME_MAX_US, format_time_us, parse_time_us
 from domain.coupons.model import Campaign, CouponKind, DefineCouponCampaign
 from grpc_api import server as server_module
 from grpc_api.generated import pos_pb2 as pb
+from ledger.handlers import HANDLERS
 from tests.e2e.support import R, Server, batch_status, call, db_state, issue, rid
 from tests.helpers import Alliance, ok
 
@@ -39,7 +40,7 @@ def test_a_bug_in_the_writer_is_internal_and_writes_nothing(
         server: Server, alliance: Alliance, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
     number = issue(server, alliance, 801, load=100_00)
-    monkeypatch.setitem(server.ledger._handlers, cc.Authorize, _broken)
+    monkeypatch.setitem(HANDLERS, cc.Authorize, _broken)
     before = db_state(server.ledger)
     request = pb.AuthorizeRequest(request_id=rid("bug"), card_number=number, amount_minor=1_00,
                                   currency="USD")
