@@ -4,7 +4,7 @@ Measurements (each for `--seconds`, after a short warm-up that is not counted):
 
 (a) a do-nothing gRPC server: the same proto and SERVER_OPTIONS, in its own process, whose
     Authorize returns a constant reply. The ceiling of Python gRPC on this machine.
-(b) unary Authorize against the real server (`python -m grpc_api.cli serve`) on a scratch
+(b) unary Authorize against the real server (`python -m entrypoints.cli serve`) on a scratch
     PostgreSQL database, at 1, 16 and 64 calls in flight. Concurrency 1 uses one client
     process, 16 and 64 two client processes with half the calls each. The same client code
     drives (a), so the ratios compare like with like.
@@ -599,7 +599,7 @@ def _postgres_settings(url: str) -> dict[str, str]:
 
 
 class RealServer:
-    """`python -m grpc_api.cli serve` on a fresh database; stopped by Children."""
+    """`python -m entrypoints.cli serve` on a fresh database; stopped by Children."""
 
     def __init__(self, children: Children, url: str) -> None:
         self.children = children
@@ -610,7 +610,7 @@ class RealServer:
         self.process: subprocess.Popen[str] | None = None
         self.admin_token = ""
         # How to start the CLI; experiments may swap in a wrapper (e.g. one that times GC).
-        self.command = [sys.executable, "-m", "grpc_api.cli"]
+        self.command = [sys.executable, "-m", "entrypoints.cli"]
 
     def init(self) -> None:
         _recreate_database(self.url)
