@@ -68,6 +68,8 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from psycopg import conninfo
 
+from benchmarks.stats import percentile
+
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/ledger_bench"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,16 +125,8 @@ class Check:
 # ------------------------------------------------------------------------------ small helpers
 
 
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, int(q * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
-
-
 def _summary(latencies_ms: list[float]) -> tuple[float | None, float | None]:
-    values = sorted(latencies_ms)
-    return _percentile(values, 0.50), _percentile(values, 0.99)
+    return percentile(latencies_ms, 0.50), percentile(latencies_ms, 0.99)
 
 
 def _card_numbers(count: int) -> list[str]:
