@@ -1,4 +1,4 @@
-"""The `loyalty-ledger` command: init, serve, expire, demo, bench."""
+"""The `loyalty-ledger` command: init, serve, expire, prune-keys, demo, bench."""
 
 from __future__ import annotations
 
@@ -99,6 +99,25 @@ def cmd_expire(ns: argparse.Namespace) -> int:
     return 1 if run.failures else 0
 
 
+def cmd_prune_keys(ns: argparse.Namespace) -> int:
+    import time
+
+    from ledger.retention import prune_request_keys
+
+    if ns.retention_days < 7:
+        print("loyalty-ledger prune-keys: --retention-days must be at least 7 (the contract's "
+              "retry window)", file=sys.stderr)
+        return 2
+    store = _open_ready_store(_database(ns))
+    try:
+        deleted = prune_request_keys(store, time.time_ns() // 1000,
+                                     int(ns.retention_days * 86_400))
+    finally:
+        store.close()
+    print(f"pruned {deleted} request keys older than {ns.retention_days:g} days")
+    return 0
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     url = _database(ns)
     if ns.workers > 1:
@@ -113,6 +132,7 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
     import time
 
     from ledger.expiry import PointsExpiry
+    from ledger.retention import prune_request_keys
 
     job = PointsExpiry(ledger)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
@@ -127,6 +147,11 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
             log.warning("card maintenance: %d points expired on %d cards, %d tiers lowered, "
                         "%d failures", run.points_expired, run.cards_with_expiry,
                         run.tiers_lowered, run.failures)
+        try:  # request keys past the retry window, on this task's executor thread
+            await loop.run_in_executor(None, prune_request_keys, ledger.store,  # type: ignore[attr-defined]
+                                       time.time_ns() // 1000)
+        except Exception:
+            log.exception("request key pruning failed")
 
 
 async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
@@ -257,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", help=database_help)
     p.add_argument("--as-of", default="", help="RFC 3339 time with an offset (default: now)")
     p.set_defaults(func=cmd_expire)
+
+    p = sub("prune-keys", "Delete request keys older than the retry window (7 days): a retry "
+            "after it is a new request. serve does this with its card maintenance; safe beside "
+            "running servers.",
+            "loyalty-ledger prune-keys --database postgresql://postgres@127.0.0.1/ledger")
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--retention-days", type=float, default=7.0,
+                   help="keep keys this many days (at least 7; default %(default)s)")
+    p.set_defaults(func=cmd_prune_keys)
 
     p = sub("demo", "Run a self-contained demo: a server on a temporary SQLite file, a small "
             "alliance, simulated POS traffic over real gRPC, and a summary table.",

@@ -71,3 +71,13 @@ EXPIRY_CHUNK = 500
 
 # How often `serve` runs the points expiry job by default (seconds; 0 = never).
 EXPIRY_EVERY_S = 3_600
+
+# Request keys are kept this long: the contract's retry window (a terminal retries a request
+# for at most 7 days). A reversal's tombstone is kept as long: the original it declines was
+# sent before the reversal, so its retries end within the window too. A retry after the
+# window is a new request (documented in the README).
+REQUEST_KEY_RETENTION_S = 7 * 24 * 3600
+
+# Keys deleted per statement when pruning: a chunk is a short transaction (SQLite's write
+# lock is held only that long), and a backlog is worked off chunk after chunk.
+KEY_PRUNE_CHUNK = 5_000

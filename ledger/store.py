@@ -22,6 +22,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -235,6 +236,22 @@ class EventStore(abc.ABC):
         return {(row.key_space, row.request_id): row for row in rows}
 
     @abc.abstractmethod
+    def _prune_keys(self, cutoff_us: int, limit: int) -> int: ...
+
+    def prune_keys(self, cutoff_us: int, limit: int) -> int:
+        """Delete at most `limit` request keys recorded before `cutoff_us` (microseconds since
+        the epoch, by the database's clock); returns how many. Any process may run it at any
+        time: a key is only ever deleted, and the writer never waits for it (PostgreSQL: row
+        locks only; SQLite: one short write transaction per chunk)."""
+        try:
+            return self._prune_keys(cutoff_us, limit)
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+        except psycopg.Error as error:
+            raise Unavailable(str(error).strip().splitlines()[0] if str(error) else "") \
+                from error
+
+    @abc.abstractmethod
     def _changes_after(self, notification_id: int, limit: int) -> list[Change]: ...
 
     def changes_after(self, notification_id: int, limit: int) -> list[Change]:
@@ -361,6 +378,9 @@ class _PostgresEvents(PostgresApplicationRecorder):
             "key_space text NOT NULL, request_id text NOT NULL, payload_hash bytea NOT NULL, "
             "outcome bytea NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(), "
             "PRIMARY KEY (key_space, request_id))"))
+        # Keys are pruned by age (ledger/retention.py): the index keeps each chunk a range scan.
+        self.sql_create_statements.append(SQL(
+            f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_recorded_at ON {KEYS_TABLE} (recorded_at)"))
         # The recorder's own statement sends one array of a composite type, which psycopg
         # dumps as text with a regex per field; four plain arrays dumped in binary carry the
         # same rows at a third of the CPU (measured on the writer's profile).
@@ -563,6 +583,15 @@ class PostgresStore(EventStore):
         return [KeyRow(r["key_space"], r["request_id"], bytes(r["payload_hash"]),
                        bytes(r["outcome"])) for r in rows]
 
+    def _prune_keys(self, cutoff_us: int, limit: int) -> int:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            cursor = conn.execute(
+                f"DELETE FROM {KEYS_TABLE} WHERE (key_space, request_id) IN ("
+                f"SELECT key_space, request_id FROM {KEYS_TABLE} "
+                "WHERE recorded_at < to_timestamp(%s::float8 / 1e6) LIMIT %s)",
+                (cutoff_us, limit))
+            return cursor.rowcount
+
     def _changes_after(self, notification_id: int, limit: int) -> list[Change]:
         with self.datastore.get_connection() as conn:
             rows = conn.execute(self._changes_sql, (REGISTRY_ID, notification_id, limit),
@@ -627,7 +656,9 @@ class _SQLiteEvents(SQLiteApplicationRecorder):
                 f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (key_space TEXT NOT NULL, "
                 "request_id TEXT NOT NULL, payload_hash BLOB NOT NULL, outcome BLOB NOT NULL, "
                 "recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, "
-                "PRIMARY KEY (key_space, request_id)) WITHOUT ROWID"]
+                "PRIMARY KEY (key_space, request_id)) WITHOUT ROWID",
+                f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_recorded_at ON {KEYS_TABLE} "
+                "(recorded_at)"]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
@@ -736,6 +767,17 @@ class SQLiteStore(EventStore):
                 if row is not None:
                     found.append(KeyRow(row[0], row[1], bytes(row[2]), bytes(row[3])))
         return found
+
+    def _prune_keys(self, cutoff_us: int, limit: int) -> int:
+        # recorded_at is SQLite's CURRENT_TIMESTAMP text, "YYYY-MM-DD HH:MM:SS" in UTC, which
+        # sorts as time does.
+        cutoff = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(cutoff_us // 1_000_000))
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {KEYS_TABLE} WHERE (key_space, request_id) IN ("
+                      f"SELECT key_space, request_id FROM {KEYS_TABLE} WHERE recorded_at < ? "
+                      "LIMIT ?)", (cutoff, limit))
+            c.execute("SELECT changes()")
+            return int(c.fetchone()[0])
 
     def _changes_after(self, notification_id: int, limit: int) -> list[Change]:
         registry = REGISTRY_ID.hex
