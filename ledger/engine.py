@@ -47,7 +47,7 @@ from ledger.codec import (
     payload_hash,
     topic_of,
 )
-from ledger.handlers import HANDLERS, PREPARE, related_keys
+from ledger.handlers import HANDLERS, PREPARE, cards_of, related_keys
 from ledger.handlers.context import Ctx, Services, system_meta
 from ledger.handlers.registry import new_token
 from ledger.pricing import RuleBook
@@ -287,6 +287,7 @@ class Ledger:
         work = Work()
         try:
             self.state.follow_log(force=any(type(request.command) is Sync for request in batch))
+            self.state.prefetch(cards_of(batch))
             for prepare in PREPARE:
                 prepare(batch, work, self.state, self.services.rule_book, now_us)
             replies = [self._decide(request, work, now_us) for request in batch]

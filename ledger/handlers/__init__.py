@@ -5,8 +5,10 @@ it has changed anything. A new context (exchange, settlement) adds a module and 
 here; the pipeline (ledger/engine.py) knows no particular command.
 
 Besides HANDLERS a module may declare PREPARE (functions run once per batch before any
-decision, e.g. evaluating every basket with one kernel call) and RELATED_KEYS (request keys a
-command depends on besides its own, looked up again after a conflict with another process).
+decision, e.g. evaluating every basket with one kernel call), RELATED_KEYS (request keys a
+command depends on besides its own, looked up again after a conflict with another process) and
+CARDS (the card numbers a command will read, when not its `card_number`: the pipeline loads a
+batch's cold cards together before deciding).
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ PREPARE: tuple[Callable[..., None], ...] = tuple(
 _RELATED: dict[type, Callable[[Request], list[tuple[str, str]]]] = {
     command: lookup for module in _MODULES
     for command, lookup in getattr(module, "RELATED_KEYS", {}).items()}
+
+
+_CARDS: dict[type, Callable[[Any], str]] = {
+    command: card for module in _MODULES
+    for command, card in getattr(module, "CARDS", {}).items()}
+
+
+def cards_of(batch: list[Request]) -> list[str]:
+    """The card numbers the batch's commands name (a hint: a handler loads any other card it
+    needs on demand)."""
+    found = []
+    for request in batch:
+        lookup = _CARDS.get(type(request.command))
+        number = lookup(request.command) if lookup is not None else getattr(
+            request.command, "card_number", "")
+        if number:
+            found.append(number)
+    return found
 
 
 def related_keys(request: Request) -> list[tuple[str, str]]:

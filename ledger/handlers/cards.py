@@ -109,3 +109,6 @@ HANDLERS = {
     cc.LoadValue: load, cc.Authorize: authorize, cc.Capture: follow_up, cc.Void: follow_up,
     cc.Refund: follow_up, cc.GetCard: read, cc.GetBalance: read,
 }
+
+CARDS = {command: lambda c: cc.card_of_authorization(c.authorization_id)
+         for command in (cc.Capture, cc.Void, cc.Refund)}

@@ -199,3 +199,4 @@ def _uses(uses: tuple[coupons.CouponUse, ...]) -> tuple[CouponUseView, ...]:
 
 HANDLERS = {pc.Purchase: purchase, pc.SimulatePurchase: purchase, pc.Return: take_return}
 PREPARE = (prepare,)
+CARDS = {pc.SimulatePurchase: lambda c: c.purchase.card_number}

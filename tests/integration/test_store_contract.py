@@ -210,6 +210,21 @@ class TestEventStore:
         assert store.latest_snapshot(a).state == b"a at 3"  # type: ignore[union-attr]
         assert [e.originator_version for e in store.stream(a)] == [1, 2, 3]  # events stay
 
+    def test_many_streams_load_together(self, store):
+        """A batch's cold cards: each stream's latest snapshot and the events after it."""
+        a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        store.append([ev(a, 1), ev(a, 2), ev(b, 1)], [],
+                     [StoredEvent(a, 2, "snapshot.card.v1", b"a at 2")])
+        store.append([ev(a, 3)], [])
+        loaded = store.load_streams([a, b, c])
+        snapshot, events = loaded[a]
+        assert snapshot is not None and (snapshot.originator_version, snapshot.state) == (
+            2, b"a at 2")
+        assert [e.originator_version for e in events] == [3]
+        assert loaded[b][0] is None and [e.originator_version for e in loaded[b][1]] == [1]
+        assert loaded[c] == (None, [])
+        assert store.load_streams([]) == {}
+
     # ------------------------------------------------------------------ keys
 
     def test_find_keys(self, store):
