@@ -73,7 +73,7 @@ def cmd_expire(ns: argparse.Namespace) -> int:
 
     from grpc_api.translate import format_time_us, parse_time_us
     from ledger.engine import Ledger
-    from ledger.expiry import PointsExpiry
+    from projections.maintenance import PointsExpiry
 
     now_us = time.time_ns() // 1000
     try:
@@ -112,7 +112,7 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
     """Run the points expiry job every `every_s` seconds, as of the moment it starts."""
     import time
 
-    from ledger.expiry import PointsExpiry
+    from projections.maintenance import PointsExpiry
 
     job = PointsExpiry(ledger)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()

@@ -37,7 +37,7 @@ from ledger.engine import (
     Failure,
     Ledger,
 )
-from ledger.expiry import PointsExpiry
+from projections.maintenance import PointsExpiry
 from tests.helpers import build_alliance, card_number, ok, rid, started_ledger
 from tests.integration.test_engine_stories import (
     approved,
