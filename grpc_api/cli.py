@@ -1,4 +1,4 @@
-"""The `loyalty-ledger` command: init, serve, expire, demo, bench."""
+"""The `loyalty-ledger` command: init, serve, expire, audit, demo, bench."""
 
 from __future__ import annotations
 
@@ -97,6 +97,16 @@ def cmd_expire(ns: argparse.Namespace) -> int:
           f"{format_time_us(as_of_us)}"
           + (f"; {run.failures} cards failed (run again)" if run.failures else ""))
     return 1 if run.failures else 0
+
+
+def cmd_audit(ns: argparse.Namespace) -> int:
+    from projections.audit import audit_replay
+
+    store = _open_ready_store(_database(ns))
+    try:
+        return audit_replay(store)
+    finally:
+        store.close()
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
@@ -257,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", help=database_help)
     p.add_argument("--as-of", default="", help="RFC 3339 time with an offset (default: now)")
     p.set_defaults(func=cmd_expire)
+
+    p = sub("audit", "replay: read the whole log, re-evaluate every purchase with the reference "
+            "evaluator and its pinned rule-set versions, rebuild every purse lot by lot and "
+            "compare (progress on stderr; exit 0 if all equal, 1 listing the differences).",
+            "loyalty-ledger audit replay --database sqlite:///ledger.db")
+    p.add_argument("check", choices=["replay"])
+    p.add_argument("--database", help=database_help)
+    p.set_defaults(func=cmd_audit)
 
     p = sub("demo", "Run a self-contained demo: a server on a temporary SQLite file, a small "
             "alliance, simulated POS traffic over real gRPC, and a summary table.",
