@@ -200,8 +200,10 @@ class ProgressBar:
             self.out.flush()
 
 
-def audit_replay(store: EventStore, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def audit_replay(store: EventStore, out: TextIO | None = None,
+                 err: TextIO | None = None) -> int:
     """The command: 0 when everything equals the replay, 1 with the differences listed."""
+    out, err = out or sys.stdout, err or sys.stderr
     bar = ProgressBar(err, "audit replay")
     report = replay(store, bar)
     bar.end()

@@ -42,7 +42,7 @@ from ledger.codec import (
     encode,
 )
 from ledger.store import EventStore, Session
-from projections.runner import ProjectionRunner
+from projections.runner import PositionMoved, ProjectionRunner
 
 
 class Movement(msgspec.Struct, frozen=True):
@@ -162,7 +162,10 @@ class MovementsModel:
         for row in card_rows:
             event = decode_event(row.state)
             assert isinstance(event, CardEvent)
-            state = cards.evolve(states.get(row.originator_id), event)
+            before = states.get(row.originator_id)
+            if before is not None and before.version >= row.originator_version:
+                raise PositionMoved  # another runner applied this batch since we read
+            state = cards.evolve(before, event)
             assert state.version == row.originator_version, (row.id, state.version)
             states[row.originator_id] = state
             m = movement(state.version, event, state)

@@ -36,6 +36,7 @@ from ledger import limits
 from ledger.store import EventStore, Session
 
 LOG_PARTITION = 0  # the log is one partition until it is split by card (roadmap, stage 5)
+DDL_LOCK = 0x70726F6A  # PostgreSQL advisory lock taken while projections create their tables
 
 POSITIONS_DDL = ("CREATE TABLE IF NOT EXISTS projection_positions (name TEXT NOT NULL, "
                  "log_partition INTEGER NOT NULL, position BIGINT NOT NULL, "
@@ -53,7 +54,9 @@ class ReadModel(Protocol):
 
     def drop(self, session: Session) -> None: ...
 
-    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Any: ...
+    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Any:
+        """May raise PositionMoved when what it reads of its tables is already past `rows`
+        (another runner committed since the position was read)."""
 
     def write(self, session: Session, prepared: Any) -> None: ...
 
@@ -85,6 +88,8 @@ class ProjectionRunner:
         if self._created:
             return
         with self.store.session(commit=True) as session:
+            if session.dialect == "postgres":  # two processes starting at once: CREATE TABLE
+                session.query("SELECT pg_advisory_xact_lock(?)", (DDL_LOCK,))  # IF NOT EXISTS races
             session.execute(POSITIONS_DDL)
             self.model.create(session)
             session.execute("INSERT INTO projection_positions (name, log_partition, position) "
@@ -116,9 +121,9 @@ class ProjectionRunner:
             if not rows:
                 self._position = before
                 return 0
-            prepared = self.model.prepare(self.store, rows)
             after = rows[-1].id
             try:
+                prepared = self.model.prepare(self.store, rows)
                 with self.store.session(commit=True) as session:
                     moved = session.execute(
                         "UPDATE projection_positions SET position = ? WHERE name = ? AND "
