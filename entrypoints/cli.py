@@ -1,4 +1,4 @@
-"""The `loyalty-ledger` command: init, serve, expire, prune-keys, demo, bench."""
+"""The `loyalty-ledger` command: init, serve, expire, prune-keys, audit, demo, bench."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def cmd_expire(ns: argparse.Namespace) -> int:
 
     from grpc_api.translate import format_time_us, parse_time_us
     from ledger.engine import Ledger
-    from ledger.expiry import PointsExpiry
+    from projections.maintenance import PointsExpiry
 
     now_us = time.time_ns() // 1000
     try:
@@ -118,6 +118,16 @@ def cmd_prune_keys(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(ns: argparse.Namespace) -> int:
+    from projections.audit import audit_replay
+
+    store = _open_ready_store(_database(ns))
+    try:
+        return audit_replay(store)
+    finally:
+        store.close()
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     url = _database(ns)
     if ns.workers > 1:
@@ -131,8 +141,8 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
     """Run the points expiry job every `every_s` seconds, as of the moment it starts."""
     import time
 
-    from ledger.expiry import PointsExpiry
     from ledger.retention import prune_request_keys
+    from projections.maintenance import PointsExpiry
 
     job = PointsExpiry(ledger)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
@@ -291,6 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retention-days", type=float, default=7.0,
                    help="keep keys this many days (at least 7; default %(default)s)")
     p.set_defaults(func=cmd_prune_keys)
+
+    p = sub("audit", "replay: read the whole log, re-evaluate every purchase with the reference "
+            "evaluator and its pinned rule-set versions, rebuild every purse lot by lot and "
+            "compare (progress on stderr; exit 0 if all equal, 1 listing the differences).",
+            "loyalty-ledger audit replay --database sqlite:///ledger.db")
+    p.add_argument("check", choices=["replay"])
+    p.add_argument("--database", help=database_help)
+    p.set_defaults(func=cmd_audit)
 
     p = sub("demo", "Run a self-contained demo: a server on a temporary SQLite file, a small "
             "alliance, simulated POS traffic over real gRPC, and a summary table.",

@@ -39,9 +39,9 @@ from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger import limits
 from ledger.codec import CardView, Outcome
 from ledger.engine import Failure, Ledger, Request, Sync
-from ledger.movements import Movement, Refused, list_movements
 from ledger.refusals import Refusal, internal_failure
 from ledger.store import Unavailable
+from projections.movements import Movement, Refused, list_movements, movements_runner
 
 log = logging.getLogger("grpc_api.server")
 
@@ -105,6 +105,8 @@ class Gateway:
         self._drain_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.calls_started = 0  # every RPC authenticates first: counted there (see shutdown)
+        # The movements read model, followed in a thread and caught up by each ListMovements.
+        self.movements = movements_runner(ledger.store)
 
     def _deliver(self, future: asyncio.Future[Any], reply: Any) -> None:
         """Called on the writer thread."""
@@ -374,8 +376,10 @@ class CardService(pb_grpc.CardServiceServicer):
         if fresh is None or fresh.revoked:
             raise Rejected(Refusal.UNAUTHENTICATED, "missing, unknown or revoked bearer token")
         loop = asyncio.get_running_loop()
+        # The read model catches up with the log's end first (what this and every other
+        # process committed before the call), so a client sees its own writes.
         found = await loop.run_in_executor(
-            None, list_movements, self.gateway.ledger.store, credential.principal,
+            None, list_movements, self.gateway.movements, credential.principal,
             request.card_number, request.after_version, request.limit,
             self.gateway.ledger.clock_us())
         if isinstance(found, Refused):
@@ -646,6 +650,7 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     picks a free port); not started yet."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
     gateway = Gateway(ledger)
+    gateway.movements.start()
     pb_grpc.add_AdminServiceServicer_to_server(AdminService(gateway), server)
     pb_grpc.add_CardServiceServicer_to_server(CardService(gateway), server)
     pb_grpc.add_PosServiceServicer_to_server(PosService(gateway), server)
@@ -672,6 +677,7 @@ async def shutdown(served: Served, grace_s: float) -> None:
         seen = served.gateway.calls_started
         await asyncio.sleep(limits.DRAIN_QUIET_S)
     await served.server.stop(max(deadline - loop.time(), limits.DRAIN_QUIET_S))
+    served.gateway.movements.stop()
 
 
 class ServerThread:

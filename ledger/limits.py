@@ -81,3 +81,17 @@ REQUEST_KEY_RETENTION_S = 7 * 24 * 3600
 # Keys deleted per statement when pruning: a chunk is a short transaction (SQLite's write
 # lock is held only that long), and a backlog is worked off chunk after chunk.
 KEY_PRUNE_CHUNK = 5_000
+
+# Log rows a projection applies in one transaction: large enough to amortise the commit
+# (one fsync per batch instead of per event), small enough that a batch's rows are written
+# well inside PostgreSQL's 5 s idle-in-transaction timeout and a reader waiting for the
+# projection waits for at most one batch's work (~0.1 s here).
+PROJECTION_BATCH_ROWS = 2_000
+
+# How often a projection thread in `serve` looks at the log when nothing pokes it. Readers
+# that need the projection current catch it up themselves, so this only bounds the backlog.
+PROJECTION_POLL_S = 1.0
+
+# Card states the movements projection reads per query (an IN list; SQLite's default limit
+# of bound variables is 32,766).
+PROJECTION_STATES_PER_QUERY = 500

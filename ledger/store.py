@@ -112,6 +112,31 @@ def _lock_not_granted(error: BaseException) -> bool:
     return False
 
 
+class Session:
+    """A transaction of the read side: SQL with `?` placeholders on either backend, rows as
+    tuples. `dialect` is "sqlite" or "postgres" for the few statements that differ."""
+
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self._cursor = cursor
+        self.dialect = dialect
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the rows it changed (for UPDATE and DELETE)."""
+        self._cursor.execute(self._sql(sql), tuple(params))
+        return int(self._cursor.rowcount)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cursor.execute(self._sql(sql), tuple(params))
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(self._sql(sql), rows)
+
+
 def _translate(error: Exception) -> StoreError:
     if isinstance(error, es.IntegrityError):
         return Conflict(str(error))
@@ -304,6 +329,22 @@ class EventStore(abc.ABC):
         try:
             return self._read_log(start, limit)
         except es.PersistenceError as error:
+            raise _translate(error) from error
+
+    @abc.abstractmethod
+    def _session(self, commit: bool) -> contextlib.AbstractContextManager[Session]: ...
+
+    @contextlib.contextmanager
+    def session(self, *, commit: bool) -> Iterator[Session]:
+        """One transaction for the read side (projections' own tables): committed on exit
+        when `commit`, rolled back otherwise or on any exception. Statements use `?`
+        placeholders on both backends."""
+        try:
+            with self._session(commit) as session:
+                yield session
+        except es.PersistenceError as error:
+            raise _translate(error) from error
+        except (psycopg.Error, sqlite3.Error) as error:
             raise _translate(error) from error
 
     def others_may_have_written(self) -> bool:
@@ -651,6 +692,13 @@ class PostgresStore(EventStore):
         return self.events.select_notifications.__wrapped__(  # type: ignore[attr-defined]
             self.events, start, limit)
 
+    @contextlib.contextmanager
+    def _session(self, commit: bool) -> Iterator[Session]:
+        with (self.datastore.get_connection() as conn,
+              conn.transaction(force_rollback=not commit),
+              conn.cursor(row_factory=tuple_row) as cursor):
+            yield Session(cursor, "postgres")
+
     def others_may_have_written(self) -> bool:
         if self._watch is None:  # started on first use: `init` and tools never need it
             self._watch = LogWatch(self._connect, self.events.channel_name, self.writer_token)
@@ -875,6 +923,11 @@ class SQLiteStore(EventStore):
 
     def _read_log(self, start: int, limit: int) -> Sequence[Notification]:
         return self.events.select_notifications(start, limit)
+
+    @contextlib.contextmanager
+    def _session(self, commit: bool) -> Iterator[Session]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield Session(cursor.sqlite_cursor, "sqlite")
 
     def close(self) -> None:
         self.datastore.close()

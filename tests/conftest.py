@@ -61,7 +61,8 @@ def pg_server_url() -> Iterator[str]:
 def _empty_pg(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
-                     "ledger_request_keys CASCADE")
+                     "ledger_request_keys, projection_positions, proj_movements, "
+                     "proj_movement_cards, proj_maintenance_cards CASCADE")
     return url
 
 

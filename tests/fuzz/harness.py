@@ -330,7 +330,7 @@ class Fuzzer:
                       f"held {card.held_minor}", example)
         versions = [m.version for m in movements]
         # A hold whose time is up shows as EXPIRED beyond the recorded version until the
-        # ledger records it (ledger/movements.py); nothing else may follow the card's version.
+        # ledger records it (projections/movements.py); nothing else may follow the card's version.
         pending = [m.kind for m in movements if m.version > card.version]
         if pending and set(pending) != {"EXPIRED"}:
             self.find("movements beyond the card's version", "CardService.ListMovements",

@@ -25,7 +25,7 @@ from ledger.codec import (
     encode,
 )
 from ledger.engine import Failure, Ledger, Refusal, key_space_of
-from ledger.movements import Refused, list_movements
+from projections.movements import Refused, list_movements, movements_runner
 from tests.helpers import card_number, ok, rid
 
 USD = "USD"
@@ -91,8 +91,8 @@ def card_events(store: Any, number: str) -> list[Any]:
 
 
 def movements(ledger: Ledger, number: str) -> list[Any]:
-    found = list_movements(ledger.store, ADMIN, number, 0, limits.MOVEMENTS_PAGE_MAX,
-                           ledger.clock_us())
+    found = list_movements(movements_runner(ledger.store), ADMIN, number, 0,
+                           limits.MOVEMENTS_PAGE_MAX, ledger.clock_us())
     assert isinstance(found, list), found
     return found
 
@@ -724,7 +724,7 @@ def test_movements_fold_to_the_card(ledger, alliance, clock):
         assert [m.version for m in history] == list(range(1, card.version + 1))
         assert (history[-1].balance_minor, history[-1].held_minor) == (
             card.balance_minor, card.held_minor)
-        page = list_movements(ledger.store, ADMIN, n, 3, 2, clock())
+        page = list_movements(movements_runner(ledger.store), ADMIN, n, 3, 2, clock())
         assert isinstance(page, list) and page == history[3:5]
 
 
@@ -858,9 +858,11 @@ def test_scope_denials_write_nothing(ledger, alliance, store):
         reply = ledger.call(alliance.credentials[name], command)
         assert isinstance(reply, Failure) and reply.code == Refusal.DENIED
     principal = ledger.registry.credentials[alliance.t1].principal
-    assert isinstance(list_movements(store, principal, n, 0, 10, ledger.clock_us()), Refused)
+    statements = movements_runner(store)
+    assert isinstance(list_movements(statements, principal, n, 0, 10, ledger.clock_us()),
+                      Refused)
     p2 = ledger.registry.credentials[alliance.p2_manager].principal
-    assert isinstance(list_movements(store, p2, n, 0, 10, ledger.clock_us()), Refused)
+    assert isinstance(list_movements(statements, p2, n, 0, 10, ledger.clock_us()), Refused)
     assert version(store, n) == before
     assert store.max_notification_id() == top
     card = view(ledger, alliance, n)

@@ -13,7 +13,7 @@ from domain.points.purse import ExpiryKind
 from domain.purchases.commands import MaintainCard
 from grpc_api.translate import format_time_us
 from ledger.engine import Failure, Ledger, Refusal, Request
-from ledger.expiry import PointsExpiry
+from projections.maintenance import PointsExpiry
 from tests.helpers import wait_until
 from tests.integration.test_durability import ROOT, ServerProcess, _cli, _env
 from tests.integration.test_engine_stories import call, card_events, new_card, view

@@ -13,7 +13,7 @@ from domain.common import Principal, Role
 from domain.coupons.model import IssueCoupon
 from ledger import codec, limits
 from ledger.engine import Ledger
-from ledger.movements import KINDS, Movement, list_movements
+from projections.movements import KINDS, Movement, list_movements, movements_runner
 from tests.helpers import new_card, ok, rid
 from tests.integration.test_purchase_stories import campaign
 
@@ -23,7 +23,8 @@ HOLD_TTL_S = 7 * 24 * 3600
 
 def statement(ledger: Ledger, number: str, after: int = 0,
               limit: int = limits.MOVEMENTS_PAGE_MAX) -> list[Movement]:
-    found = list_movements(ledger.store, ADMIN, number, after, limit, ledger.clock_us())
+    found = list_movements(movements_runner(ledger.store), ADMIN, number, after, limit,
+                           ledger.clock_us())
     assert isinstance(found, list), found
     return found
 

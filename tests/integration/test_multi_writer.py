@@ -29,8 +29,8 @@ from grpc_api.server import ServerThread
 from ledger import limits
 from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.engine import Failure, Ledger, Refusal
-from ledger.expiry import PointsExpiry
 from ledger.store import EventStore, open_store
+from projections.maintenance import PointsExpiry
 from tests.helpers import ok, rid
 from tests.integration.test_purchase_stories import program, rule_set
 

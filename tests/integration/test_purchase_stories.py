@@ -30,7 +30,7 @@ from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
 from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
 from ledger.codec import Outcome
 from ledger.engine import Failure, Ledger, Refusal
-from ledger.expiry import PointsExpiry
+from projections.maintenance import PointsExpiry
 from tests.helpers import build_alliance, card_number, ok, rid, started_ledger
 from tests.integration.test_engine_stories import (
     approved,

@@ -1,24 +1,18 @@
-"""An auditor's replay: read the whole log, rebuild the registry and every card, and evaluate
-each purchase again with the plain-Python reference evaluator and the rule-set versions the
-purchase pinned. Every lot comes out identical, point for point, and the cards' purses equal
-what the running engine holds, lot by lot."""
+"""An auditor's replay (`projections/audit.py`, the `loyalty-ledger audit replay` command):
+read the whole log, rebuild the registry and every card, and evaluate each purchase again
+with the plain-Python reference evaluator and the rule-set versions the purchase pinned. Every
+lot comes out identical, point for point, and the cards' purses equal what the running engine
+holds, lot by lot."""
 
 from __future__ import annotations
 
 import random
 
-from domain.cards import decide as cards
-from domain.cards import events as ev
-from domain.cards.events import CardEvent, RuleAward
-from domain.purchases import stateful
 from domain.purchases.commands import Return, ReturnLine
-from domain.purchases.evaluation import Evaluation
-from domain.registry import decide as registry
-from domain.registry.events import RegistryEvent
 from domain.rules.commands import PublishRuleSet
-from domain.rules.model import Basket, Effect, Line, Rule, RuleSet, Stacking
-from domain.rules.reference import evaluate
-from ledger.codec import REGISTRY_ID, card_stream_id, decode_event
+from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
+from ledger.codec import card_stream_id
+from projections.audit import replay
 from tests.integration.test_engine_stories import approved, call, new_card
 from tests.integration.test_purchase_stories import (
     FOREVER_US,
@@ -88,69 +82,15 @@ def _traffic(ledger, alliance, clock, rnd: random.Random) -> None:
 
 def test_replaying_the_log_with_pinned_versions_gives_identical_lots(ledger, alliance, clock):
     _traffic(ledger, alliance, clock, random.Random(20261130))
-    state = registry.RegistryState()
-    replayed: dict[object, cards.CardState | None] = {}
-    purchases = lots = 0
-    position = 1
-    while page := ledger.store.read_log(position, 500):
-        for row in page:
-            event = decode_event(row.state)
-            position = row.id + 1
-            if row.originator_id == REGISTRY_ID:
-                assert isinstance(event, RegistryEvent)
-                registry.evolve(state, event)
-                continue
-            assert isinstance(event, CardEvent)
-            before = replayed.get(row.originator_id)
-            if isinstance(event, ev.PurchaseMade):
-                assert before is not None
-                purchases += 1
-                lots += _check_purchase(state, before, event)
-            replayed[row.originator_id] = cards.evolve(before, event)
-    assert purchases >= 40 and lots >= 30  # the traffic did what the test needs
-    final = [card for card in replayed.values() if card is not None]
+    report = replay(ledger.store)
+    assert report.differences == []
+    assert report.purchases >= 40 and report.lots >= 30  # the traffic did what the test needs
+    final = list(report.cards.values())
     assert any(card.stamps for card in final)  # stamp cards moved
-    versions = {ref for card in replayed.values() if card for ref in
-                {lot.rule_set for lot in card.lots.values()}}
+    versions = {ref for card in final for ref in {lot.rule_set for lot in card.lots.values()}}
     assert any("campaign@1" in v for v in versions) and any("campaign@2" in v for v in versions)
-    for stream_id, card in replayed.items():
-        assert card is not None
+    for stream_id, card in report.cards.items():
         live = ledger.card(card.card_number)
         assert card_stream_id(card.card_number) == stream_id
         assert live is not None and live.lots == card.lots  # lot by lot, remainders included
         assert live.points_written_off == card.points_written_off
-
-
-def _check_purchase(state: registry.RegistryState, before: cards.CardState,
-                    event: ev.PurchaseMade) -> int:
-    pinned = []
-    for ref in event.rule_sets:
-        rule_set_id, version = ref.rsplit("@", 1)
-        pinned.append(state.rule_sets[rule_set_id][int(version) - 1])
-    merged = RuleSet(rule_set_id="replay", version=1, scope="alliance", valid_from_us=0,
-                     valid_to_us=1, rules=tuple(r for s in pinned for r in s.rules))
-    basket = Basket(lines=event.lines, card_class=before.card_class, tier=before.tier,
-                    weekday=event.weekday, minute_of_day=event.minute_of_day)
-    award = evaluate(merged, basket)
-    origin = [(ref, r.rule_id) for ref, s in zip(event.rule_sets, pinned, strict=True)
-              for r in s.rules]
-    awards = tuple(RuleAward(*origin[i], award.by_rule.get(i, 0),
-                             award.discount_by_rule.get(i, 0))
-                   for i in sorted(set(award.by_rule) | set(award.discount_by_rule)))
-    basket_only = Evaluation(award.points, award.eligible_minor, event.rule_sets, awards,
-                             award.discount_minor)
-    total = sum(line.amount_minor for line in event.lines)
-    # the rules on the card's history, from the card as it was before the purchase
-    evaluation, stamps = stateful.apply(before, tuple(pinned), basket, event.local_date,
-                                        basket_only, total - award.discount_minor)
-    assert event.discount_minor == evaluation.discount_minor and event.stamps == stamps
-    if event.lot is None:
-        assert evaluation.points == event.debt_settled
-        return 0
-    assert event.lot.amount + event.debt_settled == evaluation.points
-    assert event.lot.rule_set == ",".join(event.rule_sets)
-
-    def explained(given: tuple[RuleAward, ...]) -> dict[tuple[str, str], tuple[int, int]]:
-        return {(a.rule_set, a.rule_id): (a.points, a.discount_minor) for a in given}
-    assert explained(event.awards) == explained(evaluation.awards)
-    return 1

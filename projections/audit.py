@@ -1,0 +1,219 @@
+"""The auditor's replay (`loyalty-ledger audit replay`): read the whole log, rebuild the
+registry and every card, evaluate each purchase again with the plain-Python reference
+evaluator and the rule-set versions the purchase pinned, and compare.
+
+What is compared:
+- every purchase: its member and stamp discounts, its stamps, the points of its lot (plus the
+  debt it settled), the versions its lot names, and its explanation rule by rule, against
+  the reference evaluator run on the pinned versions and the card as it was before it;
+- every card's purse, lot by lot (remainders included) and its written-off points, against
+  what the writer held: the card's latest snapshot (written from the writer's memory) with
+  the events after it.
+
+A full replay holds every card's state in memory while it reads the log (the purchases'
+rules read the card's history); it is not a tracked projection: it always starts at 0.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from domain.cards import decide as cards
+from domain.cards import events as ev
+from domain.cards.events import CardEvent, RuleAward
+from domain.purchases import stateful
+from domain.purchases.evaluation import Evaluation
+from domain.registry import decide as registry
+from domain.registry.events import RegistryEvent
+from domain.rules.model import Basket, RuleSet
+from domain.rules.reference import evaluate
+from ledger.codec import REGISTRY_ID, decode_card_state, decode_event
+from ledger.store import EventStore
+
+PAGE_ROWS = 2_000  # log rows per read; progress is shown once per page at most
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class AuditReport:
+    events: int = 0
+    purchases: int = 0
+    lots: int = 0  # purchases whose lot was checked
+    cards_compared: int = 0  # cards whose snapshot was compared with the replay
+    differences: list[str] = field(default_factory=list)
+    cards: dict[uuid.UUID, cards.CardState] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def replay(store: EventStore, progress: Progress | None = None) -> AuditReport:
+    report = AuditReport()
+    state = registry.RegistryState()
+    total = store.max_notification_id()
+    position = 1
+    while page := store.read_log(position, PAGE_ROWS):
+        for row in page:
+            position = row.id + 1
+            report.events += 1
+            event = decode_event(row.state)
+            if row.originator_id == REGISTRY_ID:
+                assert isinstance(event, RegistryEvent)
+                registry.evolve(state, event)
+                continue
+            assert isinstance(event, CardEvent)
+            before = report.cards.get(row.originator_id)
+            if isinstance(event, ev.PurchaseMade):
+                report.purchases += 1
+                if before is None:
+                    report.differences.append(f"log id {row.id}: a purchase on a card that "
+                                              "was never issued")
+                    continue
+                found = check_purchase(state, before, event)
+                report.lots += event.lot is not None
+                report.differences += [f"purchase {event.purchase_id} (log id {row.id}): {d}"
+                                       for d in found]
+            try:
+                report.cards[row.originator_id] = cards.evolve(before, event)
+            except Exception as error:  # a tampered event may not apply at all
+                report.differences.append(f"log id {row.id}: {type(event).__name__} does not "
+                                          f"apply to the card as replayed ({error})")
+        if progress is not None:
+            progress("log", min(position - 1, total), total)
+    _compare_with_snapshots(store, report, progress)
+    return report
+
+
+def _compare_with_snapshots(store: EventStore, report: AuditReport,
+                            progress: Progress | None) -> None:
+    for done, (stream_id, card) in enumerate(report.cards.items(), 1):
+        snapshot = store.latest_snapshot(stream_id)
+        if snapshot is not None:
+            report.cards_compared += 1
+            held = decode_card_state(snapshot.state)
+            tail = [decode_event(e.state) for e in store.stream(stream_id, gt=held.version)]
+            try:
+                held = cards.fold(tail, held)  # type: ignore[arg-type,assignment]
+            except Exception as error:
+                report.differences.append(f"card {card.card_number}: its events do not apply "
+                                          f"to its snapshot ({error})")
+                continue
+            assert held is not None
+            if held.lots != card.lots:
+                changed = sorted(k for k in held.lots.keys() | card.lots.keys()
+                                 if held.lots.get(k) != card.lots.get(k))
+                report.differences.append(f"card {card.card_number}: lots {', '.join(changed)} "
+                                          "differ from what the writer held")
+            if held.points_written_off != card.points_written_off:
+                report.differences.append(
+                    f"card {card.card_number}: {card.points_written_off} points written off in "
+                    f"the replay, {held.points_written_off} by the writer")
+        if progress is not None and (done % 500 == 0 or done == len(report.cards)):
+            progress("cards", done, len(report.cards))
+
+
+def check_purchase(state: registry.RegistryState, before: cards.CardState,
+                   event: ev.PurchaseMade) -> list[str]:
+    """The differences between a recorded purchase and the reference evaluator run on the
+    versions it pinned and the card as it was before it (empty when they agree)."""
+    pinned: list[RuleSet] = []
+    for ref in event.rule_sets:
+        rule_set_id, version = ref.rsplit("@", 1)
+        versions = state.rule_sets.get(rule_set_id, [])
+        if not version.isdigit() or not 1 <= int(version) <= len(versions):
+            return [f"pins {ref}, which was never published before it"]
+        pinned.append(versions[int(version) - 1])
+    merged = RuleSet(rule_set_id="replay", version=1, scope="alliance", valid_from_us=0,
+                     valid_to_us=1, rules=tuple(r for s in pinned for r in s.rules))
+    basket = Basket(lines=event.lines, card_class=before.card_class, tier=before.tier,
+                    weekday=event.weekday, minute_of_day=event.minute_of_day)
+    award = evaluate(merged, basket)
+    origin = [(ref, r.rule_id) for ref, s in zip(event.rule_sets, pinned, strict=True)
+              for r in s.rules]
+    awards = tuple(RuleAward(*origin[i], award.by_rule.get(i, 0),
+                             award.discount_by_rule.get(i, 0))
+                   for i in sorted(set(award.by_rule) | set(award.discount_by_rule)))
+    basket_only = Evaluation(award.points, award.eligible_minor, event.rule_sets, awards,
+                             award.discount_minor)
+    total = sum(line.amount_minor for line in event.lines)
+    # the rules on the card's history, from the card as it was before the purchase
+    evaluation, stamps = stateful.apply(before, tuple(pinned), basket, event.local_date,
+                                        basket_only, total - award.discount_minor)
+    found: list[str] = []
+    if event.discount_minor != evaluation.discount_minor:
+        found.append(f"discount {event.discount_minor}, the reference gives "
+                     f"{evaluation.discount_minor}")
+    if event.stamps != stamps:
+        found.append("stamps differ from the reference's")
+    earned = (event.lot.amount if event.lot is not None else 0) + event.debt_settled
+    if earned != evaluation.points:
+        found.append(f"earns {earned} points, the reference evaluator with the pinned "
+                     f"versions gives {evaluation.points}")
+    if event.lot is None:
+        return found
+    if event.lot.rule_set != ",".join(event.rule_sets):
+        found.append(f"its lot names {event.lot.rule_set!r}, the purchase pinned "
+                     f"{','.join(event.rule_sets)!r}")
+
+    def explained(given: tuple[RuleAward, ...]) -> dict[tuple[str, str], tuple[int, int]]:
+        return {(a.rule_set, a.rule_id): (a.points, a.discount_minor) for a in given}
+    if explained(event.awards) != explained(evaluation.awards):
+        found.append("its explanation differs from the reference's, rule by rule")
+    return found
+
+
+class ProgressBar:
+    """`audit replay: log [#######.............] 35% 12,345/35,000` on one line of a
+    terminal (stderr), redrawn at most ten times a second."""
+
+    WIDTH = 30
+
+    def __init__(self, out: TextIO, label: str) -> None:
+        self.out = out
+        self.label = label
+        self._drawn_at = 0.0
+        self._phase = ""
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase == self._phase and done < total and now - self._drawn_at < 0.1:
+            return
+        if self._phase and phase != self._phase:
+            self.out.write("\n")
+        self._phase, self._drawn_at = phase, now
+        share = done / total if total else 1.0
+        filled = int(self.WIDTH * share)
+        self.out.write(f"\r{self.label}: {phase:5} [{'#' * filled}{'.' * (self.WIDTH - filled)}]"
+                       f" {share:4.0%} {done:,}/{total:,}")
+        self.out.flush()
+
+    def end(self) -> None:
+        if self._phase:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def audit_replay(store: EventStore, out: TextIO | None = None,
+                 err: TextIO | None = None) -> int:
+    """The command: 0 when everything equals the replay, 1 with the differences listed."""
+    out, err = out or sys.stdout, err or sys.stderr
+    bar = ProgressBar(err, "audit replay")
+    report = replay(store, bar)
+    bar.end()
+    summary = (f"{report.events:,} events, {report.purchases:,} purchases re-evaluated with "
+               f"their pinned rule-set versions, {len(report.cards):,} cards rebuilt, "
+               f"{report.cards_compared:,} compared lot by lot with the writer's snapshots")
+    if report.ok:
+        print(f"audit replay: OK ({summary})", file=out)
+        return 0
+    print(f"audit replay: {len(report.differences)} differences ({summary}):", file=out)
+    for difference in report.differences:
+        print(f"  {difference}", file=out)
+    return 1

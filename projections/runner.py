@@ -1,0 +1,193 @@
+"""The projection runner: follows the log from a recorded position and keeps a read model's
+rows and that position in the same transaction, so a read model is exactly once, resumable
+and rebuildable on either store.
+
+- Position: `projection_positions(name, log_partition, position)`, the notification id of the
+  last log row the read model has applied. The log is one partition (0) today; when it is
+  split by card (roadmap stage 5) each partition gets its own row and the runner one loop per
+  partition, with no change to the read models.
+- A batch: the runner reads up to `PROJECTION_BATCH_ROWS` log rows after the position (no
+  transaction held), lets the read model work out its rows (it may read its own tables), then
+  opens ONE short transaction that first moves the position from the value it read to the
+  batch's last id (`UPDATE ... WHERE position = old`) and then writes the rows. If the update
+  finds another position (another process or runner applied the batch first), the transaction
+  is rolled back and the runner reads again from the new position. So rows and position never
+  disagree, a crash at any point leaves the previous batch's state, and nothing is applied
+  twice. Python work happens outside the transaction (PostgreSQL's idle-in-transaction
+  timeout is 5 s on these connections).
+- Gaps: notification ids have holes (a rolled-back or conflicting append takes an id from the
+  sequence and never commits it). The runner reads "ids above the position, in order", so
+  holes are simply skipped; it never waits for them. That is safe because an id is never
+  committed after a higher one: appends hold the events table's lock until they commit on
+  PostgreSQL, and SQLite has one writer at a time.
+- Rebuild: `rebuild()` drops the read model's tables and its position row and applies the log
+  from the start again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from eventsourcing.persistence import Notification
+
+from ledger import limits
+from ledger.store import EventStore, Session
+
+LOG_PARTITION = 0  # the log is one partition until it is split by card (roadmap, stage 5)
+DDL_LOCK = 0x70726F6A  # PostgreSQL advisory lock taken while projections create their tables
+
+POSITIONS_DDL = ("CREATE TABLE IF NOT EXISTS projection_positions (name TEXT NOT NULL, "
+                 "log_partition INTEGER NOT NULL, position BIGINT NOT NULL, "
+                 "PRIMARY KEY (name, log_partition))")
+
+
+class ReadModel(Protocol):
+    """What the runner needs from a read model. `prepare` may read the model's own tables
+    (outside any transaction) and returns what `write` puts in the transaction."""
+
+    name: str
+
+    def create(self, session: Session) -> None:
+        """CREATE TABLE IF NOT EXISTS ... for every table of the model."""
+
+    def drop(self, session: Session) -> None: ...
+
+    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Any:
+        """May raise PositionMoved when what it reads of its tables is already past `rows`
+        (another runner committed since the position was read)."""
+
+    def write(self, session: Session, prepared: Any) -> None: ...
+
+
+class PositionMoved(Exception):
+    """Another runner applied a batch since this one read the position: read again."""
+
+
+class ProjectionRunner:
+    """Keeps one read model up to date with the log. Thread-safe: `catch_up` may be called
+    from any thread (readers that need the model current) while `start` runs a follower
+    thread; several processes may run it on one database (the position decides)."""
+
+    def __init__(self, store: EventStore, model: ReadModel,
+                 batch_rows: int = limits.PROJECTION_BATCH_ROWS) -> None:
+        self.store = store
+        self.model = model
+        self.batch_rows = batch_rows
+        self._lock = threading.Lock()  # one batch at a time in this process
+        self._position = -1  # cached; -1 until read from the table
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.batches_applied = 0
+        self.batches_lost = 0  # batches another runner applied first
+        self._created = False  # tables made on first use: a server starts with the database away
+
+    def _create(self) -> None:
+        if self._created:
+            return
+        with self.store.session(commit=True) as session:
+            if session.dialect == "postgres":  # two processes starting at once: CREATE TABLE
+                session.query("SELECT pg_advisory_xact_lock(?)", (DDL_LOCK,))  # IF NOT EXISTS races
+            session.execute(POSITIONS_DDL)
+            self.model.create(session)
+            session.execute("INSERT INTO projection_positions (name, log_partition, position) "
+                            "VALUES (?, ?, 0) ON CONFLICT (name, log_partition) DO NOTHING",
+                            (self.model.name, LOG_PARTITION))
+        self._created = True
+
+    @property
+    def position(self) -> int:
+        """The last log id the read model has applied (as this process last saw it)."""
+        if self._position < 0:
+            self._position = self._read_position()
+        return self._position
+
+    def _read_position(self) -> int:
+        self._create()
+        with self.store.session(commit=False) as session:
+            found = session.query("SELECT position FROM projection_positions "
+                                  "WHERE name = ? AND log_partition = ?",
+                                  (self.model.name, LOG_PARTITION))
+        return int(found[0][0]) if found else 0
+
+    def step(self) -> int:
+        """Apply one batch after the recorded position; returns the log rows it covered
+        (0 at the end of the log)."""
+        with self._lock:
+            before = self._read_position()
+            rows = self.store.read_log(before + 1, self.batch_rows)
+            if not rows:
+                self._position = before
+                return 0
+            after = rows[-1].id
+            try:
+                prepared = self.model.prepare(self.store, rows)
+                with self.store.session(commit=True) as session:
+                    moved = session.execute(
+                        "UPDATE projection_positions SET position = ? WHERE name = ? AND "
+                        "log_partition = ? AND position = ?",
+                        (after, self.model.name, LOG_PARTITION, before))
+                    if moved != 1:
+                        raise PositionMoved
+                    self.model.write(session, prepared)
+            except PositionMoved:
+                self.batches_lost += 1
+                self._position = -1
+                return len(rows)
+            self._position = after
+            self.batches_applied += 1
+            return len(rows)
+
+    def catch_up(self, target: int | None = None) -> int:
+        """Apply batches until the model has passed log id `target` (default: the end of the
+        log as it is now). A target in a hole of the log is passed once the log has nothing
+        more below it. Returns the position."""
+        if target is None:
+            target = self.store.max_notification_id()
+        while self.position < target:
+            if self.step() == 0:
+                break
+        return self.position
+
+    def rebuild(self) -> int:
+        """Drop the model's rows and position and apply the whole log again."""
+        self._create()
+        with self._lock, self.store.session(commit=True) as session:
+            self.model.drop(session)
+            self.model.create(session)
+            session.execute("UPDATE projection_positions SET position = 0 WHERE name = ? "
+                            "AND log_partition = ?", (self.model.name, LOG_PARTITION))
+            self._position = 0
+        return self.catch_up()
+
+    # ------------------------------------------------------------------ following in a thread
+
+    def start(self, poll_s: float = limits.PROJECTION_POLL_S) -> ProjectionRunner:
+        """Follow the log in a daemon thread: a batch whenever `poke()` is called or every
+        `poll_s` seconds. Readers that must be current still call `catch_up(target)`."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._follow, args=(poll_s,),
+                                        name=f"projection-{self.model.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def _follow(self, poll_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:  # database away: the next poll tries again
+                self._position = -1
+            self._wake.wait(poll_s)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
