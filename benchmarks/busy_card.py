@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import grpc
 
@@ -372,7 +373,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(url: str, workers: list[int], rounds: int, kinds: list[str],
-        requests: int = CLIENTS * PER_CLIENT, out: object = sys.stdout) -> list[Round]:
+        requests: int = CLIENTS * PER_CLIENT, out: TextIO = sys.stdout) -> list[Round]:
     done: list[Round] = []
     for count in workers:
         with cluster(url, count) as running:
