@@ -64,7 +64,7 @@ def _free_port() -> int:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "grpc_api.cli", *args]
+    return [sys.executable, "-m", "entrypoints.cli", *args]
 
 
 def fresh_database(url: str) -> None:

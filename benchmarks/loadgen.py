@@ -4,7 +4,7 @@ Measurements (each for `--seconds`, after a short warm-up that is not counted):
 
 (a) a do-nothing gRPC server: the same proto and SERVER_OPTIONS, in its own process, whose
     Authorize returns a constant reply. The ceiling of Python gRPC on this machine.
-(b) unary Authorize against the real server (`python -m grpc_api.cli serve`) on a scratch
+(b) unary Authorize against the real server (`python -m entrypoints.cli serve`) on a scratch
     PostgreSQL database, at 1, 16 and 64 calls in flight. Concurrency 1 uses one client
     process, 16 and 64 two client processes with half the calls each. The same client code
     drives (a), so the ratios compare like with like.
@@ -68,6 +68,8 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from psycopg import conninfo
 
+from benchmarks.stats import percentile
+
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/ledger_bench"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,16 +125,8 @@ class Check:
 # ------------------------------------------------------------------------------ small helpers
 
 
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, int(q * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
-
-
 def _summary(latencies_ms: list[float]) -> tuple[float | None, float | None]:
-    values = sorted(latencies_ms)
-    return _percentile(values, 0.50), _percentile(values, 0.99)
+    return percentile(latencies_ms, 0.50), percentile(latencies_ms, 0.99)
 
 
 def _card_numbers(count: int) -> list[str]:
@@ -599,7 +593,7 @@ def _postgres_settings(url: str) -> dict[str, str]:
 
 
 class RealServer:
-    """`python -m grpc_api.cli serve` on a fresh database; stopped by Children."""
+    """`python -m entrypoints.cli serve` on a fresh database; stopped by Children."""
 
     def __init__(self, children: Children, url: str) -> None:
         self.children = children
@@ -610,7 +604,7 @@ class RealServer:
         self.process: subprocess.Popen[str] | None = None
         self.admin_token = ""
         # How to start the CLI; experiments may swap in a wrapper (e.g. one that times GC).
-        self.command = [sys.executable, "-m", "grpc_api.cli"]
+        self.command = [sys.executable, "-m", "entrypoints.cli"]
 
     def init(self) -> None:
         _recreate_database(self.url)

@@ -7,7 +7,13 @@ operations the store where the authorization was made, so they run where that st
 
 from __future__ import annotations
 
-from domain.common import Principal, Role
+from collections.abc import Callable
+
+from domain.common import InvalidInput, Principal, Role, shown
+from domain.coupons.model import DefineCouponCampaign
+from domain.points.program import DefineProgram
+from domain.registry import commands as rc
+from domain.rules.commands import PublishRuleSet
 
 READERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.FINANCE})
 POS = frozenset({Role.TERMINAL, Role.GATEWAY})
@@ -24,7 +30,8 @@ def admin_partner_scope(p: Principal, partner_id: str, what: str) -> str | None:
     if p.role == Role.PARTNER_MANAGER and p.partner_id == partner_id:
         return None
     if p.role == Role.PARTNER_MANAGER:
-        return f"partner manager of {p.partner_id!r} may not {what} of partner {partner_id!r}"
+        return (f"partner manager of {shown(p.partner_id)} may not {what} of partner "
+                f"{shown(partner_id)}")
     return _deny(p, what)
 
 
@@ -47,7 +54,7 @@ def issue_card(p: Principal, store_id: str, store_partner_id: str) -> str | None
         return None
     if p.role == Role.STORE_MANAGER and p.store_id == store_id:
         return None
-    return _deny(p, f"issue cards from store {store_id!r}")
+    return _deny(p, f"issue cards from store {shown(store_id)}")
 
 
 def manage_card(p: Principal, issuer_id: str, what: str) -> str | None:
@@ -56,7 +63,7 @@ def manage_card(p: Principal, issuer_id: str, what: str) -> str | None:
         return None
     if p.role in (Role.PARTNER_MANAGER, Role.STORE_MANAGER) and p.partner_id == issuer_id:
         return None
-    return _deny(p, f"{what} cards issued by {issuer_id!r}")
+    return _deny(p, f"{what} cards issued by {shown(issuer_id)}")
 
 
 def load_value(p: Principal, issuer_id: str) -> str | None:
@@ -91,7 +98,8 @@ def follow_up(p: Principal, hold_store_id: str, what: str) -> str | None:
     if p.role in POS and p.store_id == hold_store_id:
         return None
     if p.role in POS:
-        return f"store {p.store_id!r} may not {what} an authorization made at {hold_store_id!r}"
+        return (f"store {shown(p.store_id)} may not {what} an authorization made at "
+                f"{shown(hold_store_id)}")
     return _deny(p, what)
 
 
@@ -150,7 +158,7 @@ def simulate_purchase(p: Principal, store_id: str, store_partner_id: str) -> str
         return None
     if p.role == Role.PARTNER_MANAGER and p.partner_id == store_partner_id:
         return None
-    return _deny(p, f"simulate purchases at store {store_id!r}")
+    return _deny(p, f"simulate purchases at store {shown(store_id)}")
 
 
 def manage_coupons(p: Principal, owner: str) -> str | None:
@@ -171,4 +179,94 @@ def take_return(p: Principal, purchase_partner_id: str) -> str | None:
     if p.role in (*POS, Role.STORE_MANAGER, Role.PARTNER_MANAGER) and (
             p.partner_id == purchase_partner_id):
         return None
-    return _deny(p, f"take returns of purchases made at partner {purchase_partner_id!r}")
+    return _deny(p, f"take returns of purchases made at partner {shown(purchase_partner_id)}")
+
+
+# ------------------------------------------------------------------------------ registry writes
+
+
+def registry_write(p: Principal, command: object, store_partner: Callable[[str], str | None],
+                   credential_principal: Callable[[str], Principal | None]) -> str | None:
+    """Who may write which registry command. `store_partner(store id)` and
+    `credential_principal(credential id)` look the registry up (None: unknown); an unknown
+    store or credential the command names is InvalidInput."""
+    if isinstance(command, rc.RegisterPartner | rc.DefineCardClass):
+        return admin_only(p, type(command).__name__)
+    if isinstance(command, rc.RegisterStore):
+        return admin_partner_scope(p, command.partner_id, "register stores")
+    if isinstance(command, rc.RegisterTerminal):
+        partner = store_partner(command.store_id)
+        if partner is None:
+            raise InvalidInput("store_id", f"unknown store {shown(command.store_id)}")
+        return admin_partner_scope(p, partner, "register terminals")
+    if isinstance(command, rc.CreateCredential):
+        return create_credential(p, command.principal)
+    if isinstance(command, DefineProgram):
+        return define_program(p, command.owner)
+    if isinstance(command, PublishRuleSet):
+        scope = command.rule_set.scope
+        return publish_rules(p, scope, scope_store_partner(scope, store_partner))
+    if isinstance(command, DefineCouponCampaign):
+        if p.role == Role.STORE_MANAGER:
+            return "role STORE_MANAGER may not define coupon campaigns (it may give coupons)"
+        return manage_coupons(p, command.campaign.owner)
+    assert isinstance(command, rc.RevokeCredential), command
+    target = credential_principal(command.credential_id)
+    if target is None:
+        raise InvalidInput("credential_id", f"unknown credential {shown(command.credential_id)}")
+    return create_credential(p, target)
+
+
+def scope_store_partner(scope: str, store_partner: Callable[[str], str | None]) -> str:
+    """The partner of a `store:ID` scope ("" for other scopes and unknown stores)."""
+    kind, _, target = scope.partition(":")
+    return (store_partner(target) or "") if kind == "store" else ""
+
+
+# ------------------------------------------------------------------------------ at the till
+
+
+def purchase_store(p: Principal, simulate: bool, named: str) -> tuple[str, str | None]:
+    """(store id, denial): the store where a purchase happens. A till's own store (a till may
+    not simulate at another); for a simulation by a manager, the store it names, or its own."""
+    if p.role in POS:
+        if named and named != p.store_id:
+            return "", (f"a till of store {shown(p.store_id)} may not simulate a purchase at "
+                        f"{shown(named)}")
+        return p.store_id, None
+    if simulate:
+        store_id = named or p.store_id
+        if not store_id:
+            raise InvalidInput("store_id", "is required when the caller has no store")
+        return store_id, None
+    return "", f"role {Role(p.role).name} may not record purchases (a till does)"
+
+
+def approve_override(approver: Principal | None, store_id: str) -> str | None:
+    """A special discount at the till needs a STORE_MANAGER of this store (`approver`: the
+    principal of the override token's credential, None if unknown or revoked)."""
+    if approver is None:
+        return "override_token: unknown or revoked manager credential"
+    if approver.role != Role.STORE_MANAGER or approver.store_id != store_id:
+        return (f"override_token: only a STORE_MANAGER of store {shown(store_id)} may approve "
+                "a special discount")
+    return None
+
+
+def acting_terminal(p: Principal, terminal_id: str,
+                    terminal_store: Callable[[str], str | None]) -> tuple[str, str | None]:
+    """(terminal id, denial): the terminal an operation of a Batch acts for. A terminal acts
+    for itself; a gateway must name a terminal of its store (`terminal_store(id)`: the store
+    of a registered terminal, None if unknown); other roles act for no terminal."""
+    if p.role == Role.TERMINAL:
+        if terminal_id and terminal_id != p.terminal_id:
+            return "", f"terminal {shown(p.terminal_id)} may not act for {shown(terminal_id)}"
+        return p.terminal_id, None
+    if p.role == Role.GATEWAY:
+        if not terminal_id:
+            raise InvalidInput("terminal_id", "is required for a gateway")
+        if terminal_store(terminal_id) != p.store_id:
+            return "", (f"terminal {shown(terminal_id)} is not in store "
+                        f"{shown(p.store_id)}")
+        return terminal_id, None
+    return "", None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 
@@ -80,13 +81,100 @@ class Meta(msgspec.Struct, frozen=True, array_like=True):
     recorded_at_us: int  # microseconds since the Unix epoch, UTC
 
 
+# How much of a caller's value an error message repeats. Messages travel as gRPC trailers,
+# whose size is limited (a 16 KB value echoed whole came back RESOURCE_EXHAUSTED, a status
+# clients retry); naming the field and a short prefix is enough to find the mistake.
+SHOWN_CHARS_MAX = 40
+# The whole problem text of an InvalidInput, whatever went into it.
+PROBLEM_CHARS_MAX = 300
+FIELD_CHARS_MAX = 120
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, cut to a short prefix when long (for error messages)."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS_MAX:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str | bytes) else ""
+    return f"{text[:SHOWN_CHARS_MAX - 8]}...{size}"
+
+
 class InvalidInput(ValueError):
     """Malformed input; `field` is the name the wire contract gives the field."""
 
     def __init__(self, field: str, problem: str) -> None:
+        if len(problem) > PROBLEM_CHARS_MAX:
+            problem = problem[:PROBLEM_CHARS_MAX - 3] + "..."
+        if len(field) > FIELD_CHARS_MAX:
+            field = field[:FIELD_CHARS_MAX - 3] + "..."
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+# Instants a request may name (valid_from, valid_to, as_of): from the Unix epoch to
+# 9999-12-30T00:00:00Z. Shown in any offset (at most 24 h either way) such an instant is still
+# a date of the years 1..9999, which RFC 3339, Python's datetime and every client library can
+# write; "9999-12-31T23:59:59-23:59" (year 10000 in UTC) was accepted before this bound and then
+# broke every reply that showed it.
+TIME_MIN_US = 0
+TIME_MAX_US = 253_402_128_000_000_000
+FOREVER_US = 2**62  # "no end" (an empty valid_to): never shown as a time
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def check_time_us(value_us: int, field: str, *, forever_ok: bool = False) -> int:
+    if forever_ok and value_us == FOREVER_US:
+        return value_us
+    if not TIME_MIN_US <= value_us <= TIME_MAX_US:
+        raise InvalidInput(field, "must be between 1970-01-01T00:00:00Z and "
+                           "9999-12-30T00:00:00Z")
+    return value_us
+
+
+def parse_time_us(value: str, field: str, empty_us: int) -> int:
+    """RFC 3339 with an offset ("2026-03-01T00:00:00Z") -> microseconds since the epoch, within
+    TIME_MIN_US..TIME_MAX_US; `empty_us` for "" (not range-checked: FOREVER_US is allowed)."""
+    if not value:
+        return empty_us
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"{shown(value)} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(field, "needs an offset, e.g. 2026-03-01T00:00:00Z")
+    delta = moment - _EPOCH
+    return check_time_us((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,
+                         field)
+
+
+def format_time_us(value_us: int) -> str:
+    """Microseconds since the epoch as RFC 3339 in UTC; "" for 0 (unset) and FOREVER_US and
+    beyond. Total: a value outside datetime's range (only data stored before TIME_MAX_US was
+    enforced can hold one) is written from integer arithmetic, never an exception."""
+    if value_us <= 0 or value_us >= FOREVER_US:
+        return ""
+    days, micros = divmod(value_us, 86_400_000_000)
+    seconds, micros = divmod(micros, 1_000_000)
+    year, month, day = _civil_from_days(days)
+    clock = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    fraction = f".{micros:06d}" if micros else ""
+    return f"{year:04d}-{month:02d}-{day:02d}T{clock}{fraction}Z"
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of a day number since 1970-01-01 in the proleptic Gregorian calendar
+    (H. Hinnant's algorithm, valid for any integer)."""
+    days += 719_468
+    era = days // 146_097
+    day_of_era = days - era * 146_097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524
+                   - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    mp = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return year_of_era + era * 400 + (month <= 2), month, day
 
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")

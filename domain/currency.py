@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.common import InvalidInput
+from domain.common import InvalidInput, shown
 
 # Exponent 2 unless listed otherwise below; the list of codes is the active ISO 4217 table
 # (funds codes, precious metals and "no currency" codes are left out on purpose).
@@ -26,7 +26,7 @@ EXPONENTS: dict[str, int] = {
 
 def check_currency(value: str, field: str = "currency") -> str:
     if value not in EXPONENTS:
-        raise InvalidInput(field, f"unknown ISO 4217 currency code {value!r}")
+        raise InvalidInput(field, f"unknown ISO 4217 currency code {shown(value)}")
     return value
 
 

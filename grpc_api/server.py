@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from domain import access
 from domain.cards import commands as cc
 from domain.common import (
     InvalidInput,
@@ -37,22 +38,36 @@ from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger import limits
 from ledger.codec import CardView, Outcome
-from ledger.engine import (
-    INVALID_ARGUMENT,
-    Failure,
-    Ledger,
-    Movement,
-    Request,
-    Sync,
-    list_movements,
-)
+from ledger.engine import Failure, Ledger, Request, Sync
+from ledger.movements import Movement, Refused, list_movements
+from ledger.refusals import Refusal, internal_failure
 from ledger.store import Unavailable
 
 log = logging.getLogger("grpc_api.server")
 
-_CODES = {name: getattr(grpc.StatusCode, name) for name in (
-    "INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED", "UNAVAILABLE",
-    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "NOT_FOUND", "FAILED_PRECONDITION")}
+# The ledger's refusals as gRPC statuses (the contract's meanings: RESOURCE_EXHAUSTED is
+# overload, UNAVAILABLE a database outage; INTERNAL a bug, with a logged reference).
+STATUS = {
+    Refusal.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
+    Refusal.DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Refusal.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Refusal.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Refusal.NOT_CONFIGURED: grpc.StatusCode.FAILED_PRECONDITION,
+    Refusal.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Refusal.DEADLINE_PASSED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Refusal.DATABASE_DOWN: grpc.StatusCode.UNAVAILABLE,
+    Refusal.BUG: grpc.StatusCode.INTERNAL,
+}
+
+# A status message travels in a trailer whose size gRPC limits; past it the client sees
+# RESOURCE_EXHAUSTED (which the contract keeps for overload). Every message is cut here, as a
+# last guard behind the field checks that already keep echoed values short.
+STATUS_MESSAGE_MAX = 1_000
+
+
+def _status_message(message: str) -> str:
+    return message if len(message) <= STATUS_MESSAGE_MAX else (
+        message[:STATUS_MESSAGE_MAX - 3] + "...")
 
 SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
@@ -74,7 +89,7 @@ SERVER_OPTIONS = [
 class Rejected(Exception):
     """An RPC answered with a gRPC status instead of a reply message."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: Refusal, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -118,7 +133,7 @@ class Gateway:
             await self.sync()
             credential = self.ledger.authenticate(token)
         if credential is None:
-            raise Rejected("UNAUTHENTICATED", "missing, unknown or revoked bearer token")
+            raise Rejected(Refusal.UNAUTHENTICATED, "missing, unknown or revoked bearer token")
         return credential
 
     async def sync(self) -> None:
@@ -198,11 +213,16 @@ def rpc(handler: Callable[..., Any]) -> Callable[..., Any]:
             credential = await self.gateway.authenticate(context)
             return await handler(self, request, context, credential)
         except InvalidInput as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            failure = Failure(Refusal.INVALID_INPUT, str(error))
         except Rejected as error:
-            await context.abort(_CODES[error.code], str(error))
+            failure = Failure(error.code, str(error))
         except Unavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"database unavailable: {error}")
+            failure = Failure(Refusal.DATABASE_DOWN, f"database unavailable: {error}")
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception:  # a bug: INTERNAL with a reference, never UNKNOWN with a traceback
+            failure = internal_failure(f"RPC {handler.__name__}")
+        await context.abort(STATUS[failure.code], _status_message(failure.message))
 
     wrapper.__name__ = handler.__name__
     return wrapper
@@ -352,13 +372,14 @@ class CardService(pb_grpc.CardServiceServicer):
         await self.gateway.sync()
         fresh = self.gateway.ledger.registry.credentials.get(credential.credential_id)
         if fresh is None or fresh.revoked:
-            raise Rejected("UNAUTHENTICATED", "missing, unknown or revoked bearer token")
+            raise Rejected(Refusal.UNAUTHENTICATED, "missing, unknown or revoked bearer token")
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(
             None, list_movements, self.gateway.ledger.store, credential.principal,
-            request.card_number, request.after_version, request.limit)
-        if isinstance(found, Failure):
-            raise Rejected(found.code, found.message)
+            request.card_number, request.after_version, request.limit,
+            self.gateway.ledger.clock_us())
+        if isinstance(found, Refused):
+            raise Rejected(Refusal.DENIED, found.message)
         if isinstance(found, Outcome):
             return pb.ListMovementsReply()  # unknown card: no movements
         return pb.ListMovementsReply(movements=[_movement(m) for m in found])
@@ -449,7 +470,7 @@ class PosService(pb_grpc.PosServiceServicer):
             return ""
         approver = self.gateway.ledger.authenticate(message.override_token)
         if approver is None:
-            raise Rejected("PERMISSION_DENIED", "override_token: unknown or revoked credential")
+            raise Rejected(Refusal.DENIED, "override_token: unknown or revoked credential")
         return approver.credential_id
 
     @rpc
@@ -473,7 +494,18 @@ class PosService(pb_grpc.PosServiceServicer):
         try:
             credential = await self.gateway.authenticate(context)
         except Rejected as error:
-            await context.abort(_CODES[error.code], str(error))
+            await context.abort(STATUS[error.code], _status_message(str(error)))
+        try:
+            async for reply in self._batch_replies(credential, request_iterator, context):
+                yield reply
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception:  # a bug: INTERNAL with a reference, never UNKNOWN
+            failure = internal_failure("RPC Batch")
+            await context.abort(grpc.StatusCode.INTERNAL, failure.message)
+
+    async def _batch_replies(self, credential: Credential, request_iterator: Any,
+                             context: grpc.aio.ServicerContext) -> Any:
         async for message in request_iterator:
             count = len(message.operations)
             if not 1 <= count <= limits.BATCH_OPERATIONS_MAX:
@@ -509,37 +541,41 @@ class PosService(pb_grpc.PosServiceServicer):
             approver = self._approver(message) if name == "purchase" else ""
             command = _validated(pos_command(name, message, approver), message.request_id)
         except InvalidInput as error:
-            return pb.PosOperationReply(error=f"{INVALID_ARGUMENT}: {error}")
+            return _operation_error(Failure(Refusal.INVALID_INPUT, str(error)))
         except Rejected as error:
-            return pb.PosOperationReply(error=f"{error.code}: {error}")
+            return _operation_error(Failure(error.code, str(error)))
+        except Exception:  # a bug in one operation: its neighbours are decided normally
+            failure = internal_failure(f"Batch operation {name}")
+            return _operation_error(failure)
         return Request(credential.credential_id, command, _ignore, "", message.request_id,
                        terminal_id, deadline)
 
     def _acting_terminal(self, principal: Principal, terminal_id: str) -> str:
-        if principal.role == Role.TERMINAL:
-            if terminal_id and terminal_id != principal.terminal_id:
-                raise Rejected("PERMISSION_DENIED",
-                               f"terminal {principal.terminal_id!r} may not act for "
-                               f"{terminal_id!r}")
-            return principal.terminal_id
-        if principal.role == Role.GATEWAY:
-            terminal = self.gateway.ledger.registry.terminals.get(terminal_id)
-            if not terminal_id:
-                raise InvalidInput("terminal_id", "is required for a gateway")
-            if terminal is None or terminal.store_id != principal.store_id:
-                raise Rejected("PERMISSION_DENIED",
-                               f"terminal {terminal_id!r} is not in store {principal.store_id!r}")
-            return terminal_id
-        return ""
+        terminals = self.gateway.ledger.registry.terminals
+
+        def store_of(terminal: str) -> str | None:
+            found = terminals.get(terminal)
+            return found.store_id if found is not None else None
+
+        acting, denial = access.acting_terminal(principal, terminal_id, store_of)
+        if denial is not None:
+            raise Rejected(Refusal.DENIED, denial)
+        return acting
 
 
 def _ignore(reply: Outcome | Failure) -> None:
     """Placeholder callback: Gateway.submit_all sets the real one."""
 
 
+def _operation_error(failure: Failure) -> pb.PosOperationReply:
+    """A Batch operation's refusal: "STATUS: message", the status named as gRPC names it."""
+    return pb.PosOperationReply(
+        error=_status_message(f"{STATUS[failure.code].name}: {failure.message}"))
+
+
 def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
     if isinstance(reply, Failure):
-        return pb.PosOperationReply(error=f"{reply.code}: {reply.message}")
+        return _operation_error(reply)
     if reply.kind in ("Purchase", "Return") or reply.purchase is not None:
         return pb.PosOperationReply(purchase=translate.purchase_reply(
             reply, card_message(reply.card)))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from domain.common import InvalidInput
+from domain.common import FOREVER_US, InvalidInput, format_time_us, parse_time_us
 from domain.coupons.model import Campaign, DefineCouponCampaign
 from domain.points.program import Clawback, DefineProgram, TierLevel
 from domain.purchases.commands import Purchase, Return, ReturnLine
@@ -21,30 +20,7 @@ from domain.rules.model import (
 from grpc_api.generated import pos_pb2 as pb
 from ledger.codec import CouponUseView, CouponView, Outcome
 
-FOREVER_US = 2**62
 DAY_MINUTES = 24 * 60
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def parse_time_us(value: str, field: str, empty_us: int) -> int:
-    """RFC 3339 with an offset ("2026-03-01T00:00:00Z") -> microseconds since the epoch."""
-    if not value:
-        return empty_us
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, f"{value!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(field, "needs an offset, e.g. 2026-03-01T00:00:00Z")
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def format_time_us(value_us: int) -> str:
-    if value_us <= 0 or value_us >= FOREVER_US:
-        return ""
-    moment = _EPOCH + dt.timedelta(microseconds=value_us)
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _enum(value: int, kind: type, field: str, default: Any) -> Any:
@@ -149,12 +125,20 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
         tier=p.tier, coupons_used=[coupon_use_message(u) for u in p.coupons_used],
         coupons_issued=[coupon_message(c) for c in p.coupons_issued],
         coupon_discount_minor=p.coupon_discount_minor,
-        stamps=[pb.StampProgress(stamp_card=s.key, before=s.before, after=s.after,
-                                 needed=s.needed, free_units=s.free_units,
+        stamps=[pb.StampProgress(stamp_card=s.key, before=_int32(s.before),
+                                 after=_int32(s.after), needed=s.needed,
+                                 free_units=_int32(s.free_units),
                                  discount_minor=s.discount_minor) for s in p.stamps],
         override_discount_minor=p.override_discount_minor,
         override_approved_by=p.override_approver, points_debt_added=p.points_debt_added,
         points_debt_settled=p.debt_settled)
+
+
+def _int32(value: int) -> int:
+    """A count shown in an int32 field: stamps held can pass 2**31 only over thousands of
+    million-unit purchases that never had room for a free unit; the reply shows the bound
+    rather than fail after the purchase committed."""
+    return min(value, 2**31 - 1)
 
 
 def coupon_use_message(use: CouponUseView) -> pb.CouponUse:

@@ -155,7 +155,11 @@ class MaintenanceView(msgspec.Struct, array_like=True):
 
 
 class Outcome(msgspec.Struct, array_like=True):
-    """The reply to a command, as stored with its request key and replayed on a retry."""
+    """The reply to a command, as stored with its request key and replayed on a retry.
+
+    Stored by position (msgspec arrays): fields of Outcome and of every struct inside it are
+    only ever appended, with defaults; tests/unit/test_stored_replies.py pins the order and
+    decodes a reply stored before."""
 
     result: int
     kind: str = ""  # the command's tag: what a Reverse has to undo

@@ -20,6 +20,8 @@ import numpy.typing as npt
 
 from domain.rules.model import (
     MULTIPLIER_BP_ONE,
+    MULTIPLIER_PRODUCT_MAX,
+    POINTS_PER_PURCHASE_MAX,
     Basket,
     Effect,
     Rounding,
@@ -170,7 +172,8 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
             threshold_minor, points, discount_bp, weekday_mask, minute_from, minute_to,
             line_condition, class_any, tier_any, rule_category, rule_sku, rule_class, rule_tier,
             line_start, line_category, line_sku, line_amount, card_class, tier, weekday, minute,
-            lines_max, out_points, out_eligible, out_by_rule, out_discount,
+            lines_max, product_max, points_max, out_points, out_eligible, out_by_rule,
+            out_discount,
             out_discount_by_rule, out_fired):  # pragma: no cover (compiled)
     n_rules = effect.shape[0]
     n_baskets = line_start.shape[0] - 1
@@ -252,13 +255,13 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
             before = base
             for k in range(n_combine):
                 r = combine[k]
-                product = product * multiplier_bp[r] // MULTIPLIER_BP_ONE
+                product = min(product * multiplier_bp[r] // MULTIPLIER_BP_ONE, product_max)
                 after = base * product // MULTIPLIER_BP_ONE
                 gift_rule[gifts] = r
                 gift_points[gifts] = after - before
                 gifts += 1
                 before = after
-        cap = -1
+        cap = points_max
         for r in range(n_rules):
             if not live[r]:
                 continue
@@ -278,12 +281,12 @@ def _kernel(effect, rate_num, rate_den, rounding, multiplier_bp, exclusive, prio
                     gift_rule[gifts] = r
                     gift_points[gifts] = points[r]
                     gifts += 1
-            elif effect[r] == CAP and (cap < 0 or points[r] < cap):
+            elif effect[r] == CAP and points[r] < cap:
                 cap = points[r]
         total = 0
         for g in range(gifts):
             total += gift_points[g]
-        if cap >= 0 and total > cap:
+        if total > cap:
             excess = total - cap
             for g in range(gifts - 1, -1, -1):
                 cut = min(excess, max(0, gift_points[g]))
@@ -320,7 +323,8 @@ def evaluate_batch(compiled: CompiledRuleSet, batch: BasketBatch) -> BatchResult
             c.minute_from, c.minute_to, c.line_condition, c.class_any, c.tier_any,
             c.rule_category, c.rule_sku, c.rule_class, c.rule_tier, batch.line_start,
             batch.line_category, batch.line_sku, batch.line_amount, batch.card_class,
-            batch.tier, batch.weekday, batch.minute, batch.lines_max, out.points, out.eligible,
+            batch.tier, batch.weekday, batch.minute, batch.lines_max, MULTIPLIER_PRODUCT_MAX,
+            POINTS_PER_PURCHASE_MAX, out.points, out.eligible,
             out.by_rule, out.discount, out.discount_by_rule, out.fired)
     return out
 

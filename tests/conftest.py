@@ -21,6 +21,17 @@ from ledger.store import EventStore, open_store
 from tests.helpers import Alliance, FakeClock, build_alliance, started_ledger
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The fuzz suite's budget (tests/fuzz/conftest.py): here, in the first conftest pytest
+    loads, so `pytest --fuzz-seconds 600` works from the repository root."""
+    group = parser.getgroup("fuzz", "the fuzz suite (tests/fuzz)")
+    group.addoption("--fuzz-seconds", type=float, default=None,
+                    help="seconds per store (default 20, or FUZZ_SECONDS)")
+    group.addoption("--fuzz-seed", type=int, default=None, help="seed (default 1, or FUZZ_SEED)")
+    group.addoption("--fuzz-calls", type=int, default=None,
+                    help="calls per phase instead of seconds (or FUZZ_CALLS)")
 BACKENDS = ["sqlite", "postgres"]
 
 

@@ -135,7 +135,9 @@ def expired_holds(state: CardState, now_us: int, meta: Meta) -> tuple[ev.CardEve
     if now_us < state.next_expiry_us:
         return ()
     released: list[ev.CardEvent] = []
-    for hold in state.holds.values():
+    # Earliest first (then in the order authorized): a statement that shows a lapse before it
+    # is recorded shows it at the version it will be recorded at.
+    for hold in sorted(state.holds.values(), key=lambda h: h.expires_at_us):
         if hold.status == HoldStatus.PENDING and hold.expires_at_us <= now_us:
             released.append(ev.AuthorizationReleased(
                 meta, hold.authorization_id, hold.amount_minor, ev.RELEASE_EXPIRED,

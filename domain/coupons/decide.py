@@ -10,8 +10,11 @@ coupon takes its percentage of the scope amount, once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
+from domain.common import CardStatus, Result
 from domain.coupons.model import Campaign, Coupon, CouponKind, CouponStatus
 from domain.rules.model import Line
 
@@ -74,3 +77,31 @@ def expired_coupons(coupons: dict[str, Coupon], now_us: int) -> tuple[tuple[str,
     """(coupon id, value left) of every active coupon whose validity has ended."""
     return tuple((c.coupon_id, c.remaining_minor) for c in coupons.values()
                  if c.status == CouponStatus.ACTIVE and c.terms.valid_to_us <= now_us)
+
+
+# A purchase issues coupons of at most this many campaigns: a coupon id holds one digit for
+# its index within the purchase (CardState.coupon_id).
+COUPONS_ISSUED_PER_PURCHASE_MAX = 10
+
+
+def issue_decline(card_status: int, card_currency: str, campaign: Campaign,
+                  now_us: int) -> Result | None:
+    """Why a coupon of `campaign` cannot be given to a card now (None: it can): the card must
+    be issued or active, in the campaign's currency, and the campaign still running."""
+    if card_status not in (CardStatus.ISSUED, CardStatus.ACTIVE):
+        return Result.DECLINED_CARD_NOT_ACTIVE
+    if campaign.currency != card_currency:
+        return Result.DECLINED_CURRENCY_MISMATCH
+    if now_us >= campaign.valid_to_us:
+        return Result.DECLINED_INVALID_STATE
+    return None
+
+
+def campaigns_to_issue(campaign_ids: tuple[str, ...], campaigns: Mapping[str, Campaign],
+                       currency: str, now_us: int) -> tuple[Campaign, ...]:
+    """The campaigns whose coupons a purchase hands out (its rules fired them): known, in the
+    card's currency, still running; at most COUPONS_ISSUED_PER_PURCHASE_MAX."""
+    found = [campaign for campaign_id in campaign_ids
+             if (campaign := campaigns.get(campaign_id)) is not None
+             and campaign.currency == currency and now_us < campaign.valid_to_us]
+    return tuple(found[:COUPONS_ISSUED_PER_PURCHASE_MAX])

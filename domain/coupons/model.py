@@ -23,7 +23,7 @@ import re
 
 import msgspec
 
-from domain.common import InvalidInput, check_card_number, check_id
+from domain.common import InvalidInput, check_card_number, check_id, check_time_us
 from domain.currency import check_currency
 from domain.rules.model import TOKEN_PATTERN
 
@@ -96,6 +96,8 @@ class DefineCouponCampaign(msgspec.Struct, frozen=True, array_like=True,
             raise InvalidInput("kind", "must be VALUE or PERCENT")
         if not 0 <= c.min_spend_minor <= 10**15:
             raise InvalidInput("min_spend_minor", "must not be negative")
+        check_time_us(c.valid_from_us, "valid_from")
+        check_time_us(c.valid_to_us, "valid_to")
         if c.valid_from_us >= c.valid_to_us:
             raise InvalidInput("valid_to", "must be after valid_from")
         for field, values in (("stores", c.stores), ("categories", c.categories)):

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from domain.common import CLASS_PATTERN, InvalidInput, check_id
+from domain.common import CLASS_PATTERN, InvalidInput, check_id, shown
 from domain.currency import check_currency
 from domain.points.purse import ExpiryKind, ExpiryPolicy
 
@@ -115,7 +115,8 @@ class DefineProgram(msgspec.Struct, frozen=True, array_like=True, tag="DefinePro
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput("timezone", f"unknown IANA time zone {self.timezone!r}") from None
+            raise InvalidInput("timezone",
+                               f"unknown IANA time zone {shown(self.timezone)}") from None
         if not 0 <= self.vesting_days <= VESTING_DAYS_MAX:
             raise InvalidInput("vesting_days", f"must be 0..{VESTING_DAYS_MAX}")
         if len(self.tiers) > TIERS_MAX:

@@ -11,7 +11,14 @@ import re
 
 import msgspec
 
-from domain.common import InvalidInput, check_amount, check_card_number, check_id, check_text
+from domain.common import (
+    InvalidInput,
+    check_amount,
+    check_card_number,
+    check_id,
+    check_text,
+    shown,
+)
 from domain.coupons.model import COUPONS_PER_PURCHASE_MAX, check_code_shape
 from domain.currency import check_currency
 from domain.rules.model import Basket, Line, check_basket
@@ -36,7 +43,8 @@ def local_moment(local_time: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(local_time)
     except ValueError:
-        raise InvalidInput("local_time", f"{local_time!r} is not a real date and time") from None
+        raise InvalidInput("local_time",
+                           f"{shown(local_time)} is not a real date and time") from None
     return moment
 
 

@@ -86,6 +86,26 @@ def apply(state: CardState, rule_sets: tuple[RuleSet, ...], basket: Basket, loca
         discount_minor=evaluation.discount_minor + discount), tuple(stamps)
 
 
+def stamp_line(count: int, quantity: int, needed: int, price_minor: int,
+               room_minor: int) -> tuple[int, int]:
+    """(stamps held after, units free) for `quantity` units of one line, unit by unit: a unit
+    is free when `needed` stamps are held and its price still fits in `room_minor` (then the
+    stamps start again from 0); otherwise it earns a stamp. In closed form, so a line of a
+    million units costs what a line of one does on the writer thread."""
+    earning = min(quantity, max(0, needed - count))  # units that earn before a free one is due
+    count += earning
+    rest = quantity - earning
+    if rest == 0:
+        return count, 0
+    # Free units fall on every (needed + 1)th unit from here, as long as the price fits.
+    due = -(-rest // (needed + 1))
+    fits = due if price_minor == 0 else room_minor // price_minor
+    free = 0 if room_minor < 0 else min(due, fits)
+    if free == 0:
+        return count + rest, 0
+    return rest - 1 - (free - 1) * (needed + 1), free
+
+
 def _stamp(state: CardState, key: str, rule: Rule, basket: Basket,
            room_minor: int) -> StampProgress | None:
     before = count = state.stamps.get(key, 0)
@@ -94,17 +114,12 @@ def _stamp(state: CardState, key: str, rule: Rule, basket: Basket,
     for index, line in enumerate(basket.lines):
         if not applies_to_line(rule, line):
             continue
-        earned = 0
-        for _ in range(line.quantity):
-            if count >= rule.stamps_needed and taken + line.unit_price_minor <= room_minor:
-                free += 1
-                taken += line.unit_price_minor
-                count = 0
-            else:
-                count += 1
-                earned += 1
-        if earned:
-            stamped.append((index, earned))
+        count, line_free = stamp_line(count, line.quantity, rule.stamps_needed,
+                                      line.unit_price_minor, room_minor - taken)
+        free += line_free
+        taken += line_free * line.unit_price_minor
+        if line.quantity - line_free:
+            stamped.append((index, line.quantity - line_free))
     if not stamped and not free:
         return None
     return StampProgress(key, before, count, rule.stamps_needed, free, taken, tuple(stamped))

@@ -13,6 +13,7 @@ from domain.common import (
     Role,
     check_id,
     check_text,
+    shown,
 )
 from domain.currency import check_currency
 
@@ -47,7 +48,8 @@ class RegisterStore(msgspec.Struct, frozen=True, array_like=True, tag="RegisterS
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput("timezone", f"unknown IANA time zone {self.timezone!r}") from None
+            raise InvalidInput("timezone",
+                               f"unknown IANA time zone {shown(self.timezone)}") from None
 
 
 class RegisterTerminal(msgspec.Struct, frozen=True, array_like=True, tag="RegisterTerminal"):

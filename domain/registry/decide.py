@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from domain.common import InvalidInput, Meta, Principal, Result, Role
+from domain.common import InvalidInput, Meta, Principal, Result, Role, shown
 from domain.coupons.model import Campaign, DefineCouponCampaign
 from domain.points.program import ALLIANCE, DefineProgram, Program
 from domain.registry import commands as cmd
@@ -113,13 +113,13 @@ def decide(state: RegistryState,
             return _approve(ev.PartnerRegistered(meta, partner_id, name, currency))
         case cmd.RegisterStore(partner_id, store_id, name, timezone):
             if partner_id not in state.partners:
-                raise InvalidInput("partner_id", f"unknown partner {partner_id!r}")
+                raise InvalidInput("partner_id", f"unknown partner {shown(partner_id)}")
             if store_id in state.stores:
                 return _exists()
             return _approve(ev.StoreRegistered(meta, partner_id, store_id, name, timezone))
         case cmd.RegisterTerminal(store_id, terminal_id):
             if store_id not in state.stores:
-                raise InvalidInput("store_id", f"unknown store {store_id!r}")
+                raise InvalidInput("store_id", f"unknown store {shown(store_id)}")
             if terminal_id in state.terminals:
                 return _exists()
             return _approve(ev.TerminalRegistered(meta, store_id, terminal_id))
@@ -132,7 +132,7 @@ def decide(state: RegistryState,
         case cmd.RevokeCredential(credential_id):
             credential = state.credentials.get(credential_id)
             if credential is None:
-                raise InvalidInput("credential_id", f"unknown credential {credential_id!r}")
+                raise InvalidInput("credential_id", f"unknown credential {shown(credential_id)}")
             if credential.revoked:
                 return _exists()
             return _approve(ev.CredentialRevoked(meta, credential_id))
@@ -141,29 +141,29 @@ def decide(state: RegistryState,
                                                 hold_ttl_seconds))
         case DefineProgram():
             if command.owner != ALLIANCE and command.owner not in state.partners:
-                raise InvalidInput("owner", f"unknown partner {command.owner!r}")
+                raise InvalidInput("owner", f"unknown partner {shown(command.owner)}")
             return _approve(ev.ProgramDefined(meta, command.program()))
         case DefineCouponCampaign(campaign):
             if campaign.owner != ALLIANCE and campaign.owner not in state.partners:
-                raise InvalidInput("owner", f"unknown partner {campaign.owner!r}")
+                raise InvalidInput("owner", f"unknown partner {shown(campaign.owner)}")
             for index, store_id in enumerate(campaign.stores):
                 if store_id not in state.stores:
-                    raise InvalidInput(f"stores[{index}]", f"unknown store {store_id!r}")
+                    raise InvalidInput(f"stores[{index}]", f"unknown store {shown(store_id)}")
             return _approve(ev.CouponCampaignDefined(meta, campaign))
         case PublishRuleSet(rule_set):
             _check_rule_set_scope(state, rule_set)
             for index, rule in enumerate(rule_set.rules):
                 if rule.coupon_campaign and rule.coupon_campaign not in state.campaigns:
                     raise InvalidInput(f"rules[{index}] ({rule.rule_id}).coupon_campaign",
-                                       f"unknown campaign {rule.coupon_campaign!r}")
+                                       f"unknown campaign {shown(rule.coupon_campaign)}")
             versions = state.rule_sets.get(rule_set.rule_set_id, [])
             expected = len(versions) + 1
             if rule_set.version != expected:
                 raise InvalidInput("rule_set.version", f"must be {expected}: published "
                                    "versions are immutable and numbered without gaps")
             if versions and versions[0].scope != rule_set.scope:
-                raise InvalidInput("rule_set.scope", f"must stay {versions[0].scope!r} for "
-                                   f"rule set {rule_set.rule_set_id!r}")
+                raise InvalidInput("rule_set.scope", f"must stay {shown(versions[0].scope)} for "
+                                   f"rule set {shown(rule_set.rule_set_id)}")
             return _approve(ev.RuleSetPublished(meta, rule_set))
     raise AssertionError(f"unhandled registry command {command!r}")
 
@@ -171,24 +171,24 @@ def decide(state: RegistryState,
 def _check_rule_set_scope(state: RegistryState, rule_set: RuleSet) -> None:
     kind, _, target = rule_set.scope.partition(":")
     if kind == "partner" and target not in state.partners:
-        raise InvalidInput("rule_set.scope", f"unknown partner {target!r}")
+        raise InvalidInput("rule_set.scope", f"unknown partner {shown(target)}")
     if kind == "store" and target not in state.stores:
-        raise InvalidInput("rule_set.scope", f"unknown store {target!r}")
+        raise InvalidInput("rule_set.scope", f"unknown store {shown(target)}")
 
 
 def _check_scope_exists(state: RegistryState, p: Principal) -> None:
     if p.partner_id and p.partner_id not in state.partners:
-        raise InvalidInput("principal.partner_id", f"unknown partner {p.partner_id!r}")
+        raise InvalidInput("principal.partner_id", f"unknown partner {shown(p.partner_id)}")
     if p.store_id:
         store = state.stores.get(p.store_id)
         if store is None or store.partner_id != p.partner_id:
             raise InvalidInput("principal.store_id",
-                               f"no store {p.store_id!r} at partner {p.partner_id!r}")
+                               f"no store {shown(p.store_id)} at partner {shown(p.partner_id)}")
     if p.terminal_id:
         terminal = state.terminals.get(p.terminal_id)
         if terminal is None or terminal.store_id != p.store_id:
             raise InvalidInput("principal.terminal_id",
-                               f"no terminal {p.terminal_id!r} in store {p.store_id!r}")
+                               f"no terminal {shown(p.terminal_id)} in store {shown(p.store_id)}")
 
 
 def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:

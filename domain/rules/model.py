@@ -10,7 +10,8 @@ weekdays and a time of day in the store's timezone, categories or SKUs) and one 
 - EXCLUDE: lines it applies to earn nothing and do not count as eligible spend;
 - THRESHOLD_BONUS: flat points, and/or a coupon of `coupon_campaign`, when the eligible
   spend reaches `threshold_minor`;
-- CAP: at most `points` for the whole purchase;
+- CAP: at most `points` for the whole purchase (and never more than POINTS_PER_PURCHASE_MAX,
+  with no CAP rule at all);
 - STAMP, FIRST_PURCHASE_BONUS and CAP with a `cap_period`: rules on the card's history,
   applied after the basket's evaluation (domain/purchases/stateful.py);
 - DISCOUNT: a member discount of `discount_bp` (10000 = 100 %) off the lines it applies to,
@@ -18,11 +19,11 @@ weekdays and a time of day in the store's timezone, categories or SKUs) and one 
   lowest position) applies alone. A discounted line earns, and counts as eligible spend, on
   what is paid for it.
 
-Stacking is explicit. Multipliers marked COMBINE multiply together; if any EXCLUSIVE
-multiplier applies to a line, the one with the highest `priority` (then the lowest position)
-applies alone. Several EARN rules may apply to a line: the highest priority one is used. All
-arithmetic is on integers with the rounding mode of the EARN rule, so two evaluators that follow
-this text give the same points to the point.
+Stacking is explicit. Multipliers marked COMBINE multiply together (the product saturates at
+100x); if any EXCLUSIVE multiplier applies to a line, the one with the highest `priority` (then
+the lowest position) applies alone. Several EARN rules may apply to a line: the highest priority
+one is used. All arithmetic is on integers with the rounding mode of the EARN rule, so two
+evaluators that follow this text give the same points to the point.
 """
 
 from __future__ import annotations
@@ -32,20 +33,38 @@ import re
 
 import msgspec
 
-from domain.common import InvalidInput
+from domain.common import InvalidInput, check_time_us, shown
 
 RULE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,48}")
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
 
-# Bounds that keep every intermediate product inside int64 (see reference.line_points):
-# line amount <= 1e10 minor, rate_num <= 1_000, multiplier <= 1_000_000 bp (100x)
-# -> 1e10 * 1e3 * 1e6 = 1e19 would not fit, so a line is capped at 1e9 minor (10 million units).
+# Bounds that keep every intermediate value of both evaluators (reference.py and the numba
+# kernel, which works in int64: at most 9.2e18) inside int64. Worst cases, per line:
+#   amount            <= LINE_AMOUNT_MAX (1e9 minor = 10 million units: no till line is bigger)
+#   discount product  amount * discount_bp           <= 1e9 * 1e4  = 1e13
+#   EARN numerator    amount * rate_num (x2, half up) <= 2 * 1e9 * 1e3 = 2e12, so base <= 1e12
+#   multiplier steps  product * multiplier_bp        <= 1e6 * 1e6  = 1e12, because the product
+#                     of COMBINE multipliers saturates at MULTIPLIER_PRODUCT_MAX (100x: no
+#                     promotion pays more than a hundredfold, and without the bound two 100x
+#                     multipliers on a big line overflowed: 1e12 * 1e8 = 1e20)
+#   line points       base * product                 <= 1e12 * 1e6  = 1e18
+# per basket: lines <= LINES_MAX (500, domain/purchases/commands.py), so line gifts sum to at
+# most 500 * 1e14 = 5e16 and eligible spend to 5e11; bonuses add at most 3 rule sets * 256
+# rules * POINTS_MAX = 7.7e14; the total is then cut to POINTS_PER_PURCHASE_MAX like a CAP.
+# A card's points (the sum of its lots, an int64 on the wire) then take over nine million
+# purchases at the per-purchase maximum to reach int64.
 LINE_AMOUNT_MAX = 10**9
+# Units in one line: a million is beyond any till (a pallet is one line of tens or hundreds);
+# with free lines (price 0) nothing else bounds it, and stamp counts, shown as int32 on the
+# wire, grow with it.
+QUANTITY_MAX = 1_000_000
 RATE_NUM_MAX = 1_000
 RATE_DEN_MAX = 1_000_000
 MULTIPLIER_BP_MAX = 1_000_000
 MULTIPLIER_BP_ONE = 10_000
+MULTIPLIER_PRODUCT_MAX = MULTIPLIER_BP_MAX
 POINTS_MAX = 10**12
+POINTS_PER_PURCHASE_MAX = POINTS_MAX
 RULES_MAX = 256
 VALUES_MAX = 1_000  # categories, SKUs, classes or tiers named by one rule
 
@@ -144,7 +163,8 @@ class RuleSetInvalid(InvalidInput):
     """A rule set that cannot be published; names the rule and its field."""
 
     def __init__(self, rule_index: int | None, rule_id: str, field: str, problem: str) -> None:
-        where = f"rules[{rule_index}] ({rule_id}).{field}" if rule_index is not None else field
+        named = rule_id if len(rule_id) <= 48 else rule_id[:40] + "..."
+        where = f"rules[{rule_index}] ({named}).{field}" if rule_index is not None else field
         super().__init__(where, problem)
         self.rule_id = rule_id
 
@@ -155,7 +175,7 @@ def _check_tokens(index: int, rule: Rule, field: str, values: tuple[str, ...]) -
     for value in values:
         if not TOKEN_PATTERN.fullmatch(value):
             raise RuleSetInvalid(index, rule.rule_id, field,
-                                 f"{value!r} is not 1..48 of [A-Za-z0-9_.:-]")
+                                 f"{shown(value)} is not 1..48 of [A-Za-z0-9_.:-]")
 
 
 def _check_rule(index: int, rule: Rule) -> None:
@@ -217,6 +237,8 @@ def validate(rule_set: RuleSet) -> RuleSet:
     if rule_set.version < 1:
         raise RuleSetInvalid(None, "", "version", "must be 1 or more")
     check_scope(rule_set.scope, "scope")
+    check_time_us(rule_set.valid_from_us, "valid_from")
+    check_time_us(rule_set.valid_to_us, "valid_to", forever_ok=True)
     if rule_set.valid_from_us >= rule_set.valid_to_us:
         raise RuleSetInvalid(None, "", "valid_to", "must be after valid_from")
     if not 1 <= len(rule_set.rules) <= RULES_MAX:
@@ -239,8 +261,8 @@ def check_basket(basket: Basket) -> Basket:
             raise InvalidInput(f"lines[{index}].sku", "must be 1..48 of [A-Za-z0-9_.:-]")
         if line.category and not TOKEN_PATTERN.fullmatch(line.category):
             raise InvalidInput(f"lines[{index}].category", "must be 1..48 of [A-Za-z0-9_.:-]")
-        if line.quantity <= 0:
-            raise InvalidInput(f"lines[{index}].quantity", "must be greater than 0")
+        if not 0 < line.quantity <= QUANTITY_MAX:
+            raise InvalidInput(f"lines[{index}].quantity", f"must be 1..{QUANTITY_MAX}")
         if line.unit_price_minor < 0:
             raise InvalidInput(f"lines[{index}].unit_price_minor", "must not be negative")
         if not 0 <= line.margin_minor <= line.unit_price_minor:

@@ -10,15 +10,16 @@ Order of evaluation for one basket:
 4. the EARN rule with the highest priority (then lowest position) gives the line's base points
    = round(amount * rate_num / rate_den) with that rule's rounding; no EARN rule: 0;
 5. multipliers: the best applicable EXCLUSIVE one alone, else the product of the COMBINE ones
-   (each step floor(product * bp / 10000)); line points = floor(base * product / 10000).
+   (each step min(floor(product * bp / 10000), MULTIPLIER_PRODUCT_MAX), i.e. 100x at most);
+   line points = floor(base * product / 10000).
    The explanation gives the base to the EARN rule and the uplift to the multipliers: the
    exclusive one all of it; COMBINE ones, in rule order, what each step added
    (floor(base * product_so_far / 10000) - the step before; negative below 1x);
 6. THRESHOLD_BONUS rules whose conditions hold for the basket (category/SKU conditions: some
    line matches) add their points when eligible spend >= threshold;
-7. the lowest applicable CAP caps the total; the cut is taken from the bonuses first, then
-   from the lines in reverse order (positive gifts only), so the explanation still sums to
-   the total.
+7. the lowest applicable CAP, and in any case POINTS_PER_PURCHASE_MAX, caps the total; the cut
+   is taken from the bonuses first, then from the lines in reverse order (positive gifts
+   only), so the explanation still sums to the total.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 
 from domain.rules.model import (
     MULTIPLIER_BP_ONE,
+    MULTIPLIER_PRODUCT_MAX,
+    POINTS_PER_PURCHASE_MAX,
     Basket,
     Effect,
     Line,
@@ -133,12 +136,13 @@ def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
             continue
         product, before = MULTIPLIER_BP_ONE, base
         for i in combine:
-            product = product * rules[i].multiplier_bp // MULTIPLIER_BP_ONE
+            product = min(product * rules[i].multiplier_bp // MULTIPLIER_BP_ONE,
+                          MULTIPLIER_PRODUCT_MAX)
             after = base * product // MULTIPLIER_BP_ONE
             line_gifts.append((i, after - before))
             before = after
     bonuses: list[tuple[int, int]] = []
-    cap = -1
+    cap = POINTS_PER_PURCHASE_MAX
     for i in live:
         rule = rules[i]
         if rule.effect == Effect.THRESHOLD_BONUS:
@@ -148,10 +152,10 @@ def evaluate(rule_set: RuleSet, basket: Basket) -> Award:
             if award.eligible_minor >= rule.threshold_minor:
                 bonuses.append((i, rule.points))
                 award.fired.append(i)
-        elif rule.effect == Effect.CAP and (cap < 0 or rule.points < cap):
+        elif rule.effect == Effect.CAP and rule.points < cap:
             cap = rule.points
     total = sum(p for _, p in line_gifts) + sum(p for _, p in bonuses)
-    if cap >= 0 and total > cap:
+    if total > cap:
         excess = total - cap
         gifts = line_gifts + bonuses
         for k in range(len(gifts) - 1, -1, -1):  # bonuses first, then lines from the end

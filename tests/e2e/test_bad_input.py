@@ -32,6 +32,9 @@ CARD = card_number(1)
 OTHER_CARD = card_number(2)
 LUHN_BAD = CARD[:-1] + str((int(CARD[-1]) + 1) % 10)
 TOO_LONG_CARD = "4" * 19 + "0"  # 20 digits
+HUGE = "Z" * 16_384  # past gRPC's trailer limit if echoed whole (the fuzzing find)
+# Status messages name the field and a short prefix of the value, never the whole value.
+DETAILS_MAX = 400
 
 
 @dataclass
@@ -103,7 +106,8 @@ def currency_cases() -> list[Case]:
     return [Case("currency empty", set_(currency=""), "currency"),
             Case("currency unknown XXX", set_(currency="XXX"), "currency"),
             Case("currency lower case", set_(currency="usd"), "currency"),
-            Case("currency four letters", set_(currency="USDX"), "currency")]
+            Case("currency four letters", set_(currency="USDX"), "currency"),
+            Case("currency of 16 KB", set_(currency=HUGE), "currency")]
 
 
 def id_cases(field: str, unknown: str | None = None) -> list[Case]:
@@ -209,6 +213,10 @@ PURCHASE_CASES = [
     Case("lines empty", lambda m: m.ClearField("lines"), "lines"),
     Case("quantity negative", line(quantity=-1), "lines[0].quantity"),
     Case("quantity zero", line(quantity=0), "lines[0].quantity"),
+    Case("quantity of free units past a million", line(quantity=10**6 + 1, unit_price_minor=0),
+         "lines[0].quantity"),
+    Case("quantity of free units absurd", line(quantity=2**62, unit_price_minor=0),
+         "lines[0].quantity"),
     Case("unit price negative", line(unit_price_minor=-5), "lines[0].unit_price_minor"),
     Case("margin above the price", line(margin_minor=101), "lines[0].margin_minor"),
     Case("margin negative", line(margin_minor=-1), "lines[0].margin_minor"),
@@ -254,6 +262,18 @@ PUBLISH_CASES = [
          "rule_set.valid_from"),
     Case("valid_to before valid_from", rule_set_(valid_from="2026-02-01T00:00:00Z",
                                                  valid_to="2026-01-01T00:00:00Z"), "valid_to"),
+    Case("valid_to past year 9999 in UTC", rule_set_(valid_to="9999-12-31T23:59:59-23:59"),
+         "rule_set.valid_to"),
+    Case("valid_to on the last day of 9999", rule_set_(valid_to="9999-12-31T00:00:00Z"),
+         "rule_set.valid_to"),
+    Case("valid_from before 1970", rule_set_(valid_from="0001-01-01T00:00:00+23:59"),
+         "rule_set.valid_from"),
+    Case("valid_from of 16 KB", rule_set_(valid_from=HUGE), "rule_set.valid_from"),
+    Case("rule_id of 16 KB", rule(rule_id=HUGE), "rules[0]"),
+    Case("categories of 16 KB", rule(categories=[HUGE]), "rules[0]"),
+    Case("skus of 16 KB", rule(skus=[HUGE]), "rules[0]"),
+    Case("card_classes of 16 KB", rule(card_classes=[HUGE]), "rules[0]"),
+    Case("tiers of 16 KB", rule(tiers=[HUGE]), "rules[0]"),
     Case("no rules", lambda m: m.rule_set.ClearField("rules"), "rules"),
     Case("effect unspecified", rule(effect=0), "rule_set.rules[0].effect"),
     Case("rate_den zero", rule(rate_den=0), "rules[0] (base).rate_den"),
@@ -444,6 +464,7 @@ TABLE: list[Rpc] = [
          Case("expiry_n negative", set_(expiry_n=-1), "expiry_n"),
          Case("expiry_n zero months", set_(expiry_n=0), "expiry_n"),
          Case("timezone unknown", set_(timezone="Mars/Olympus"), "timezone"),
+         Case("timezone of 16 KB", set_(timezone=HUGE), "timezone"),
          Case("vesting_days negative", set_(vesting_days=-1), "vesting_days"),
          Case("vesting_days over a year", set_(vesting_days=400), "vesting_days"),
          Case("clawback policy 7", set_(clawback=7), "clawback"),
@@ -479,6 +500,9 @@ TABLE: list[Rpc] = [
          Case("min spend negative", campaign(min_spend_minor=-1), "min_spend_minor"),
          Case("valid_to missing", campaign(valid_to=""), "valid_to"),
          Case("valid_to garbage", campaign(valid_to="soon"), "valid_to"),
+         Case("valid_to past year 9999 in UTC", campaign(valid_to="9999-12-31T23:59:59-23:59"),
+              "valid_to"),
+         Case("valid_to of 16 KB", campaign(valid_to=HUGE), "valid_to"),
          Case("valid_to before valid_from", campaign(valid_from="2099-02-01T00:00:00Z"),
               "valid_to"),
          Case("store unknown", lambda m: m.campaign.stores.append("S9"), "stores[0]"),
@@ -549,9 +573,12 @@ def _problems(ctx: Ctx, rpc: Rpc) -> list[str]:
         except grpc.RpcError as error:
             code, details = error.code(), error.details() or ""
             if code != grpc.StatusCode.INVALID_ARGUMENT:
-                problems.append(f"{case.name}: {code.name} {details!r}")
+                problems.append(f"{case.name}: {code.name} {details!r:.300}")
             elif case.field not in details:
-                problems.append(f"{case.name}: message {details!r} does not name {case.field}")
+                problems.append(f"{case.name}: message {details!r:.300} does not name "
+                                f"{case.field}")
+            elif len(details) > DETAILS_MAX:
+                problems.append(f"{case.name}: a message of {len(details)} characters")
         else:
             problems.append(f"{case.name}: answered OK with {str(reply).strip()!r:.200}")
         if db_state(server.ledger) != before:

@@ -145,7 +145,7 @@ def _drop_tables(url: str) -> None:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "grpc_api.cli", *args]
+    return [sys.executable, "-m", "entrypoints.cli", *args]
 
 
 @dataclass

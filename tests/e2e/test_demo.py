@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grpc_api.demo import run_demo
+from entrypoints.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_the_demo_refuses_nonsense_arguments(capsys: pytest.CaptureFixture[str])
 
 
 def test_the_demo_command_exits_zero() -> None:
-    done = subprocess.run([sys.executable, "-m", "grpc_api.cli", "demo", "--seconds", "1",
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "demo", "--seconds", "1",
                            "--cards", "10"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

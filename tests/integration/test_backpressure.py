@@ -23,7 +23,7 @@ from domain.common import Result
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
-from ledger.engine import DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, Failure, Ledger, Request
+from ledger.engine import Failure, Ledger, Refusal, Request
 from ledger.store import EventStore
 from tests.helpers import (
     Alliance,
@@ -110,7 +110,7 @@ def test_a_full_queue_refuses_at_once_and_writes_nothing(small, small_alliance, 
         if index in replies:  # answered before submit returned: no waiting at all
             refused_at_once.append(index)
     assert len(refused_at_once) == 20 - QUEUE_MAX
-    assert all(replies[i] == Failure(RESOURCE_EXHAUSTED, replies[i].message)
+    assert all(replies[i] == Failure(Refusal.OVERLOADED, replies[i].message)
                for i in refused_at_once)
     held.release.set()
     for finished in fillers:
@@ -175,7 +175,7 @@ def test_a_request_past_its_deadline_is_not_applied(small, small_alliance, store
     for finished in fillers:
         assert finished.wait(30)
     assert arrived.wait(30)
-    assert late == [Failure(DEADLINE_EXCEEDED, late[0].message)]
+    assert late == [Failure(Refusal.DEADLINE_PASSED, late[0].message)]
     assert balance(small, small_alliance, number) == (1_000, 4)  # only the four fillers
     retry = ok(small.call(small_alliance.t1, cc.Authorize(number, 500, USD, False, ""),
                           request_id="late-1"))
@@ -194,7 +194,7 @@ def test_an_expired_deadline_is_refused_even_when_the_writer_is_idle(ledger, all
                           lambda reply: (replies.append(reply), done.set()), "", "gone-1", "",
                           time.monotonic() - 1))
     assert done.wait(30)
-    assert isinstance(replies[0], Failure) and replies[0].code == DEADLINE_EXCEEDED
+    assert isinstance(replies[0], Failure) and replies[0].code == Refusal.DEADLINE_PASSED
     assert balance(ledger, alliance, number) == (1_000, 0)
 
 

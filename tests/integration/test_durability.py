@@ -52,7 +52,7 @@ def _drop_schema(url: str) -> None:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "grpc_api.cli", *args]
+    return [sys.executable, "-m", "entrypoints.cli", *args]
 
 
 def _env() -> dict[str, str]:

@@ -24,15 +24,8 @@ from ledger.codec import (
     decode_event,
     encode,
 )
-from ledger.engine import (
-    INVALID_ARGUMENT,
-    PERMISSION_DENIED,
-    UNAUTHENTICATED,
-    Failure,
-    Ledger,
-    key_space_of,
-    list_movements,
-)
+from ledger.engine import Failure, Ledger, Refusal, key_space_of
+from ledger.movements import Refused, list_movements
 from tests.helpers import card_number, ok, rid
 
 USD = "USD"
@@ -98,7 +91,8 @@ def card_events(store: Any, number: str) -> list[Any]:
 
 
 def movements(ledger: Ledger, number: str) -> list[Any]:
-    found = list_movements(ledger.store, ADMIN, number, 0, limits.MOVEMENTS_PAGE_MAX)
+    found = list_movements(ledger.store, ADMIN, number, 0, limits.MOVEMENTS_PAGE_MAX,
+                           ledger.clock_us())
     assert isinstance(found, list), found
     return found
 
@@ -156,7 +150,7 @@ def test_issue_by_a_partner_manager_names_the_store(ledger, alliance):
                            cc.IssueCard("", "VIP", USD, "c", "S2")))
     assert issued.card is not None and issued.card.issuing_store_id == "S2"
     no_store = call(ledger, alliance.p1_manager, cc.IssueCard("", "VIP", USD, "c", ""))
-    assert isinstance(no_store, Failure) and no_store.code == INVALID_ARGUMENT
+    assert isinstance(no_store, Failure) and no_store.code == Refusal.INVALID_INPUT
     assert "issuing_store_id" in no_store.message
 
 
@@ -248,7 +242,7 @@ def test_max_balance_and_card_class_definition(ledger, alliance, store):
 
     denied = call(ledger, alliance.p1_manager, rc.DefineCardClass("STANDARD", 2_000_000,
                                                                   HOLD_TTL_S))
-    assert isinstance(denied, Failure) and denied.code == PERMISSION_DENIED
+    assert isinstance(denied, Failure) and denied.code == Refusal.DENIED
     approved(call(ledger, alliance.admin, rc.DefineCardClass("STANDARD", 2_000_000, HOLD_TTL_S)))
     approved(call(ledger, alliance.t1, cc.LoadValue(n, 1, USD, "p")))
     approved(call(ledger, alliance.t1, cc.LoadValue(n, DEFAULT_MAX_BALANCE_MINOR - 1, USD, "p")))
@@ -669,7 +663,7 @@ def test_spending_at_another_partner_clears_between_partners(ledger, alliance, s
         "clearing:P1:P2": -1_000, f"card:{n}:available": 1_000}
     # the airline's terminal spends P1's cards but does not load them or read their history
     denied = call(ledger, alliance.t_air, cc.LoadValue(n, 1, USD, "p"))
-    assert isinstance(denied, Failure) and denied.code == PERMISSION_DENIED
+    assert isinstance(denied, Failure) and denied.code == Refusal.DENIED
     assert approved(ledger.call(alliance.t_air, cc.GetBalance(n))).card is not None
 
 
@@ -730,7 +724,7 @@ def test_movements_fold_to_the_card(ledger, alliance, clock):
         assert [m.version for m in history] == list(range(1, card.version + 1))
         assert (history[-1].balance_minor, history[-1].held_minor) == (
             card.balance_minor, card.held_minor)
-        page = list_movements(ledger.store, ADMIN, n, 3, 2)
+        page = list_movements(ledger.store, ADMIN, n, 3, 2, clock())
         assert isinstance(page, list) and page == history[3:5]
 
 
@@ -811,7 +805,7 @@ def test_revocation_takes_effect_at_once(ledger, alliance, store):
     approved(authorize(ledger, alliance.t2, n, 100, request_id="t2-before"))
     assert ledger.authenticate(alliance.tokens["t2"]) is not None
     denied = call(ledger, alliance.p2_manager, rc.RevokeCredential(alliance.t2))
-    assert isinstance(denied, Failure) and denied.code == PERMISSION_DENIED
+    assert isinstance(denied, Failure) and denied.code == Refusal.DENIED
     approved(call(ledger, alliance.admin, rc.RevokeCredential(alliance.t2)))
     assert ledger.authenticate(alliance.tokens["t2"]) is None
     before = version(store, n)
@@ -819,7 +813,7 @@ def test_revocation_takes_effect_at_once(ledger, alliance, store):
                                 (cc.Authorize(n, 100, USD, False, ""), "t2-before"),
                                 (cc.GetBalance(n), "")]:
         refused = call(ledger, alliance.t2, command, request_id)
-        assert isinstance(refused, Failure) and refused.code == UNAUTHENTICATED, refused
+        assert isinstance(refused, Failure) and refused.code == Refusal.UNAUTHENTICATED, refused
     assert version(store, n) == before
     assert result(call(ledger, alliance.admin, rc.RevokeCredential(alliance.t2))) == \
         Result.DECLINED_INVALID_STATE
@@ -858,15 +852,15 @@ def test_scope_denials_write_nothing(ledger, alliance, store):
     for name, command in cases:
         request_id = rid("denied")
         reply = call(ledger, alliance.credentials[name], command, request_id)
-        assert isinstance(reply, Failure) and reply.code == PERMISSION_DENIED, (name, command)
+        assert isinstance(reply, Failure) and reply.code == Refusal.DENIED, (name, command)
         assert not key_written(ledger, alliance.credentials[name], request_id), (name, command)
     for name, command in [("p2_manager", cc.GetCard(n)), ("t1", cc.GetCard(n))]:
         reply = ledger.call(alliance.credentials[name], command)
-        assert isinstance(reply, Failure) and reply.code == PERMISSION_DENIED
+        assert isinstance(reply, Failure) and reply.code == Refusal.DENIED
     principal = ledger.registry.credentials[alliance.t1].principal
-    assert isinstance(list_movements(store, principal, n, 0, 10), Failure)
+    assert isinstance(list_movements(store, principal, n, 0, 10, ledger.clock_us()), Refused)
     p2 = ledger.registry.credentials[alliance.p2_manager].principal
-    assert isinstance(list_movements(store, p2, n, 0, 10), Failure)
+    assert isinstance(list_movements(store, p2, n, 0, 10, ledger.clock_us()), Refused)
     assert version(store, n) == before
     assert store.max_notification_id() == top
     card = view(ledger, alliance, n)

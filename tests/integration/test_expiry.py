@@ -12,7 +12,7 @@ from domain.cards import events as ev
 from domain.points.purse import ExpiryKind
 from domain.purchases.commands import MaintainCard
 from grpc_api.translate import format_time_us
-from ledger.engine import INVALID_ARGUMENT, PERMISSION_DENIED, Failure, Ledger, Request
+from ledger.engine import Failure, Ledger, Refusal, Request
 from ledger.expiry import PointsExpiry
 from tests.helpers import wait_until
 from tests.integration.test_durability import ROOT, ServerProcess, _cli, _env
@@ -62,9 +62,9 @@ def test_expiry_as_of_a_time_is_deterministic_and_happens_once(ledger, alliance,
 def test_expiry_is_never_early_and_only_the_ledger_runs_it(ledger, alliance, clock):
     early, _, _ = _history(ledger, alliance, clock)
     future = _call_system(ledger, MaintainCard(early, clock.now_us + 1))
-    assert isinstance(future, Failure) and future.code == INVALID_ARGUMENT
+    assert isinstance(future, Failure) and future.code == Refusal.INVALID_INPUT
     from_wire = call(ledger, alliance.admin, MaintainCard(early, clock.now_us))
-    assert isinstance(from_wire, Failure) and from_wire.code == PERMISSION_DENIED
+    assert isinstance(from_wire, Failure) and from_wire.code == Refusal.DENIED
 
 
 def test_the_expire_command(ledger, alliance, clock, store_url):

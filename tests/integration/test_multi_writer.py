@@ -28,7 +28,7 @@ from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
 from ledger import limits
 from ledger.codec import Outcome, card_stream_id, decode_event
-from ledger.engine import UNAUTHENTICATED, Failure, Ledger
+from ledger.engine import Failure, Ledger, Refusal
 from ledger.expiry import PointsExpiry
 from ledger.store import EventStore, open_store
 from tests.helpers import ok, rid
@@ -218,7 +218,7 @@ def test_a_follower_far_behind_reloads(ledger, other, alliance, store, monkeypat
     assert ok(call(other, alliance.t3, cc.Authorize(n, 600, USD, False, ""))).result == \
         Result.DECLINED_INSUFFICIENT_FUNDS
     refused = call(other, alliance.t2, cc.Authorize(n, 1, USD, False, ""))
-    assert isinstance(refused, Failure) and refused.code == UNAUTHENTICATED
+    assert isinstance(refused, Failure) and refused.code == Refusal.UNAUTHENTICATED
     assert fold_from_store(store, n) == (1_000, 500)
 
 
@@ -316,9 +316,9 @@ def test_a_credential_revoked_through_one_is_refused_by_the_other(ledger, other,
     ok(call(ledger, alliance.admin, rc.RevokeCredential(alliance.t2)))
     before = version(store, n)
     refused = call(other, alliance.t2, cc.Authorize(n, 100, USD, False, ""))
-    assert isinstance(refused, Failure) and refused.code == UNAUTHENTICATED
+    assert isinstance(refused, Failure) and refused.code == Refusal.UNAUTHENTICATED
     read = other.call(alliance.t2, cc.GetBalance(n), timeout_s=TIMEOUT_S)
-    assert isinstance(read, Failure) and read.code == UNAUTHENTICATED
+    assert isinstance(read, Failure) and read.code == Refusal.UNAUTHENTICATED
     assert version(store, n) == before
     assert other.authenticate(alliance.tokens["t2"]) is None
 

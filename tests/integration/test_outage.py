@@ -22,7 +22,7 @@ from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
 from ledger.codec import card_stream_id, decode_event
-from ledger.engine import UNAVAILABLE, Failure, Ledger
+from ledger.engine import Failure, Ledger, Refusal
 from ledger.store import EventStore, Unavailable, open_store
 from tests.conftest import _empty_pg
 from tests.helpers import Alliance, build_alliance, new_card, ok, started_ledger, wait_until
@@ -181,7 +181,7 @@ def test_a_connection_lost_during_commit_never_doubles(engine, members, proxied,
     monkeypatch.setattr(store, "append", append_then_cut)
     first = engine.call(members.t1, cc.Authorize(number, 400, USD, False, ""),
                         request_id="ambiguous-1", terminal_id="")
-    assert isinstance(first, Failure) and first.code == UNAVAILABLE
+    assert isinstance(first, Failure) and first.code == Refusal.DATABASE_DOWN
     proxy.restore()
     direct = open_store(pg_server_url)
     try:

@@ -29,14 +29,7 @@ from domain.registry import commands as rc
 from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
 from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
 from ledger.codec import Outcome
-from ledger.engine import (
-    FAILED_PRECONDITION,
-    INVALID_ARGUMENT,
-    NOT_FOUND,
-    PERMISSION_DENIED,
-    Failure,
-    Ledger,
-)
+from ledger.engine import Failure, Ledger, Refusal
 from ledger.expiry import PointsExpiry
 from tests.helpers import build_alliance, card_number, ok, rid, started_ledger
 from tests.integration.test_engine_stories import (
@@ -248,8 +241,8 @@ def test_simulate_purchase_evaluates_the_same_and_writes_nothing(ledger, allianc
     real = buy(ledger, alliance, purchase(number, lines, stored_value=120_00))
     assert (real.purchase.points_earned, real.purchase.awards) == (170, dry.purchase.awards)
     failure(call(ledger, alliance.s1_manager, SimulatePurchase(purchase(number), "A1"), ""),
-            PERMISSION_DENIED)
-    failure(call(ledger, alliance.s1_manager, purchase(number)), PERMISSION_DENIED)
+            Refusal.DENIED)
+    failure(call(ledger, alliance.s1_manager, purchase(number)), Refusal.DENIED)
 
 
 # ------------------------------------------------------------------------------ rule sets
@@ -275,22 +268,22 @@ def test_a_new_version_supersedes_the_old_from_its_effective_date(ledger, allian
     assert [(r.rule_set_id, r.version) for r in listed.rule_sets] == [("p1-everyday", 2)]
     assert ok(call(ledger, alliance.p2_manager, ListRuleSets(""), "")).rule_sets == ()
     failure(call(ledger, alliance.p2_manager, GetRuleSet("p1-everyday", 0), ""),
-            PERMISSION_DENIED)
-    failure(call(ledger, alliance.t1, GetRuleSet("nope", 0), ""), NOT_FOUND)
+            Refusal.DENIED)
+    failure(call(ledger, alliance.t1, GetRuleSet("nope", 0), ""), Refusal.NOT_FOUND)
 
 
 def test_who_may_publish_and_what_a_bad_rule_set_is_told(ledger, alliance):
     store_rules = rule_set(EARN_1_PER_USD, rule_set_id="s1-local", scope="store:S1")
     approved(call(ledger, alliance.s1_manager, PublishRuleSet(store_rules)))
     other_store = rule_set(EARN_1_PER_USD, rule_set_id="s2-local", scope="store:S2")
-    failure(call(ledger, alliance.s1_manager, PublishRuleSet(other_store)), PERMISSION_DENIED)
+    failure(call(ledger, alliance.s1_manager, PublishRuleSet(other_store)), Refusal.DENIED)
     failure(call(ledger, alliance.s1_manager, PublishRuleSet(rule_set(EARN_1_PER_USD))),
-            PERMISSION_DENIED)
+            Refusal.DENIED)
     failure(call(ledger, alliance.p2_manager, PublishRuleSet(rule_set(EARN_1_PER_USD))),
-            PERMISSION_DENIED)
-    failure(call(ledger, alliance.t1, PublishRuleSet(store_rules)), PERMISSION_DENIED)
+            Refusal.DENIED)
+    failure(call(ledger, alliance.t1, PublishRuleSet(store_rules)), Refusal.DENIED)
     approved(call(ledger, alliance.p1_manager, PublishRuleSet(other_store)))
-    failure(call(ledger, alliance.p1_manager, program("P2")), PERMISSION_DENIED)
+    failure(call(ledger, alliance.p1_manager, program("P2")), Refusal.DENIED)
     registry_version = ledger.registry.version
     impossible = Rule(rule_id="night", effect=Effect.MULTIPLY, multiplier_bp=20_000,
                       minute_from=22 * 60, minute_to=6 * 60)
@@ -311,7 +304,7 @@ def test_who_may_publish_and_what_a_bad_rule_set_is_told(ledger, alliance):
         except ValueError as error:
             assert str(error).startswith(field), (field, error)
             continue
-        message = failure(call(ledger, alliance.admin, command), INVALID_ARGUMENT)
+        message = failure(call(ledger, alliance.admin, command), Refusal.INVALID_INPUT)
         assert message.startswith(field), (field, message)
     assert ledger.registry.version == registry_version
 
@@ -374,7 +367,7 @@ def test_a_partial_return_gives_back_its_share_of_every_tender(ledger, alliance)
     assert result(call(ledger, alliance.t2, Return(f"{number}.1", (ReturnLine(0, 1),), ""))) \
         == Result.DECLINED_PURCHASE_NOT_FOUND
     failure(call(ledger, alliance.t_air, Return(sale_id, (ReturnLine(0, 1),), "")),
-            PERMISSION_DENIED)
+            Refusal.DENIED)
 
 
 def test_a_return_after_the_points_were_spent_writes_off_the_rest_and_never_goes_negative(
@@ -543,7 +536,7 @@ def test_coupon_codes_cannot_be_forged_moved_or_used_twice(ledger, alliance, clo
     before = version(ledger.store, number)
     for bad in (forged, "K99-" + mac, code.lower()):
         reply = call(ledger, alliance.t1, purchase(number, coupons=(bad,)))
-        assert isinstance(reply, Failure) and reply.code == INVALID_ARGUMENT, bad
+        assert isinstance(reply, Failure) and reply.code == Refusal.INVALID_INPUT, bad
         assert reply.message.startswith("coupon_codes[0]")
     elsewhere = call(ledger, alliance.t1, purchase(other, coupons=(code,)))
     assert isinstance(elsewhere, Failure) and "not a coupon code of this card" in \
@@ -563,9 +556,9 @@ def test_coupon_codes_cannot_be_forged_moved_or_used_twice(ledger, alliance, clo
     minimum = give_coupon(ledger, alliance, number, "min-50")
     assert "at least 5000" in buy(ledger, alliance, purchase(
         number, basket(("pen-1", "office", 1, 2_00)), coupons=(minimum,))).purchase.decline_reason
-    failure(call(ledger, alliance.t1, IssueCoupon(number, "once-5")), PERMISSION_DENIED)
-    failure(call(ledger, alliance.p2_manager, IssueCoupon(number, "once-5")), PERMISSION_DENIED)
-    failure(call(ledger, alliance.s1_manager, campaign("x", clock)), PERMISSION_DENIED)
+    failure(call(ledger, alliance.t1, IssueCoupon(number, "once-5")), Refusal.DENIED)
+    failure(call(ledger, alliance.p2_manager, IssueCoupon(number, "once-5")), Refusal.DENIED)
+    failure(call(ledger, alliance.s1_manager, campaign("x", clock)), Refusal.DENIED)
 
 
 def test_a_spend_threshold_issues_a_supplier_funded_coupon_given_back_on_a_full_return(
@@ -672,9 +665,9 @@ def test_a_manager_override_records_who_approved_it(ledger, alliance):
     assert (made.override_approver, made.override_reason) == (approved_by, "damaged box")
     before = version(ledger.store, number)
     failure(call(ledger, alliance.t1, with_override(10_00, alliance.p1_manager)),
-            PERMISSION_DENIED)  # a partner manager is not the store's manager
+            Refusal.DENIED)  # a partner manager is not the store's manager
     failure(call(ledger, alliance.t3, with_override(10_00, approved_by)),
-            PERMISSION_DENIED)  # S1's manager does not approve at S2
+            Refusal.DENIED)  # S1's manager does not approve at S2
     for bad, field in ((with_override(10_00, ""), "override_token"),
                        (with_override(10_00, approved_by, reason=""), "override_reason"),
                        (with_override(0, approved_by), "override_discount_minor")):
@@ -683,7 +676,7 @@ def test_a_manager_override_records_who_approved_it(ledger, alliance):
     assert buy(ledger, alliance, with_override(90_00, approved_by)).result == \
         Result.DECLINED_TENDER_EXCEEDS_DUE
     approved(call(ledger, alliance.admin, rc.RevokeCredential(approved_by)))
-    failure(call(ledger, alliance.t1, with_override(10_00, approved_by)), PERMISSION_DENIED)
+    failure(call(ledger, alliance.t1, with_override(10_00, approved_by)), Refusal.DENIED)
     assert version(ledger.store, number) == before
 
 
@@ -768,8 +761,8 @@ def test_without_a_coupon_key_coupons_are_refused_and_nothing_else_is(store, clo
         approved(call(keyless, alliance.p1_manager, campaign("gift-5", clock)))
         number = new_card(keyless, alliance, load=100_00)
         failure(call(keyless, alliance.s1_manager, IssueCoupon(number, "gift-5")),
-                FAILED_PRECONDITION)
+                Refusal.NOT_CONFIGURED)
         failure(call(keyless, alliance.t1, purchase(number, coupons=("K10-" + "A" * 16,))),
-                FAILED_PRECONDITION)
+                Refusal.NOT_CONFIGURED)
         assert buy(keyless, alliance, purchase(number, stored_value=55_00)).result == \
             Result.APPROVED

@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.registry import events as rev
 from ledger.codec import REGISTRY_ID, decode_event, encode, topic_of
-from ledger.engine import _system_meta
+from ledger.handlers.context import system_meta
 from ledger.store import (
     ConfigError,
     Conflict,
@@ -35,7 +35,7 @@ def key(request_id: str, space: str = "t:T1", digest: bytes = b"h" * 16,
 
 
 def registry_event(version: int, partner_id: str) -> StoredEvent:
-    event = rev.PartnerRegistered(_system_meta(1), partner_id, f"Partner {partner_id}", "USD")
+    event = rev.PartnerRegistered(system_meta(1), partner_id, f"Partner {partner_id}", "USD")
     return StoredEvent(REGISTRY_ID, version, topic_of(event), encode(event))
 
 

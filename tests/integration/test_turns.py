@@ -22,13 +22,7 @@ from domain.rules.commands import PublishRuleSet
 from domain.rules.model import Effect, Line, Rule
 from ledger import limits
 from ledger.codec import Outcome, card_stream_id, encode, payload_hash
-from ledger.engine import (
-    DEADLINE_EXCEEDED,
-    RESOURCE_EXHAUSTED,
-    UNAVAILABLE,
-    Failure,
-    Ledger,
-)
+from ledger.engine import Failure, Ledger, Refusal
 from ledger.store import (
     Busy,
     Conflict,
@@ -212,8 +206,8 @@ def test_no_turn_in_time_is_resource_exhausted_then_deadline_exceeded(ledger, al
     with _held_turn(store_url):
         busy = ledger.call(alliance.t1, command, request_id="busy-1", timeout_s=TIMEOUT_S)
         late = ledger.call(alliance.t1, command, request_id="busy-2", timeout_s=0.1)
-    assert isinstance(busy, Failure) and busy.code == RESOURCE_EXHAUSTED, busy
-    assert isinstance(late, Failure) and late.code == DEADLINE_EXCEEDED, late
+    assert isinstance(busy, Failure) and busy.code == Refusal.OVERLOADED, busy
+    assert isinstance(late, Failure) and late.code == Refusal.DEADLINE_PASSED, late
     assert fold_from_store(store, n) == (1_000, 0)  # nothing written
     monkeypatch.setattr(store, "append", real_append)
     again = ok(ledger.call(alliance.t1, command, request_id="busy-1", timeout_s=TIMEOUT_S))
@@ -266,7 +260,7 @@ def test_an_outage_in_the_turn_is_unavailable(ledger, alliance, store, monkeypat
     monkeypatch.setattr(store, "turn", down)
     reply = ledger.call(alliance.t1, cc.Authorize(n, 100, USD, False, ""), request_id=rid(),
                         timeout_s=TIMEOUT_S)
-    assert isinstance(reply, Failure) and reply.code == UNAVAILABLE, reply
+    assert isinstance(reply, Failure) and reply.code == Refusal.DATABASE_DOWN, reply
     assert reply.message.startswith("database unavailable")
 
 

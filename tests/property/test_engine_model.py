@@ -29,7 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from domain.cards import commands as cc
 from ledger.codec import Outcome
-from ledger.engine import Failure, Ledger
+from ledger.engine import Failure, Ledger, Refusal
 from ledger.store import SQLiteStore
 from tests.helpers import FakeClock, build_alliance, card_number, ok, rid
 
@@ -162,7 +162,7 @@ class Oracle:
         if card is None:
             return self.reply(CARD_NOT_FOUND, "LoadValue")
         if PARTNER_OF[actor] != "P1":  # only the issuer's terminals load value
-            return Fail("PERMISSION_DENIED")
+            return Fail(Refusal.DENIED)
         self.record_expiries(card)
         if card.status != ACTIVE:
             return self.reply(NOT_ACTIVE, "LoadValue", card)
@@ -196,7 +196,7 @@ class Oracle:
             return self.reply(AUTH_NOT_FOUND, kind)
         card, hold = found
         if STORE_OF[actor] != hold.store:  # follow-ups only where the hold was made
-            return Fail("PERMISSION_DENIED")
+            return Fail(Refusal.DENIED)
         self.record_expiries(card)
         if isinstance(command, cc.Capture):
             if hold.status != PENDING:

@@ -171,7 +171,7 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
     """N independent server processes sharing the port (SO_REUSEPORT) and the database."""
     _open_ready_store(url).close()
     children = [subprocess.Popen(
-        [sys.executable, "-m", "grpc_api.cli", "serve", "--database", url, "--listen",
+        [sys.executable, "-m", "entrypoints.cli", "serve", "--database", url, "--listen",
          ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s)],
         stdout=subprocess.PIPE, text=True)
         for _ in range(ns.workers)]
@@ -204,7 +204,7 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:
-    from grpc_api.demo import run_demo
+    from entrypoints.demo import run_demo
 
     return run_demo(seconds=ns.seconds, concurrency=ns.concurrency, cards=ns.cards)
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import grpc
 
+from benchmarks.stats import percentile
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
@@ -430,11 +431,6 @@ def _progress(stats: Stats, started: float, until: float, stop: threading.Event)
 # ------------------------------------------------------------------------------ report
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def _movements(client: Client, token: str, card: str) -> list[Any]:
     found: list[Any] = []
     after = 0
@@ -502,8 +498,8 @@ def report(stats: Stats, seconds: float, totals: dict[str, list[int]],
               f"{'latency per RPC (ms)':<24}{'calls':>8}{'p50':>9}{'p99':>9}"]
     for rpc in sorted(stats.latency_ms):
         values = stats.latency_ms[rpc]
-        lines.append(f"{rpc:<24}{len(values):>8}{_percentile(values, 0.5):>9.2f}"
-                     f"{_percentile(values, 0.99):>9.2f}")
+        p50, p99 = percentile(values, 0.5) or 0.0, percentile(values, 0.99) or 0.0
+        lines.append(f"{rpc:<24}{len(values):>8}{p50:>9.2f}{p99:>9.2f}")
     lines += ["", f"{'cards by issuer':<16}{'cards':>7}{'balance':>14}{'held':>12}"
               f"{'available':>14}   ({CURRENCY})"]
     for partner, (balance, held, available) in totals.items():

@@ -1,0 +1,111 @@
+"""Cards and stored value: issue, lifecycle, replacement, loads, authorizations and their
+follow-ups, reads."""
+
+from __future__ import annotations
+
+from domain import access
+from domain.cards import commands as cc
+from domain.cards import decide as cards
+from domain.common import APPROVALS, InvalidInput, Result, shown
+from ledger.codec import Outcome
+from ledger.handlers.context import Ctx, view
+from ledger.refusals import check
+
+
+def issue(ctx: Ctx) -> Outcome:
+    command: cc.IssueCard = ctx.command
+    store_id = command.issuing_store_id or ctx.principal.store_id
+    if not store_id:
+        raise InvalidInput("issuing_store_id", "is required when the caller has no store")
+    store = ctx.registry.stores.get(store_id)
+    if store is None:
+        raise InvalidInput("issuing_store_id", f"unknown store {shown(store_id)}")
+    check(access.issue_card(ctx.principal, store_id, store.partner_id))
+    number = command.card_number or ctx.new_card_number()
+    decision = cards.decide_issue(command, number, store.partner_id, store_id,
+                                  ctx.card(number) is not None, ctx.meta())
+    if decision.result not in APPROVALS:
+        return Outcome(int(decision.result), "IssueCard", number)
+    state = ctx.emit(None, decision.events)
+    return ctx.card_outcome(decision, state)
+
+
+def card_action(ctx: Ctx) -> Outcome:
+    command: cc.CardAction = ctx.command
+    state = ctx.card(command.card_number)
+    if state is None:
+        return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), type(command).__struct_config__.tag)
+    verb = type(command).__name__.removesuffix("Card").lower()
+    check(access.manage_card(ctx.principal, state.issuing_partner_id, verb))
+    return ctx.apply(state, lambda s, c: cards.decide_action(s, command, c))
+
+
+def replace(ctx: Ctx) -> Outcome:
+    command: cc.ReplaceCard = ctx.command
+    state = ctx.card(command.card_number)
+    if state is None:
+        return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ReplaceCard")
+    check(access.manage_card(ctx.principal, state.issuing_partner_id, "replace"))
+    state = ctx.expire_holds(state)
+    new_number = command.new_card_number or ctx.new_card_number()
+    decision = cards.decide_replace(state, new_number, ctx.card(new_number) is not None,
+                                    command.reason, ctx.card_context(state))
+    if decision.result not in APPROVALS:
+        return ctx.card_outcome(decision, state)
+    ctx.emit(state, decision.events)
+    new_state = ctx.emit(None, decision.replacement_events)
+    return ctx.card_outcome(decision, new_state)
+
+
+def load(ctx: Ctx) -> Outcome:
+    command: cc.LoadValue = ctx.command
+    state = ctx.card(command.card_number)
+    if state is None:
+        return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "LoadValue")
+    check(access.load_value(ctx.principal, state.issuing_partner_id))
+    return ctx.apply(state, lambda s, c: cards.decide_load(s, command, c))
+
+
+def authorize(ctx: Ctx) -> Outcome:
+    command: cc.Authorize = ctx.command
+    check(access.authorize(ctx.principal))
+    state = ctx.card(command.card_number)
+    if state is None:
+        return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "Authorize")
+    return ctx.apply(state, lambda s, c: cards.decide_authorize(s, command, c))
+
+
+_FOLLOW_UPS = {cc.Capture: cards.decide_capture, cc.Void: cards.decide_void,
+               cc.Refund: cards.decide_refund}
+
+
+def follow_up(ctx: Ctx) -> Outcome:
+    """Capture, Void or Refund of an authorization, on whichever card holds it now."""
+    command: cc.Capture | cc.Void | cc.Refund = ctx.command
+    tag = type(command).__struct_config__.tag
+    state = ctx.state.hold_card(command.authorization_id)
+    if state is None:
+        return Outcome(int(Result.DECLINED_AUTHORIZATION_NOT_FOUND), tag)
+    hold = state.holds[command.authorization_id]
+    check(access.follow_up(ctx.principal, hold.store_id, tag.lower()))
+    decide = _FOLLOW_UPS[type(command)]
+    return ctx.apply(state, lambda s, c: decide(s, command, c))  # type: ignore[operator]
+
+
+def read(ctx: Ctx) -> Outcome:
+    command: cc.GetCard | cc.GetBalance = ctx.command
+    tag = type(command).__struct_config__.tag
+    state = ctx.card(command.card_number)
+    if state is None:
+        return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), tag)
+    allowed = access.read_card if isinstance(command, cc.GetCard) else access.get_balance
+    check(allowed(ctx.principal, state.issuing_partner_id))
+    return Outcome(int(Result.APPROVED), tag, state.card_number, card=view(state, ctx.now_us))
+
+
+HANDLERS = {
+    cc.IssueCard: issue, cc.ActivateCard: card_action, cc.BlockCard: card_action,
+    cc.UnblockCard: card_action, cc.CloseCard: card_action, cc.ReplaceCard: replace,
+    cc.LoadValue: load, cc.Authorize: authorize, cc.Capture: follow_up, cc.Void: follow_up,
+    cc.Refund: follow_up, cc.GetCard: read, cc.GetBalance: read,
+}

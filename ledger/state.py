@@ -1,0 +1,155 @@
+"""What the writer knows: a bounded cache of card streams (snapshot plus newer events, loaded
+on demand), the request keys it has seen, the registry, and the log position up to which it
+has followed what other processes committed."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from domain.cards import commands as cc
+from domain.cards import decide as cards
+from domain.registry import decide as registry
+from ledger import limits
+from ledger.codec import REGISTRY_ID, card_stream_id, decode_card_state, decode_event
+from ledger.store import EventStore, KeyRow, Unavailable
+from ledger.work import Work
+
+log = logging.getLogger("ledger.state")
+_MISSING = object()
+
+
+class State:
+    def __init__(self, store: EventStore, card_cache_max: int = limits.CARD_CACHE_MAX,
+                 key_cache_max: int = limits.KEY_CACHE_MAX) -> None:
+        self.store = store
+        self.card_cache_max = card_cache_max
+        self.key_cache_max = key_cache_max
+        self.cards: OrderedDict[uuid.UUID, cards.CardState | None] = OrderedDict()
+        self.key_cache: OrderedDict[tuple[str, str], KeyRow] = OrderedDict()
+        self.registry = registry.RegistryState()
+        self.last_seen = 0
+        # Log ranges this process committed, skipped when following if nobody wrote between.
+        self.own_ranges: collections.deque[tuple[int, int]] = collections.deque()
+        self.stale = False  # a commit failed or conflicted: read the log before deciding
+
+    # ------------------------------------------------------------------------ streams
+
+    def card(self, card_number: str) -> cards.CardState | None:
+        """The card's current state: from the cache, else its snapshot plus newer events."""
+        stream_id = card_stream_id(card_number)
+        state = self.cards.get(stream_id, _MISSING)
+        if state is not _MISSING:
+            self.cards.move_to_end(stream_id)
+            return state  # type: ignore[return-value]
+        snapshot = self.store.latest_snapshot(stream_id)
+        loaded = decode_card_state(snapshot.state) if snapshot else None
+        events = self.store.stream(stream_id, gt=loaded.version if loaded else None)
+        loaded = cards.fold([decode_event(e.state) for e in events], loaded)  # type: ignore[misc]
+        self.remember_card(stream_id, loaded)
+        return loaded
+
+    def remember_card(self, stream_id: uuid.UUID, state: cards.CardState | None) -> None:
+        self.cards[stream_id] = state
+        self.cards.move_to_end(stream_id)
+        while len(self.cards) > self.card_cache_max:
+            self.cards.popitem(last=False)
+
+    def hold_card(self, authorization_id: str) -> cards.CardState | None:
+        """The card holding an authorization now, following replacements."""
+        state = self.card(cc.card_of_authorization(authorization_id))
+        for _ in range(limits.REPLACEMENT_HOPS_MAX):
+            if state is None or authorization_id in state.holds or not state.replaced_by:
+                break
+            state = self.card(state.replaced_by)
+        return state if state is not None and authorization_id in state.holds else None
+
+    def load_registry(self) -> None:
+        fresh = registry.RegistryState()
+        for stored in self.store.stream(REGISTRY_ID):
+            registry.evolve(fresh, decode_event(stored.state))  # type: ignore[arg-type]
+        self.registry = fresh
+
+    # ------------------------------------------------------------------------ keys
+
+    def known_key(self, work: Work, pair: tuple[str, str]) -> KeyRow | None:
+        return work.keys_by_pair.get(pair) or self.key_cache.get(pair)
+
+    def learn_keys(self, found: dict[tuple[str, str], KeyRow]) -> None:
+        self.key_cache.update(found)
+
+    # ------------------------------------------------------------------------ an attempt
+
+    def speculate(self, work: Work) -> None:
+        """Make an attempt's keys visible to the next batch before its commit; `forget`
+        takes them back if the commit fails."""
+        for row in work.keys:
+            self.key_cache[(row.key_space, row.request_id)] = row
+        while len(self.key_cache) > self.key_cache_max:
+            self.key_cache.popitem(last=False)
+
+    def forget(self, work: Work) -> None:
+        """Drop what a failed attempt changed: it is read again from the store on demand."""
+        for stream_id in work.touched:
+            self.cards.pop(stream_id, None)
+        for row in work.keys:
+            self.key_cache.pop((row.key_space, row.request_id), None)
+        if work.registry_touched:
+            self.load_registry()
+
+    def drop(self) -> None:
+        """Forget every cached card (after a bug: the failed attempt may have changed any)."""
+        self.cards.clear()
+        try:
+            self.load_registry()
+        except Unavailable:
+            log.warning("registry not reloaded: database unavailable")
+
+    # ------------------------------------------------------------------------ following
+
+    def follow_log(self, force: bool = False) -> None:
+        """Apply what other processes committed since we last looked: rows of cached cards
+        evict them, registry rows update the registry. The read is skipped when the store is
+        sure nobody else wrote and our own commits are contiguous; after a conflict (`stale`)
+        or when forced (a Sync) it always happens."""
+        others = self.store.others_may_have_written()
+        while self.own_ranges:  # our own commits: skip them when nobody wrote in between
+            first, last = self.own_ranges[0]
+            if first == self.last_seen + 1:
+                self.last_seen = last
+            elif last > self.last_seen:
+                break
+            self.own_ranges.popleft()
+        if not (others or force or self.stale or self.own_ranges):
+            return
+        self.stale = False
+        for _ in range(limits.TAIL_PAGES_MAX):
+            changes = self.store.changes_after(self.last_seen, limits.TAIL_PAGE_ROWS)
+            for change in changes:
+                if change.originator_id == REGISTRY_ID:
+                    self._follow_registry(change.originator_version, change.state)
+                    continue
+                self._invalidate(change.originator_id, change.originator_version)
+            if changes:
+                self.last_seen = changes[-1].notification_id
+            if len(changes) < limits.TAIL_PAGE_ROWS:
+                return
+        self.cards.clear()  # far behind: cheaper to reload cards on demand than to read it all
+        self.last_seen = self.store.max_notification_id()
+        self.load_registry()
+
+    def _invalidate(self, stream_id: uuid.UUID, version: int) -> None:
+        cached: Any = self.cards.get(stream_id, _MISSING)
+        if cached is None or (cached is not _MISSING and cached.version < version):
+            del self.cards[stream_id]
+
+    def _follow_registry(self, version: int, state: bytes | None) -> None:
+        if version <= self.registry.version:
+            return
+        if version == self.registry.version + 1 and state is not None:
+            registry.evolve(self.registry, decode_event(state))  # type: ignore[arg-type]
+        else:
+            self.load_registry()
