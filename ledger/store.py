@@ -357,6 +357,7 @@ class _Statements(NamedTuple):
     insert_events: bytes
     insert_keys: bytes
     insert_snapshots: bytes
+    prune_snapshots: bytes
 
 
 class _PostgresEvents(PostgresApplicationRecorder):
@@ -382,6 +383,13 @@ class _PostgresEvents(PostgresApplicationRecorder):
             f"INSERT INTO {SNAPSHOTS_TABLE} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "ON CONFLICT DO NOTHING")
+        # One current snapshot per card: the older ones go in the same transaction, so
+        # snapshot storage grows with the number of cards, not with the square of history
+        # (events are never deleted: a reader that saw an older snapshot still finds every
+        # event after it).
+        self.prune_snapshots = SQL(
+            f"DELETE FROM {SNAPSHOTS_TABLE} AS s USING unnest(%b::uuid[], %b::bigint[]) "
+            "AS n(id, version) WHERE s.originator_id = n.id AND s.originator_version < n.version")
 
     def set_writer(self, token: str) -> None:
         """NOTIFY with this writer's token as payload, so a listener can tell its own
@@ -400,7 +408,8 @@ class _PostgresEvents(PostgresApplicationRecorder):
                 notify=self.notify.as_bytes(conn),
                 insert_events=self.insert_columns.as_bytes(conn),
                 insert_keys=self.insert_keys.as_bytes(conn),
-                insert_snapshots=self.insert_snapshots.as_bytes(conn))
+                insert_snapshots=self.insert_snapshots.as_bytes(conn),
+                prune_snapshots=self.prune_snapshots.as_bytes(conn))
         return self._statements
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
@@ -435,8 +444,9 @@ class _PostgresEvents(PostgresApplicationRecorder):
                     columns = [list(column) for column in zip(*keys, strict=True)]
                     others.execute(sql.insert_keys, columns, prepare=True)
                 if snapshots:
-                    others.execute(sql.insert_snapshots, _event_columns(snapshots),
-                                   prepare=True)
+                    columns = _event_columns(snapshots)
+                    others.execute(sql.insert_snapshots, columns, prepare=True)
+                    others.execute(sql.prune_snapshots, columns[:2], prepare=True)
                 pipeline.sync()  # one round trip for all of it; COMMIT follows on exit
                 if stored_events:
                     ids = [row[0] for row in events.fetchall()]
@@ -639,6 +649,10 @@ class _SQLiteEvents(SQLiteApplicationRecorder):
                           "originator_version, topic, state) VALUES (?,?,?,?)",
                           [(s.originator_id.hex, s.originator_version, s.topic, s.state)
                            for s in snapshots])
+            # One current snapshot per card (see the PostgreSQL store).
+            c.executemany(f"DELETE FROM {SNAPSHOTS_TABLE} WHERE originator_id = ? "
+                          "AND originator_version < ?",
+                          [(s.originator_id.hex, s.originator_version) for s in snapshots])
         return super()._insert_events(c, stored_events)
 
 

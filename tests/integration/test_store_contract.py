@@ -5,6 +5,7 @@ log following, the global log and configuration errors."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -13,6 +14,7 @@ from domain.registry import events as rev
 from ledger.codec import REGISTRY_ID, decode_event, encode, topic_of
 from ledger.handlers.context import system_meta
 from ledger.store import (
+    SNAPSHOTS_TABLE,
     ConfigError,
     Conflict,
     EventStore,
@@ -193,6 +195,20 @@ class TestEventStore:
             store.append([ev(b, 1), ev(a, 2)], [],
                          [StoredEvent(b, 1, "snapshot.card.v1", b"b at 1")])
         assert store.latest_snapshot(b) is None
+
+    def test_one_current_snapshot_per_stream(self, store):
+        """A commit's snapshot replaces the stream's older ones: snapshot storage grows with
+        the number of cards, not with their history."""
+        a, b = uuid.uuid4(), uuid.uuid4()
+        store.append([ev(a, 1)], [], [StoredEvent(a, 1, "snapshot.card.v1", b"a at 1")])
+        store.append([ev(b, 1)], [], [StoredEvent(b, 1, "snapshot.card.v1", b"b at 1")])
+        for version in (2, 3):
+            store.append([ev(a, version)], [],
+                         [StoredEvent(a, version, "snapshot.card.v1", b"a at %d" % version)])
+        assert snapshot_versions(store, a) == [3]
+        assert snapshot_versions(store, b) == [1]  # another stream's stays
+        assert store.latest_snapshot(a).state == b"a at 3"  # type: ignore[union-attr]
+        assert [e.originator_version for e in store.stream(a)] == [1, 2, 3]  # events stay
 
     # ------------------------------------------------------------------ keys
 
@@ -406,3 +422,16 @@ def test_a_password_with_reserved_characters_is_hidden(url, secret):
     with pytest.raises(ConfigError) as raised:
         open_store(url)
     assert secret not in str(raised.value)
+
+
+def snapshot_versions(store: Any, stream_id: uuid.UUID) -> list[int]:
+    """Every snapshot row the store holds for a stream (not only the latest)."""
+    if isinstance(store, SQLiteStore):
+        with store.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_version FROM {SNAPSHOTS_TABLE} "
+                      "WHERE originator_id = ? ORDER BY 1", (stream_id.hex,))
+            return [int(row[0]) for row in c.fetchall()]
+    with store.datastore.get_connection() as conn:
+        rows = conn.execute(f"SELECT originator_version AS v FROM {SNAPSHOTS_TABLE} "
+                            "WHERE originator_id = %s ORDER BY 1", (stream_id,)).fetchall()
+    return [int(row["v"]) for row in rows]
