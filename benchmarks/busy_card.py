@@ -5,9 +5,10 @@ approved.
 
 One round: a card holding 1000 (stored value for `authorize`, points for `purchase`);
 CLIENTS tills, each on its own channel (its own connection, so the kernel spreads them over
-the workers) and with its own terminal credential, start together and send PER_CLIENT
-requests each, one after another: authorizations of 37, or purchases redeeming 37 points.
-1000 // 37 = 27 fit; the rest are declined for want of funds (points).
+the workers) and with its own terminal credential, start together and take requests one
+after another from a shared count of CLIENTS x PER_CLIENT = 240 (`--requests`):
+authorizations of 37, or purchases redeeming 37 points. 1000 // 37 = 27 fit; the rest are
+declined for want of funds (points). `--requests 20` is the issue's literal round (all fit).
 
     python -m benchmarks.busy_card --database postgresql://postgres@127.0.0.1:5432/busy \\
         --workers 1,2,4 --rounds 10
@@ -35,11 +36,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import grpc
 
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from ledger.store import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 12
@@ -269,6 +272,7 @@ class Round:
     results: Counter[str]  # result names, or gRPC status codes
     errors: list[str]  # "CODE: details" of every call that was not decided
     latencies_ms: list[float]
+    requests: int
     approved: int
     left: int  # available stored value, or spendable points, after the round
     expected_left: int
@@ -282,12 +286,13 @@ class Round:
         found = []
         if self.errors:
             found.append(f"{len(self.errors)} not decided: {self.errors[:3]}")
-        if self.approved != FITS:
-            found.append(f"{self.approved} approved, {FITS} fit")
+        fits = min(self.requests, FITS)
+        if self.approved != fits:
+            found.append(f"{self.approved} approved, {fits} fit")
         if self.left != self.expected_left:
             found.append(f"{self.left} left on the card, {self.expected_left} expected")
-        if sum(self.results.values()) != CLIENTS * PER_CLIENT:
-            found.append(f"{sum(self.results.values())} replies for {CLIENTS * PER_CLIENT}")
+        if sum(self.results.values()) != self.requests:
+            found.append(f"{sum(self.results.values())} replies for {self.requests}")
         return found
 
 
@@ -301,14 +306,16 @@ def _request(kind: str, number: str, request_id: str) -> object:
                               points_to_redeem=AMOUNT)
 
 
-def run_round(running: Cluster, alliance: Alliance, kind: str) -> Round:
-    """CLIENTS tills on their own channels, PER_CLIENT requests each, all on one card."""
+def run_round(running: Cluster, alliance: Alliance, kind: str,
+              requests: int = CLIENTS * PER_CLIENT) -> Round:
+    """CLIENTS tills on their own channels, `requests` in all, on one card."""
     number = busy_card(running, alliance, kind)
     channels = [running.channel() for _ in range(CLIENTS)]
     results: Counter[str] = Counter()
     errors: list[str] = []
     latencies: list[float] = []
     lock = threading.Lock()
+    taken = iter(range(requests))
     try:
         for channel in channels:
             grpc.channel_ready_future(channel).result(timeout=60)
@@ -319,7 +326,11 @@ def run_round(running: Cluster, alliance: Alliance, kind: str) -> Round:
             method = pos.Authorize if kind == "authorize" else pos.Purchase
             metadata = _md(alliance.tills[index])
             start.wait()
-            for i in range(PER_CLIENT):
+            while True:
+                with lock:
+                    i = next(taken, None)
+                if i is None:
+                    return
                 request = _request(kind, number, _rid(f"busy-{index}-{i}"))
                 began = time.perf_counter()
                 try:
@@ -349,7 +360,7 @@ def run_round(running: Cluster, alliance: Alliance, kind: str) -> Round:
             channel.close()
     approved = results.get("APPROVED", 0)
     left = seen.available_minor if kind == "authorize" else seen.points
-    return Round(kind, running.workers, results, errors, latencies, approved, left,
+    return Round(kind, running.workers, results, errors, latencies, requests, approved, left,
                  HOLDING - approved * AMOUNT, seconds)
 
 
@@ -362,20 +373,23 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(url: str, workers: list[int], rounds: int, kinds: list[str],
-        out: object = sys.stdout) -> list[Round]:
+        requests: int = CLIENTS * PER_CLIENT, out: TextIO = sys.stdout) -> list[Round]:
     done: list[Round] = []
     for count in workers:
         with cluster(url, count) as running:
             alliance = register(running)
             for kind in kinds:
                 for index in range(rounds):
-                    result = run_round(running, alliance, kind)
+                    result = run_round(running, alliance, kind, requests)
                     done.append(result)
                     if not result.ok:
                         print(f"FAILED {kind} workers={count} round {index + 1}: "
                               f"{'; '.join(result.problems())}", file=out, flush=True)
         for line in running.stopped:
             print(f"  {line}", file=out, flush=True)
+    print(f"busy card: {CLIENTS} tills on their own channels, {requests} requests of {AMOUNT} "
+          f"per round on a card holding {HOLDING} ({min(requests, FITS)} fit); "
+          f"{redact(url)}", file=out, flush=True)
     print(table(done), file=out, flush=True)
     return done
 
@@ -408,9 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="rounds per kind and count")
     parser.add_argument("--kind", default=",".join(KINDS),
                         help="authorize, purchase or both (default both)")
+    parser.add_argument("--requests", type=int, default=CLIENTS * PER_CLIENT,
+                        help="requests per round, shared by the tills (default %(default)s)")
     ns = parser.parse_args(argv)
     done = run(ns.database, [int(w) for w in ns.workers.split(",")], ns.rounds,
-               ns.kind.split(","))
+               ns.kind.split(","), ns.requests)
     return 0 if all(r.ok for r in done) else 1
 
 

@@ -26,7 +26,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 import psycopg.errors
@@ -85,7 +85,15 @@ class KeyRow(NamedTuple):
     outcome: bytes
 
 
-Append = Callable[[Sequence[StoredEvent], Sequence[KeyRow], Sequence[StoredEvent]], list[int]]
+class Append(Protocol):
+    """What a turn yields: one append of events, keys and snapshots; returns the events'
+    notification ids."""
+
+    def __call__(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+                 snapshots: Sequence[StoredEvent] = ()) -> list[int]: ...
+
+
+_Write = Callable[[Sequence[StoredEvent], Sequence[KeyRow], Sequence[StoredEvent]], list[int]]
 
 
 class Change(NamedTuple):
@@ -150,7 +158,7 @@ def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
-def _once(write: Append) -> Append:
+def _once(write: _Write) -> Append:
     """`write`, callable once: a turn commits one decision."""
     used = [False]
 

@@ -28,7 +28,6 @@ from ledger.store import (
     Conflict,
     EventStore,
     KeyRow,
-    SQLiteStore,
     Unavailable,
     open_store,
 )
@@ -216,14 +215,14 @@ def test_no_turn_in_time_is_resource_exhausted_then_deadline_exceeded(ledger, al
     assert fold_from_store(store, n) == (1_000, 100)
 
 
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 def test_a_key_recorded_by_another_engine_during_the_turn_is_replayed(ledger, second,
                                                                       alliance, store,
                                                                       monkeypatch):
     """A request key can still conflict in a turn: another process may record it without
     events (no lock needed), e.g. a client's retry it declined. The turn rolls back, learns
-    the key and replays it. (SQLite has one write lock for everything: it cannot happen.)"""
-    if isinstance(store, SQLiteStore):
-        pytest.skip("on SQLite a request key is written under the same lock as events")
+    the key and replays it. (PostgreSQL only: on SQLite every write, keys included, needs
+    the one write lock the turn holds, so it cannot happen.)"""
     n = new_card(ledger, alliance, load=1_000)
     catch_up(second, alliance)
     command = cc.Authorize(n, 100, USD, False, "")
