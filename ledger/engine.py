@@ -397,8 +397,13 @@ class Ledger:
                                                     f"database unavailable: {unavailable}"))
             return
         self.conflicts += len(failures)
-        self._process([request for decided, _ in failures for request in decided.batch],
-                      touched)
+        requests = [request for decided, _ in failures for request in decided.batch]
+        try:
+            self._process(requests, touched)
+        except Exception:  # a bug while redoing: the redone requests' callers still hear
+            log.exception("writer failed redoing %d requests; deciding them one by one",
+                          len(requests))
+            self._isolate(requests)
 
 
     def _reply(self, decided: _Decided) -> None:

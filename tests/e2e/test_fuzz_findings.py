@@ -18,6 +18,7 @@ from domain.coupons.model import Campaign, CouponKind, DefineCouponCampaign
 from grpc_api import server as server_module
 from grpc_api.generated import pos_pb2 as pb
 from ledger.handlers import HANDLERS
+from ledger.store import Conflict
 from tests.e2e.support import R, Server, batch_status, call, db_state, issue, rid
 from tests.helpers import Alliance, ok
 
@@ -109,3 +110,36 @@ def test_format_time_is_total_and_agrees_with_parse(value_us: int) -> None:
     assert text.endswith("Z")
     if value_us <= TIME_MAX_US:
         assert parse_time_us(text, "t", 0) == value_us
+
+
+def test_a_bug_while_redoing_after_a_conflict_answers_every_caller(
+        server: Server, alliance: Alliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit conflicts (another process wrote first), and the redo meets a bug: the redone
+    requests are decided one by one, the one with the bug is INTERNAL, none hangs."""
+    number = issue(server, alliance, 804, load=100_00)
+    ledger = server.ledger
+    real_append = ledger.store.append
+    conflicted = []
+
+    def conflict_once(*args: Any, **kwargs: Any) -> Any:
+        if not conflicted:
+            conflicted.append(True)
+            raise Conflict("another process wrote first (simulated)")
+        return real_append(*args, **kwargs)
+
+    real_process = ledger._process
+    broken = []
+
+    def process_with_a_bug(batch: Any, *args: Any) -> Any:
+        if not broken:  # the first redo (all the failed requests together) meets the bug
+            broken.append(True)
+            raise RuntimeError("secret detail of a bug")
+        return real_process(batch, *args)
+
+    monkeypatch.setattr(ledger.store, "append", conflict_once)
+    monkeypatch.setattr(ledger, "_process", process_with_a_bug)
+    reply = call(server.pos.Authorize, pb.AuthorizeRequest(
+        request_id=rid("redo"), card_number=number, amount_minor=1_00, currency="USD"),
+        alliance.tokens["t1"])
+    assert conflicted and broken
+    assert reply.result == R.APPROVED and reply.available_minor == 99_00
