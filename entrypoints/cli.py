@@ -1,4 +1,5 @@
-"""The `loyalty-ledger` command: init, serve, expire, prune-keys, audit, demo, bench."""
+"""The `loyalty-ledger` command: init, serve, project, expire, prune-keys, audit, demo,
+bench."""
 
 from __future__ import annotations
 
@@ -134,7 +135,44 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         return _serve_workers(ns, url)
     key = coupon_key()
     store = _open_ready_store(url)
-    return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key))
+    projector = _start_projector(url) if ns.projector else None
+    try:
+        return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key))
+    finally:
+        _stop_projector(projector)
+
+
+def _start_projector(url: str) -> subprocess.Popen[bytes]:
+    """The read models follow the log in a process of their own (`loyalty-ledger project`):
+    applying every event to them inside a server would take the writer's interpreter from it
+    (measured: a quarter of Batch throughput). A server still catches a read model up before
+    reading it, so a reply is never stale, only the follower keeps the backlog short."""
+    return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--database",
+                             url])
+
+
+def _stop_projector(projector: subprocess.Popen[bytes] | None) -> None:
+    if projector is not None and projector.poll() is None:
+        projector.send_signal(signal.SIGTERM)
+        try:
+            projector.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            projector.kill()
+
+
+def cmd_project(ns: argparse.Namespace) -> int:
+    from projections.movements import movements_runner
+
+    store = _open_ready_store(_database(ns))
+    runner = movements_runner(store)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runner.start(ns.poll_s)
+    stop.wait()
+    runner.stop()
+    store.close()
+    return 0
 
 
 async def _expiry_schedule(ledger: object, every_s: float) -> None:
@@ -207,9 +245,11 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
     _open_ready_store(url).close()
     children = [subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "serve", "--database", url, "--listen",
-         ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s)],
+         ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s),
+         "--no-projector"],
         stdout=subprocess.PIPE, text=True)
         for _ in range(ns.workers)]
+    projector = _start_projector(url) if ns.projector else None  # one for all the workers
     ready = threading.Barrier(ns.workers + 1)
 
     def relay(child: subprocess.Popen[str]) -> None:
@@ -235,6 +275,7 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
     except threading.BrokenBarrierError:
         forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]
+    _stop_projector(projector)
     return 0 if all(code == 0 for code in codes) else 1
 
 
@@ -283,7 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expire-every-s", type=float, default=EXPIRY_EVERY_S,
                    help="run the points expiry job this often, in seconds (0 = never; "
                         "default %(default)s)")
+    p.add_argument("--no-projector", dest="projector", action="store_false",
+                   help="do not start the read models' follower process (`project`); "
+                        "ListMovements then catches them up itself")
     p.set_defaults(func=cmd_serve)
+
+    p = sub("project", "Follow the log into the read models (movements) until SIGTERM; serve "
+            "starts one. Safe to run several: each batch is applied once.",
+            "loyalty-ledger project --database postgresql://postgres@127.0.0.1/ledger")
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--poll-s", type=float, default=1.0,
+                   help="look at the log this often when idle, in seconds (default %(default)s)")
+    p.set_defaults(func=cmd_project)
 
     p = sub("expire", "Record the expiry of every points lot whose time is up at --as-of "
             "(default: now) and lower the tiers the last whole period's spend no longer "

@@ -105,7 +105,8 @@ class Gateway:
         self._drain_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.calls_started = 0  # every RPC authenticates first: counted there (see shutdown)
-        # The movements read model, followed in a thread and caught up by each ListMovements.
+        # The movements read model: caught up by each ListMovements; followed between calls
+        # by a projector process (`loyalty-ledger project`, which `serve` starts), not here.
         self.movements = movements_runner(ledger.store)
 
     def _deliver(self, future: asyncio.Future[Any], reply: Any) -> None:
@@ -650,7 +651,6 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     picks a free port); not started yet."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
     gateway = Gateway(ledger)
-    gateway.movements.start()
     pb_grpc.add_AdminServiceServicer_to_server(AdminService(gateway), server)
     pb_grpc.add_CardServiceServicer_to_server(CardService(gateway), server)
     pb_grpc.add_PosServiceServicer_to_server(PosService(gateway), server)
