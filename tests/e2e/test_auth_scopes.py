@@ -22,7 +22,8 @@ import grpc
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
-from tests.e2e.support import (
+from tests.support.alliance import Alliance, card_number
+from tests.support.rpc import (
     R,
     Server,
     authorize,
@@ -35,7 +36,6 @@ from tests.e2e.support import (
     rid,
     status_of,
 )
-from tests.helpers import Alliance, card_number
 
 ROLES = ["admin", "p1_manager", "p2_manager", "s1_manager", "t1", "t3", "t_air", "gw1",
          "auditor", "finance"]

@@ -15,7 +15,8 @@ import grpc
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
-from tests.e2e.support import (
+from tests.support.alliance import Alliance, card_number
+from tests.support.rpc import (
     R,
     Server,
     authorize,
@@ -26,7 +27,6 @@ from tests.e2e.support import (
     issue,
     rid,
 )
-from tests.helpers import Alliance, card_number
 
 CARD = card_number(1)
 OTHER_CARD = card_number(2)

@@ -18,8 +18,8 @@ from domain.coupons.model import Campaign, CouponKind, DefineCouponCampaign
 from grpc_api import server as server_module
 from grpc_api.generated import pos_pb2 as pb
 from ledger.handlers import HANDLERS
-from tests.e2e.support import R, Server, batch_status, call, db_state, issue, rid
-from tests.helpers import Alliance, ok
+from tests.support.alliance import Alliance, ok
+from tests.support.rpc import R, Server, batch_status, call, db_state, issue, rid
 
 DAY_US = 86_400_000_000
 

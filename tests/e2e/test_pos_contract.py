@@ -20,7 +20,8 @@ from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
 from ledger.engine import Ledger
-from tests.e2e.support import (
+from tests.support.alliance import Alliance, FakeClock, card_number
+from tests.support.rpc import (
     R,
     Server,
     all_movements,
@@ -35,7 +36,6 @@ from tests.e2e.support import (
     rid,
     status_of,
 )
-from tests.helpers import Alliance, FakeClock, card_number
 
 CONTRACT = Path("/work/shared/spec/pos_contract.proto")
 S = pb.CardStatus
@@ -454,7 +454,7 @@ def test_state_and_replays_survive_a_restart(server: Server, alliance: Alliance,
         assert (after.balance_minor, after.held_minor) == (99_590, 680)
     finally:
         channel.close()
-        thread.stop(grace_s=1.0)
+        thread.stop(grace_s=1.0, quiet_s=0)
         fresh.stop()
 
 

@@ -10,7 +10,8 @@ import grpc
 from grpc_api import translate
 from grpc_api.generated import pos_pb2 as pb
 from ledger.codec import card_stream_id, decode_event
-from tests.e2e.support import (
+from tests.support.alliance import Alliance
+from tests.support.rpc import (
     R,
     Server,
     balance,
@@ -21,7 +22,6 @@ from tests.e2e.support import (
     rid,
     status_of,
 )
-from tests.helpers import Alliance
 
 SPRING = pb.RuleSet(
     rule_set_id="spring-2026", version=1, scope="partner:P1",

@@ -26,7 +26,7 @@ from ledger.codec import (
 )
 from ledger.engine import Failure, Ledger, Refusal, key_space_of
 from ledger.movements import Refused, list_movements
-from tests.helpers import card_number, ok, rid
+from tests.support.alliance import card_number, ok, rid
 
 USD = "USD"
 DEFAULT_MAX_BALANCE_MINOR = 1_000_000 * 100  # the default class: 1,000,000.00 USD

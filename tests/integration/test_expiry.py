@@ -14,10 +14,10 @@ from domain.purchases.commands import MaintainCard
 from grpc_api.translate import format_time_us
 from ledger.engine import Failure, Ledger, Refusal, Request
 from ledger.expiry import PointsExpiry
-from tests.helpers import wait_until
-from tests.integration.test_durability import ROOT, ServerProcess, _cli, _env
 from tests.integration.test_engine_stories import call, card_events, new_card, view
 from tests.integration.test_purchase_stories import basket, buy, purchase, setup_program
+from tests.support.alliance import wait_until
+from tests.support.processes import ROOT, ServerProcess, cli, env
 
 DAY_S = 86_400
 
@@ -76,8 +76,8 @@ def test_the_expire_command(ledger, alliance, clock, store_url):
     ledger.stop()
 
     def expire(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(_cli("expire", "--database", store_url, *args), cwd=ROOT,
-                              env=_env(), capture_output=True, text=True, timeout=120,
+        return subprocess.run(cli("expire", "--database", store_url, *args), cwd=ROOT,
+                              env=env(), capture_output=True, text=True, timeout=120,
                               check=False)
 
     done = expire("--as-of", format_time_us(first_expiry))

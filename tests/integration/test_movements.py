@@ -14,8 +14,8 @@ from domain.coupons.model import IssueCoupon
 from ledger import codec, limits
 from ledger.engine import Ledger
 from ledger.movements import KINDS, Movement, list_movements
-from tests.helpers import new_card, ok, rid
 from tests.integration.test_purchase_stories import campaign
+from tests.support.alliance import new_card, ok, rid
 
 ADMIN = Principal(Role.ADMIN)
 HOLD_TTL_S = 7 * 24 * 3600

@@ -32,7 +32,6 @@ from ledger.store import (
     Unavailable,
     open_store,
 )
-from tests.helpers import ok, rid
 from tests.integration.test_multi_writer import (
     AppendHook,
     call,
@@ -42,6 +41,7 @@ from tests.integration.test_multi_writer import (
     new_card,
 )
 from tests.integration.test_purchase_stories import program, rule_set
+from tests.support.alliance import ok, rid
 
 USD = "USD"
 TIMEOUT_S = 30.0
