@@ -28,6 +28,10 @@ from tests.support.rpc import (
     rid,
 )
 
+# On SQLite; the tests marked backends("sqlite", "postgres") are the end-to-end smoke run on
+# PostgreSQL (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
+
 CARD = card_number(1)
 OTHER_CARD = card_number(2)
 LUHN_BAD = CARD[:-1] + str((int(CARD[-1]) + 1) % 10)
@@ -653,6 +657,7 @@ BATCH_CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_malformed_batch_operations_are_per_operation_errors(ctx: Ctx) -> None:
     """Each malformed operation sits between two valid ones: it gets an error naming the
     field, nothing is written for it, and its neighbours succeed."""

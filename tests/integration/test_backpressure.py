@@ -36,6 +36,9 @@ from tests.support.alliance import (
     wait_until,
 )
 
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
+
 QUEUE_MAX = 4
 ABSORBED_MAX = 1 + 2 + 1 + QUEUE_MAX  # committing, waiting to commit, being handed over, queued
 USD = "USD"

@@ -8,6 +8,8 @@ from __future__ import annotations
 import concurrent.futures
 import subprocess
 
+import pytest
+
 from domain.cards import events as ev
 from domain.points.purse import ExpiryKind
 from domain.purchases.commands import MaintainCard
@@ -18,6 +20,10 @@ from tests.integration.test_engine_stories import call, card_events, new_card, v
 from tests.integration.test_purchase_stories import basket, buy, purchase, setup_program
 from tests.support.alliance import wait_until
 from tests.support.processes import ROOT, ServerProcess, cli, env
+
+# Stories told on SQLite; those marked backends("sqlite", "postgres") restart on the stored
+# log or start a server process, and run on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 DAY_S = 86_400
 
@@ -92,6 +98,7 @@ def test_the_expire_command(ledger, alliance, clock, store_url):
     ledger.start()  # the fixture stops it again
 
 
+@pytest.mark.backends("sqlite", "postgres")  # a server process on the store
 def test_serve_runs_the_expiry_job_on_its_schedule(ledger, alliance, clock, store_url):
     clock.advance(-730 * DAY_S)  # lots due by the real clock
     early, late, _ = _history(ledger, alliance, clock)

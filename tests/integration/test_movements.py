@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from domain.cards import commands as cc
 from domain.cards.events import CardEvent
 from domain.common import Principal, Role
@@ -16,6 +18,9 @@ from ledger.engine import Ledger
 from ledger.movements import KINDS, Movement, list_movements
 from tests.integration.test_purchase_stories import campaign
 from tests.support.alliance import new_card, ok, rid
+
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 ADMIN = Principal(Role.ADMIN)
 HOLD_TTL_S = 7 * 24 * 3600

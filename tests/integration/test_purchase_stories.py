@@ -42,6 +42,9 @@ from tests.integration.test_engine_stories import (
 )
 from tests.support.alliance import build_alliance, card_number, ok, rid, started_ledger
 
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
+
 USD = "USD"
 DAY_US = 86_400 * 1_000_000
 FOREVER_US = 2**62

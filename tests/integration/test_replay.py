@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from domain.cards import decide as cards
 from domain.cards import events as ev
 from domain.cards.events import CardEvent, RuleAward
@@ -26,6 +28,9 @@ from tests.integration.test_purchase_stories import (
     purchase,
     rule_set,
 )
+
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 CATEGORIES = ("apparel", "wine", "grocery", "tobacco", "books")
 
