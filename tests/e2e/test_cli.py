@@ -15,6 +15,8 @@ from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from tests.support.processes import ServerProcess, run
 from tests.support.rpc import metadata as md
 
+pytestmark = pytest.mark.slow  # every test runs `loyalty-ledger` as a process
+
 COMMANDS = ["init", "serve", "expire", "demo", "bench"]
 
 

@@ -73,6 +73,7 @@ def test_expiry_is_never_early_and_only_the_ledger_runs_it(ledger, alliance, clo
     assert isinstance(from_wire, Failure) and from_wire.code == Refusal.DENIED
 
 
+@pytest.mark.slow
 def test_the_expire_command(ledger, alliance, clock, store_url):
     if not store_url.startswith("sqlite"):
         return  # the command is the same on both stores; one subprocess run is enough here
@@ -98,6 +99,7 @@ def test_the_expire_command(ledger, alliance, clock, store_url):
     ledger.start()  # the fixture stops it again
 
 
+@pytest.mark.slow
 @pytest.mark.backends("sqlite", "postgres")  # a server process on the store
 def test_serve_runs_the_expiry_job_on_its_schedule(ledger, alliance, clock, store_url):
     clock.advance(-730 * DAY_S)  # lots due by the real clock
