@@ -664,18 +664,21 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     return Served(server, port, health_servicer, gateway)
 
 
-async def shutdown(served: Served, grace_s: float) -> None:
+async def shutdown(served: Served, grace_s: float,
+                   quiet_s: float = limits.DRAIN_QUIET_S) -> None:
     """Drain, then stop: report NOT_SERVING, keep taking the calls clients already sent until
-    none has arrived for DRAIN_QUIET_S (gRPC would cancel calls it received but had not yet
+    none has arrived for `quiet_s` (gRPC would cancel calls it received but had not yet
     handed to us), then stop accepting and let the calls in progress finish, all within
-    `grace_s`."""
+    `grace_s`. `quiet_s=0` skips the quiet wait: for a caller that knows no client has a call
+    on the way (a test whose clients have their replies), the calls in progress still
+    finish."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_s
     await served.health.enter_graceful_shutdown()
     seen = -1
-    while served.gateway.calls_started != seen and loop.time() < deadline:
+    while quiet_s > 0 and served.gateway.calls_started != seen and loop.time() < deadline:
         seen = served.gateway.calls_started
-        await asyncio.sleep(limits.DRAIN_QUIET_S)
+        await asyncio.sleep(quiet_s)
     await served.server.stop(max(deadline - loop.time(), limits.DRAIN_QUIET_S))
     served.gateway.movements.stop()
 
@@ -692,6 +695,7 @@ class ServerThread:
         self._thread = threading.Thread(target=self._run, name="grpc-server", daemon=True)
         self._server: grpc.aio.Server | None = None
         self._grace_s = 5.0
+        self._quiet_s = limits.DRAIN_QUIET_S
 
     def start(self) -> ServerThread:
         self._thread.start()
@@ -712,11 +716,13 @@ class ServerThread:
         await served.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self._started.set()
         await self._stopping.wait()
-        await shutdown(served, self._grace_s)
+        await shutdown(served, self._grace_s, self._quiet_s)
 
-    def stop(self, grace_s: float = 5.0) -> None:
-        """Stop accepting calls, let in-flight ones finish for up to `grace_s`, then return."""
+    def stop(self, grace_s: float = 5.0, *, quiet_s: float = limits.DRAIN_QUIET_S) -> None:
+        """Stop accepting calls, let in-flight ones finish for up to `grace_s`, then return.
+        `quiet_s` is shutdown's quiet wait; 0 skips it (tests, once their clients are done)."""
         self._grace_s = grace_s
+        self._quiet_s = quiet_s
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(grace_s + 30)

@@ -20,6 +20,8 @@ import abc
 import contextlib
 import math
 import os
+import select
+import socket
 import sqlite3
 import threading
 import time
@@ -386,6 +388,9 @@ class LogWatch:
         self._listening = False
         self.notes_seen = 0  # for tests: how many notifications arrived, ours included
         self._stop = threading.Event()
+        # close() writes a byte here: the watcher waits on its connection and on this socket,
+        # so it stops at once instead of at the end of a polling interval.
+        self._wake_recv, self._wake_send = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="ledger-log-watch", daemon=True)
         self._thread.start()
 
@@ -406,7 +411,12 @@ class LogWatch:
                     self._listening = True
                     self._foreign.set()  # whatever was committed before LISTEN
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
+                        readable, _, _ = select.select([conn.fileno(), self._wake_recv], [],
+                                                       [], 0.5)
+                        if self._wake_recv in readable:
+                            break
+                        # timeout=0: what has arrived, including what psycopg kept aside
+                        for note in conn.notifies(timeout=0):
                             if note.payload != self._token:
                                 self._foreign.set()
                             self.notes_seen += 1
@@ -419,7 +429,10 @@ class LogWatch:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake_send.send(b"x")
         self._thread.join(timeout=5)
+        self._wake_send.close()
+        self._wake_recv.close()
 
 
 class _DurablePostgresDatastore(PostgresDatastore):

@@ -1,26 +1,28 @@
 """Shared fixtures: a fresh store on each backend, a started ledger, an alliance, a real server.
 
-PostgreSQL tests reach the server at LEDGER_TEST_POSTGRES_URL (default
-postgresql://postgres@127.0.0.1:5432/postgres) and create a fresh database per test session.
-When it is unreachable they skip with the reason, unless LEDGER_REQUIRE_POSTGRES=1 (set by
-.ci/run): then the skip is a failure.
+Backends: a test that uses `store_url` (or `store`, `ledger`, `alliance`, `server`) runs once
+per backend named by its closest `backends` mark, both by default. Stories and end-to-end
+tests run on SQLite (`pytestmark = pytest.mark.backends("sqlite")`); PostgreSQL stays where
+the database is the subject: the store contract, several engines or processes on one
+database, durability, the outage, turns, and the end-to-end smoke run (tests marked
+`backends("sqlite", "postgres")` inside otherwise SQLite-only modules).
+
+PostgreSQL tests reach the server at LEDGER_TEST_POSTGRES_URL (tests/support/databases.py) and
+share one fresh database per test session, its tables dropped before each test.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import urllib.parse
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from ledger.engine import Ledger
 from ledger.store import EventStore, open_store
-from tests.helpers import Alliance, FakeClock, build_alliance, started_ledger
+from tests.support.alliance import Alliance, FakeClock, build_alliance, started_ledger
+from tests.support.databases import empty_postgres, fresh_postgres
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ("sqlite", "postgres")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,46 +34,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--fuzz-seed", type=int, default=None, help="seed (default 1, or FUZZ_SEED)")
     group.addoption("--fuzz-calls", type=int, default=None,
                     help="calls per phase instead of seconds (or FUZZ_CALLS)")
-BACKENDS = ["sqlite", "postgres"]
 
 
-def _admin_url() -> str:
-    return os.environ.get("LEDGER_TEST_POSTGRES_URL", DEFAULT_PG)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_url" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    backends = marker.args if marker is not None else BACKENDS
+    assert backends and set(backends) <= set(BACKENDS), backends
+    metafunc.parametrize("store_url", backends, indirect=True)
 
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A fresh, empty database for this test session; dropped at the end."""
-    admin_url = _admin_url()
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.Error as error:
-        reason = f"PostgreSQL unreachable at {admin_url}: {str(error).strip().splitlines()[0]}"
-        if os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"LEDGER_REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
-    name = f"ledger_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(admin_url)
-    yield urllib.parse.urlunsplit(parts._replace(path="/" + name))
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with fresh_postgres("ledger_test") as url:
+        yield url
 
 
-def _empty_pg(url: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
-                     "ledger_request_keys, projection_positions, proj_movements, "
-                     "proj_movement_cards, proj_maintenance_cards CASCADE")
-    return url
-
-
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def store_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
-    """The URL of an empty database (no schema yet), once per backend."""
+    """The URL of an empty database (no schema yet) on the backend of this test's parameter."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"
-    return _empty_pg(request.getfixturevalue("pg_server_url"))
+    return empty_postgres(request.getfixturevalue("pg_server_url"))
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ import grpc
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
-from tests.e2e.support import (
+from tests.support.alliance import Alliance, card_number
+from tests.support.rpc import (
     R,
     Server,
     authorize,
@@ -35,7 +36,10 @@ from tests.e2e.support import (
     rid,
     status_of,
 )
-from tests.helpers import Alliance, card_number
+
+# On SQLite; the tests marked backends("sqlite", "postgres") are the end-to-end smoke run on
+# PostgreSQL (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 ROLES = ["admin", "p1_manager", "p2_manager", "s1_manager", "t1", "t3", "t_air", "gw1",
          "auditor", "finance"]
@@ -458,6 +462,7 @@ def _bad_credentials(world: World) -> dict[str, tuple[tuple[str, str], ...]]:
     }
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_every_rpc_without_a_valid_token_is_unauthenticated(world: World) -> None:
     wrong: list[str] = []
     for how, md in _bad_credentials(world).items():
@@ -485,6 +490,7 @@ def test_every_rpc_without_a_valid_token_is_unauthenticated(world: World) -> Non
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_revocation_takes_effect_on_the_very_next_call(world: World) -> None:
     server, admin = world.server, world.alliance.admin_token
     created = call(server.admin.CreateCredential, pb.CreateCredentialRequest(

@@ -15,7 +15,8 @@ import grpc
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
-from tests.e2e.support import (
+from tests.support.alliance import Alliance, card_number
+from tests.support.rpc import (
     R,
     Server,
     authorize,
@@ -26,7 +27,10 @@ from tests.e2e.support import (
     issue,
     rid,
 )
-from tests.helpers import Alliance, card_number
+
+# On SQLite; the tests marked backends("sqlite", "postgres") are the end-to-end smoke run on
+# PostgreSQL (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 CARD = card_number(1)
 OTHER_CARD = card_number(2)
@@ -653,6 +657,7 @@ BATCH_CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_malformed_batch_operations_are_per_operation_errors(ctx: Ctx) -> None:
     """Each malformed operation sits between two valid ones: it gets an error naming the
     field, nothing is written for it, and its neighbours succeed."""

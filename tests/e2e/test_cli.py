@@ -5,7 +5,6 @@ in-flight requests on SIGTERM (exit 0, every acknowledged reply durable)."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 import grpc
@@ -13,14 +12,12 @@ import pytest
 
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
-from tests.integration.test_durability import ROOT, ServerProcess, _cli, _env, md
+from tests.support.processes import ServerProcess, run
+from tests.support.rpc import metadata as md
+
+pytestmark = pytest.mark.slow  # every test runs `loyalty-ledger` as a process
 
 COMMANDS = ["init", "serve", "expire", "demo", "bench"]
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_cli(*args), cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=120, check=False)
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])

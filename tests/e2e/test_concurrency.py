@@ -8,12 +8,7 @@ interleaving."""
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import socket
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,13 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import psycopg
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
-from tests.e2e.support import R, Server, all_movements, balance, call, issue, metadata, rid
-from tests.helpers import Alliance, card_number
+from tests.support.alliance import Alliance, card_number
+from tests.support.processes import Workers
+from tests.support.processes import workers as serve_workers
+from tests.support.rpc import (
+    R,
+    Server,
+    all_movements,
+    balance,
+    call,
+    issue,
+    metadata,
+    ready,
+    register_alliance,
+    rid,
+)
 
 CALLS = 100
 AMOUNT = 100
@@ -132,120 +139,18 @@ def test_concurrent_authorizations_on_one_card_fit_exactly(server: Server,
 # ------------------------------------------------------------------------------ two workers
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _drop_tables(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
-                     "ledger_request_keys CASCADE")
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "entrypoints.cli", *args]
-
-
-@dataclass
-class Workers:
-    process: subprocess.Popen[str]
-    target: str
-    admin_token: str
-    lines: queue.Queue[str]
-
-    def channel(self) -> grpc.Channel:
-        # a local subchannel pool: every channel opens its own connection, so the kernel
-        # spreads them over both workers (SO_REUSEPORT)
-        return grpc.insecure_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)])
-
-
-def _start_workers(url: str) -> Iterator[Workers]:
-    _drop_tables(url)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    init = subprocess.run(_cli("init", "--database", url), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=True)
-    admin_token = init.stdout.strip().splitlines()[-1]
-    assert admin_token.startswith("llk_"), init.stdout
-    target = f"127.0.0.1:{_free_port()}"
-    process = subprocess.Popen(_cli("serve", "--database", url, "--listen", target,
-                                    "--workers", "2"),
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def relay() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put("")  # end of output
-
-    threading.Thread(target=relay, daemon=True).start()
-    try:
-        while True:
-            line = lines.get(timeout=120)  # a guard against a hung start, not a wait
-            assert line, "the server exited before it was ready"
-            if line.startswith("ready: 2 workers"):
-                break
-        yield Workers(process, target, admin_token, lines)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def workers(pg_server_url: str) -> Iterator[Workers]:
-    yield from _start_workers(pg_server_url)
+    with serve_workers(pg_server_url) as running:
+        yield running
 
 
 def _register_alliance(workers: Workers) -> tuple[dict[str, str], dict[str, str]]:
     """The test alliance, registered over gRPC; returns (tokens, credential ids) by name."""
     channel = workers.channel()
-    admin, token = pb_grpc.AdminServiceStub(channel), workers.admin_token
     try:
-        for method, request in [
-            (admin.RegisterPartner, pb.RegisterPartnerRequest(partner_id="P1", name="Retail",
-                                                              currency="USD")),
-            (admin.RegisterPartner, pb.RegisterPartnerRequest(partner_id="P2", name="Airline",
-                                                              currency="USD")),
-            (admin.RegisterStore, pb.RegisterStoreRequest(partner_id="P1", store_id="S1",
-                                                          name="Flagship",
-                                                          timezone="Asia/Shanghai")),
-            (admin.RegisterStore, pb.RegisterStoreRequest(partner_id="P1", store_id="S2",
-                                                          name="Mall",
-                                                          timezone="Asia/Shanghai")),
-            (admin.RegisterStore, pb.RegisterStoreRequest(partner_id="P2", store_id="A1",
-                                                          name="Lounge",
-                                                          timezone="Europe/Paris")),
-            *[(admin.RegisterTerminal, pb.RegisterTerminalRequest(store_id=s, terminal_id=t))
-              for s, t in (("S1", "T1"), ("S1", "T2"), ("S2", "T3"), ("A1", "TA1"))],
-        ]:
-            request.request_id = rid("setup")
-            assert call(method, request, token).result == R.APPROVED
-        principals = {
-            "s1_manager": pb.Principal(role=pb.STORE_MANAGER, partner_id="P1", store_id="S1"),
-            "t1": pb.Principal(role=pb.TERMINAL, partner_id="P1", store_id="S1",
-                               terminal_id="T1"),
-            "t2": pb.Principal(role=pb.TERMINAL, partner_id="P1", store_id="S1",
-                               terminal_id="T2"),
-            "t3": pb.Principal(role=pb.TERMINAL, partner_id="P1", store_id="S2",
-                               terminal_id="T3"),
-            "t_air": pb.Principal(role=pb.TERMINAL, partner_id="P2", store_id="A1",
-                                  terminal_id="TA1"),
-            "gw1": pb.Principal(role=pb.GATEWAY, partner_id="P1", store_id="S1"),
-        }
-        tokens, ids = {"admin": token}, {}
-        for name, principal in principals.items():
-            reply = call(admin.CreateCredential, pb.CreateCredentialRequest(
-                request_id=rid("cred"), principal=principal, label=name), token)
-            assert reply.result == R.APPROVED
-            tokens[name], ids[name] = reply.token, reply.credential_id
-        return tokens, ids
+        return register_alliance(channel, workers.admin_token,
+                                 ("s1_manager", "t1", "t2", "t3", "t_air", "gw1"))
     finally:
         channel.close()
 
@@ -283,7 +188,7 @@ def test_two_workers_fit_exactly(workers: Workers) -> None:
     channels = [workers.channel() for _ in range(24)]
     try:
         for channel in channels:
-            grpc.channel_ready_future(channel).result(timeout=60)
+            ready(channel, 60)
         stubs = [pb_grpc.PosServiceStub(channel) for channel in channels]
         outcomes = _storm(stubs, tokens, number, CALLERS)
         seen = call(stubs[0].GetBalance, pb.GetBalanceRequest(card_number=number),
@@ -342,7 +247,7 @@ def test_two_workers_see_new_and_revoked_credentials_at_once(workers: Workers) -
     admin = pb_grpc.AdminServiceStub(admin_channel)
     try:
         for channel in channels:
-            grpc.channel_ready_future(channel).result(timeout=60)
+            ready(channel, 60)
         _warm(channels, workers, number)
         created = call(admin.CreateCredential, pb.CreateCredentialRequest(
             request_id=rid(), principal=pb.Principal(role=pb.AUDITOR)), workers.admin_token)

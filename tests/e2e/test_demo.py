@@ -48,6 +48,7 @@ def test_the_demo_refuses_nonsense_arguments(capsys: pytest.CaptureFixture[str])
     assert "--seconds" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_demo_command_exits_zero() -> None:
     done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "demo", "--seconds", "1",
                            "--cards", "10"], cwd=ROOT, capture_output=True, text=True,

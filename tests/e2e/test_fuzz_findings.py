@@ -19,8 +19,12 @@ from grpc_api import server as server_module
 from grpc_api.generated import pos_pb2 as pb
 from ledger.handlers import HANDLERS
 from ledger.store import Conflict
-from tests.e2e.support import R, Server, batch_status, call, db_state, issue, rid
-from tests.helpers import Alliance, ok
+from tests.support.alliance import Alliance, ok
+from tests.support.rpc import R, Server, batch_status, call, db_state, issue, rid
+
+# On SQLite; the tests marked backends("sqlite", "postgres") are the end-to-end smoke run on
+# PostgreSQL (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 DAY_US = 86_400_000_000
 
@@ -37,6 +41,7 @@ def _assert_internal(error: grpc.RpcError) -> None:
     assert "Traceback" not in details
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_a_bug_in_the_writer_is_internal_and_writes_nothing(
         server: Server, alliance: Alliance, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,6 +72,7 @@ def test_a_bug_in_the_writer_is_internal_and_writes_nothing(
     assert good.reply.result == R.APPROVED and good.reply.available_minor == 105_00
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_a_reply_that_fails_after_the_commit_is_internal_and_the_retry_returns_it(
         server: Server, alliance: Alliance, monkeypatch: pytest.MonkeyPatch) -> None:
     number = issue(server, alliance, 802, load=100_00)

@@ -20,7 +20,8 @@ from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
 from ledger.engine import Ledger
-from tests.e2e.support import (
+from tests.support.alliance import Alliance, FakeClock, card_number
+from tests.support.rpc import (
     R,
     Server,
     all_movements,
@@ -35,7 +36,10 @@ from tests.e2e.support import (
     rid,
     status_of,
 )
-from tests.helpers import Alliance, FakeClock, card_number
+
+# On SQLite; the tests marked backends("sqlite", "postgres") are the end-to-end smoke run on
+# PostgreSQL (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 CONTRACT = Path("/work/shared/spec/pos_contract.proto")
 S = pb.CardStatus
@@ -97,6 +101,7 @@ def _assert_balance(server: Server, alliance: Alliance, number: str, balance_min
 # ------------------------------------------------------------------------------ a card's story
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_a_card_story_over_grpc(server: Server, alliance: Alliance) -> None:
     t1, manager = alliance.tokens["t1"], alliance.tokens["s1_manager"]
     a, b = card_number(1), card_number(2)
@@ -320,6 +325,7 @@ def test_a_card_story_over_grpc(server: Server, alliance: Alliance) -> None:
                         "CLOSED"]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_list_movements_pages_beyond_the_default_and_the_cap(server: Server,
                                                              alliance: Alliance) -> None:
     number = issue(server, alliance, 3, load=1_000_000)
@@ -408,6 +414,7 @@ def test_a_reverse_naming_its_own_request_id_fails_alone(server: Server,
     assert not middle.error.startswith("UNAVAILABLE"), middle.error
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_state_and_replays_survive_a_restart(server: Server, alliance: Alliance,
                                              clock: FakeClock) -> None:
     """A new ledger on the same database (snapshot at 100 events plus newer events, request
@@ -454,13 +461,14 @@ def test_state_and_replays_survive_a_restart(server: Server, alliance: Alliance,
         assert (after.balance_minor, after.held_minor) == (99_590, 680)
     finally:
         channel.close()
-        thread.stop(grace_s=1.0)
+        thread.stop(grace_s=1.0, quiet_s=0)
         fresh.stop()
 
 
 # ------------------------------------------------------------------------------ the registry
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_admin_service_story(server: Server, alliance: Alliance) -> None:
     admin = alliance.admin_token
     partner = pb.RegisterPartnerRequest(request_id="partner-3", partner_id="P3", name="Coffee",
@@ -568,6 +576,7 @@ def _authorize_op(terminal: str, request_id: str, number: str, amount: int) -> p
         request_id=request_id, card_number=number, amount_minor=amount, currency="USD"))
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_batch_of_1000_operations_by_a_gateway(server: Server, alliance: Alliance) -> None:
     gateway = alliance.tokens["gw1"]
     cards = [issue(server, alliance, 100 + i, load=1_000_000) for i in range(10)]

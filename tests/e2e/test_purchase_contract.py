@@ -6,11 +6,13 @@ named and nothing written."""
 from __future__ import annotations
 
 import grpc
+import pytest
 
 from grpc_api import translate
 from grpc_api.generated import pos_pb2 as pb
 from ledger.codec import card_stream_id, decode_event
-from tests.e2e.support import (
+from tests.support.alliance import Alliance
+from tests.support.rpc import (
     R,
     Server,
     balance,
@@ -21,7 +23,10 @@ from tests.e2e.support import (
     rid,
     status_of,
 )
-from tests.helpers import Alliance
+
+# On SQLite; the tests marked backends("sqlite", "postgres") are the end-to-end smoke run on
+# PostgreSQL (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 SPRING = pb.RuleSet(
     rule_set_id="spring-2026", version=1, scope="partner:P1",
@@ -68,6 +73,7 @@ def _purchase(number: str, **fields: object) -> pb.PurchaseRequest:
     return pb.PurchaseRequest(**values)  # type: ignore[arg-type]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_a_promotion_defined_then_used_at_the_till(server: Server, alliance: Alliance) -> None:
     _setup(server, alliance)
     got = call(server.programs.GetRuleSet, pb.GetRuleSetRequest(rule_set_id="spring-2026"),
@@ -175,6 +181,7 @@ def test_malformed_requests_name_the_field_and_write_nothing(server: Server,
     assert db_state(server.ledger) == before
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the PostgreSQL smoke run
 def test_coupons_over_grpc(server: Server, alliance: Alliance) -> None:
     _setup(server, alliance)
     manager, t1 = alliance.tokens["p1_manager"], alliance.tokens["t1"]

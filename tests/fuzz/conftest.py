@@ -13,28 +13,27 @@ environment variables work as well):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import logging
 import os
 import random
-import secrets
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
-import psycopg
 import pytest
 
 from domain.common import luhn_complete
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.server import ServerThread
 from ledger.store import open_store
-from tests.conftest import _admin_url
 from tests.fuzz.harness import Fuzzer, LogTrap
 from tests.fuzz.world import World
-from tests.helpers import FakeClock, build_alliance, started_ledger
+from tests.support.alliance import FakeClock, build_alliance, started_ledger
+from tests.support.databases import fresh_postgres
+from tests.support.rpc import ready
 
 DEFAULT_SECONDS = 20.0
 START = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)  # a fixed clock: runs do not depend on the day
@@ -61,25 +60,6 @@ class FixedClock(FakeClock):
 
     def __init__(self) -> None:
         self.now_us = int(START.timestamp()) * 1_000_000
-
-
-def _postgres_url() -> Iterator[str]:
-    """A database of its own for this module; dropped at the end."""
-    admin_url = _admin_url()
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.Error as error:
-        reason = f"PostgreSQL unreachable at {admin_url}: {str(error).strip().splitlines()[0]}"
-        if os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"LEDGER_REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
-    name = f"ledger_fuzz_{os.getpid()}_{secrets.token_hex(3)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(admin_url)._replace(path="/" + name))
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def _populate(world: World) -> None:
@@ -157,11 +137,11 @@ class Target:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            fuzz_budget: dict[str, Any]) -> Iterator[Target]:
+    databases = contextlib.ExitStack()
     if request.param == "sqlite":
-        urls: Iterator[str] = iter([f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/ledger.db"])
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/ledger.db"
     else:
-        urls = _postgres_url()
-    url = next(urls)
+        url = databases.enter_context(fresh_postgres("ledger_fuzz"))
     trap = LogTrap()
     logging.getLogger().addHandler(trap)
     store = open_store(url)
@@ -175,7 +155,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             alliance = build_alliance(ledger, ledger.admin_token)  # type: ignore[attr-defined]
             thread = ServerThread(ledger).start()
             channel = grpc.insecure_channel(f"127.0.0.1:{thread.port}")
-            grpc.channel_ready_future(channel).result(timeout=30)
+            ready(channel)
             try:
                 world = World(ledger, alliance, channel)
                 _populate(world)
@@ -187,12 +167,11 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 SUMMARIES.append(fuzzer.summary(target.elapsed))
             finally:
                 channel.close()
-                thread.stop(grace_s=1.0)
+                thread.stop(grace_s=1.0, quiet_s=0)
     finally:
         store.close()
         logging.getLogger().removeHandler(trap)
-        for _ in urls:  # drops the PostgreSQL database
-            pass
+        databases.close()  # drops the PostgreSQL database
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

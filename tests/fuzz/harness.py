@@ -40,9 +40,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from domain.rules.model import Basket, Line, RuleSet
 from domain.rules.reference import evaluate
 from grpc_api.generated import pos_pb2 as pb
-from tests.e2e.support import db_state
 from tests.fuzz.generator import describe, mutate_one, random_message
 from tests.fuzz.world import RPCS, STORE_OF, TILLS, UNARY, Rpc, World
+from tests.support.rpc import db_state
 
 NEVER = {"UNKNOWN", "INTERNAL", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED",
          "UNIMPLEMENTED", "DATA_LOSS", "CANCELLED"}

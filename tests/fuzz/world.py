@@ -1,7 +1,7 @@
 """The small alliance the fuzzer plays in, and a VALID request for every RPC.
 
 The world is built once per store: the registry (partners, stores, terminals, credentials of
-every role) through the ledger as tests/helpers.build_alliance does, then over gRPC a card
+every role) through the ledger as tests/support/alliance.build_alliance does, then over gRPC a card
 class with a one-minute hold lifetime, points programs, a published rule set, a coupon
 campaign, loaded cards, pending and captured authorizations, a purchase and a coupon.
 
@@ -28,7 +28,7 @@ from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger.engine import Ledger
 from tests.fuzz.generator import Pools
-from tests.helpers import Alliance
+from tests.support.alliance import Alliance
 
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
           "ProgramService": "Program"}

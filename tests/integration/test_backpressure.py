@@ -25,7 +25,7 @@ from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
 from ledger.engine import Failure, Ledger, Refusal, Request
 from ledger.store import EventStore
-from tests.helpers import (
+from tests.support.alliance import (
     Alliance,
     FakeClock,
     build_alliance,
@@ -35,6 +35,9 @@ from tests.helpers import (
     started_ledger,
     wait_until,
 )
+
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 QUEUE_MAX = 4
 ABSORBED_MAX = 1 + 2 + 1 + QUEUE_MAX  # committing, waiting to commit, being handed over, queued
@@ -156,7 +159,7 @@ def test_over_grpc_a_full_queue_is_resource_exhausted(small, small_alliance, sto
         assert reply.result == pb.APPROVED and not reply.replayed
     finally:
         channel.close()
-        server.stop(grace_s=1.0)
+        server.stop(grace_s=1.0, quiet_s=0)
 
 
 def test_a_request_past_its_deadline_is_not_applied(small, small_alliance, store, monkeypatch):

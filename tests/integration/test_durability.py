@@ -10,31 +10,25 @@ What must hold afterwards:
 
 from __future__ import annotations
 
-import os
-import queue
 import random
-import re
-import signal
 import subprocess
-import sys
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
-import psycopg
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
-from tests.helpers import card_number
+from tests.support.alliance import card_number
+from tests.support.databases import empty_postgres
+from tests.support.processes import ROOT, ServerProcess, cli, env
+from tests.support.rpc import metadata as md
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parents[2]
 USD = "USD"
 WORKERS = 8
 OPS_PER_WORKER = 150
@@ -42,86 +36,6 @@ KILL_AFTER_ACKS = WORKERS * OPS_PER_WORKER * 2 // 5
 CARDS = 6
 INITIAL_LOAD = 40_000
 RPC_TIMEOUT_S = 15.0
-START_TIMEOUT_S = 90.0
-
-
-def _drop_schema(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
-                     "ledger_request_keys CASCADE")
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "entrypoints.cli", *args]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("LEDGER_DATABASE_URL", None)
-    env["LEDGER_COUPON_KEY"] = "k" * 32  # a test key: coupons enabled, no warning
-    return env
-
-
-class ServerProcess:
-    """`loyalty-ledger serve` on a free port; its output is drained by a thread."""
-
-    def __init__(self, url: str, *options: str) -> None:
-        self.proc = subprocess.Popen(
-            _cli("serve", "--database", url, "--listen", "127.0.0.1:0", *options), cwd=ROOT,
-            env=_env(),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._drain, daemon=True).start()
-        self.port = self._wait_ready()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        grpc.channel_ready_future(self.channel).result(timeout=START_TIMEOUT_S)
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def _wait_ready(self) -> int:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            found = re.match(r"ready: listening on [^ ]+:(\d+) ", line)
-            if found:
-                return int(found.group(1))
-        self.kill()
-        raise AssertionError("the server did not become ready:\n" + "".join(self.output))
-
-    def stub(self, kind: Any) -> Any:
-        return kind(self.channel)
-
-    def kill(self, close_channel: bool = True) -> None:
-        """SIGKILL: no drain, no clean shutdown."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-        if close_channel and hasattr(self, "channel"):
-            self.channel.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.channel.close()
-
-
-def md(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 @dataclass
@@ -253,8 +167,8 @@ def _same_reply(a: Any, b: Any) -> bool:
 
 def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
     url = pg_server_url
-    _drop_schema(url)
-    init = subprocess.run(_cli("init", "--database", url), cwd=ROOT, env=_env(),
+    empty_postgres(url)
+    init = subprocess.run(cli("init", "--database", url), cwd=ROOT, env=env(),
                           capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stderr
     admin_token = init.stdout.strip().splitlines()[-1]

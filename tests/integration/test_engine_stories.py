@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
+import pytest
 
 from domain.cards import commands as cc
 from domain.cards import events as ev
@@ -26,7 +27,11 @@ from ledger.codec import (
 )
 from ledger.engine import Failure, Ledger, Refusal, key_space_of
 from projections.movements import Refused, list_movements, movements_runner
-from tests.helpers import card_number, ok, rid
+from tests.support.alliance import card_number, ok, rid
+
+# Stories told on SQLite; those marked backends("sqlite", "postgres") restart on the stored
+# log or start a server process, and run on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 USD = "USD"
 DEFAULT_MAX_BALANCE_MINOR = 1_000_000 * 100  # the default class: 1,000,000.00 USD
@@ -731,6 +736,7 @@ def test_movements_fold_to_the_card(ledger, alliance, clock):
 # ------------------------------------------------------------------------------ restart
 
 
+@pytest.mark.backends("sqlite", "postgres")  # a restart on the stored log
 def test_state_and_replays_survive_a_restart(ledger, alliance, store, clock):
     n = new_card(ledger, alliance, load=10_000)
     hold = approved(authorize(ledger, alliance.t1, n, 3_000, request_id="before-restart"))
@@ -751,6 +757,7 @@ def test_state_and_replays_survive_a_restart(ledger, alliance, store, clock):
         fresh.stop()
 
 
+@pytest.mark.backends("sqlite", "postgres")  # a restart on the stored log
 def test_a_restart_loads_from_the_snapshot(ledger, alliance, store, clock):
     n = new_card(ledger, alliance)
     operations = limits.SNAPSHOT_INTERVAL + 10
@@ -778,6 +785,7 @@ def test_a_restart_loads_from_the_snapshot(ledger, alliance, store, clock):
         fresh.stop()
 
 
+@pytest.mark.backends("sqlite", "postgres")  # a restart on the stored log
 def test_a_reversal_repeated_after_a_restart_applies_nothing(ledger, alliance, store, clock):
     n = new_card(ledger, alliance)
     approved(call(ledger, alliance.t1, cc.LoadValue(n, 3_000, USD, "p"), "load-restart"))

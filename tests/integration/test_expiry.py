@@ -8,16 +8,22 @@ from __future__ import annotations
 import concurrent.futures
 import subprocess
 
+import pytest
+
 from domain.cards import events as ev
 from domain.points.purse import ExpiryKind
 from domain.purchases.commands import MaintainCard
 from grpc_api.translate import format_time_us
 from ledger.engine import Failure, Ledger, Refusal, Request
 from projections.maintenance import PointsExpiry
-from tests.helpers import wait_until
-from tests.integration.test_durability import ROOT, ServerProcess, _cli, _env
 from tests.integration.test_engine_stories import call, card_events, new_card, view
 from tests.integration.test_purchase_stories import basket, buy, purchase, setup_program
+from tests.support.alliance import wait_until
+from tests.support.processes import ROOT, ServerProcess, cli, env
+
+# Stories told on SQLite; those marked backends("sqlite", "postgres") restart on the stored
+# log or start a server process, and run on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 DAY_S = 86_400
 
@@ -67,6 +73,7 @@ def test_expiry_is_never_early_and_only_the_ledger_runs_it(ledger, alliance, clo
     assert isinstance(from_wire, Failure) and from_wire.code == Refusal.DENIED
 
 
+@pytest.mark.slow
 def test_the_expire_command(ledger, alliance, clock, store_url):
     if not store_url.startswith("sqlite"):
         return  # the command is the same on both stores; one subprocess run is enough here
@@ -76,8 +83,8 @@ def test_the_expire_command(ledger, alliance, clock, store_url):
     ledger.stop()
 
     def expire(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(_cli("expire", "--database", store_url, *args), cwd=ROOT,
-                              env=_env(), capture_output=True, text=True, timeout=120,
+        return subprocess.run(cli("expire", "--database", store_url, *args), cwd=ROOT,
+                              env=env(), capture_output=True, text=True, timeout=120,
                               check=False)
 
     done = expire("--as-of", format_time_us(first_expiry))
@@ -92,6 +99,8 @@ def test_the_expire_command(ledger, alliance, clock, store_url):
     ledger.start()  # the fixture stops it again
 
 
+@pytest.mark.slow
+@pytest.mark.backends("sqlite", "postgres")  # a server process on the store
 def test_serve_runs_the_expiry_job_on_its_schedule(ledger, alliance, clock, store_url):
     clock.advance(-730 * DAY_S)  # lots due by the real clock
     early, late, _ = _history(ledger, alliance, clock)

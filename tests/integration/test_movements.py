@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from domain.cards import commands as cc
 from domain.cards.events import CardEvent
 from domain.common import Principal, Role
@@ -14,8 +16,11 @@ from domain.coupons.model import IssueCoupon
 from ledger import codec, limits
 from ledger.engine import Ledger
 from projections.movements import KINDS, Movement, list_movements, movements_runner
-from tests.helpers import new_card, ok, rid
 from tests.integration.test_purchase_stories import campaign
+from tests.support.alliance import new_card, ok, rid
+
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 ADMIN = Principal(Role.ADMIN)
 HOLD_TTL_S = 7 * 24 * 3600

@@ -31,8 +31,9 @@ from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.engine import Failure, Ledger, Refusal
 from ledger.store import EventStore, open_store
 from projections.maintenance import PointsExpiry
-from tests.helpers import ok, rid
 from tests.integration.test_purchase_stories import program, rule_set
+from tests.support.alliance import ok, rid
+from tests.support.rpc import ready
 
 USD = "USD"
 TIMEOUT_S = 20.0
@@ -331,10 +332,10 @@ def other_server(other: Ledger) -> Iterator[grpc.Channel]:
     """The second engine behind a real gRPC server; yields a channel to it."""
     thread = ServerThread(other).start()
     channel = grpc.insecure_channel(f"127.0.0.1:{thread.port}")
-    grpc.channel_ready_future(channel).result(timeout=30)
+    ready(channel)
     yield channel
     channel.close()
-    thread.stop(grace_s=1.0)
+    thread.stop(grace_s=1.0, quiet_s=0)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

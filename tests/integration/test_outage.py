@@ -24,8 +24,15 @@ from grpc_api.server import ServerThread
 from ledger.codec import card_stream_id, decode_event
 from ledger.engine import Failure, Ledger, Refusal
 from ledger.store import EventStore, Unavailable, open_store
-from tests.conftest import _empty_pg
-from tests.helpers import Alliance, build_alliance, new_card, ok, started_ledger, wait_until
+from tests.support.alliance import (
+    Alliance,
+    build_alliance,
+    new_card,
+    ok,
+    started_ledger,
+    wait_until,
+)
+from tests.support.databases import empty_postgres
 
 USD = "USD"
 
@@ -91,7 +98,7 @@ class Proxy:
 
 @pytest.fixture
 def proxied(pg_server_url: str) -> Iterator[tuple[Proxy, EventStore]]:
-    url = _empty_pg(pg_server_url)
+    url = empty_postgres(pg_server_url)
     parts = urllib.parse.urlsplit(url)
     open_store(url).create_schema()
     proxy = Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
@@ -158,7 +165,7 @@ def test_an_outage_is_unavailable_then_the_server_recovers_by_itself(engine, mem
     finally:
         direct.close()
         channel.close()
-        server.stop(grace_s=1.0)
+        server.stop(grace_s=1.0, quiet_s=0)
 
 
 def test_a_connection_lost_during_commit_never_doubles(engine, members, proxied, pg_server_url,

@@ -34,10 +34,10 @@ from projections.movements import (
     movements_runner,
 )
 from projections.runner import ProjectionRunner
-from tests.helpers import ok, rid
-from tests.integration.test_durability import ROOT, _cli, _env
 from tests.integration.test_engine_stories import _busy_history, approved, authorize, call, new_card
 from tests.integration.test_purchase_stories import basket, buy, campaign, purchase, setup_program
+from tests.support.alliance import ok, rid
+from tests.support.processes import ROOT, cli, env
 
 ADMIN = Principal(Role.ADMIN)
 DAY_S = 86_400
@@ -303,8 +303,8 @@ def test_the_audit_command_exit_status_and_a_tampered_purchase(ledger, alliance,
     ledger.stop()
 
     def audit() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(_cli("audit", "replay", "--database", store_url), cwd=ROOT,
-                              env=_env(), capture_output=True, text=True, timeout=120,
+        return subprocess.run(cli("audit", "replay", "--database", store_url), cwd=ROOT,
+                              env=env(), capture_output=True, text=True, timeout=120,
                               check=False)
 
     clean = audit()
@@ -317,7 +317,7 @@ def test_the_audit_command_exit_status_and_a_tampered_purchase(ledger, alliance,
     assert f"purchase {forged}" in out and "earns" in out, out
     tampered = audit()
     assert tampered.returncode == 1 and f"purchase {forged}" in tampered.stdout
-    missing = subprocess.run(_cli("audit", "replay"), cwd=ROOT, env=_env(), capture_output=True,
+    missing = subprocess.run(cli("audit", "replay"), cwd=ROOT, env=env(), capture_output=True,
                              text=True, timeout=60, check=False)
     assert missing.returncode == 2 and "--database" in missing.stderr
     ledger.start()  # the fixture stops it again

@@ -31,7 +31,6 @@ from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
 from ledger.codec import Outcome
 from ledger.engine import Failure, Ledger, Refusal
 from projections.maintenance import PointsExpiry
-from tests.helpers import build_alliance, card_number, ok, rid, started_ledger
 from tests.integration.test_engine_stories import (
     approved,
     call,
@@ -41,6 +40,10 @@ from tests.integration.test_engine_stories import (
     version,
     view,
 )
+from tests.support.alliance import build_alliance, card_number, ok, rid, started_ledger
+
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 USD = "USD"
 DAY_US = 86_400 * 1_000_000

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from domain.purchases.commands import Return, ReturnLine
 from domain.rules.commands import PublishRuleSet
 from domain.rules.model import Effect, Line, Rule, RuleSet, Stacking
@@ -22,6 +24,9 @@ from tests.integration.test_purchase_stories import (
 )
 
 CATEGORIES = ("apparel", "wine", "grocery", "tobacco", "books")
+
+# Stories told on SQLite (where each backend runs: tests/conftest.py).
+pytestmark = pytest.mark.backends("sqlite")
 
 
 def _campaign(version: int, valid_from_us: int) -> RuleSet:

@@ -9,8 +9,8 @@ import time
 from domain.cards import commands as cc
 from ledger.engine import Ledger
 from ledger.retention import prune_request_keys
-from tests.e2e.support import request_key_count
-from tests.helpers import new_card, ok, started_ledger
+from tests.support.alliance import new_card, ok, started_ledger
+from tests.support.rpc import request_key_count
 
 DAY_US = 86_400_000_000
 

@@ -2,7 +2,7 @@
 
 from domain.cards import commands as cc
 from domain.common import Result
-from tests.helpers import card_number, ok, rid
+from tests.support.alliance import card_number, ok, rid
 
 
 def test_a_card_story(ledger, alliance):

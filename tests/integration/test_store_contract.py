@@ -24,7 +24,7 @@ from ledger.store import (
     StoreError,
     open_store,
 )
-from tests.helpers import wait_until
+from tests.support.alliance import wait_until
 
 
 def ev(stream: uuid.UUID, version: int, body: bytes = b"") -> StoredEvent:

@@ -31,7 +31,6 @@ from ledger.store import (
     Unavailable,
     open_store,
 )
-from tests.helpers import ok, rid
 from tests.integration.test_multi_writer import (
     AppendHook,
     call,
@@ -41,6 +40,7 @@ from tests.integration.test_multi_writer import (
     new_card,
 )
 from tests.integration.test_purchase_stories import program, rule_set
+from tests.support.alliance import ok, rid
 
 USD = "USD"
 TIMEOUT_S = 30.0
@@ -215,7 +215,7 @@ def test_no_turn_in_time_is_resource_exhausted_then_deadline_exceeded(ledger, al
     assert fold_from_store(store, n) == (1_000, 100)
 
 
-@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+@pytest.mark.backends("postgres")
 def test_a_key_recorded_by_another_engine_during_the_turn_is_replayed(ledger, second,
                                                                       alliance, store,
                                                                       monkeypatch):

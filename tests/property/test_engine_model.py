@@ -31,7 +31,7 @@ from domain.cards import commands as cc
 from ledger.codec import Outcome
 from ledger.engine import Failure, Ledger, Refusal
 from ledger.store import SQLiteStore
-from tests.helpers import FakeClock, build_alliance, card_number, ok, rid
+from tests.support.alliance import FakeClock, build_alliance, card_number, ok, rid
 
 HOLD_TTL_S = 7 * 24 * 3600  # the default card class's hold lifetime
 CARDS = [card_number(9_001), card_number(9_002), card_number(9_003)]

@@ -1,19 +1,24 @@
-"""Helpers shared by the end-to-end tests: calling RPCs, reading what the database holds,
-and building cards and holds over real gRPC."""
+"""Over real gRPC: a server on its own thread in this process (`serve`), calling RPCs, reading
+what the database holds, and building the alliance, cards and holds through the API."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from domain.registry import commands as rc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from grpc_api.server import ServerThread
 from ledger.engine import Ledger
 from ledger.store import KEYS_TABLE, PostgresStore, SQLiteStore
-from tests.helpers import Alliance, card_number
+from tests.support.alliance import PRINCIPALS, SETUP, Alliance, card_number
 
 R = pb.Result
 _ids = itertools.count(1)
@@ -45,6 +50,33 @@ class Server:
         """A separate channel (its own HTTP/2 connection) to the same server."""
         return grpc.insecure_channel(self.target,
                                      options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def ready(channel: grpc.Channel, timeout_s: float = 30.0) -> None:
+    """Wait until the server behind `channel` answers a health check. Not
+    grpc.channel_ready_future: that leaves a thread polling the channel's state every 0.2 s,
+    and channel.close() then waits for the poll (0.2 s per channel closed)."""
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                      wait_for_ready=True, timeout=timeout_s)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING, reply
+
+
+@contextmanager
+def serve(ledger: Ledger) -> Iterator[Server]:
+    """A real gRPC server (grpc_api.server.ServerThread) on `ledger`, and stubs over one
+    channel to it. On exit the server stops without shutdown's quiet wait: the test's clients
+    have their replies by then, and the calls still in progress are let finish."""
+    thread = ServerThread(ledger).start()
+    target = f"127.0.0.1:{thread.port}"
+    channel = grpc.insecure_channel(target)
+    ready(channel)
+    try:
+        yield Server(ledger, thread.port, target, channel, pb_grpc.AdminServiceStub(channel),
+                     pb_grpc.CardServiceStub(channel), pb_grpc.PosServiceStub(channel),
+                     pb_grpc.ProgramServiceStub(channel))
+    finally:
+        channel.close()
+        thread.stop(grace_s=1.0, quiet_s=0)
 
 
 def rid(prefix: str = "e2e") -> str:
@@ -166,3 +198,42 @@ def all_movements(server: Server, token: str, number: str) -> list[pb.Movement]:
     reply = call(server.cards.ListMovements,
                  pb.ListMovementsRequest(card_number=number, limit=1000), token)
     return list(reply.movements)
+
+
+# ------------------------------------------------------------------------------ the alliance
+
+
+def _setup_call(admin: pb_grpc.AdminServiceStub, command: Any) -> tuple[Any, Any]:
+    if isinstance(command, rc.RegisterPartner):
+        return admin.RegisterPartner, pb.RegisterPartnerRequest(
+            partner_id=command.partner_id, name=command.name, currency=command.currency)
+    if isinstance(command, rc.RegisterStore):
+        return admin.RegisterStore, pb.RegisterStoreRequest(
+            partner_id=command.partner_id, store_id=command.store_id, name=command.name,
+            timezone=command.timezone)
+    assert isinstance(command, rc.RegisterTerminal), command
+    return admin.RegisterTerminal, pb.RegisterTerminalRequest(
+        store_id=command.store_id, terminal_id=command.terminal_id)
+
+
+def register_alliance(channel: grpc.Channel, admin_token: str,
+                      names: tuple[str, ...] = tuple(PRINCIPALS)
+                      ) -> tuple[dict[str, str], dict[str, str]]:
+    """The test alliance (tests/support/alliance.py's SETUP and PRINCIPALS, those in `names`)
+    registered over gRPC, for servers in other processes; (tokens, credential ids) by name,
+    the admin's token under "admin"."""
+    admin = pb_grpc.AdminServiceStub(channel)
+    for command in SETUP:
+        method, request = _setup_call(admin, command)
+        request.request_id = rid("setup")
+        assert call(method, request, admin_token).result == R.APPROVED
+    tokens, ids = {"admin": admin_token}, {}
+    for name in names:
+        p = PRINCIPALS[name]
+        principal = pb.Principal(role=int(p.role), partner_id=p.partner_id,
+                                 store_id=p.store_id, terminal_id=p.terminal_id)
+        reply = call(admin.CreateCredential, pb.CreateCredentialRequest(
+            request_id=rid("cred"), principal=principal, label=name), admin_token)
+        assert reply.result == R.APPROVED, reply
+        tokens[name], ids[name] = reply.token, reply.credential_id
+    return tokens, ids

@@ -1,4 +1,6 @@
-"""Test helpers: a movable clock and a small alliance registered through the engine."""
+"""The test alliance, its cards and credentials, built through a started engine; request ids,
+card numbers and a clock the test moves. The same alliance over gRPC (for server processes) is
+tests/support/rpc.py::register_alliance, from the same tables."""
 
 from __future__ import annotations
 
@@ -79,22 +81,25 @@ PRINCIPALS = {
 }
 
 
+# The registry every test alliance starts with, in order.
+SETUP: tuple[Any, ...] = (
+    rc.RegisterPartner("P1", "Retail Group", "USD"),
+    rc.RegisterPartner("P2", "Airline", "USD"),
+    rc.RegisterStore("P1", "S1", "Flagship", "Asia/Shanghai"),
+    rc.RegisterStore("P1", "S2", "Mall", "Asia/Shanghai"),
+    rc.RegisterStore("P2", "A1", "Airport lounge", "Europe/Paris"),
+    rc.RegisterTerminal("S1", "T1"),
+    rc.RegisterTerminal("S1", "T2"),
+    rc.RegisterTerminal("S2", "T3"),
+    rc.RegisterTerminal("A1", "TA1"),
+)
+
+
 def build_alliance(ledger: Ledger, admin_token: str) -> Alliance:
     admin = ledger.authenticate(admin_token)
     assert admin is not None
     a = Alliance(admin.credential_id, admin_token)
-    setup: list[Any] = [
-        rc.RegisterPartner("P1", "Retail Group", "USD"),
-        rc.RegisterPartner("P2", "Airline", "USD"),
-        rc.RegisterStore("P1", "S1", "Flagship", "Asia/Shanghai"),
-        rc.RegisterStore("P1", "S2", "Mall", "Asia/Shanghai"),
-        rc.RegisterStore("P2", "A1", "Airport lounge", "Europe/Paris"),
-        rc.RegisterTerminal("S1", "T1"),
-        rc.RegisterTerminal("S1", "T2"),
-        rc.RegisterTerminal("S2", "T3"),
-        rc.RegisterTerminal("A1", "TA1"),
-    ]
-    for command in setup:
+    for command in SETUP:
         assert ok(ledger.call(a.admin, command, request_id=rid("setup"))).result == 1
     for name, principal in PRINCIPALS.items():
         reply = ok(ledger.call(a.admin, rc.CreateCredential(principal, name),

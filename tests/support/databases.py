@@ -1,0 +1,51 @@
+"""Databases for tests: a fresh PostgreSQL database (dropped afterwards) and an emptied one.
+
+PostgreSQL is reached at LEDGER_TEST_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres). When it is unreachable the test skips with the
+reason, unless LEDGER_REQUIRE_POSTGRES=1 (set by .ci/run): then the skip is a failure."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_url() -> str:
+    return os.environ.get("LEDGER_TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+@contextmanager
+def fresh_postgres(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database named `prefix`_<pid>_<random>; dropped on exit."""
+    url = admin_url()
+    try:
+        admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
+    except psycopg.Error as error:
+        reason = f"PostgreSQL unreachable at {url}: {str(error).strip().splitlines()[0]}"
+        if os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"LEDGER_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path="/" + name))
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def empty_postgres(url: str) -> str:
+    """Drop the ledger's tables in the database at `url` (no schema left); returns `url`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
+                     "ledger_request_keys, projection_positions, proj_movements, "
+                     "proj_movement_cards, proj_maintenance_cards CASCADE")
+    return url
