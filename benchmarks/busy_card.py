@@ -79,7 +79,8 @@ def fresh_database(url: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
-                     "ledger_request_keys CASCADE")
+                     "ledger_request_keys, projection_positions, proj_movements, "
+                     "proj_movement_cards, proj_maintenance_cards CASCADE")
 
 
 @dataclass

@@ -14,6 +14,7 @@ share one fresh database per test session, its tables dropped before each test.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,14 @@ def ledger(store: EventStore, clock: FakeClock) -> Iterator[Ledger]:
 def alliance(ledger: Ledger) -> Alliance:
     """Two partners (P1 issues USD cards, P2 an airline), stores, terminals, credentials."""
     return build_alliance(ledger, ledger.admin_token)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def other(store_url: str, ledger: Ledger, clock: Any) -> Iterator[Ledger]:
+    """A second engine (a second 'process') on its own store for the same database."""
+    second_store = open_store(store_url)
+    second_store.check_schema()
+    engine = Ledger(second_store, clock_us=clock).start()
+    yield engine
+    engine.stop()
+    second_store.close()

@@ -19,10 +19,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from benchmarks.busy_card import Cluster as Workers
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from tests.support.alliance import Alliance, card_number
-from tests.support.processes import Workers
 from tests.support.processes import workers as serve_workers
 from tests.support.rpc import (
     R,

@@ -29,7 +29,7 @@ from grpc_api.server import ServerThread
 from ledger import limits
 from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.engine import Failure, Ledger, Refusal
-from ledger.store import EventStore, open_store
+from ledger.store import EventStore
 from projections.maintenance import PointsExpiry
 from tests.integration.test_purchase_stories import program, rule_set
 from tests.support.alliance import ok, rid
@@ -37,17 +37,6 @@ from tests.support.rpc import ready
 
 USD = "USD"
 TIMEOUT_S = 20.0
-
-
-@pytest.fixture
-def other(store_url: str, ledger: Ledger, clock: Any) -> Iterator[Ledger]:
-    """A second engine (a second 'process') on its own store for the same database."""
-    second_store = open_store(store_url)
-    second_store.check_schema()
-    engine = Ledger(second_store, clock_us=clock).start()
-    yield engine
-    engine.stop()
-    second_store.close()
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -52,14 +52,9 @@ FITS = HOLDING // AMOUNT  # 27
 
 
 @pytest.fixture
-def second(store_url: str, ledger: Ledger, clock: Any) -> Iterator[Ledger]:
-    """A second engine (a second 'process') on its own store for the same database."""
-    second_store = open_store(store_url)
-    second_store.check_schema()
-    engine = Ledger(second_store, clock_us=clock).start()
-    yield engine
-    engine.stop()
-    second_store.close()
+def second(other: Ledger) -> Ledger:
+    """A second engine (a second 'process') for the same database (tests/conftest.py)."""
+    return other
 
 
 def _tills(engines: list[Ledger], credentials: list[str], command: Any) -> list[Any]:

@@ -3,6 +3,7 @@ repository on its path and a test coupon key."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -12,15 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from tests.support.databases import empty_postgres
+from benchmarks.busy_card import Cluster, cluster
 from tests.support.rpc import ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,56 +109,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@dataclass
-class Workers:
-    """`loyalty-ledger serve --workers 2` on one port."""
-
-    process: subprocess.Popen[str]
-    target: str
-    admin_token: str
-    lines: queue.Queue[str]
-
-    def channel(self) -> grpc.Channel:
-        # a local subchannel pool: every channel opens its own connection, so the kernel
-        # spreads them over both workers (SO_REUSEPORT)
-        return grpc.insecure_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)])
-
-
-@contextmanager
-def workers(url: str) -> Iterator[Workers]:
+def workers(url: str) -> contextlib.AbstractContextManager[Cluster]:
     """`init` on an emptied PostgreSQL database at `url`, then `serve --workers 2` until
-    SIGTERM on exit (SIGKILL if it has not stopped within a minute)."""
-    empty_postgres(url)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    init = subprocess.run(cli("init", "--database", url), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=True)
-    admin_token = init.stdout.strip().splitlines()[-1]
-    assert admin_token.startswith("llk_"), init.stdout
-    target = f"127.0.0.1:{free_port()}"
-    process = subprocess.Popen(cli("serve", "--database", url, "--listen", target,
-                                   "--workers", "2"),
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def relay() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put("")  # end of output
-
-    threading.Thread(target=relay, daemon=True).start()
-    try:
-        while True:
-            line = lines.get(timeout=120)  # a guard against a hung start, not a wait
-            assert line, "the server exited before it was ready"
-            if line.startswith("ready: 2 workers"):
-                break
-        yield Workers(process, target, admin_token, lines)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    SIGTERM on exit: the busy-card benchmark's cluster (benchmarks/busy_card.py)."""
+    return cluster(url, 2)
