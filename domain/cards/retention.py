@@ -39,10 +39,12 @@ REFUND_WINDOW_US = 365 * DAY_US
 AUTHORIZATIONS_KEPT_MAX = 1_000
 
 # Returns: a purchase may be returned for a year after it was made, and while it is among the
-# card's latest 500 purchases (the same reasons; a purchase record weighs about twice an
-# authorization). Beyond either: DECLINED_RETURN_WINDOW_CLOSED.
+# card's latest 250 purchases. A shopper makes 50 to 100 purchases a year across the alliance,
+# so 250 is years of returns; a purchase record weighs 1.5 to 3 times an authorization (its
+# lines), so the two bounds together keep a busy card's state near 100 kB whatever its mix of
+# sales. Beyond either: DECLINED_RETURN_WINDOW_CLOSED (the till refunds by a LoadValue).
 RETURN_WINDOW_US = 365 * DAY_US
-PURCHASES_KEPT_MAX = 500
+PURCHASES_KEPT_MAX = 250
 
 # Used and expired coupons beyond this many on a card go, oldest first (unless a kept purchase
 # used them: a full return may restore them). ListCoupons then shows the live ones and the
