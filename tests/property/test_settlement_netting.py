@@ -140,8 +140,8 @@ def test_instructions_settle_every_net_exactly(period: list[Obligation],
     whole = {(i.currency, i.transfer_no): (i.payer_id, i.payee_id, i.amount_minor)
              for i in instructions(result)}
     assert set(whole) == set(transfers)
-    for key, parts in transfers.items():
-        payer, payee, total = whole[key]
+    for transfer, parts in transfers.items():
+        payer, payee, total = whole[transfer]
         assert {(p, q) for p, q, _, _ in parts} == {(payer, payee)}
         by_instrument = {instrument: amount for _, _, instrument, amount in parts}
         assert len(by_instrument) == len(parts)
@@ -182,7 +182,7 @@ def test_net_positions_equal_the_statements(period: list[Obligation]) -> None:
 def test_paid_in_parts_nothing_is_outstanding_and_one_more_unit_is_refused(
         period: list[Obligation], share_bp: dict[str, int], data: st.DataObject) -> None:
     plan = instructions(statements(period, PERIOD), share_bp)
-    payments = []
+    payments: list[Payment] = []
     for i in plan:
         left = i.amount_minor
         for _ in range(2):  # in one to three parts

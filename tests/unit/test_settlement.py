@@ -322,7 +322,8 @@ def test_a_bad_obligation_cannot_be_made_by_replace_or_decode_either() -> None:
 @pytest.mark.parametrize(("call", "field"), [
     (lambda: statements(OBLIGATIONS, ""), "period_id"),
     (lambda: statements(OBLIGATIONS, "2026/03"), "period_id"),
-    (lambda: statements([*OBLIGATIONS, ("EUR", "A", "B", 7, 1)], PERIOD), "obligations[9]"),
+    (lambda: statements([*OBLIGATIONS, ("EUR", "A", "B", 7, 1)], PERIOD),  # type: ignore[list-item]
+     "obligations[9]"),
     (lambda: instructions("not statements"), "statements"),  # type: ignore[arg-type]
     (lambda: instructions(statements(OBLIGATIONS, PERIOD), {"A": -1}),
      "voucher_share_bp_by_payer['A']"),
@@ -330,7 +331,7 @@ def test_a_bad_obligation_cannot_be_made_by_replace_or_decode_either() -> None:
      "voucher_share_bp_by_payer['A']"),
     (lambda: instructions(statements(OBLIGATIONS, PERIOD), {"": 1}),
      "voucher_share_bp_by_payer['']"),
-    (lambda: instructions(statements(OBLIGATIONS, PERIOD), {"A": 0.5}),
+    (lambda: instructions(statements(OBLIGATIONS, PERIOD), {"A": 0.5}),  # type: ignore[dict-item]
      "voucher_share_bp_by_payer['A']"),
     (lambda: net_transfers({"A": -1, "B": 2}), "nets"),
     (lambda: Payment("EUR-001-CASH", "", 1), "reference"),
