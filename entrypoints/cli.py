@@ -132,6 +132,7 @@ def cmd_audit(ns: argparse.Namespace) -> int:
 
 def cmd_import_cards(ns: argparse.Namespace) -> int:
     """Issue (and load) the cards of a card file through an in-process writer."""
+    import gc
     import time
 
     from ledger import limits
@@ -152,6 +153,8 @@ def cmd_import_cards(ns: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read {ns.file}: {error.strerror}") from None
     store = _open_ready_store(_database(ns))
     ledger = Ledger(store, card_cache_max=limits.IMPORT_CARD_CACHE_MAX).start()
+    gc.freeze()  # what the start-up made (modules, registry) is never scanned again
+    gc.set_threshold(*limits.IMPORT_GC_THRESHOLDS)
     bar = ProgressBar(sys.stderr, "import-cards")
     try:
         credential = ledger.authenticate(token)

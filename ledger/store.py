@@ -701,7 +701,7 @@ class PostgresStore(EventStore):
         # index answers for all the ids in one probe each.
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
             c.execute(f"SELECT originator_id FROM {EVENTS_TABLE} WHERE originator_id = "
-                      "ANY(%s) AND originator_version = 1", (list(ids),), prepare=True)
+                      "ANY(%b::uuid[]) AND originator_version = 1", (list(ids),), prepare=True)
             return {row[0] for row in c.fetchall()}
 
     def _save_snapshot(self, snapshot: StoredEvent) -> None:
