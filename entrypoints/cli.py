@@ -132,11 +132,10 @@ def cmd_audit(ns: argparse.Namespace) -> int:
 
 def cmd_import_cards(ns: argparse.Namespace) -> int:
     """Issue (and load) the cards of a card file through an in-process writer."""
-    import gc
     import time
 
     from ledger import limits
-    from ledger.card_import import FileFormatError, import_cards
+    from ledger.card_import import FileFormatError, collecting_less, import_cards
     from ledger.engine import Ledger
     from projections.audit import ProgressBar
 
@@ -153,15 +152,13 @@ def cmd_import_cards(ns: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read {ns.file}: {error.strerror}") from None
     store = _open_ready_store(_database(ns))
     ledger = Ledger(store, card_cache_max=limits.IMPORT_CARD_CACHE_MAX).start()
-    gc.freeze()  # what the start-up made (modules, registry) is never scanned again
-    gc.set_threshold(*limits.IMPORT_GC_THRESHOLDS)
     bar = ProgressBar(sys.stderr, "import-cards")
     try:
         credential = ledger.authenticate(token)
         if credential is None:
             raise ConfigError(f"{TOKEN_ENV}: unknown or revoked token")
         started = time.perf_counter()
-        with source:
+        with collecting_less():
             summary = import_cards(ledger, credential.credential_id, source, ns.store,
                                    lambda line: bar("lines", line, max(total, line)))
         elapsed = time.perf_counter() - started
@@ -176,6 +173,7 @@ def cmd_import_cards(ns: argparse.Namespace) -> int:
         return 2
     finally:
         bar.end()
+        source.close()
         ledger.stop()
         store.close()
     _print_import_summary(ns.file, summary, elapsed)

@@ -25,7 +25,9 @@ someone else) is never loaded by the file.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -317,3 +319,18 @@ def _prepend(first: CardLine | LineError,
              rest: Iterator[CardLine | LineError]) -> Iterator[CardLine | LineError]:
     yield first
     yield from rest
+
+
+@contextlib.contextmanager
+def collecting_less() -> Iterator[None]:
+    """The import's garbage-collector setting (limits.IMPORT_GC_THRESHOLDS: why), restored on
+    exit: what exists at the start is frozen (never scanned again), and the collector runs
+    far less often."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*limits.IMPORT_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
