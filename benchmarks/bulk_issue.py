@@ -58,13 +58,16 @@ def _setup(url: str) -> str:
     try:
         admin = ledger.authenticate(admin_token)
         assert admin is not None
+        reply: Outcome | None = None
         for index, command in enumerate((
                 rc.RegisterPartner("P1", "Bench", "USD"),
                 rc.RegisterStore("P1", "S1", "Bench store", "UTC"),
                 rc.CreateCredential(Principal(Role.STORE_MANAGER, "P1", "S1"), "issuer"))):
-            reply = ledger.call(admin.credential_id, command, request_id=f"setup-{index}")
-            assert isinstance(reply, Outcome) and reply.result == 1, reply
-        return reply.token
+            answer = ledger.call(admin.credential_id, command, request_id=f"setup-{index}")
+            assert isinstance(answer, Outcome) and answer.result == 1, answer
+            reply = answer
+        assert reply is not None
+        return reply.token  # the last one: the store manager's
     finally:
         ledger.stop()
         store.close()
