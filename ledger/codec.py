@@ -62,7 +62,7 @@ def decode_card_state(data: bytes) -> CardState:
     return _card_decoder.decode(data)
 
 
-SNAPSHOT_TOPIC = "snapshot.card.v1"
+SNAPSHOT_TOPIC = "snapshot.card.v2"  # v2: bounded state (domain.cards.retention)
 
 
 def payload_hash(command: msgspec.Struct) -> bytes:

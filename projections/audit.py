@@ -32,7 +32,7 @@ from domain.registry import decide as registry
 from domain.registry.events import RegistryEvent
 from domain.rules.model import Basket, RuleSet
 from domain.rules.reference import evaluate
-from ledger.codec import REGISTRY_ID, decode_card_state, decode_event
+from ledger.codec import REGISTRY_ID, SNAPSHOT_TOPIC, decode_card_state, decode_event
 from ledger.store import EventStore
 
 PAGE_ROWS = 2_000  # log rows per read; progress is shown once per page at most
@@ -95,7 +95,7 @@ def _compare_with_snapshots(store: EventStore, report: AuditReport,
                             progress: Progress | None) -> None:
     for done, (stream_id, card) in enumerate(report.cards.items(), 1):
         snapshot = store.latest_snapshot(stream_id)
-        if snapshot is not None:
+        if snapshot is not None and snapshot.topic == SNAPSHOT_TOPIC:  # older kinds: ignored
             report.cards_compared += 1
             held = decode_card_state(snapshot.state)
             tail = [decode_event(e.state) for e in store.stream(stream_id, gt=held.version)]

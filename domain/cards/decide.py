@@ -9,6 +9,7 @@ old state keep a copy (`CardState.copy`).
 from __future__ import annotations
 
 import enum
+import heapq
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import msgspec
 
 from domain import postings
 from domain.cards import events as ev
+from domain.cards import retention
 from domain.cards.commands import (
     ActivateCard,
     Authorize,
@@ -29,7 +31,7 @@ from domain.cards.commands import (
     UnblockCard,
     Void,
 )
-from domain.cards.records import PurchaseRecord
+from domain.cards.records import History, PurchaseRecord
 from domain.common import CardStatus, Meta, Result
 from domain.coupons.model import Coupon, CouponStatus
 from domain.points.purse import Lot, Purse
@@ -52,6 +54,7 @@ class Hold(msgspec.Struct, array_like=True):
     acquirer_partner_id: str
     captured_minor: int = 0
     refunded_minor: int = 0
+    at_us: int = 0  # when authorized: the refund window counts from here
 
 
 class CardState(msgspec.Struct, array_like=True):
@@ -69,7 +72,8 @@ class CardState(msgspec.Struct, array_like=True):
     holds: dict[str, Hold] = {}
     status_before_block: int = 0  # what UnblockCard restores: a never-activated card stays so
     # The earliest expiry among PENDING holds (NO_EXPIRY when none): expiry checks on the hot
-    # path are O(1) instead of a scan over every hold the card ever had. 0 = unknown: scan.
+    # path are O(1). `expiries` is a heap of (expires at, version authorized, authorization id)
+    # of pending holds; entries of holds that left PENDING are popped when they reach the top.
     next_expiry_us: int = 0
     lots: dict[str, Lot] = {}  # the points purse, by lot id
     purchases: dict[str, PurchaseRecord] = {}
@@ -81,6 +85,9 @@ class CardState(msgspec.Struct, array_like=True):
     points_debt: int = 0  # points owed after returns (POINTS_DEBT policy); paid by new points
     previous_numbers: tuple[str, ...] = ()  # the numbers this card replaced, oldest first
     version_base: int = 0  # events of the cards it replaced: coupon ids stay unique
+    history: History = msgspec.field(default_factory=History)
+    expiries: list[tuple[int, int, str]] = []
+    refs: dict[str, int] = {}  # "L<lot id>"/"C<coupon id>" -> kept purchases that name it
 
     def coupon_id(self, index: int) -> str:
         """The id of the `index`-th (0..9) coupon the next event issues: "K" + the event's
@@ -134,25 +141,31 @@ def expired_holds(state: CardState, now_us: int, meta: Meta) -> tuple[ev.CardEve
     deciding anything else on the card, so an expired hold never counts against a spend."""
     if now_us < state.next_expiry_us:
         return ()
-    released: list[ev.CardEvent] = []
     # Earliest first (then in the order authorized): a statement that shows a lapse before it
     # is recorded shows it at the version it will be recorded at.
-    for hold in sorted(state.holds.values(), key=lambda h: h.expires_at_us):
-        if hold.status == HoldStatus.PENDING and hold.expires_at_us <= now_us:
-            released.append(ev.AuthorizationReleased(
-                meta, hold.authorization_id, hold.amount_minor, ev.RELEASE_EXPIRED,
-                postings.move(postings.held(state.card_number),
-                              postings.available(state.card_number), hold.amount_minor)))
-    return tuple(released)
+    return tuple(ev.AuthorizationReleased(
+        meta, hold.authorization_id, hold.amount_minor, ev.RELEASE_EXPIRED,
+        postings.move(postings.held(state.card_number), postings.available(state.card_number),
+                      hold.amount_minor)) for hold in _lapsed(state, now_us))
+
+
+def _lapsed(state: CardState, now_us: int) -> list[Hold]:
+    """Pending holds whose time is up, earliest first: from the expiry heap, not a scan."""
+    lapsed: dict[str, Hold] = {}
+    for expires_at_us, _, authorization_id in sorted(
+            entry for entry in state.expiries if entry[0] <= now_us):
+        hold = state.holds.get(authorization_id)
+        if (hold is not None and hold.status == HoldStatus.PENDING
+                and hold.expires_at_us == expires_at_us):
+            lapsed.setdefault(authorization_id, hold)
+    return list(lapsed.values())
 
 
 def held_at(state: CardState, now_us: int) -> int:
     """Held value as of `now_us`, counting expired holds as released (for reads)."""
     if now_us < state.next_expiry_us:
         return state.held_minor
-    expired = sum(h.amount_minor for h in state.holds.values()
-                  if h.status == HoldStatus.PENDING and h.expires_at_us <= now_us)
-    return state.held_minor - expired
+    return state.held_minor - sum(h.amount_minor for h in _lapsed(state, now_us))
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -207,7 +220,8 @@ def decide_replace(state: CardState, new_card_number: str, new_exists: bool, rea
         legs += postings.move(postings.held(old), postings.held(new), state.held_minor)
     moved = tuple(
         ev.HoldMoved(h.authorization_id, h.amount_minor, h.expires_at_us, h.store_id,
-                     h.acquirer_partner_id, h.status, h.captured_minor, h.refunded_minor)
+                     h.acquirer_partner_id, h.status, h.captured_minor, h.refunded_minor,
+                     h.at_us)
         for h in state.holds.values() if _moves(h))
     # A lost card is blocked, then replaced: the new card is ready to spend.
     status = CardStatus.ISSUED if state.status == CardStatus.ISSUED else CardStatus.ACTIVE
@@ -215,7 +229,8 @@ def decide_replace(state: CardState, new_card_number: str, new_exists: bool, rea
         tuple(state.lots.values()), tuple(_copy(c) for c in state.coupons.values()),
         tuple(state.stamps.items()), tuple(_copy(p) for p in state.purchases.values()),
         state.tier, state.tier_since_us, state.points_debt, state.points_written_off,
-        (*state.previous_numbers, old), state.version_base + state.version + 1)
+        (*state.previous_numbers, old), state.version_base + state.version + 1,
+        _copy(state.history))
     return Decision(
         Result.APPROVED,
         (ev.CardReplaced(ctx.meta, new, reason, legs),),
@@ -307,12 +322,21 @@ def decide_void(state: CardState, cmd: Void, ctx: Context) -> Decision:
     return Decision(Result.APPROVED, (event,), hold.authorization_id, hold.amount_minor)
 
 
+def refund_window_closed(hold: Hold, now_us: int) -> bool:
+    """Is the authorization too old for a refund or a capture reversal? (It leaves the card's
+    state at its next event; until then the same rule holds, so the answer never depends on
+    whether the card happened to change.)"""
+    return hold.at_us <= now_us - retention.REFUND_WINDOW_US
+
+
 def decide_refund(state: CardState, cmd: Refund, ctx: Context) -> Decision:
     hold = state.holds.get(cmd.authorization_id)
     if hold is None:
         return decline(Result.DECLINED_AUTHORIZATION_NOT_FOUND)
     if hold.status != HoldStatus.CAPTURED:
         return decline(Result.DECLINED_AUTHORIZATION_NOT_PENDING)
+    if refund_window_closed(hold, ctx.now_us):
+        return decline(Result.DECLINED_REFUND_WINDOW_CLOSED)
     if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)
     if hold.refunded_minor + cmd.amount_minor > hold.captured_minor:
@@ -340,6 +364,8 @@ def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context
         return decline(Result.DECLINED_AUTHORIZATION_NOT_FOUND)
     if hold.status != HoldStatus.CAPTURED or hold.refunded_minor:
         return decline(Result.DECLINED_AUTHORIZATION_NOT_PENDING)
+    if refund_window_closed(hold, ctx.now_us):
+        return decline(Result.DECLINED_REFUND_WINDOW_CLOSED)
     if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)  # value never lands on a dead card
     legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
@@ -370,15 +396,20 @@ def _issued(state: CardState | None, e: ev.CardIssued) -> CardState:
 
 def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacement) -> CardState:
     assert state is None
+    # Holds moved by events written before they carried their time count from the move.
     holds = {m.authorization_id: Hold(m.authorization_id, m.amount_minor, m.status,
                                       m.expires_at_us, m.store_id, m.acquirer_partner_id,
-                                      m.captured_minor, m.refunded_minor)
+                                      m.captured_minor, m.refunded_minor,
+                                      m.authorized_at_us or e.meta.recorded_at_us)
              for m in e.holds}
     pending = [h for h in holds.values() if h.status == HoldStatus.PENDING]
     new = CardState(e.card_number, e.card_class, e.currency, e.issuing_partner_id,
                     e.issuing_store_id, e.customer_ref, e.status, e.balance_minor,
                     sum(h.amount_minor for h in pending), holds=holds,
-                    next_expiry_us=min((h.expires_at_us for h in pending), default=NO_EXPIRY))
+                    expiries=[(h.expires_at_us, i, h.authorization_id)
+                              for i, h in enumerate(pending)])
+    heapq.heapify(new.expiries)
+    new.next_expiry_us = new.expiries[0][0] if new.expiries else NO_EXPIRY
     carried = e.carried
     if carried is not None:
         new.lots = {lot.lot_id: lot for lot in carried.lots}
@@ -390,6 +421,9 @@ def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacemen
         new.points_written_off = carried.points_written_off
         new.previous_numbers = carried.previous_numbers
         new.version_base = carried.version_base
+        new.history = (_copy(carried.history) if carried.history is not None
+                       else retention.history_of(new.purchases))
+        new.refs = retention.carried_refs(new.purchases)
     return new
 
 
@@ -418,7 +452,7 @@ def _replaced(state: CardState, e: ev.CardReplaced) -> CardState:
     state.held_minor = 0
     for authorization_id in [a for a, h in state.holds.items() if _moves(h)]:
         del state.holds[authorization_id]  # moved: the new card holds it now
-    state.next_expiry_us = NO_EXPIRY
+    state.next_expiry_us, state.expiries = NO_EXPIRY, []
     # moved too (CardIssuedAsReplacement.carried): the new card holds them now
     state.lots, state.coupons, state.stamps, state.purchases = {}, {}, {}, {}
     state.tier, state.points_debt = "", 0
@@ -438,28 +472,39 @@ def _load_reversed(state: CardState, e: ev.LoadReversed) -> CardState:
 def _authorized(state: CardState, e: ev.ValueAuthorized) -> CardState:
     state.holds[e.authorization_id] = Hold(e.authorization_id, e.amount_minor,
                                            HoldStatus.PENDING, e.expires_at_us,
-                                           e.meta.store_id, e.acquirer_partner_id)
+                                           e.meta.store_id, e.acquirer_partner_id,
+                                           at_us=e.meta.recorded_at_us)
     state.held_minor += e.amount_minor
-    state.next_expiry_us = min(state.next_expiry_us or NO_EXPIRY, e.expires_at_us)
+    _pending(state, e.expires_at_us, e.authorization_id)
     return state
 
 
-def _left_pending(state: CardState, hold: Hold) -> None:
-    """Keep next_expiry_us exact when a hold stops being PENDING (rescan only if it was the
-    earliest one)."""
-    if hold.expires_at_us <= state.next_expiry_us:
-        state.next_expiry_us = min(
-            (h.expires_at_us for h in state.holds.values()
-             if h.status == HoldStatus.PENDING and h is not hold), default=NO_EXPIRY)
+def _pending(state: CardState, expires_at_us: int, authorization_id: str) -> None:
+    heapq.heappush(state.expiries, (expires_at_us, state.version + 1, authorization_id))
+    state.next_expiry_us = state.expiries[0][0]
+
+
+def _left_pending(state: CardState) -> None:
+    """Keep next_expiry_us exact when a hold stops being PENDING (called after its status
+    changed): pop the heap's entries of holds no longer pending."""
+    heap, holds = state.expiries, state.holds
+    while heap:
+        expires_at_us, _, authorization_id = heap[0]
+        hold = holds.get(authorization_id)
+        if (hold is not None and hold.status == HoldStatus.PENDING
+                and hold.expires_at_us == expires_at_us):
+            break
+        heapq.heappop(heap)
+    state.next_expiry_us = heap[0][0] if heap else NO_EXPIRY
 
 
 def _captured(state: CardState, e: ev.AuthorizationCaptured) -> CardState:
     hold = state.holds[e.authorization_id]
-    _left_pending(state, hold)
     state.held_minor -= hold.amount_minor
     state.balance_minor -= e.amount_minor
     hold.status = HoldStatus.CAPTURED
     hold.captured_minor = e.amount_minor
+    _left_pending(state)
     return state
 
 
@@ -469,9 +514,9 @@ _RELEASE_STATUS = {ev.RELEASE_VOIDED: HoldStatus.VOIDED, ev.RELEASE_EXPIRED: Hol
 
 def _released(state: CardState, e: ev.AuthorizationReleased) -> CardState:
     hold = state.holds[e.authorization_id]
-    _left_pending(state, hold)
     state.held_minor -= hold.amount_minor
     hold.status = _RELEASE_STATUS[e.reason]
+    _left_pending(state)
     return state
 
 
@@ -482,7 +527,7 @@ def _capture_reversed(state: CardState, e: ev.CaptureReversed) -> CardState:
     hold.captured_minor = 0
     state.balance_minor += e.amount_minor
     state.held_minor += e.amount_minor
-    state.next_expiry_us = min(state.next_expiry_us or NO_EXPIRY, hold.expires_at_us)
+    _pending(state, hold.expires_at_us, hold.authorization_id)
     return state
 
 
@@ -514,6 +559,7 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         local_date=e.local_date,
         stamped=tuple((p.key, line, n) for p in e.stamps for line, n in p.stamped),
         stamps_taken={})
+    retention.purchase_made(state, e)
     for progress in e.stamps:
         state.stamps[progress.key] = progress.after
     state.points_debt -= e.debt_settled
@@ -557,6 +603,7 @@ def _returned(state: CardState, e: ev.PurchaseReturned) -> CardState:
         coupon.status = CouponStatus.ACTIVE
         if coupon.terms.kind == 1:  # CouponKind.VALUE: the value it gave comes back
             coupon.remaining_minor += use.amount_minor
+    retention.purchase_returned(state, record, e)
     return state
 
 
@@ -579,6 +626,7 @@ def _tier_changed(state: CardState, e: ev.TierChanged) -> CardState:
 
 def _points_expired(state: CardState, e: ev.PointsExpired) -> CardState:
     _take(state, e.lot_id, e.amount)
+    retention.lot_spent(state, e.lot_id)
     return state
 
 
@@ -613,6 +661,7 @@ def evolve(state: CardState | None, event: ev.CardEvent) -> CardState:
     assert postings.is_balanced(legs), f"unbalanced posting in {type(event).__name__}"
     new = _EVOLVE[type(event)](state, event)
     new.version += 1
+    retention.trim(new, event.meta.recorded_at_us)
     assert new.held_minor >= 0, "held value went negative"
     assert new.balance_minor >= new.held_minor, "available value went negative"
     return new

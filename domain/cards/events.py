@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from domain.cards.records import PurchaseRecord
+from domain.cards.records import History, PurchaseRecord
 from domain.common import Meta
 from domain.coupons.decide import CouponUse
 from domain.coupons.model import Coupon
@@ -58,6 +58,7 @@ class HoldMoved(msgspec.Struct, frozen=True, array_like=True):
     status: int = 1  # HoldStatus.PENDING
     captured_minor: int = 0
     refunded_minor: int = 0
+    authorized_at_us: int = 0  # 0 in events written before it was carried
 
 
 class CardReplaced(CardEvent, tag="card.replaced.v1"):
@@ -80,6 +81,7 @@ class CarriedLoyalty(msgspec.Struct, frozen=True, array_like=True):
     points_written_off: int
     previous_numbers: tuple[str, ...]  # every earlier number, oldest first (coupon codes)
     version_base: int  # events in the earlier cards' streams (keeps coupon ids unique)
+    history: History | None = None  # None in events written before it was carried
 
 
 class CardIssuedAsReplacement(CardEvent, tag="card.issued_as_replacement.v1"):

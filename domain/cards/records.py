@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 
 from domain.rules.model import Line
@@ -30,3 +32,34 @@ class PurchaseRecord(msgspec.Struct, array_like=True):
     local_date: str = ""
     stamped: tuple[tuple[str, int, int], ...] = ()  # (stamp key, line index, stamps earned)
     stamps_taken: dict[str, int] = {}  # "<key>#<line index>" -> stamps a return took back
+
+
+class History(msgspec.Struct, array_like=True):
+    """What a card remembers of its past beyond the records it still keeps (see
+    domain.cards.retention): the sums the rules need, and how far records were let go, so a
+    late request is told that it is late rather than that it never existed."""
+
+    purchases_made: int = 0  # FIRST_PURCHASE_BONUS: none made before
+    # CAP rules per card per period: net points earned (less what returns took back) per
+    # "DAY|2026-12-03", "WEEK|2026-W49" and "MONTH|2026-12", the latest few periods of each.
+    period_points: dict[str, int] = {}
+    # Tiers: (recorded at, qualifying spend less returns), in time order, for the qualifying
+    # window and the slack a late tier review may look back (retention.SPEND_KEPT_US).
+    spend: list[tuple[int, int]] = []
+    # The highest version let go per card number ("<card>.<version>" ids): authorizations
+    # (refunds, reversals) and purchases (returns).
+    authorizations_dropped: dict[str, int] = {}
+    purchases_dropped: dict[str, int] = {}
+
+
+PERIODS = ("DAY", "WEEK", "MONTH")
+
+
+def period_of(local_date: str, period: str) -> str:
+    """The calendar period a "YYYY-MM-DD" falls in: the day, the ISO week or the month."""
+    if period == "DAY":
+        return local_date
+    if period == "MONTH":
+        return local_date[:7]
+    year, week, _ = dt.date.fromisoformat(local_date).isocalendar()
+    return f"{year}-W{week:02d}"

@@ -25,6 +25,7 @@ import msgspec
 
 from domain import postings
 from domain.cards import events as ev
+from domain.cards import retention
 from domain.cards.decide import CardState, Decision, PurchaseRecord, decline
 from domain.common import CardStatus, Meta, Result
 from domain.coupons.decide import CouponUse, NotUsable, apply_coupons, new_coupon
@@ -184,6 +185,8 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
     record = state.purchases.get(cmd.purchase_id)
     if record is None:
         return decline(Result.DECLINED_PURCHASE_NOT_FOUND)
+    if record.recorded_at_us <= now_us - retention.RETURN_WINDOW_US:
+        return decline(Result.DECLINED_RETURN_WINDOW_CLOSED)
     if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)  # value never lands on a dead card
     for line in cmd.lines:
@@ -295,8 +298,7 @@ def _claw(state: CardState, record: PurchaseRecord, points: int, now_us: int,
 def qualifying_spend(state: CardState, at_us: int) -> int:
     """Eligible spend of the purchases in the window ending at `at_us`, less returns."""
     since = at_us - QUALIFYING_WINDOW_US
-    return sum(r.qualifying_minor - r.qualifying_returned for r in state.purchases.values()
-               if since < r.recorded_at_us <= at_us)
+    return sum(spend for at, spend in state.history.spend if since < at <= at_us)
 
 
 def review_tier(state: CardState, program: Program | None, period_end_us: int,

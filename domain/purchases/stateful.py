@@ -15,12 +15,11 @@ in; the adjusted evaluation and the new stamp counts come out.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import msgspec
 
 from domain.cards.decide import CardState
 from domain.cards.events import RuleAward, StampProgress
+from domain.cards.records import period_of
 from domain.purchases.evaluation import Evaluation
 from domain.rules.model import Basket, Effect, Rule, RuleSet
 from domain.rules.reference import applies_to_basket, applies_to_line
@@ -28,16 +27,6 @@ from domain.rules.reference import applies_to_basket, applies_to_line
 
 def stamp_key(rule_set: RuleSet, rule: Rule) -> str:
     return f"{rule_set.rule_set_id}/{rule.rule_id}"
-
-
-def period_of(local_date: str, period: str) -> str:
-    """The calendar period a "YYYY-MM-DD" falls in: the day, the ISO week or the month."""
-    if period == "DAY":
-        return local_date
-    if period == "MONTH":
-        return local_date[:7]
-    year, week, _ = dt.date.fromisoformat(local_date).isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def _stateful(rule_sets: tuple[RuleSet, ...], basket: Basket) -> list[tuple[str, RuleSet, Rule]]:
@@ -65,7 +54,7 @@ def apply(state: CardState, rule_sets: tuple[RuleSet, ...], basket: Basket, loca
                 discount += progress.discount_minor
                 if progress.discount_minor:
                     awards.append(RuleAward(ref, rule.rule_id, 0, progress.discount_minor))
-    if not state.purchases:
+    if not state.history.purchases_made:
         for ref, _, rule in rules:
             if rule.effect == Effect.FIRST_PURCHASE_BONUS and (
                     not (rule.categories or rule.skus)
@@ -75,8 +64,7 @@ def apply(state: CardState, rule_sets: tuple[RuleSet, ...], basket: Basket, loca
     for ref, _, rule in rules:
         if rule.effect == Effect.CAP:
             period = period_of(local_date, rule.cap_period)
-            already = sum(r.points_earned - r.points_clawed for r in state.purchases.values()
-                          if r.local_date and period_of(r.local_date, rule.cap_period) == period)
+            already = state.history.period_points.get(f"{rule.cap_period}|{period}", 0)
             allowed = max(0, rule.points - already)
             if points > allowed:
                 awards.append(RuleAward(ref, rule.rule_id, allowed - points))

@@ -31,6 +31,8 @@ class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECLINED_PURCHASE_NOT_FOUND: _ClassVar[Result]
     DECLINED_RETURN_EXCEEDS_PURCHASE: _ClassVar[Result]
     DECLINED_COUPON_NOT_USABLE: _ClassVar[Result]
+    DECLINED_REFUND_WINDOW_CLOSED: _ClassVar[Result]
+    DECLINED_RETURN_WINDOW_CLOSED: _ClassVar[Result]
 
 class CardStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -124,6 +126,8 @@ DECLINED_TENDER_EXCEEDS_DUE: Result
 DECLINED_PURCHASE_NOT_FOUND: Result
 DECLINED_RETURN_EXCEEDS_PURCHASE: Result
 DECLINED_COUPON_NOT_USABLE: Result
+DECLINED_REFUND_WINDOW_CLOSED: Result
+DECLINED_RETURN_WINDOW_CLOSED: Result
 CARD_STATUS_UNSPECIFIED: CardStatus
 ISSUED: CardStatus
 ACTIVE: CardStatus

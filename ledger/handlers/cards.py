@@ -134,11 +134,22 @@ def follow_up(ctx: Ctx) -> Outcome:
     tag = type(command).__struct_config__.tag
     state = ctx.state.hold_card(command.authorization_id)
     if state is None:
-        return Outcome(int(Result.DECLINED_AUTHORIZATION_NOT_FOUND), tag)
+        return Outcome(int(_not_held(ctx, command)), tag)
     hold = state.holds[command.authorization_id]
     check(access.follow_up(ctx.principal, hold.store_id, tag.lower()))
     decide = _FOLLOW_UPS[type(command)]
     return ctx.apply(state, lambda s, c: decide(s, command, c))  # type: ignore[operator]
+
+
+def _not_held(ctx: Ctx, command: cc.Capture | cc.Void | cc.Refund) -> Result:
+    """Why no card holds the authorization: it never existed, or it was settled so long ago
+    (or so many authorizations ago) that the card let it go (domain.cards.retention)."""
+    authorization_id = command.authorization_id
+    if not ctx.let_go(cc.card_of_authorization(authorization_id), authorization_id):
+        return Result.DECLINED_AUTHORIZATION_NOT_FOUND
+    if isinstance(command, cc.Refund):
+        return Result.DECLINED_REFUND_WINDOW_CLOSED
+    return Result.DECLINED_AUTHORIZATION_NOT_PENDING  # only settled ones are let go
 
 
 def read(ctx: Ctx) -> Outcome:

@@ -10,11 +10,13 @@ from typing import Any
 
 from domain.cards import commands as cc
 from domain.cards import decide as cards
+from domain.cards import retention
 from domain.cards.events import CardEvent
 from domain.common import APPROVALS, Meta, Principal
 from domain.currency import major_to_minor
 from domain.points import purse
 from domain.purchases import decide as purchases
+from ledger import limits
 from ledger.codec import Outcome, card_stream_id, card_view
 from ledger.pricing import RuleBook
 from ledger.state import State
@@ -61,6 +63,22 @@ class Ctx:
 
     def card(self, card_number: str) -> cards.CardState | None:
         return self.state.card(card_number)
+
+    def let_go(self, card_number: str, record_id: str, purchases: bool = False) -> bool:
+        """Did the card (or the replacements that took it over) let the authorization or
+        purchase `record_id` go because it was too old (domain.cards.retention)?"""
+        state = self.card(card_number)
+        for _ in range(limits.REPLACEMENT_HOPS_MAX):
+            if state is None:
+                return False
+            history = state.history
+            if retention.let_go(history.purchases_dropped if purchases
+                                else history.authorizations_dropped, record_id):
+                return True
+            if not state.replaced_by:
+                return False
+            state = self.card(state.replaced_by)
+        return False
 
     def emit(self, state: cards.CardState | None,
              events: tuple[CardEvent, ...]) -> cards.CardState:

@@ -171,7 +171,9 @@ def take_return(ctx: Ctx) -> Outcome:
         state = ctx.card(state.replaced_by)
     record = state.purchases.get(command.purchase_id) if state is not None else None
     if state is None or record is None:
-        return Outcome(int(Result.DECLINED_PURCHASE_NOT_FOUND), "Return")
+        late = ctx.let_go(command.card_number, command.purchase_id, purchases=True)
+        return Outcome(int(Result.DECLINED_RETURN_WINDOW_CLOSED if late
+                           else Result.DECLINED_PURCHASE_NOT_FOUND), "Return")
     check(access.take_return(ctx.principal, record.acquirer_partner_id))
     state = ctx.expire_all(state)
     decision = purchases.decide_return(state, command, ctx.meta(), ctx.now_us,

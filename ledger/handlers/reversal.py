@@ -52,7 +52,10 @@ def reverse(ctx: Ctx) -> Outcome:
         return approved  # nothing was applied, so nothing to undo
     undo = _undo(ctx, outcome, command.original_request_id)
     if undo is None:
-        return Outcome(int(Result.DECLINED_INVALID_STATE), "Reverse")
+        late = outcome.kind == "Capture" and ctx.let_go(
+            cc.card_of_authorization(outcome.authorization_id), outcome.authorization_id)
+        return Outcome(int(Result.DECLINED_REFUND_WINDOW_CLOSED if late
+                           else Result.DECLINED_INVALID_STATE), "Reverse")
     state, decide = undo
     reply = ctx.apply(state, decide)
     if reply.result in APPROVALS:

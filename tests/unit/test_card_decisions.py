@@ -443,7 +443,7 @@ def test_replace_moves_pending_holds_with_everything_a_capture_needs() -> None:
     moved = decision.replacement_events[0].holds  # type: ignore[attr-defined]
     # The pending hold and the refundable capture move; the voided one stays behind.
     assert [m.authorization_id for m in moved] == [AUTH4, auth_id(5)]
-    assert moved[0] == ev.HoldMoved(AUTH4, 300, T0 + TTL, STORE, ACQUIRER)
+    assert moved[0] == ev.HoldMoved(AUTH4, 300, T0 + TTL, STORE, ACQUIRER, authorized_at_us=T0)
     assert moved[1].status == HoldStatus.CAPTURED and moved[1].captured_minor == 200
 
     old = apply_checked(state, decision.events)

@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from domain.cards import commands as cc
+from domain.cards import retention
 from domain.common import InvalidInput, Principal, Result, Role
+from domain.purchases import commands as pc
+from domain.rules.model import Line
 from ledger.codec import Outcome, encode
 from ledger.handlers import HANDLERS
 from ledger.handlers.context import Ctx, Services
@@ -260,6 +263,43 @@ def test_a_refund_never_exceeds_what_was_captured(desk: Desk) -> None:
     assert desk("t1", cc.Refund(hold, 101)).result == Result.DECLINED_REFUND_EXCEEDS_CAPTURED
     assert desk("t1", cc.Refund(hold, 100)).result == Result.APPROVED
     assert desk.state.card(number).balance_minor == 1_000  # type: ignore[union-attr]
+
+
+def test_an_authorization_the_card_let_go_is_declined_as_too_old_not_as_unknown(
+        desk: Desk) -> None:
+    number = desk.card(load=100_000)
+    first = desk.hold(number, 1)
+    assert desk.keyed("t1", cc.Capture(first, 0), "cap-first").result == Result.APPROVED
+    for _ in range(retention.AUTHORIZATIONS_KEPT_MAX):
+        assert desk("t1", cc.Capture(desk.hold(number, 1), 0)).result == Result.APPROVED
+    assert first not in desk.state.card(number).holds  # type: ignore[union-attr]
+    assert desk("t1", cc.Refund(first, 1)).result == Result.DECLINED_REFUND_WINDOW_CLOSED
+    assert desk("t1", cc.Capture(first, 0)).result == Result.DECLINED_AUTHORIZATION_NOT_PENDING
+    assert desk("t1", cc.Void(first)).result == Result.DECLINED_AUTHORIZATION_NOT_PENDING
+    never = f"{number}.{10**6}"  # beyond the card's history: unknown
+    assert desk("t1", cc.Refund(never, 1)).result == Result.DECLINED_AUTHORIZATION_NOT_FOUND
+    reverse = desk("t1", cc.Reverse("cap-first"), "rev-1")
+    assert reverse.result == Result.DECLINED_REFUND_WINDOW_CLOSED
+
+
+def test_a_return_of_a_purchase_the_card_let_go_is_declined_as_too_old(desk: Desk) -> None:
+    number = desk.card(load=100_000)
+
+    def buy() -> str:
+        outcome = desk("t1", pc.Purchase(number, USD, (Line("sku", "cat", 1, 10),), 10, False,
+                                         0, "", "receipt"))
+        assert outcome.result == Result.APPROVED and outcome.purchase is not None
+        return outcome.purchase.purchase_id
+
+    first = buy()
+    for _ in range(retention.PURCHASES_KEPT_MAX):
+        buy()
+    back = pc.Return(first, (pc.ReturnLine(0, 1),), "changed mind")
+    assert desk("t1", back).result == Result.DECLINED_RETURN_WINDOW_CLOSED
+    kept = pc.Return(buy(), (pc.ReturnLine(0, 1),), "changed mind")
+    assert desk("t1", kept).result == Result.APPROVED
+    unknown = pc.Return(f"{number}.{10**6}", (pc.ReturnLine(0, 1),), "changed mind")
+    assert desk("t1", unknown).result == Result.DECLINED_PURCHASE_NOT_FOUND
 
 
 # ------------------------------------------------------------------------------ reverse
