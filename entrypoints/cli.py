@@ -1,5 +1,5 @@
-"""The `loyalty-ledger` command: init, serve, project, expire, prune-keys, audit, demo,
-bench."""
+"""The `loyalty-ledger` command: init, serve, project, expire, prune-keys, audit,
+import-cards, demo, bench."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ledger.limits import EXPIRY_EVERY_S
 from ledger.store import ConfigError, EventStore, open_store
 
 DATABASE_ENV = "LEDGER_DATABASE_URL"
+TOKEN_ENV = "LEDGER_TOKEN"
 COUPON_KEY_ENV = "LEDGER_COUPON_KEY"
 COUPON_KEY_MIN_CHARS = 32
 log = logging.getLogger("loyalty-ledger")
@@ -127,6 +128,94 @@ def cmd_audit(ns: argparse.Namespace) -> int:
         return audit_replay(store)
     finally:
         store.close()
+
+
+def cmd_import_cards(ns: argparse.Namespace) -> int:
+    """Issue (and load) the cards of a card file through an in-process writer."""
+    import time
+
+    from ledger import limits
+    from ledger.card_import import FileFormatError, collecting_less, import_cards
+    from ledger.engine import Ledger
+    from projections.audit import ProgressBar
+
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise ConfigError(f"no credential: set {TOKEN_ENV} to the bearer token of a credential "
+                          "that may issue cards (ADMIN, PARTNER_MANAGER, STORE_MANAGER)")
+    try:
+        with open(ns.file, "rb") as counting:
+            total = max(0, sum(chunk.count(b"\n") for chunk in iter(
+                lambda: counting.read(1 << 20), b"")))
+        source = open(ns.file, encoding="utf-8-sig", newline="")  # noqa: SIM115
+    except OSError as error:
+        raise ConfigError(f"cannot read {ns.file}: {error.strerror}") from None
+    store = _open_ready_store(_database(ns))
+    ledger = Ledger(store, card_cache_max=limits.IMPORT_CARD_CACHE_MAX).start()
+    bar = ProgressBar(sys.stderr, "import-cards")
+    try:
+        credential = ledger.authenticate(token)
+        if credential is None:
+            raise ConfigError(f"{TOKEN_ENV}: unknown or revoked token")
+        started = time.perf_counter()
+        with collecting_less():
+            summary = import_cards(ledger, credential.credential_id, source, ns.store,
+                                   lambda line: bar("lines", line, max(total, line)))
+        elapsed = time.perf_counter() - started
+    except FileFormatError as error:
+        print(f"loyalty-ledger import-cards: {ns.file} {error}; nothing imported",
+              file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as error:
+        print(f"loyalty-ledger import-cards: {ns.file}: not UTF-8 ({error.reason} at byte "
+              f"{error.start}); lines before it were imported, rerun once it is fixed",
+              file=sys.stderr)
+        return 2
+    finally:
+        bar.end()
+        source.close()
+        ledger.stop()
+        store.close()
+    _print_import_summary(ns.file, summary, elapsed)
+    return 0 if summary.ok else 1
+
+
+def _print_import_summary(path: str, summary: object, elapsed_s: float) -> None:
+    from ledger import limits
+    from ledger.card_import import Summary
+
+    assert isinstance(summary, Summary)
+    done = summary.issued + summary.issued_before
+    print(f"import-cards {path}: {summary.lines:,} card lines in {elapsed_s:.1f} s "
+          f"({summary.lines / elapsed_s if elapsed_s > 0 else 0:,.0f} lines/s)")
+    print(f"  issued            {done:>10,}  ({summary.issued:,} now, "
+          f"{summary.issued_before:,} by an earlier run: replayed)")
+    print(f"  loaded            {summary.loaded + summary.loaded_before:>10,}  "
+          f"({summary.loaded:,} now, {summary.loaded_before:,} by an earlier run)")
+    existed = summary.already_existed
+    print(f"  already existed   {len(existed):>10,}" + (
+        "  (card number issued before, not by this file: nothing done; lines "
+        + ", ".join(map(str, existed[:10])) + (" ..." if len(existed) > 10 else "") + ")"
+        if existed else ""))
+    reasons: dict[str, int] = {}
+    for _, reason in summary.declined:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    print(f"  declined          {len(summary.declined):>10,}" + (
+        "  (" + ", ".join(f"{r} {n:,}" for r, n in sorted(reasons.items())) + ")"
+        if reasons else ""))
+    print(f"  errors            {len(summary.errors):>10,}" + (
+        "  (on stderr, by line; nothing written for those lines)" if summary.errors else ""))
+    for line, reason in summary.declined[:limits.IMPORT_ERRORS_SHOWN]:
+        print(f"line {line}: declined: {reason}", file=sys.stderr)
+    for error in summary.errors[:limits.IMPORT_ERRORS_SHOWN]:
+        print(f"line {error.line}: {error.message}", file=sys.stderr)
+    hidden = (max(0, len(summary.errors) - limits.IMPORT_ERRORS_SHOWN)
+              + max(0, len(summary.declined) - limits.IMPORT_ERRORS_SHOWN))
+    if hidden:
+        print(f"... and {hidden:,} more lines not shown", file=sys.stderr)
+    if not summary.ok:
+        print("  result: some lines were not imported as the file asks (exit status 1); "
+              "fix them and run the same command again: what was done is not done twice")
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
@@ -361,6 +450,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("check", choices=["replay"])
     p.add_argument("--database", help=database_help)
     p.set_defaults(func=cmd_audit)
+
+    p = sub("import-cards", "Issue the cards of a card file (CSV with a header: card_number, "
+            "card_class, currency, [customer_ref], [issuing_store_id], [amount_minor, "
+            "payment_ref] for an initial load) through the ledger's own decisions, in batches, "
+            f"as the credential whose token is in ${TOKEN_ENV}. Safe to run again after a "
+            "crash or a fix: every line's requests have ids derived from its card number, so "
+            "nothing is applied twice. Progress on stderr; a summary at the end; bad lines "
+            "listed by line number (nothing written for them). Exit status 0 when every line "
+            "was imported, 1 when some were not, 2 when the file or the setup is unusable.",
+            f"{TOKEN_ENV}=llk_... loyalty-ledger import-cards cards.csv --database "
+            "postgresql://postgres@127.0.0.1/ledger --store S1\n\n"
+            "card file:\n  card_number,card_class,currency,customer_ref,amount_minor,"
+            "payment_ref\n  7000000000000013,STANDARD,USD,cust-0001,5000,psp-batch-42\n"
+            "  7000000000000021,VIP,USD,cust-0002,,")
+    p.add_argument("file", help="the card file (UTF-8 CSV with a header line)")
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--store", default="",
+                   help="issuing store of lines without an issuing_store_id (default: the "
+                        "credential's own store)")
+    p.set_defaults(func=cmd_import_cards)
 
     p = sub("demo", "Run a self-contained demo: a server on a temporary SQLite file, a small "
             "alliance, simulated POS traffic over real gRPC, and a summary table.",

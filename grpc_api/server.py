@@ -231,6 +231,18 @@ def rpc(handler: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def issue_command(message: pb.IssueCardRequest) -> cc.IssueCard:
+    """IssueCard, unary or as a Batch operation: one translation, so both are the same
+    command (same payload hash, so a retry through the other path replays)."""
+    return cc.IssueCard(message.card_number, message.card_class, message.currency,
+                        message.customer_ref, message.issuing_store_id)
+
+
+def card_reply(outcome: Outcome) -> pb.CardReply:
+    return pb.CardReply(result=outcome.result, card=card_message(outcome.card),
+                        replayed=outcome.replayed)
+
+
 def card_message(view: CardView | None) -> pb.Card | None:
     if view is None:
         return None
@@ -316,14 +328,11 @@ class CardService(pb_grpc.CardServiceServicer):
         request_id = getattr(request, "request_id", None)
         outcome = await self.gateway.execute(credential, _validated(command, request_id),
                                              request_id or "", _deadline(context))
-        return pb.CardReply(result=outcome.result, card=card_message(outcome.card),
-                            replayed=outcome.replayed)
+        return card_reply(outcome)
 
     @rpc
     async def IssueCard(self, request: Any, context: Any, credential: Credential) -> Any:
-        return await self._card(request, context, credential, cc.IssueCard(
-            request.card_number, request.card_class, request.currency, request.customer_ref,
-            request.issuing_store_id))
+        return await self._card(request, context, credential, issue_command(request))
 
     @rpc
     async def ActivateCard(self, request: Any, context: Any, credential: Credential) -> Any:
@@ -415,6 +424,8 @@ def pos_command(name: str, message: Any, approver: str = "") -> Any:
         return cc.Refund(message.authorization_id, message.amount_minor)
     if name == "reverse":
         return cc.Reverse(message.original_request_id)
+    if name == "issue":
+        return issue_command(message)
     assert name == "load"
     return cc.LoadValue(message.card_number, message.amount_minor, message.currency,
                         message.payment_ref)
@@ -529,8 +540,8 @@ class PosService(pb_grpc.PosServiceServicer):
                 # One future for the whole message: a wake-up of this task per operation
                 # would cost more than deciding it.
                 outcomes = await self.gateway.submit_all([r for _, r in requests])
-                for (index, _), outcome in zip(requests, outcomes, strict=True):
-                    replies[index] = _operation_reply(outcome)
+                for (index, request), outcome in zip(requests, outcomes, strict=True):
+                    replies[index] = _operation_reply(outcome, request.command)
             yield pb.BatchReply(replies=replies)
 
     def _batch_operation(self, credential: Credential, op: pb.PosOperation,
@@ -540,7 +551,7 @@ class PosService(pb_grpc.PosServiceServicer):
         try:
             if name is None:
                 raise InvalidInput("op", "one of authorize, capture, void, refund, reverse, "
-                                   "load, purchase, purchase_return is required")
+                                   "load, purchase, purchase_return, issue is required")
             terminal_id = self._acting_terminal(credential.principal, op.terminal_id)
             message = getattr(op, name)
             approver = self._approver(message) if name == "purchase" else ""
@@ -578,9 +589,11 @@ def _operation_error(failure: Failure) -> pb.PosOperationReply:
         error=_status_message(f"{STATUS[failure.code].name}: {failure.message}"))
 
 
-def _operation_reply(reply: Outcome | Failure) -> pb.PosOperationReply:
+def _operation_reply(reply: Outcome | Failure, command: Any) -> pb.PosOperationReply:
     if isinstance(reply, Failure):
         return _operation_error(reply)
+    if isinstance(command, cc.IssueCard):  # also its DUPLICATE_REQUEST_MISMATCH, kind ""
+        return pb.PosOperationReply(issue=card_reply(reply))
     if reply.kind in ("Purchase", "Return") or reply.purchase is not None:
         return pb.PosOperationReply(purchase=translate.purchase_reply(
             reply, card_message(reply.card)))

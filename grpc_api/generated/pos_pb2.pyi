@@ -916,7 +916,7 @@ class BalanceReply(_message.Message):
     def __init__(self, result: _Optional[_Union[Result, str]] = ..., currency: _Optional[str] = ..., balance_minor: _Optional[int] = ..., held_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., status: _Optional[_Union[CardStatus, str]] = ..., points: _Optional[int] = ...) -> None: ...
 
 class PosOperation(_message.Message):
-    __slots__ = ("terminal_id", "authorize", "capture", "void", "refund", "reverse", "load", "purchase", "purchase_return")
+    __slots__ = ("terminal_id", "authorize", "capture", "void", "refund", "reverse", "load", "purchase", "purchase_return", "issue")
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     AUTHORIZE_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_FIELD_NUMBER: _ClassVar[int]
@@ -926,6 +926,7 @@ class PosOperation(_message.Message):
     LOAD_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_RETURN_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_FIELD_NUMBER: _ClassVar[int]
     terminal_id: str
     authorize: AuthorizeRequest
     capture: CaptureRequest
@@ -935,17 +936,20 @@ class PosOperation(_message.Message):
     load: LoadValueRequest
     purchase: PurchaseRequest
     purchase_return: ReturnRequest
-    def __init__(self, terminal_id: _Optional[str] = ..., authorize: _Optional[_Union[AuthorizeRequest, _Mapping]] = ..., capture: _Optional[_Union[CaptureRequest, _Mapping]] = ..., void: _Optional[_Union[VoidRequest, _Mapping]] = ..., refund: _Optional[_Union[RefundRequest, _Mapping]] = ..., reverse: _Optional[_Union[ReverseRequest, _Mapping]] = ..., load: _Optional[_Union[LoadValueRequest, _Mapping]] = ..., purchase: _Optional[_Union[PurchaseRequest, _Mapping]] = ..., purchase_return: _Optional[_Union[ReturnRequest, _Mapping]] = ...) -> None: ...
+    issue: IssueCardRequest
+    def __init__(self, terminal_id: _Optional[str] = ..., authorize: _Optional[_Union[AuthorizeRequest, _Mapping]] = ..., capture: _Optional[_Union[CaptureRequest, _Mapping]] = ..., void: _Optional[_Union[VoidRequest, _Mapping]] = ..., refund: _Optional[_Union[RefundRequest, _Mapping]] = ..., reverse: _Optional[_Union[ReverseRequest, _Mapping]] = ..., load: _Optional[_Union[LoadValueRequest, _Mapping]] = ..., purchase: _Optional[_Union[PurchaseRequest, _Mapping]] = ..., purchase_return: _Optional[_Union[ReturnRequest, _Mapping]] = ..., issue: _Optional[_Union[IssueCardRequest, _Mapping]] = ...) -> None: ...
 
 class PosOperationReply(_message.Message):
-    __slots__ = ("reply", "error", "purchase")
+    __slots__ = ("reply", "error", "purchase", "issue")
     REPLY_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_FIELD_NUMBER: _ClassVar[int]
     reply: AuthorizeReply
     error: str
     purchase: PurchaseReply
-    def __init__(self, reply: _Optional[_Union[AuthorizeReply, _Mapping]] = ..., error: _Optional[str] = ..., purchase: _Optional[_Union[PurchaseReply, _Mapping]] = ...) -> None: ...
+    issue: CardReply
+    def __init__(self, reply: _Optional[_Union[AuthorizeReply, _Mapping]] = ..., error: _Optional[str] = ..., purchase: _Optional[_Union[PurchaseReply, _Mapping]] = ..., issue: _Optional[_Union[CardReply, _Mapping]] = ...) -> None: ...
 
 class BatchRequest(_message.Message):
     __slots__ = ("operations",)

@@ -3,13 +3,62 @@ follow-ups, reads."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain import access
 from domain.cards import commands as cc
 from domain.cards import decide as cards
 from domain.common import APPROVALS, InvalidInput, Result, shown
-from ledger.codec import Outcome
+from ledger.codec import Outcome, card_stream_id
 from ledger.handlers.context import Ctx, view
 from ledger.refusals import check
+from ledger.state import State
+from ledger.work import Request, Work, key_space_of
+
+
+def prepare_issues(batch: list[Request], work: Work, state: State, rule_book: Any,
+                   now_us: int) -> None:
+    """Is each card number of the batch's issues taken? One query for all of them (the
+    store's `existing_streams`), instead of loading every card (two queries) before its
+    decision. A number found free is remembered as "no card" in the cache; a card that
+    exists is loaded (the decline needs only that it exists, but later requests may read
+    it). Nothing is decided here: the handler still asks the cache, and a number another
+    process issues meanwhile fails the commit on (stream, version 1) and is decided again,
+    in this process's turn (DECLINED_CARD_EXISTS then). A generated number (an issue
+    without one) is still checked on its own, in the handler.
+
+    A card that exists may be a retry of this very request (a rerun of an import): its key
+    is looked up now, with the other such keys in one query, so the retry replays instead
+    of conflicting with the stored key at commit."""
+    issues = [r for r in batch if type(r.command) is cc.IssueCard]
+    if not issues:
+        return
+    numbers: dict[str, Request] = {}
+    for request in issues:
+        if request.command.card_number:
+            numbers.setdefault(request.command.card_number, request)
+    ids = {card_stream_id(n): n for n in numbers if card_stream_id(n) not in state.cards}
+    if not ids:
+        return
+    existing = state.store.existing_streams(list(ids))
+    for stream_id in ids:
+        if stream_id not in existing:
+            state.remember_card(stream_id, None)
+    if not existing:
+        return
+    taken = [ids[i] for i in existing]
+    pairs: dict[str, tuple[str, str]] = {}
+    for number in taken:
+        request = numbers[number]
+        credential = state.registry.credentials.get(request.credential_id)
+        if credential is not None and request.request_id:
+            pairs[number] = (key_space_of(request.credential_id, credential.principal,
+                                          request.terminal_id), request.request_id)
+    unknown = [p for p in pairs.values() if state.key_cache.get(p) is None]
+    if unknown:
+        state.learn_keys(state.store.find_keys(unknown))
+    state.prefetch([n for n in taken
+                    if n not in pairs or state.key_cache.get(pairs[n]) is None])
 
 
 def issue(ctx: Ctx) -> Outcome:
@@ -121,5 +170,8 @@ HANDLERS = {
     cc.Refund: follow_up, cc.GetCard: read, cc.GetBalance: read,
 }
 
-CARDS = {command: lambda c: cc.card_of_authorization(c.authorization_id)
-         for command in (cc.Capture, cc.Void, cc.Refund)}
+CARDS: dict[type, Any] = {command: lambda c: cc.card_of_authorization(c.authorization_id)
+                         for command in (cc.Capture, cc.Void, cc.Refund)}
+CARDS[cc.IssueCard] = lambda c: ""  # prepare_issues asks whether they exist, in one query
+
+PREPARE = (prepare_issues,)

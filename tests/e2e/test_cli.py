@@ -17,7 +17,7 @@ from tests.support.rpc import metadata as md
 
 pytestmark = pytest.mark.slow  # every test runs `loyalty-ledger` as a process
 
-COMMANDS = ["init", "serve", "expire", "demo", "bench"]
+COMMANDS = ["init", "serve", "expire", "import-cards", "demo", "bench"]
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
@@ -112,3 +112,80 @@ def test_sigterm_drains_in_flight_requests_and_exits_zero(tmp_path: Path) -> Non
                               metadata=md(token)).held_minor == 10 * len(calls)
     finally:
         again.stop()
+
+
+def test_import_cards_killed_midway_then_run_again_imports_every_line_once(
+        tmp_path: Path) -> None:
+    """kill -9 during an import, then the same command again: every line issued once, every
+    load applied once, exit status 0; a bad database URL is one line and exit status 2."""
+    import subprocess
+    import threading
+
+    from domain.common import Principal, Role, luhn_complete
+    from domain.registry import commands as rc
+    from ledger.engine import Ledger
+    from ledger.store import open_store
+    from tests.support.processes import ROOT, cli, env
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    admin_token = run("init", "--database", url).stdout.strip().splitlines()[-1]
+    store = open_store(url)
+    ledger = Ledger(store).start()
+    admin = ledger.authenticate(admin_token)
+    assert admin is not None
+    for i, command in enumerate((rc.RegisterPartner("P1", "P", "USD"),
+                                 rc.RegisterStore("P1", "S1", "S", "UTC"),
+                                 rc.CreateCredential(Principal(Role.STORE_MANAGER, "P1", "S1"),
+                                                     "importer"))):
+        reply = ledger.call(admin.credential_id, command, request_id=f"setup-{i}")
+    token = reply.token  # type: ignore[union-attr]
+    ledger.stop()
+    store.close()
+    lines = 60_000
+    path = tmp_path / "cards.csv"
+    with path.open("w") as out:
+        out.write("card_number,card_class,currency,customer_ref,amount_minor,payment_ref\n")
+        for i in range(lines):
+            load = f"{100 + i % 7},psp" if i % 3 == 0 else ","
+            out.write(f"{luhn_complete(f'72{i:013d}')},STANDARD,USD,c-{i},{load}\n")
+    environment = {**env(), "LEDGER_TOKEN": token}
+    argv = cli("import-cards", str(path), "--database", url, "--store", "S1")
+
+    first = subprocess.Popen(argv, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    assert first.stderr is not None
+    progress = threading.Event()
+
+    def watch() -> None:  # the progress bar's first drawing: some chunks are committed
+        assert first.stderr is not None
+        while chunk := first.stderr.read1(4096):  # type: ignore[attr-defined]
+            if b"import-cards: lines [" in chunk:
+                progress.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert progress.wait(120)  # a guard against a hang
+    assert first.poll() is None, "the import ended before it could be killed"
+    first.kill()  # SIGKILL: whatever was committed stays, the rest is lost
+    first.wait()
+
+    again = subprocess.run(argv, cwd=ROOT, env=environment, capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    summary = again.stdout
+    assert f"issued            {lines:>10,}" in summary, summary
+    assert f"loaded            {lines // 3:>10,}" in summary, summary
+    assert "errors                     0" in summary
+    check = open_store(url)
+    try:
+        # every line's CardIssued and every third line's ValueLoaded, nothing twice (plus the
+        # registry's 3 events and the bootstrap credential)
+        assert check.max_notification_id() == lines + lines // 3 + 4
+    finally:
+        check.close()
+
+    bad_url = subprocess.run(cli("import-cards", str(path), "--database",
+                                 "postgresql://clerk:s3cret-pw@127.0.0.1:1/ledger"),
+                             cwd=ROOT, env=environment, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert bad_url.returncode == 2 and len(bad_url.stderr.strip().splitlines()) == 1
+    assert "s3cret-pw" not in bad_url.stderr

@@ -225,6 +225,16 @@ class TestEventStore:
         assert loaded[c] == (None, [])
         assert store.load_streams([]) == {}
 
+    def test_existing_streams_in_one_query(self, store):
+        """A batch of issues asks which card streams exist, without loading them."""
+        a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        store.append([ev(a, 1), ev(a, 2), ev(b, 1)], [])
+        assert store.existing_streams([a, b, c]) == {a, b}
+        assert store.existing_streams([c]) == set()
+        assert store.existing_streams([]) == set()
+        many = [uuid.uuid4() for _ in range(1_200)] + [a]  # past SQLite's IN-list chunk
+        assert store.existing_streams(many) == {a}
+
     # ------------------------------------------------------------------ keys
 
     def test_find_keys(self, store):
