@@ -217,7 +217,7 @@ ACTIONS: list[Action] = [
         pb.DefineCardClassRequest(request_id=rid(), card_class="GOLD", max_balance_major=500,
                                   hold_ttl_seconds=3_600))),
     # CardService
-    act("IssueCard at S1", P1_CARD_MANAGERS, _issue("S1")),
+    act("IssueCard at S1", P1_CARD_MANAGERS | {"gw1"}, _issue("S1")),  # its store's gateway
     act("IssueCard at S2", P1_ADMINS, _issue("S2")),
     act("IssueCard at A1", P2_ADMINS, _issue("A1")),
     *[act(f"{rpc} on a P1 card", P1_CARD_MANAGERS, _lifecycle(rpc, "P1"))

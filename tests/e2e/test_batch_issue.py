@@ -144,7 +144,8 @@ SCOPES = [
     ("s1_manager", "S1", True),
     ("s1_manager", "S2", False),     # not its store
     ("p2_manager", "S1", False),     # another partner's store
-    ("gw1", "S1", False),            # tills and gateways do not issue, unary or in Batch
+    ("gw1", "S1", True),             # a gateway issues from its own store (gift cards sold)
+    ("gw1", "S2", False),
     ("t1", "S1", False),
     ("auditor", "S1", False),
 ]

@@ -115,6 +115,8 @@ ISSUE = [
     ("p1_manager", "", InvalidInput),  # no store of its own: it must name one
     ("s1_manager", "S9", InvalidInput),  # unknown store
     ("p2_manager", "S1", Denied),  # another partner's store
+    ("gw1", "", Result.APPROVED),  # a gateway: cards its store's tills sell
+    ("gw1", "S2", Denied),
     ("t1", "S1", Denied),
     ("auditor", "S1", Denied),
 ]

@@ -447,9 +447,9 @@ ACCESS_TABLE: dict[str, tuple[Check, set[str]]] = {
     "create P1 STORE_MANAGER credential": (
         lambda p: access.create_credential(p, SM1), {"ADMIN", "PM1"}),
     "issue card from S1 (P1)": (
-        lambda p: access.issue_card(p, "S1", "P1"), {"ADMIN", "PM1", "SM1"}),
+        lambda p: access.issue_card(p, "S1", "P1"), {"ADMIN", "PM1", "SM1", "GW1"}),
     "issue card from S3 (P2)": (
-        lambda p: access.issue_card(p, "S3", "P2"), {"ADMIN", "PM2", "SM3"}),
+        lambda p: access.issue_card(p, "S3", "P2"), {"ADMIN", "PM2", "SM3", "GW3"}),
     "manage card of P1": (
         lambda p: access.manage_card(p, "P1", "block"), {"ADMIN", "PM1", "SM1", "SM2"}),
     "load card of P1": (
