@@ -14,6 +14,7 @@ from domain.coupons.model import DefineCouponCampaign
 from domain.points.program import DefineProgram
 from domain.registry import commands as rc
 from domain.rules.commands import PublishRuleSet
+from domain.settlement.periods import CloseSettlementPeriod
 
 READERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.FINANCE})
 POS = frozenset({Role.TERMINAL, Role.GATEWAY})
@@ -186,6 +187,13 @@ def take_return(p: Principal, purchase_partner_id: str) -> str | None:
 # ------------------------------------------------------------------------------ registry writes
 
 
+def close_settlement_period(p: Principal) -> str | None:
+    """ADMIN, or the alliance's FINANCE (a FINANCE credential of one partner may not)."""
+    if p.role == Role.ADMIN or (p.role == Role.FINANCE and not p.partner_id):
+        return None
+    return _deny(p, "close settlement periods")
+
+
 def registry_write(p: Principal, command: object, store_partner: Callable[[str], str | None],
                    credential_principal: Callable[[str], Principal | None]) -> str | None:
     """Who may write which registry command. `store_partner(store id)` and
@@ -211,6 +219,8 @@ def registry_write(p: Principal, command: object, store_partner: Callable[[str],
         if p.role == Role.STORE_MANAGER:
             return "role STORE_MANAGER may not define coupon campaigns (it may give coupons)"
         return manage_coupons(p, command.campaign.owner)
+    if isinstance(command, CloseSettlementPeriod):
+        return close_settlement_period(p)
     assert isinstance(command, rc.RevokeCredential), command
     target = credential_principal(command.credential_id)
     if target is None:

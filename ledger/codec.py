@@ -174,6 +174,7 @@ class Outcome(msgspec.Struct, array_like=True):
     rule_sets: tuple[RuleSet, ...] = ()  # GetRuleSet, ListRuleSets (never stored)
     maintenance: MaintenanceView | None = None  # MaintainCard (the job's; never stored)
     coupons: tuple[CouponView, ...] = ()  # IssueCoupon (with its code), ListCoupons
+    period_id: int = 0  # CloseSettlementPeriod: the period it closed
 
 
 _outcome_decoder = msgspec.msgpack.Decoder(type=Outcome)

@@ -12,6 +12,7 @@ from domain.registry import commands as cmd
 from domain.registry import events as ev
 from domain.rules.commands import PublishRuleSet, in_force
 from domain.rules.model import RuleSet
+from domain.settlement.periods import LOG_PARTITION, CloseSettlementPeriod
 
 
 class Partner(msgspec.Struct, frozen=True):
@@ -61,6 +62,8 @@ class RegistryState(msgspec.Struct):
     programs: dict[str, Program] = {}  # by owner: partner id or "alliance"
     rule_sets: dict[str, list[RuleSet]] = {}  # by rule set id: every version, oldest first
     campaigns: dict[str, Campaign] = {}
+    open_period: int = 1  # the settlement period movements now fall in
+    closed_periods: dict[int, int] = {}  # period id -> when it was closed (us)
 
     def card_class(self, name: str) -> CardClass:
         return self.card_classes.get(name) or CardClass(
@@ -101,7 +104,8 @@ def _exists() -> RegistryDecision:
 
 
 def decide(state: RegistryState,
-           command: cmd.RegistryCommand | DefineProgram | PublishRuleSet | DefineCouponCampaign,
+           command: (cmd.RegistryCommand | DefineProgram | PublishRuleSet | DefineCouponCampaign
+                     | CloseSettlementPeriod),
            meta: Meta,
            new_credential_id: str = "", new_token_sha256: bytes = b"") -> RegistryDecision:
     """Decide a registry command. References to unknown partners or stores are input errors
@@ -150,6 +154,9 @@ def decide(state: RegistryState,
                 if store_id not in state.stores:
                     raise InvalidInput(f"stores[{index}]", f"unknown store {shown(store_id)}")
             return _approve(ev.CouponCampaignDefined(meta, campaign))
+        case CloseSettlementPeriod(note):
+            return _approve(ev.SettlementPeriodClosed(meta, state.open_period, LOG_PARTITION,
+                                                      note))
         case PublishRuleSet(rule_set):
             _check_rule_set_scope(state, rule_set)
             for index, rule in enumerate(rule_set.rules):
@@ -216,6 +223,10 @@ def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:
             state.rule_sets.setdefault(rule_set.rule_set_id, []).append(rule_set)
         case ev.CouponCampaignDefined(_, campaign):
             state.campaigns[campaign.campaign_id] = campaign
+        case ev.SettlementPeriodClosed(meta, period_id, _, _):
+            assert period_id == state.open_period, "periods close in order"
+            state.closed_periods[period_id] = meta.recorded_at_us
+            state.open_period = period_id + 1
         case _:
             raise AssertionError(f"unhandled registry event {event!r}")
     state.version += 1

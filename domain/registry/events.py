@@ -69,8 +69,17 @@ class CouponCampaignDefined(RegistryEvent, tag="reg.coupon_campaign.v1"):
     campaign: Campaign
 
 
+class SettlementPeriodClosed(RegistryEvent, tag="reg.settlement_closed.v1"):
+    """The open settlement period ends here: the movements committed before this row of the
+    log (in its partition) are the period's (domain.settlement.periods)."""
+
+    period_id: int
+    log_partition: int
+    note: str
+
+
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
     CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
-    CouponCampaignDefined,
+    CouponCampaignDefined, SettlementPeriodClosed,
 )

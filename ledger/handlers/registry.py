@@ -13,8 +13,9 @@ from domain.coupons.model import DefineCouponCampaign
 from domain.points.program import DefineProgram
 from domain.registry import commands as rc
 from domain.registry import decide as registry
-from domain.registry.events import RegistryEvent
+from domain.registry.events import RegistryEvent, SettlementPeriodClosed
 from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
+from domain.settlement.periods import CloseSettlementPeriod
 from ledger import limits
 from ledger.codec import REGISTRY_ID, Outcome
 from ledger.handlers.context import Ctx
@@ -64,9 +65,13 @@ def write(ctx: Ctx) -> Outcome:
     decision = registry.decide(ctx.registry, command, ctx.meta(), credential_id, digest)
     if decision.result not in APPROVALS:
         return Outcome(int(decision.result), tag)
+    period_id = 0
     for event in decision.events:
         emit(ctx, event)
-    return Outcome(int(decision.result), tag, credential_id=credential_id, token=token)
+        if isinstance(event, SettlementPeriodClosed):
+            period_id = event.period_id
+    return Outcome(int(decision.result), tag, credential_id=credential_id, token=token,
+                   period_id=period_id)
 
 
 def read_rules(ctx: Ctx) -> Outcome:
@@ -98,5 +103,6 @@ HANDLERS = {
     rc.RegisterPartner: write, rc.RegisterStore: write, rc.RegisterTerminal: write,
     rc.CreateCredential: write, rc.RevokeCredential: write, rc.DefineCardClass: write,
     DefineProgram: write, PublishRuleSet: write, DefineCouponCampaign: write,
+    CloseSettlementPeriod: write,
     GetRuleSet: read_rules, ListRuleSets: read_rules,
 }

@@ -47,5 +47,6 @@ def empty_postgres(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
                      "ledger_request_keys, projection_positions, proj_movements, "
-                     "proj_movement_cards, proj_maintenance_cards CASCADE")
+                     "proj_movement_cards, proj_maintenance_cards, proj_settlement_totals, "
+                     "proj_settlement_periods, proj_settlement_cards CASCADE")
     return url

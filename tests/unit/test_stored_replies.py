@@ -15,7 +15,7 @@ from ledger import codec
 PINNED: dict[type, list[str]] = {
     codec.Outcome: ["result", "kind", "card_number", "authorization_id",
                     "approved_amount_minor", "card", "credential_id", "token", "replayed",
-                    "purchase", "rule_sets", "maintenance", "coupons"],
+                    "purchase", "rule_sets", "maintenance", "coupons", "period_id"],
     codec.CardView: ["card_number", "card_class", "status", "currency", "balance_minor",
                      "held_minor", "available_minor", "issuing_partner_id", "issuing_store_id",
                      "replaced_by", "points", "version", "tier"],

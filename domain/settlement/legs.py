@@ -1,0 +1,57 @@
+"""What a movement's legs say one entity owes another: the flows settlement sums per period.
+
+Read from the accounts of `domain.postings`:
+- `clearing:{issuer}:{acquirer}`: a leg of +x means the issuer's cards were spent for x at the
+  acquirer's stores (a capture, a purchase), -x that it came back (a refund, a capture reversed,
+  a return). The issuer owes the acquirer the sum: SV_SPENT_ACROSS.
+- `coupons:{funder}:funding` -x followed by `coupons:{acquirer}:given` +x: a coupon the funder
+  pays for gave x off at the acquirer's stores (reversed on a return): COUPON_FUNDING.
+
+A flow within one entity (the issuer's own store) owes nothing and is left out. Flows are
+signed: the period's sum per (payer, payee, category) may come out negative (more came back
+than was spent), and `obligations` then turns it round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from domain.postings import Leg
+from domain.settlement.model import Category, Obligation
+
+Flow = tuple[str, str, int, int]  # (payer, payee, category, signed amount in minor units)
+
+
+def flows(legs: Iterable[Leg]) -> list[Flow]:
+    found: list[Flow] = []
+    funder = ""
+    funded = 0
+    for leg in legs:
+        kind, _, rest = leg.account.partition(":")
+        if kind == "clearing":
+            issuer, _, acquirer = rest.partition(":")
+            if issuer != acquirer:
+                found.append((issuer, acquirer, Category.SV_SPENT_ACROSS, leg.amount_minor))
+        elif kind == "coupons":
+            entity, _, side = rest.rpartition(":")
+            if side == "funding":
+                funder, funded = entity, -leg.amount_minor
+            elif side == "given" and funder:
+                assert leg.amount_minor == funded, "a coupon's legs come in pairs"
+                if funder != entity:
+                    found.append((funder, entity, Category.COUPON_FUNDING, funded))
+                funder = ""
+    return found
+
+
+def obligations(currency: str,
+                totals: Mapping[tuple[str, str, int], int]) -> list[Obligation]:
+    """The period's obligations from its signed totals per (payer, payee, category): a
+    negative total is owed the other way round; a zero total owes nothing."""
+    found = []
+    for (payer, payee, category), amount in sorted(totals.items()):
+        if amount > 0:
+            found.append(Obligation(currency, payer, payee, Category(category), amount))
+        elif amount < 0:
+            found.append(Obligation(currency, payee, payer, Category(category), -amount))
+    return found
