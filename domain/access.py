@@ -194,6 +194,16 @@ def close_settlement_period(p: Principal) -> str | None:
     return _deny(p, "close settlement periods")
 
 
+def read_statement(p: Principal, entity_id: str) -> str | None:
+    """Settlement statements: ADMIN, AUDITOR and the alliance's FINANCE read every entity's;
+    a partner's FINANCE credential and its PARTNER_MANAGER read their own partner's."""
+    if p.role in (Role.ADMIN, Role.AUDITOR) or (p.role == Role.FINANCE and not p.partner_id):
+        return None
+    if p.role in (Role.FINANCE, Role.PARTNER_MANAGER) and p.partner_id == entity_id:
+        return None
+    return _deny(p, f"read the settlement statement of {shown(entity_id)}")
+
+
 def registry_write(p: Principal, command: object, store_partner: Callable[[str], str | None],
                    credential_principal: Callable[[str], Principal | None]) -> str | None:
     """Who may write which registry command. `store_partner(store id)` and

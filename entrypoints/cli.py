@@ -251,17 +251,48 @@ def _stop_projector(projector: subprocess.Popen[bytes] | None) -> None:
 
 def cmd_project(ns: argparse.Namespace) -> int:
     from projections.movements import movements_runner
+    from projections.settlement import settlement_runner
 
     store = _open_ready_store(_database(ns))
-    runner = movements_runner(store)
+    runners = [movements_runner(store), settlement_runner(store)]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    runner.start(ns.poll_s)
+    for runner in runners:
+        runner.start(ns.poll_s)
     stop.wait()
-    runner.stop()
+    for runner in runners:
+        runner.stop()
     store.close()
     return 0
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    from domain.common import InvalidInput
+    from entrypoints.reports import cmd_report_statement
+
+    store = _open_ready_store(_database(ns))
+    try:
+        return cmd_report_statement(ns, store)
+    except InvalidInput as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def cmd_settlement(ns: argparse.Namespace) -> int:
+    from domain.common import InvalidInput
+    from entrypoints.reports import cmd_settlement_close
+
+    store = _open_ready_store(_database(ns))
+    try:
+        return cmd_settlement_close(ns, store)
+    except InvalidInput as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
 
 
 async def _expiry_schedule(ledger: object, every_s: float) -> None:
@@ -418,8 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "ListMovements then catches them up itself")
     p.set_defaults(func=cmd_serve)
 
-    p = sub("project", "Follow the log into the read models (movements) until SIGTERM; serve "
-            "starts one. Safe to run several: each batch is applied once.",
+    p = sub("project", "Follow the log into the read models (movements, settlement) until "
+            "SIGTERM; serve starts one. Safe to run several: each batch is applied once.",
             "loyalty-ledger project --database postgresql://postgres@127.0.0.1/ledger")
     p.add_argument("--database", help=database_help)
     p.add_argument("--poll-s", type=float, default=1.0,
@@ -470,6 +501,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="issuing store of lines without an issuing_store_id (default: the "
                         "credential's own store)")
     p.set_defaults(func=cmd_import_cards)
+
+    p = sub("settlement", "close: end the open settlement period now (a marker in the log: "
+            "every movement committed before it is the period's), as the ADMIN or alliance "
+            f"FINANCE credential whose token is in ${TOKEN_ENV}.",
+            f"{TOKEN_ENV}=llk_... loyalty-ledger settlement close --note 'November 2026' "
+            "--database postgresql://postgres@127.0.0.1/ledger")
+    p.add_argument("action", choices=["close"])
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--note", default="", help="why now, for the record")
+    p.add_argument("--request-id", default="",
+                   help="idempotency key: the same id again replays the first close")
+    p.set_defaults(func=cmd_settlement)
+
+    p = sub("report", "statement: a settlement period's statements per entity (lines per "
+            "counterparty and category, bilateral and multilateral nets) and the instructions "
+            "that settle them, from the settlement read model (brought up to the log's end).",
+            "loyalty-ledger report statement --period 1 --entity P1 --format csv "
+            "--database sqlite:///ledger.db")
+    p.add_argument("report", choices=["statement"])
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--period", type=int, default=0,
+                   help="period id (default: the last closed one, else the open one)")
+    p.add_argument("--entity", default="", help="only this entity's statement")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_report)
 
     p = sub("demo", "Run a self-contained demo: a server on a temporary SQLite file, a small "
             "alliance, simulated POS traffic over real gRPC, and a summary table.",

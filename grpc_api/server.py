@@ -74,6 +74,7 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["CardService"].full_name,
     pb.DESCRIPTOR.services_by_name["PosService"].full_name,
     pb.DESCRIPTOR.services_by_name["ProgramService"].full_name,
+    pb.DESCRIPTOR.services_by_name["SettlementService"].full_name,
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
@@ -668,6 +669,9 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     pb_grpc.add_CardServiceServicer_to_server(CardService(gateway), server)
     pb_grpc.add_PosServiceServicer_to_server(PosService(gateway), server)
     pb_grpc.add_ProgramServiceServicer_to_server(ProgramService(gateway), server)
+    from grpc_api.settlement import SettlementService  # it builds on this module's helpers
+
+    pb_grpc.add_SettlementServiceServicer_to_server(SettlementService(gateway), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

@@ -61,11 +61,11 @@ class RegisterTerminal(msgspec.Struct, frozen=True, array_like=True, tag="Regist
         check_id(self.terminal_id, "terminal_id")
 
 
-_SCOPE_FIELDS: dict[Role, tuple[bool, bool, bool]] = {
-    # role: needs (partner_id, store_id, terminal_id)
+_SCOPE_FIELDS: dict[Role, tuple[bool | None, bool, bool]] = {
+    # role: needs (partner_id, store_id, terminal_id); None: may have one
     Role.ADMIN: (False, False, False),
     Role.AUDITOR: (False, False, False),
-    Role.FINANCE: (False, False, False),
+    Role.FINANCE: (None, False, False),  # the alliance's, or one partner's (its statements)
     Role.PARTNER_MANAGER: (True, False, False),
     Role.STORE_MANAGER: (True, True, False),
     Role.GATEWAY: (True, True, False),
@@ -87,9 +87,9 @@ class CreateCredential(msgspec.Struct, frozen=True, array_like=True, tag="Create
             ("principal.partner_id", "principal.store_id", "principal.terminal_id"),
             strict=True,
         ):
-            if needed:
+            if needed or (needed is None and value):
                 check_id(value, field)
-            elif value:
+            elif needed is False and value:
                 raise InvalidInput(field, f"must be empty for role {Role(p.role).name}")
         check_text(self.label, "label")
 

@@ -962,3 +962,101 @@ class BatchReply(_message.Message):
     REPLIES_FIELD_NUMBER: _ClassVar[int]
     replies: _containers.RepeatedCompositeFieldContainer[PosOperationReply]
     def __init__(self, replies: _Optional[_Iterable[_Union[PosOperationReply, _Mapping]]] = ...) -> None: ...
+
+class CloseSettlementPeriodRequest(_message.Message):
+    __slots__ = ("request_id", "note")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    note: str
+    def __init__(self, request_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class CloseSettlementPeriodReply(_message.Message):
+    __slots__ = ("result", "period_id", "replayed")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    result: Result
+    period_id: int
+    replayed: bool
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., period_id: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class GetSettlementStatementRequest(_message.Message):
+    __slots__ = ("period_id", "entity_id")
+    PERIOD_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    period_id: int
+    entity_id: str
+    def __init__(self, period_id: _Optional[int] = ..., entity_id: _Optional[str] = ...) -> None: ...
+
+class SettlementLine(_message.Message):
+    __slots__ = ("counterparty_id", "category", "receivable_minor", "payable_minor")
+    COUNTERPARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    RECEIVABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAYABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    counterparty_id: str
+    category: str
+    receivable_minor: int
+    payable_minor: int
+    def __init__(self, counterparty_id: _Optional[str] = ..., category: _Optional[str] = ..., receivable_minor: _Optional[int] = ..., payable_minor: _Optional[int] = ...) -> None: ...
+
+class BilateralNet(_message.Message):
+    __slots__ = ("counterparty_id", "receivable_minor", "payable_minor", "net_minor")
+    COUNTERPARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAYABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    NET_MINOR_FIELD_NUMBER: _ClassVar[int]
+    counterparty_id: str
+    receivable_minor: int
+    payable_minor: int
+    net_minor: int
+    def __init__(self, counterparty_id: _Optional[str] = ..., receivable_minor: _Optional[int] = ..., payable_minor: _Optional[int] = ..., net_minor: _Optional[int] = ...) -> None: ...
+
+class EntityStatement(_message.Message):
+    __slots__ = ("currency", "entity_id", "lines", "bilateral", "gross_receivable_minor", "gross_payable_minor", "multilateral_net_minor")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    BILATERAL_FIELD_NUMBER: _ClassVar[int]
+    GROSS_RECEIVABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    GROSS_PAYABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MULTILATERAL_NET_MINOR_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    entity_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[SettlementLine]
+    bilateral: _containers.RepeatedCompositeFieldContainer[BilateralNet]
+    gross_receivable_minor: int
+    gross_payable_minor: int
+    multilateral_net_minor: int
+    def __init__(self, currency: _Optional[str] = ..., entity_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[SettlementLine, _Mapping]]] = ..., bilateral: _Optional[_Iterable[_Union[BilateralNet, _Mapping]]] = ..., gross_receivable_minor: _Optional[int] = ..., gross_payable_minor: _Optional[int] = ..., multilateral_net_minor: _Optional[int] = ...) -> None: ...
+
+class SettlementInstruction(_message.Message):
+    __slots__ = ("instruction_id", "currency", "payer_id", "payee_id", "instrument", "amount_minor")
+    INSTRUCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    instruction_id: str
+    currency: str
+    payer_id: str
+    payee_id: str
+    instrument: str
+    amount_minor: int
+    def __init__(self, instruction_id: _Optional[str] = ..., currency: _Optional[str] = ..., payer_id: _Optional[str] = ..., payee_id: _Optional[str] = ..., instrument: _Optional[str] = ..., amount_minor: _Optional[int] = ...) -> None: ...
+
+class SettlementStatementReply(_message.Message):
+    __slots__ = ("period_id", "closed", "digest", "statements", "instructions")
+    PERIOD_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    STATEMENTS_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    period_id: int
+    closed: bool
+    digest: str
+    statements: _containers.RepeatedCompositeFieldContainer[EntityStatement]
+    instructions: _containers.RepeatedCompositeFieldContainer[SettlementInstruction]
+    def __init__(self, period_id: _Optional[int] = ..., closed: _Optional[bool] = ..., digest: _Optional[str] = ..., statements: _Optional[_Iterable[_Union[EntityStatement, _Mapping]]] = ..., instructions: _Optional[_Iterable[_Union[SettlementInstruction, _Mapping]]] = ...) -> None: ...

@@ -1568,3 +1568,137 @@ class ProgramService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class SettlementServiceStub:
+    """---------------------------------------------------------------- settlement (stage 3)
+
+    Added by the project (issue 9, begun): settlement periods between the alliance's accounting
+    entities (partners today). A period holds every movement committed before its close (a
+    marker in the log); its statements net what one entity owes another.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CloseSettlementPeriod = channel.unary_unary(
+                '/loyalty.v1.SettlementService/CloseSettlementPeriod',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.CloseSettlementPeriodRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.CloseSettlementPeriodReply.FromString,
+                _registered_method=True)
+        self.GetSettlementStatement = channel.unary_unary(
+                '/loyalty.v1.SettlementService/GetSettlementStatement',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.GetSettlementStatementRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.SettlementStatementReply.FromString,
+                _registered_method=True)
+
+
+class SettlementServiceServicer:
+    """---------------------------------------------------------------- settlement (stage 3)
+
+    Added by the project (issue 9, begun): settlement periods between the alliance's accounting
+    entities (partners today). A period holds every movement committed before its close (a
+    marker in the log); its statements net what one entity owes another.
+    """
+
+    def CloseSettlementPeriod(self, request, context):
+        """ADMIN or the alliance's FINANCE (a FINANCE credential without a partner): the open
+        period ends now. Idempotent on request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSettlementStatement(self, request, context):
+        """ADMIN, AUDITOR and the alliance's FINANCE read every entity's statement; a partner's
+        FINANCE credential or PARTNER_MANAGER reads its own partner's only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SettlementServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CloseSettlementPeriod': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseSettlementPeriod,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.CloseSettlementPeriodRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.CloseSettlementPeriodReply.SerializeToString,
+            ),
+            'GetSettlementStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettlementStatement,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.GetSettlementStatementRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.SettlementStatementReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'loyalty.v1.SettlementService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('loyalty.v1.SettlementService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SettlementService:
+    """---------------------------------------------------------------- settlement (stage 3)
+
+    Added by the project (issue 9, begun): settlement periods between the alliance's accounting
+    entities (partners today). A period holds every movement committed before its close (a
+    marker in the log); its statements net what one entity owes another.
+    """
+
+    @staticmethod
+    def CloseSettlementPeriod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.SettlementService/CloseSettlementPeriod',
+            loyalty_dot_v1_dot_pos__pb2.CloseSettlementPeriodRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.CloseSettlementPeriodReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettlementStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.SettlementService/GetSettlementStatement',
+            loyalty_dot_v1_dot_pos__pb2.GetSettlementStatementRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.SettlementStatementReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -41,6 +41,7 @@ class Server:
     cards: pb_grpc.CardServiceStub
     pos: pb_grpc.PosServiceStub
     programs: pb_grpc.ProgramServiceStub
+    settlement: pb_grpc.SettlementServiceStub
 
     @staticmethod
     def md(token: str | None) -> tuple[tuple[str, str], ...]:
@@ -73,7 +74,7 @@ def serve(ledger: Ledger) -> Iterator[Server]:
     try:
         yield Server(ledger, thread.port, target, channel, pb_grpc.AdminServiceStub(channel),
                      pb_grpc.CardServiceStub(channel), pb_grpc.PosServiceStub(channel),
-                     pb_grpc.ProgramServiceStub(channel))
+                     pb_grpc.ProgramServiceStub(channel), pb_grpc.SettlementServiceStub(channel))
     finally:
         channel.close()
         thread.stop(grace_s=1.0, quiet_s=0)
