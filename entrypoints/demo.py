@@ -132,6 +132,7 @@ class Client:
         self.admin = pb_grpc.AdminServiceStub(self.channel)
         self.cards = pb_grpc.CardServiceStub(self.channel)
         self.pos = pb_grpc.PosServiceStub(self.channel)
+        self.settlement = pb_grpc.SettlementServiceStub(self.channel)
         self.stats = stats
 
     def call(self, operation: str, method: Callable[..., Any], request: Any,
@@ -536,6 +537,28 @@ def _running_server(directory: str) -> Iterator[tuple[str, str]]:
         store.close()
 
 
+def settlement(client: Client, admin_token: str) -> tuple[list[str], list[str]]:
+    """Close the settlement period the traffic fell in and show what the partners owe each
+    other (the cross-partner spending above), with the instructions that settle it."""
+    md = _md(admin_token)
+    closed = client.settlement.CloseSettlementPeriod(pb.CloseSettlementPeriodRequest(
+        request_id="demo-close-1", note="demo"), metadata=md, timeout=30)
+    reply = client.settlement.GetSettlementStatement(pb.GetSettlementStatementRequest(
+        period_id=closed.period_id), metadata=md, timeout=30)
+    lines = ["", f"settlement period {reply.period_id} closed (digest {reply.digest[:16]}):",
+             f"  {'entity':<8} {'currency':<8} {'receivable':>12} {'payable':>12} "
+             f"{'net':>12}"]
+    for s in reply.statements:
+        lines.append(f"  {s.entity_id:<8} {s.currency:<8} {s.gross_receivable_minor:>12,} "
+                     f"{s.gross_payable_minor:>12,} {s.multilateral_net_minor:>+12,}")
+    for i in reply.instructions:
+        lines.append(f"  instruction {i.instruction_id}: {i.payer_id} pays {i.payee_id} "
+                     f"{i.amount_minor:,} {i.currency} ({i.instrument})")
+    nets = sum(s.multilateral_net_minor for s in reply.statements)
+    problems = [] if nets == 0 else [f"settlement nets sum to {nets}, not 0"]
+    return lines, problems
+
+
 def run_demo(seconds: float = 5.0, concurrency: int = 16, cards: int = 200,
              seed: int = 1) -> int:
     """Run the demo; 0 when the ledger check holds, 1 otherwise."""
@@ -576,6 +599,9 @@ def run_demo(seconds: float = 5.0, concurrency: int = 16, cards: int = 200,
             progress.join()
             totals, problems = check_ledger(setup_client, alliance, stats)
             print(report(stats, elapsed, totals, problems, alliance))
+            lines, settled = settlement(setup_client, admin_token)
+            print("\n".join(lines))
+            problems += settled
             for client in [setup_client, *clients]:
                 client.channel.close()
             return 1 if problems else 0

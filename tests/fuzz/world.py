@@ -31,7 +31,7 @@ from tests.fuzz.generator import Pools
 from tests.support.alliance import Alliance
 
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
-          "ProgramService": "Program"}
+          "ProgramService": "Program", "SettlementService": "Settlement"}
 
 
 @dataclass(frozen=True)
@@ -441,6 +441,18 @@ class World:
 
     def _v_ListCoupons(self, rng: random.Random) -> tuple[Message, str]:
         return pb.ListCouponsRequest(card_number=self.card(rng)), rng.choice(["t1", "auditor"])
+
+    # SettlementService
+
+    def _v_CloseSettlementPeriod(self, rng: random.Random) -> tuple[Message, str]:
+        return pb.CloseSettlementPeriodRequest(
+            request_id=self.fresh_id("fz"), note=rng.choice(["", "month end", "Ω" * 200])), \
+            rng.choice(["admin", "finance"])
+
+    def _v_GetSettlementStatement(self, rng: random.Random) -> tuple[Message, str]:
+        return pb.GetSettlementStatementRequest(
+            period_id=rng.choice([0, 1]), entity_id=rng.choice(["", "P1", "P2"])), \
+            rng.choice(["admin", "finance", "auditor"])
 
     def hold_card(self) -> str:
         """A new FUZZ_SHORT card, loaded, with a pending hold of 100.00; its number."""
