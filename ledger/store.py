@@ -107,6 +107,15 @@ class Change(NamedTuple):
     state: bytes | None  # only for registry events
 
 
+class Tail(NamedTuple):
+    """A stream as a load needs it: its latest snapshot of the topic asked for (version 0 and
+    None when there is none) and the states of the events after that snapshot, in order."""
+
+    snapshot_version: int
+    snapshot: bytes | None
+    events: list[bytes]
+
+
 def _lock_not_granted(error: BaseException) -> bool:
     """A lock wait that timed out, wherever it sits in the chain of causes."""
     seen: BaseException | None = error
@@ -247,30 +256,25 @@ class EventStore(abc.ABC):
         except es.PersistenceError as error:
             raise _translate(error) from error
 
-    def load_streams(self, ids: Sequence[uuid.UUID]) -> dict[
-            uuid.UUID, tuple[StoredEvent | None, list[StoredEvent]]]:
-        """For each stream: its latest snapshot and the events after it, for many streams in
-        two queries (a batch's cold cards load together, not one round trip each)."""
+    def load_tails(self, ids: Sequence[uuid.UUID], snapshot_topic: str | None) -> list[Tail]:
+        """For each stream, in the order given: its latest snapshot whose topic is
+        `snapshot_topic` (any topic when None) and the states of the events after it. One
+        query for all of them on PostgreSQL (a batch's cold cards load together, not one
+        round trip each). A snapshot of another topic is passed over, so the events are read
+        from the start: a new snapshot topic makes older snapshots harmless."""
         if not ids:
-            return {}
+            return []
         try:
-            return self._load_streams(ids)
+            return self._load_tails(ids, snapshot_topic)
         except es.PersistenceError as error:
             raise _translate(error) from error
         except (psycopg.Error, sqlite3.Error) as error:
             raise Unavailable(str(error).strip().splitlines()[0] if str(error) else "") \
                 from error
 
-    def _load_streams(self, ids: Sequence[uuid.UUID]) -> dict[
-            uuid.UUID, tuple[StoredEvent | None, list[StoredEvent]]]:
-        """The plain way, one stream after another (SQLite: in-process, no round trips)."""
-        found: dict[uuid.UUID, tuple[StoredEvent | None, list[StoredEvent]]] = {}
-        for stream_id in ids:
-            snapshot = self._latest_snapshot(stream_id)
-            events = list(self._stream(stream_id, snapshot.originator_version if snapshot
-                                       else None, None, None))
-            found[stream_id] = (snapshot, events)
-        return found
+    @abc.abstractmethod
+    def _load_tails(self, ids: Sequence[uuid.UUID], snapshot_topic: str | None) -> list[Tail]:
+        ...
 
     @abc.abstractmethod
     def _save_snapshot(self, snapshot: StoredEvent) -> None: ...
@@ -613,6 +617,19 @@ class PostgresStore(EventStore):
             "SELECT notification_id, originator_id, originator_version, "
             f"CASE WHEN originator_id = %s THEN state END AS state FROM {EVENTS_TABLE} "
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
+        # A batch's cold cards in one round trip: per stream (numbered, so no id comes back
+        # to be parsed), its latest snapshot of the topic asked for and the array of its
+        # later events' states, an index range scan each; fetched in binary (bytea arrays
+        # arrive as lists of bytes, nothing to unescape) with a prepared statement.
+        self._tails_sql = SQL(
+            "SELECT n.i, s.originator_version, s.state, ARRAY("
+            f"SELECT e.state FROM {EVENTS_TABLE} e WHERE e.originator_id = n.id "
+            "AND e.originator_version > coalesce(s.originator_version, 0) "
+            "ORDER BY e.originator_version) "
+            "FROM unnest(%b::uuid[]) WITH ORDINALITY AS n(id, i) LEFT JOIN LATERAL ("
+            f"SELECT originator_version, state FROM {SNAPSHOTS_TABLE} "
+            "WHERE originator_id = n.id AND (topic = %b::text OR %b::text IS NULL) "
+            "ORDER BY originator_version DESC LIMIT 1) s ON true")
         self._keys_sql = SQL(
             f"SELECT key_space, request_id, payload_hash, outcome FROM {KEYS_TABLE} "
             "WHERE (key_space, request_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))")
@@ -660,25 +677,15 @@ class PostgresStore(EventStore):
             self.snapshots, originator_id, desc=True, limit=1)
         return rows[0] if rows else None
 
-    def _load_streams(self, ids: Sequence[uuid.UUID]) -> dict[
-            uuid.UUID, tuple[StoredEvent | None, list[StoredEvent]]]:
-        found: dict[uuid.UUID, tuple[StoredEvent | None, list[StoredEvent]]] = {
-            stream_id: (None, []) for stream_id in ids}
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
-            c.execute(f"SELECT DISTINCT ON (originator_id) originator_id, originator_version, "
-                      f"topic, state FROM {SNAPSHOTS_TABLE} WHERE originator_id = ANY(%s) "
-                      "ORDER BY originator_id, originator_version DESC", (list(ids),))
-            for stream_id, version, topic, state in c.fetchall():
-                found[stream_id] = (StoredEvent(stream_id, version, topic, bytes(state)), [])
-            after = [found[i][0].originator_version if found[i][0] else 0  # type: ignore[union-attr]
-                     for i in ids]
-            c.execute(f"SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                      f"FROM {EVENTS_TABLE} e JOIN unnest(%s::uuid[], %s::bigint[]) AS n(id, v) "
-                      "ON e.originator_id = n.id AND e.originator_version > n.v "
-                      "ORDER BY e.originator_id, e.originator_version", (list(ids), after))
-            for stream_id, version, topic, state in c.fetchall():
-                found[stream_id][1].append(StoredEvent(stream_id, version, topic, bytes(state)))
-        return found
+    def _load_tails(self, ids: Sequence[uuid.UUID], snapshot_topic: str | None) -> list[Tail]:
+        tails: list[Tail | None] = [None] * len(ids)
+        with (self.datastore.get_connection() as conn,
+              conn.cursor(row_factory=tuple_row, binary=True) as c):
+            c.execute(self._tails_sql, (list(ids), snapshot_topic, snapshot_topic), prepare=True)
+            for position, version, snapshot, events in c.fetchall():
+                tails[position - 1] = Tail(version or 0, snapshot, events)
+        assert all(tail is not None for tail in tails), "every stream asked for has a row"
+        return tails  # type: ignore[return-value]
 
     def _save_snapshot(self, snapshot: StoredEvent) -> None:
         self.snapshots.insert_events.__wrapped__(self.snapshots, [snapshot])  # type: ignore[attr-defined]
@@ -897,37 +904,40 @@ class SQLiteStore(EventStore):
             c.execute("SELECT changes()")
             return int(c.fetchone()[0])
 
-    def _load_streams(self, ids: Sequence[uuid.UUID]) -> dict[
-            uuid.UUID, tuple[StoredEvent | None, list[StoredEvent]]]:
-        # One read transaction for all of them: the recorders' own reads open one per call,
-        # which cost more than the reads.
-        snapshots: dict[str, StoredEvent] = {}
-        events: dict[str, list[StoredEvent]] = {i.hex: [] for i in ids}
-        by_hex = {i.hex: i for i in ids}
-        ids = list(by_hex.values())
+    def _load_tails(self, ids: Sequence[uuid.UUID], snapshot_topic: str | None) -> list[Tail]:
+        # One read transaction for all of them (the recorders' own reads open one per call,
+        # which cost more than the reads); rows carry the stream's position in `ids`, not
+        # its id, and only the columns a load needs.
+        versions = [0] * len(ids)
+        snapshots: list[bytes | None] = [None] * len(ids)
+        events: list[list[bytes]] = [[] for _ in ids]
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(ids), _SQLITE_IN_MAX):
-                chunk = [i.hex for i in ids[start:start + _SQLITE_IN_MAX]]
-                marks = ",".join("?" * len(chunk))
-                c.execute(f"SELECT originator_id, max(originator_version), topic, state "
-                          f"FROM {SNAPSHOTS_TABLE} WHERE originator_id IN ({marks}) "
-                          "GROUP BY originator_id", chunk)  # SQLite: the max row's columns
-                for hex_id, version, topic, state in c.fetchall():
-                    snapshots[hex_id] = StoredEvent(by_hex[hex_id], version, topic, bytes(state))
+                chunk = range(start, min(start + _SQLITE_IN_MAX, len(ids)))
+                numbered: list[Any] = []
+                for position in chunk:
+                    numbered += [position, ids[position].hex]
+                values = ",".join(["(?,?)"] * len(chunk))
+                c.execute(f"WITH n(i, id) AS (VALUES {values}) "
+                          f"SELECT n.i, s.originator_version, s.state FROM n "
+                          f"JOIN {SNAPSHOTS_TABLE} s ON s.originator_id = n.id "
+                          "AND s.originator_version = (SELECT max(originator_version) "
+                          f"FROM {SNAPSHOTS_TABLE} WHERE originator_id = n.id "
+                          "AND (topic = ? OR ? IS NULL))",
+                          [*numbered, snapshot_topic, snapshot_topic])
+                for position, version, state in c.fetchall():
+                    versions[position], snapshots[position] = version, bytes(state)
                 # Only the events after each stream's snapshot (a long history stays unread).
                 after: list[Any] = []
-                for hex_id in chunk:
-                    snapshot = snapshots.get(hex_id)
-                    after += [hex_id, snapshot.originator_version if snapshot else 0]
-                c.execute(f"WITH n(id, v) AS (VALUES {','.join(['(?,?)'] * len(chunk))}) "
-                          f"SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                          f"FROM n JOIN {EVENTS_TABLE} e ON e.originator_id = n.id "
-                          "AND e.originator_version > n.v "
-                          "ORDER BY e.originator_id, e.originator_version", after)
-                for hex_id, version, topic, state in c.fetchall():
-                    events[hex_id].append(StoredEvent(by_hex[hex_id], version, topic,
-                                                      bytes(state)))
-        return {i: (snapshots.get(i.hex), events[i.hex]) for i in ids}
+                for position in chunk:
+                    after += [position, ids[position].hex, versions[position]]
+                c.execute(f"WITH n(i, id, v) AS (VALUES {','.join(['(?,?,?)'] * len(chunk))}) "
+                          f"SELECT n.i, e.state FROM n JOIN {EVENTS_TABLE} e "
+                          "ON e.originator_id = n.id AND e.originator_version > n.v "
+                          "ORDER BY n.i, e.originator_version", after)
+                for position, state in c.fetchall():
+                    events[position].append(bytes(state))
+        return [Tail(*tail) for tail in zip(versions, snapshots, events, strict=True)]
 
     def _changes_after(self, notification_id: int, limit: int) -> list[Change]:
         registry = REGISTRY_ID.hex

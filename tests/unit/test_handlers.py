@@ -19,7 +19,7 @@ from ledger.handlers.context import Ctx, Services
 from ledger.pricing import RuleBook
 from ledger.refusals import Denied
 from ledger.state import State
-from ledger.store import KeyRow
+from ledger.store import KeyRow, Tail
 from ledger.work import Request, Work, key_space_of
 from tests.support.alliance import PRINCIPALS, SETUP, TEST_COUPON_KEY, card_number
 
@@ -32,11 +32,8 @@ class NothingStored:
     """The store behind the state: empty, and only the reads a handler may make of it (an
     unexpected call fails with AttributeError instead of reaching a database)."""
 
-    def latest_snapshot(self, stream_id: Any) -> None:
-        return None
-
-    def stream(self, stream_id: Any, gt: int | None = None) -> list[Any]:
-        return []
+    def load_tails(self, stream_ids: Any, snapshot_topic: str | None) -> list[Tail]:
+        return [Tail(0, None, []) for _ in stream_ids]
 
     def find_keys(self, pairs: Any) -> dict[Any, Any]:
         return {}
