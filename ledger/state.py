@@ -70,14 +70,17 @@ class State:
         """Cards as stored: each one's snapshot of the current topic plus the events after
         it, folded. A snapshot of another topic (a CardState of an older shape) is never
         decoded: the store passes it over and the card is folded from its first event."""
-        loaded: list[cards.CardState | None] = []
-        for tail in self.store.load_tails(stream_ids, SNAPSHOT_TOPIC):
+        loaded: list[cards.CardState | None] = [None] * len(stream_ids)
+        seen = 0
+        for position, tail in self.store.load_tails(stream_ids, SNAPSHOT_TOPIC):
+            seen += 1
             state = None
             if tail.snapshot is not None:
                 state = decode_card_state(tail.snapshot)
                 assert state.version == tail.snapshot_version, "a snapshot is of its version"
-            loaded.append(cards.fold(list(map(decode_event, tail.events)),  # type: ignore[arg-type]
-                                     state))
+            loaded[position] = cards.fold(list(map(decode_event, tail.events)),  # type: ignore[arg-type]
+                                          state)
+        assert seen == len(stream_ids), "the store answers for every stream asked for"
         return loaded
 
     def remember_card(self, stream_id: uuid.UUID, state: cards.CardState | None) -> None:

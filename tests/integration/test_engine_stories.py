@@ -800,7 +800,7 @@ def test_a_new_snapshot_topic_passes_over_the_old_snapshots(ledger, alliance, st
     before = view(ledger, alliance, n)
     ledger.stop()
     stream_id = card_stream_id(n)
-    old = store.load_tails([stream_id], SNAPSHOT_TOPIC)[0]
+    [(_, old)] = store.load_tails([stream_id], SNAPSHOT_TOPIC)
     assert old.snapshot is not None  # the old code wrote one
     store.save_snapshot(StoredEvent(stream_id, before.version, SNAPSHOT_TOPIC,
                                     b"\xc1 an older shape"))
@@ -813,7 +813,7 @@ def test_a_new_snapshot_topic_passes_over_the_old_snapshots(ledger, alliance, st
         while view(fresh, alliance, n).version // limits.SNAPSHOT_INTERVAL == \
                 before.version // limits.SNAPSHOT_INTERVAL:
             approved(authorize(fresh, alliance.t1, n, 5))
-        new = store.load_tails([stream_id], "snapshot.card.test-next")[0]
+        [(_, new)] = store.load_tails([stream_id], "snapshot.card.test-next")
         assert new.snapshot is not None and new.snapshot_version > before.version
         assert encode(decode_card_state(new.snapshot)) == encode(
             fold(card_events(store, n)[:new.snapshot_version]))

@@ -32,8 +32,8 @@ class NothingStored:
     """The store behind the state: empty, and only the reads a handler may make of it (an
     unexpected call fails with AttributeError instead of reaching a database)."""
 
-    def load_tails(self, stream_ids: Any, snapshot_topic: str | None) -> list[Tail]:
-        return [Tail(0, None, []) for _ in stream_ids]
+    def load_tails(self, stream_ids: Any, snapshot_topic: str | None) -> list[tuple[int, Tail]]:
+        return [(position, Tail(0, None, [])) for position in range(len(stream_ids))]
 
     def find_keys(self, pairs: Any) -> dict[Any, Any]:
         return {}
