@@ -64,8 +64,8 @@ class Desk:
         """As above, and the request key recorded as the writer records it (for Reverse)."""
         outcome = self(who, command, request_id)
         principal = PRINCIPALS[who]
-        self.state.key_cache[(key_space_of(f"cred-{who}", principal), request_id)] = KeyRow(
-            key_space_of(f"cred-{who}", principal), request_id, b"digest", encode(outcome))
+        self.state.key_cache.put(KeyRow(key_space_of(f"cred-{who}", principal), request_id,
+                                        b"digest", encode(outcome)))
         return outcome
 
     def card(self, load: int = 0, *, activate: bool = True) -> str:
