@@ -47,10 +47,11 @@ LOAD_MINOR = 90_000_000
 SETUP_CHUNK = 5_000  # requests submitted at once: well under limits.QUEUE_MAX
 
 
-def rss_kb() -> int:
+def rss_kb(field: str = "VmRSS") -> int:
+    """The process's resident memory (kB), or one part of it (RssAnon: the heaps)."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -142,7 +143,7 @@ def main() -> int:
         print(f"{where}: {ns.cards:,} cards set up in {time.perf_counter() - began:.0f} s; "
               f"card cache {ns.cache:,}, key cache {ns.key_cache:,}; "
               f"{ns.ops:,} operations (authorize + capture of 1, chunks of {ns.chunk:,})")
-        header = (f"{'ops':>9} {'RSS MB':>7} {'ops/s':>7} {'cards':>7} {'keys':>8} "
+        header = (f"{'ops':>9} {'RSS MB':>7} {'anon MB':>7} {'ops/s':>7} {'cards':>7} {'keys':>8} "
                   f"{'card ids':>8} {'objects':>9} "
                   + " ".join(f"{name + ' MB':>12}" for name in table_sizes(url)))
         print(header)
@@ -155,7 +156,8 @@ def main() -> int:
             gc.collect()
             rss[done] = rss_kb()
             sizes = table_sizes(url)
-            print(f"{done:>9,} {rss[done] / 1024:>7.0f} {rate:>7,.0f} "
+            print(f"{done:>9,} {rss[done] / 1024:>7.0f} {rss_kb('RssAnon') / 1024:>7.0f} "
+                  f"{rate:>7,.0f} "
                   f"{len(ledger.state.cards):>7,} {len(ledger.state.key_cache):>8,} "
                   f"{len(codec._card_ids):>8,} {len(gc.get_objects()):>9,} "
                   + " ".join(f"{size / 2**20:>12.1f}" for size in sizes.values()), flush=True)
