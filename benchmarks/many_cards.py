@@ -14,6 +14,8 @@ id and key. At the end, cold vs warm Batch: `--chunk` authorizations on cards th
     .venv/bin/python -m benchmarks.many_cards [--database URL] [--cards 50000] \\
         [--cache 20000] [--key-cache N] [--ops 2000000] [--every 100000] [--trace]
 
+Columns: the cards and request keys cached, the holds those cached cards keep (per-card
+history), the card-number -> stream-id memo, the objects the garbage collector tracks.
 `--cache` and `--key-cache` are the writer's bounds (ledger/limits.py CARD_CACHE_MAX and
 KEY_CACHE_MAX by default for the key cache; the card cache is scaled down so that the run
 takes minutes). `--trace` compares tracemalloc snapshots taken at ops / 2 and at the end and
@@ -144,7 +146,7 @@ def main() -> int:
               f"card cache {ns.cache:,}, key cache {ns.key_cache:,}; "
               f"{ns.ops:,} operations (authorize + capture of 1, chunks of {ns.chunk:,})")
         header = (f"{'ops':>9} {'RSS MB':>7} {'anon MB':>7} {'ops/s':>7} {'cards':>7} {'keys':>8} "
-                  f"{'card ids':>8} {'objects':>9} "
+                  f"{'holds':>8} {'card ids':>8} {'objects':>9} "
                   + " ".join(f"{name + ' MB':>12}" for name in table_sizes(url)))
         print(header)
         rss: dict[int, int] = {}
@@ -159,6 +161,7 @@ def main() -> int:
             print(f"{done:>9,} {rss[done] / 1024:>7.0f} {rss_kb('RssAnon') / 1024:>7.0f} "
                   f"{rate:>7,.0f} "
                   f"{len(ledger.state.cards):>7,} {len(ledger.state.key_cache):>8,} "
+                  f"{sum(len(c.holds) for c in ledger.state.cards.values() if c):>8,} "
                   f"{len(codec._card_ids):>8,} {len(gc.get_objects()):>9,} "
                   + " ".join(f"{size / 2**20:>12.1f}" for size in sizes.values()), flush=True)
             if ns.trace and done in (ns.ops // 2, ns.ops):
