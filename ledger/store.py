@@ -807,6 +807,11 @@ class _SQLiteEvents(SQLiteApplicationRecorder):
         return super()._insert_events(c, stored_events)
 
 
+# Ids in one IN list (SQLite allows 32,766 parameters; smaller lists plan as fast). Card
+# loads pass their ids as one JSON array instead (see SQLiteStore._load_tails).
+_SQLITE_IN_MAX = 500
+
+
 class SQLiteStore(EventStore):
     def __init__(self, url: str) -> None:
         self.url = url
