@@ -13,6 +13,7 @@ from domain.cards.events import CARD_EVENTS, CardEvent, RuleAward, StampProgress
 from domain.common import CardStatus
 from domain.registry.events import REGISTRY_EVENTS, RegistryEvent
 from domain.rules.model import RuleSet
+from ledger import limits
 
 # Stream ids are UUIDs derived from the card number, so any process finds a card's stream
 # without a lookup table. The namespace is fixed forever.
@@ -25,7 +26,7 @@ _card_ids: dict[str, uuid.UUID] = {}
 def card_stream_id(card_number: str) -> uuid.UUID:
     stream_id = _card_ids.get(card_number)
     if stream_id is None:
-        if len(_card_ids) > 1_000_000:
+        if len(_card_ids) >= limits.CARD_IDS_MAX:
             _card_ids.clear()
         stream_id = _card_ids[card_number] = uuid.uuid5(NAMESPACE, "card/" + card_number)
     return stream_id

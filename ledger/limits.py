@@ -11,8 +11,14 @@ BATCH_MAX = 2_000
 # Cards kept in memory. A card state is ~0.5-2 kB; 200k cards is a few hundred MB at most.
 CARD_CACHE_MAX = 200_000
 
-# Request keys remembered in memory for fast replays; older keys are found in the database.
+# Request keys remembered in memory for fast replays (ledger/state.py KeyCache, ~370 bytes a
+# key: ~185 MB when full); an older key is still found, at the cost of a conflict and a turn.
 KEY_CACHE_MAX = 500_000
+
+# Card numbers whose stream id (a uuid5: SHA-1 and a UUID, ~2 us) is remembered
+# (ledger/codec.py card_stream_id): the cards in use, as many as the card cache holds. The
+# memo is emptied when full; at ~220 bytes a card, 1,000,000 (the bound before) was 220 MB.
+CARD_IDS_MAX = CARD_CACHE_MAX
 
 # After a conflict with another process, the batch is decided again in this process's turn:
 # with the log's write lock held (ledger/store.py `EventStore.turn`), so nobody else can commit

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import sys
 import uuid
 from collections import OrderedDict
 from typing import Any
@@ -14,12 +15,62 @@ from domain.cards import commands as cc
 from domain.cards import decide as cards
 from domain.registry import decide as registry
 from ledger import limits
-from ledger.codec import REGISTRY_ID, card_stream_id, decode_card_state, decode_event
+from ledger.codec import (
+    REGISTRY_ID,
+    SNAPSHOT_TOPIC,
+    card_stream_id,
+    decode_card_state,
+    decode_event,
+)
 from ledger.store import EventStore, KeyRow, Unavailable
 from ledger.work import Work
 
 log = logging.getLogger("ledger.state")
 _MISSING = object()
+
+
+class KeyCache:
+    """The request keys this writer recorded or learnt last, for replays without reading the
+    database: at most `max_keys`, the oldest forgotten first. A key no longer here is still
+    honoured: a retry of it is decided, its commit conflicts on the key table, and the batch
+    is decided again in a turn after reading the key (`Ledger._process`).
+
+    It is the largest thing the writer keeps, so an entry is compact: (key space, request
+    id) -> one bytes holding the payload hash and the stored outcome, the key space shared
+    by all of its keys (sys.intern: one string per terminal, not one per request), in two
+    plain dicts: new keys go to the young one; when it holds half the bound it becomes the
+    old one and the previous old one is dropped whole (first in, first out, by halves). As
+    KeyRows in an OrderedDict a key took ~620 bytes (36-character request id, 110-byte
+    outcome); this way ~370."""
+
+    def __init__(self, max_keys: int) -> None:
+        self.half = max(1, max_keys // 2)
+        self.young: dict[tuple[str, str], bytes] = {}
+        self.old: dict[tuple[str, str], bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.old)
+
+    def get(self, pair: tuple[str, str]) -> KeyRow | None:
+        packed = self.young.get(pair)
+        if packed is None:
+            packed = self.old.get(pair)
+            if packed is None:
+                return None
+        end = 1 + packed[0]
+        return KeyRow(pair[0], pair[1], packed[1:end], packed[end:])
+
+    def put(self, row: KeyRow) -> None:
+        assert len(row.payload_hash) < 256, "a payload hash is 16 bytes (or none)"
+        pair = (sys.intern(row.key_space), row.request_id)
+        self.old.pop(pair, None)
+        self.young[pair] = bytes((len(row.payload_hash),)) + row.payload_hash + row.outcome
+        if len(self.young) >= self.half:
+            self.old, self.young = self.young, {}
+
+    def pop(self, pair: tuple[str, str]) -> None:
+        self.young.pop(pair, None)
+        self.old.pop(pair, None)
 
 
 class State:
@@ -29,7 +80,7 @@ class State:
         self.card_cache_max = card_cache_max
         self.key_cache_max = key_cache_max
         self.cards: OrderedDict[uuid.UUID, cards.CardState | None] = OrderedDict()
-        self.key_cache: OrderedDict[tuple[str, str], KeyRow] = OrderedDict()
+        self.key_cache = KeyCache(key_cache_max)
         self.registry = registry.RegistryState()
         self.last_seen = 0
         # Log ranges this process committed, skipped when following if nobody wrote between.
@@ -45,26 +96,37 @@ class State:
         if state is not _MISSING:
             self.cards.move_to_end(stream_id)
             return state  # type: ignore[return-value]
-        snapshot = self.store.latest_snapshot(stream_id)
-        loaded = decode_card_state(snapshot.state) if snapshot else None
-        events = self.store.stream(stream_id, gt=loaded.version if loaded else None)
-        loaded = cards.fold([decode_event(e.state) for e in events], loaded)  # type: ignore[misc]
+        loaded = self._load([stream_id])[0]
         self.remember_card(stream_id, loaded)
         return loaded
 
     def prefetch(self, card_numbers: list[str]) -> None:
-        """Load the cards a batch will need that the cache does not hold, together: two
-        queries for all of them instead of two per card on the writer's critical path."""
+        """Load the cards a batch will need that the cache does not hold, together: one
+        query for all of them instead of one per card on the writer's critical path."""
         missing = list(dict.fromkeys(
             stream_id for stream_id in map(card_stream_id, card_numbers)
             if stream_id not in self.cards))
         if not missing:
             return
-        for stream_id, (snapshot, events) in self.store.load_streams(missing).items():
-            loaded = decode_card_state(snapshot.state) if snapshot else None
-            state = cards.fold([decode_event(e.state) for e in events],  # type: ignore[misc]
-                               loaded)
+        for stream_id, state in zip(missing, self._load(missing), strict=True):
             self.remember_card(stream_id, state)
+
+    def _load(self, stream_ids: list[uuid.UUID]) -> list[cards.CardState | None]:
+        """Cards as stored: each one's snapshot of the current topic plus the events after
+        it, folded. A snapshot of another topic (a CardState of an older shape) is never
+        decoded: the store passes it over and the card is folded from its first event."""
+        loaded: list[cards.CardState | None] = [None] * len(stream_ids)
+        seen = 0
+        for position, tail in self.store.load_tails(stream_ids, SNAPSHOT_TOPIC):
+            seen += 1
+            state = None
+            if tail.snapshot is not None:
+                state = decode_card_state(tail.snapshot)
+                assert state.version == tail.snapshot_version, "a snapshot is of its version"
+            loaded[position] = cards.fold(list(map(decode_event, tail.events)),  # type: ignore[arg-type]
+                                          state)
+        assert seen == len(stream_ids), "the store answers for every stream asked for"
+        return loaded
 
     def remember_card(self, stream_id: uuid.UUID, state: cards.CardState | None) -> None:
         self.cards[stream_id] = state
@@ -93,7 +155,8 @@ class State:
         return work.keys_by_pair.get(pair) or self.key_cache.get(pair)
 
     def learn_keys(self, found: dict[tuple[str, str], KeyRow]) -> None:
-        self.key_cache.update(found)
+        for row in found.values():
+            self.key_cache.put(row)
 
     # ------------------------------------------------------------------------ an attempt
 
@@ -101,16 +164,14 @@ class State:
         """Make an attempt's keys visible to the next batch before its commit; `forget`
         takes them back if the commit fails."""
         for row in work.keys:
-            self.key_cache[(row.key_space, row.request_id)] = row
-        while len(self.key_cache) > self.key_cache_max:
-            self.key_cache.popitem(last=False)
+            self.key_cache.put(row)
 
     def forget(self, work: Work) -> None:
         """Drop what a failed attempt changed: it is read again from the store on demand."""
         for stream_id in work.touched:
             self.cards.pop(stream_id, None)
         for row in work.keys:
-            self.key_cache.pop((row.key_space, row.request_id), None)
+            self.key_cache.pop((row.key_space, row.request_id))
         if work.registry_touched:
             self.load_registry()
 

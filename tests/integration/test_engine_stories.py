@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from domain.cards import commands as cc
 from domain.cards import events as ev
@@ -18,6 +19,7 @@ from domain.common import CardStatus, Principal, Result, Role, check_card_number
 from domain.registry import commands as rc
 from ledger import limits
 from ledger.codec import (
+    SNAPSHOT_TOPIC,
     CardView,
     Outcome,
     card_stream_id,
@@ -781,6 +783,42 @@ def test_a_restart_loads_from_the_snapshot(ledger, alliance, store, clock):
         assert replay.replayed and replay.authorization_id == f"{n}.4"
         approved(call(fresh, alliance.t1, cc.Capture(f"{n}.4", 0)))
         assert view(fresh, alliance, n).version == current.version + 1
+    finally:
+        fresh.stop()
+
+
+@pytest.mark.backends("sqlite", "postgres")  # a restart on the stored log
+def test_a_new_snapshot_topic_passes_over_the_old_snapshots(ledger, alliance, store, clock,
+                                                           monkeypatch):
+    """A CardState of a new shape comes with a new snapshot topic: after the upgrade, the
+    snapshots of the old topic are never decoded (here one the new code could not read),
+    cards are folded from their first event, and new snapshots carry the new topic."""
+    n = new_card(ledger, alliance, load=100_000)
+    for _ in range(limits.SNAPSHOT_INTERVAL // 2 + 5):
+        approved(call(ledger, alliance.t1, cc.Capture(
+            approved(authorize(ledger, alliance.t1, n, 5)).authorization_id, 0)))
+    before = view(ledger, alliance, n)
+    ledger.stop()
+    stream_id = card_stream_id(n)
+    [(_, old)] = store.load_tails([stream_id], SNAPSHOT_TOPIC)
+    assert old.snapshot is not None  # the old code wrote one
+    store.save_snapshot(StoredEvent(stream_id, before.version, SNAPSHOT_TOPIC,
+                                    b"\xc1 an older shape"))
+    monkeypatch.setattr("ledger.state.SNAPSHOT_TOPIC", "snapshot.card.test-next")
+    monkeypatch.setattr("ledger.engine.SNAPSHOT_TOPIC", "snapshot.card.test-next")
+    fresh = Ledger(store, clock_us=clock).start()
+    try:
+        assert approved(fresh.call(alliance.admin, cc.GetCard(n))).card == before
+        assert encode(fresh.card(n)) == encode(fold(card_events(store, n)))
+        while view(fresh, alliance, n).version // limits.SNAPSHOT_INTERVAL == \
+                before.version // limits.SNAPSHOT_INTERVAL:
+            approved(authorize(fresh, alliance.t1, n, 5))
+        [(_, new)] = store.load_tails([stream_id], "snapshot.card.test-next")
+        assert new.snapshot is not None and new.snapshot_version > before.version
+        assert encode(decode_card_state(new.snapshot)) == encode(
+            fold(card_events(store, n)[:new.snapshot_version]))
+        fresh.state.cards.clear()
+        assert encode(fresh.card(n)) == encode(fold(card_events(store, n)))
     finally:
         fresh.stop()
 

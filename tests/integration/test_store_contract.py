@@ -211,19 +211,28 @@ class TestEventStore:
         assert [e.originator_version for e in store.stream(a)] == [1, 2, 3]  # events stay
 
     def test_many_streams_load_together(self, store):
-        """A batch's cold cards: each stream's latest snapshot and the events after it."""
+        """A batch's cold cards: each stream's latest snapshot and the events after it, in
+        the order asked."""
         a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         store.append([ev(a, 1), ev(a, 2), ev(b, 1)], [],
                      [StoredEvent(a, 2, "snapshot.card.v1", b"a at 2")])
         store.append([ev(a, 3)], [])
-        loaded = store.load_streams([a, b, c])
-        snapshot, events = loaded[a]
-        assert snapshot is not None and (snapshot.originator_version, snapshot.state) == (
-            2, b"a at 2")
-        assert [e.originator_version for e in events] == [3]
-        assert loaded[b][0] is None and [e.originator_version for e in loaded[b][1]] == [1]
-        assert loaded[c] == (None, [])
-        assert store.load_streams([]) == {}
+        loaded = sorted(store.load_tails([c, a, b], "snapshot.card.v1"))
+        assert loaded == [(0, (0, None, [])), (1, (2, b"a at 2", [ev(a, 3).state])),
+                          (2, (0, None, [ev(b, 1).state]))]
+        assert all(isinstance(s, bytes) for _, tail in loaded for s in tail.events)
+        assert list(store.load_tails([], "snapshot.card.v1")) == []
+        assert list(store.load_tails([a], None)) == [(0, (2, b"a at 2", [ev(a, 3).state]))]
+
+    def test_a_snapshot_of_another_topic_is_passed_over(self, store):
+        """After the snapshot topic changes (a new CardState shape), an old snapshot is
+        never returned for the new topic: the stream loads from its first event."""
+        a = uuid.uuid4()
+        store.append([ev(a, 1), ev(a, 2)], [], [StoredEvent(a, 2, "snapshot.card.v1", b"old")])
+        assert list(store.load_tails([a], "snapshot.card.v2")) == [
+            (0, (0, None, [ev(a, 1).state, ev(a, 2).state]))]
+        store.append([ev(a, 3)], [], [StoredEvent(a, 3, "snapshot.card.v2", b"new")])
+        assert list(store.load_tails([a], "snapshot.card.v2")) == [(0, (3, b"new", []))]
 
     def test_existing_streams_in_one_query(self, store):
         """A batch of issues asks which card streams exist, without loading them."""

@@ -22,7 +22,7 @@ from ledger.handlers.context import Ctx, Services
 from ledger.pricing import RuleBook
 from ledger.refusals import Denied
 from ledger.state import State
-from ledger.store import KeyRow
+from ledger.store import KeyRow, Tail
 from ledger.work import Request, Work, key_space_of
 from tests.support.alliance import PRINCIPALS, SETUP, TEST_COUPON_KEY, card_number
 
@@ -35,11 +35,8 @@ class NothingStored:
     """The store behind the state: empty, and only the reads a handler may make of it (an
     unexpected call fails with AttributeError instead of reaching a database)."""
 
-    def latest_snapshot(self, stream_id: Any) -> None:
-        return None
-
-    def stream(self, stream_id: Any, gt: int | None = None) -> list[Any]:
-        return []
+    def load_tails(self, stream_ids: Any, snapshot_topic: str | None) -> list[tuple[int, Tail]]:
+        return [(position, Tail(0, None, [])) for position in range(len(stream_ids))]
 
     def find_keys(self, pairs: Any) -> dict[Any, Any]:
         return {}
@@ -70,8 +67,8 @@ class Desk:
         """As above, and the request key recorded as the writer records it (for Reverse)."""
         outcome = self(who, command, request_id)
         principal = PRINCIPALS[who]
-        self.state.key_cache[(key_space_of(f"cred-{who}", principal), request_id)] = KeyRow(
-            key_space_of(f"cred-{who}", principal), request_id, b"digest", encode(outcome))
+        self.state.key_cache.put(KeyRow(key_space_of(f"cred-{who}", principal), request_id,
+                                        b"digest", encode(outcome)))
         return outcome
 
     def card(self, load: int = 0, *, activate: bool = True) -> str:
