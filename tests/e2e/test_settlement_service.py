@@ -33,7 +33,8 @@ def _close(server: Server, token: str, request_id: str = "", note: str = "") -> 
 
 def _finance_of(server: Server, alliance: Alliance, partner: str) -> str:
     reply = ok(server.ledger.call(alliance.admin, rc.CreateCredential(
-        Principal(Role.FINANCE, partner), f"finance {partner}"), request_id=rid("settle-finance-cred")))
+        Principal(Role.FINANCE, partner), f"finance {partner}"),
+        request_id=rid("settle-finance-cred")))
     assert server.ledger.authenticate(reply.token) is not None, reply
     return reply.token
 

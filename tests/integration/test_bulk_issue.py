@@ -52,11 +52,11 @@ def test_a_batch_asks_once_whether_its_numbers_are_taken(ledger, alliance, store
     numbers = [card_number(70_000 + i) for i in range(300)]
     calls: list[int] = []
     loads: list[int] = []
-    original_exists, original_load = type(store).existing_streams, type(store).load_streams
+    original_exists, original_load = type(store).existing_streams, type(store).load_tails
     monkeypatch.setattr(type(store), "existing_streams",
                         lambda self, ids: calls.append(len(ids)) or original_exists(self, ids))
-    monkeypatch.setattr(type(store), "load_streams",
-                        lambda self, ids: loads.append(len(ids)) or original_load(self, ids))
+    monkeypatch.setattr(type(store), "load_tails", lambda self, ids, topic: loads.append(
+        len(ids)) or original_load(self, ids, topic))
     replies = _submit(ledger, alliance.s1_manager, _issues(numbers),
                       [f"bulk-{i}" for i in range(300)])
     assert _results(replies) == [Result.APPROVED] * 300
