@@ -127,7 +127,7 @@ def _pending_only(state: cards.CardState) -> cards.CardState:
     return msgspec.structs.replace(
         state, holds={k: h for k, h in state.holds.items()
                       if h.status == cards.HoldStatus.PENDING},
-        lots={}, purchases={}, coupons={}, stamps={})
+        lots={}, purchases={}, coupons={}, stamps={}, settled={})
 
 
 _COLUMNS = ("stream_id, version, kind, amount_minor, balance_minor, held_minor, store_id, "

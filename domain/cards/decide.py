@@ -87,6 +87,9 @@ class CardState(msgspec.Struct, array_like=True):
     version_base: int = 0  # events of the cards it replaced: coupon ids stay unique
     history: History = msgspec.field(default_factory=History)
     expiries: list[tuple[int, int, str]] = []
+    # Settled authorizations (not PENDING) in the order they settled: the oldest go first
+    # (domain.cards.retention), found without walking the pending holds.
+    settled: dict[str, None] = {}
     refs: dict[str, int] = {}  # "L<lot id>"/"C<coupon id>" -> kept purchases that name it
 
     def coupon_id(self, index: int) -> str:
@@ -409,6 +412,8 @@ def _issued_as_replacement(state: CardState | None, e: ev.CardIssuedAsReplacemen
                     expiries=[(h.expires_at_us, i, h.authorization_id)
                               for i, h in enumerate(pending)])
     heapq.heapify(new.expiries)
+    new.settled = {h.authorization_id: None for h in holds.values()
+                   if h.status != HoldStatus.PENDING}
     new.next_expiry_us = new.expiries[0][0] if new.expiries else NO_EXPIRY
     carried = e.carried
     if carried is not None:
@@ -453,6 +458,7 @@ def _replaced(state: CardState, e: ev.CardReplaced) -> CardState:
     for authorization_id in [a for a, h in state.holds.items() if _moves(h)]:
         del state.holds[authorization_id]  # moved: the new card holds it now
     state.next_expiry_us, state.expiries = NO_EXPIRY, []
+    state.settled = {a: None for a in state.settled if a in state.holds}
     # moved too (CardIssuedAsReplacement.carried): the new card holds them now
     state.lots, state.coupons, state.stamps, state.purchases = {}, {}, {}, {}
     state.tier, state.points_debt = "", 0
@@ -504,6 +510,7 @@ def _captured(state: CardState, e: ev.AuthorizationCaptured) -> CardState:
     state.balance_minor -= e.amount_minor
     hold.status = HoldStatus.CAPTURED
     hold.captured_minor = e.amount_minor
+    state.settled[e.authorization_id] = None
     _left_pending(state)
     return state
 
@@ -516,6 +523,7 @@ def _released(state: CardState, e: ev.AuthorizationReleased) -> CardState:
     hold = state.holds[e.authorization_id]
     state.held_minor -= hold.amount_minor
     hold.status = _RELEASE_STATUS[e.reason]
+    state.settled[e.authorization_id] = None
     _left_pending(state)
     return state
 
@@ -523,6 +531,7 @@ def _released(state: CardState, e: ev.AuthorizationReleased) -> CardState:
 def _capture_reversed(state: CardState, e: ev.CaptureReversed) -> CardState:
     hold = state.holds[e.authorization_id]
     hold.status = HoldStatus.PENDING
+    state.settled.pop(e.authorization_id, None)
     hold.amount_minor = e.amount_minor
     hold.captured_minor = 0
     state.balance_minor += e.amount_minor

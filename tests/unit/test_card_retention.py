@@ -120,8 +120,21 @@ def test_pending_holds_are_never_let_go_however_many_settle_behind_them() -> Non
     for _ in range(retention.AUTHORIZATIONS_KEPT_MAX + 50):
         card.capture(card.authorize())
     assert card.state.holds[pending].status == HoldStatus.PENDING
-    assert len(card.state.holds) == retention.AUTHORIZATIONS_KEPT_MAX
+    assert len(card.state.settled) == retention.AUTHORIZATIONS_KEPT_MAX
+    assert len(card.state.holds) == retention.AUTHORIZATIONS_KEPT_MAX + 1
     assert card.capture(pending) == Result.APPROVED
+
+
+def test_many_pending_holds_are_kept_and_settle_in_order() -> None:
+    """More pending holds than the bound (the fuzzer made one): none is let go, and each
+    settles and leaves in the order it settled."""
+    card = Card()
+    pending = [card.authorize() for _ in range(retention.AUTHORIZATIONS_KEPT_MAX + 200)]
+    assert len(card.state.holds) == len(pending) and not card.state.settled
+    for authorization_id in pending:
+        assert card.capture(authorization_id) == Result.APPROVED
+    assert list(card.state.settled) == pending[-retention.AUTHORIZATIONS_KEPT_MAX:]
+    assert set(card.state.holds) == set(card.state.settled)
 
 
 def test_a_refund_a_year_after_the_authorization_is_declined_whether_or_not_the_card_changed(
@@ -238,7 +251,7 @@ def test_the_state_of_a_busy_card_stops_growing() -> None:
         if step in (3_000, 6_000):
             sizes.append(size(card.state))
     assert sizes[1] <= sizes[0] * 1.1, sizes
-    assert len(card.state.holds) <= retention.AUTHORIZATIONS_KEPT_MAX
+    assert len(card.state.settled) <= retention.AUTHORIZATIONS_KEPT_MAX
     assert len(card.state.purchases) <= retention.PURCHASES_KEPT_MAX
 
 
