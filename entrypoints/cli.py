@@ -251,10 +251,12 @@ def _stop_projector(projector: subprocess.Popen[bytes] | None) -> None:
 
 def cmd_project(ns: argparse.Namespace) -> int:
     from projections.movements import movements_runner
+    from projections.runner import SharedLog
     from projections.settlement import settlement_runner
 
     store = _open_ready_store(_database(ns))
-    runners = [movements_runner(store), settlement_runner(store)]
+    log = SharedLog(store)  # each full batch of the log read once for both read models
+    runners = [movements_runner(store, log), settlement_runner(store, log)]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -42,7 +42,7 @@ from ledger.codec import (
     encode,
 )
 from ledger.store import EventStore, Session
-from projections.runner import PositionMoved, ProjectionRunner
+from projections.runner import PositionMoved, ProjectionRunner, SharedLog
 
 
 class Movement(msgspec.Struct, frozen=True):
@@ -203,8 +203,8 @@ def _load_states(store: EventStore, stream_ids: set[uuid.UUID]) -> dict[uuid.UUI
     return found
 
 
-def movements_runner(store: EventStore) -> ProjectionRunner:
-    return ProjectionRunner(store, MovementsModel())
+def movements_runner(store: EventStore, log: SharedLog | None = None) -> ProjectionRunner:
+    return ProjectionRunner(store, MovementsModel(), log=log)
 
 
 def list_movements(runner: ProjectionRunner, principal: Principal, card_number: str,

@@ -61,6 +61,35 @@ class ReadModel(Protocol):
     def write(self, session: Session, prepared: Any) -> None: ...
 
 
+class SharedLog:
+    """The log as several runners in one process read it: a full batch (`limit` rows) read by
+    one runner is kept for the others, which follow at the same positions, so the projector
+    reads and builds each row once, not once per read model. A short read (the log's end) is
+    never kept: rows may still be committed after it. Thread-safe."""
+
+    KEPT = 4  # full batches kept: the runners are at most a few batches apart
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._batches: dict[tuple[int, int], Sequence[Notification]] = {}
+        self.reads = 0  # database reads (tests and measurements)
+
+    def read_log(self, start: int, limit: int) -> Sequence[Notification]:
+        with self._lock:
+            kept = self._batches.get((start, limit))
+        if kept is not None:
+            return kept
+        rows = self.store.read_log(start, limit)
+        self.reads += 1
+        if len(rows) == limit:
+            with self._lock:
+                self._batches[(start, limit)] = rows
+                while len(self._batches) > self.KEPT:
+                    del self._batches[next(iter(self._batches))]
+        return rows
+
+
 class PositionMoved(Exception):
     """Another runner applied a batch since this one read the position: read again."""
 
@@ -71,8 +100,10 @@ class ProjectionRunner:
     thread; several processes may run it on one database (the position decides)."""
 
     def __init__(self, store: EventStore, model: ReadModel,
-                 batch_rows: int = limits.PROJECTION_BATCH_ROWS) -> None:
+                 batch_rows: int = limits.PROJECTION_BATCH_ROWS,
+                 log: SharedLog | None = None) -> None:
         self.store = store
+        self.log = log or store  # where batches are read: the store, or a SharedLog
         self.model = model
         self.batch_rows = batch_rows
         self._lock = threading.Lock()  # one batch at a time in this process
@@ -117,7 +148,7 @@ class ProjectionRunner:
         (0 at the end of the log)."""
         with self._lock:
             before = self._read_position()
-            rows = self.store.read_log(before + 1, self.batch_rows)
+            rows = self.log.read_log(before + 1, self.batch_rows)
             if not rows:
                 self._position = before
                 return 0
