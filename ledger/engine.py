@@ -56,6 +56,7 @@ from ledger.refusals import (
     Failure,
     NotFound,
     Refusal,
+    StillWriting,
     Unconfigured,
     internal_failure,
 )
@@ -572,6 +573,10 @@ class Ledger:
             return Failure(Refusal.DENIED, str(denied))
         except NotFound as missing:
             return Failure(Refusal.NOT_FOUND, str(missing))
+        except StillWriting as busy:
+            return Failure(Refusal.OVERLOADED, str(busy))
+        except Unavailable as error:  # a handler's own read (ledger/handlers/late.py)
+            return Failure(Refusal.DATABASE_DOWN, f"database unavailable: {error}")
 
 
 def _replay(known: KeyRow, digest: bytes) -> Outcome:

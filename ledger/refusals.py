@@ -39,6 +39,11 @@ class NotFound(Exception):
     """Raised by a handler: the thing read does not exist (Refusal.NOT_FOUND)."""
 
 
+class StillWriting(Exception):
+    """Raised by a handler: the state it needs is still being written; retry
+    (Refusal.OVERLOADED, nothing written)."""
+
+
 class Unconfigured(Exception):
     """Raised by a handler: the operation needs configuration this server does not have."""
 

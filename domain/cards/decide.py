@@ -221,11 +221,7 @@ def decide_replace(state: CardState, new_card_number: str, new_exists: bool, rea
                               state.available_minor)
     if state.held_minor:
         legs += postings.move(postings.held(old), postings.held(new), state.held_minor)
-    moved = tuple(
-        ev.HoldMoved(h.authorization_id, h.amount_minor, h.expires_at_us, h.store_id,
-                     h.acquirer_partner_id, h.status, h.captured_minor, h.refunded_minor,
-                     h.at_us)
-        for h in state.holds.values() if _moves(h))
+    holds_moved = tuple(moved(h) for h in state.holds.values() if _moves(h))
     # A lost card is blocked, then replaced: the new card is ready to spend.
     status = CardStatus.ISSUED if state.status == CardStatus.ISSUED else CardStatus.ACTIVE
     carried = ev.CarriedLoyalty(
@@ -239,7 +235,7 @@ def decide_replace(state: CardState, new_card_number: str, new_exists: bool, rea
         (ev.CardReplaced(ctx.meta, new, reason, legs),),
         replacement_events=(ev.CardIssuedAsReplacement(
             ctx.meta, new, old, state.card_class, state.currency, state.issuing_partner_id,
-            state.issuing_store_id, state.customer_ref, status, state.balance_minor, moved,
+            state.issuing_store_id, state.customer_ref, status, state.balance_minor, holds_moved,
             carried),))
 
 
@@ -332,8 +328,24 @@ def refund_window_closed(hold: Hold, now_us: int) -> bool:
     return hold.at_us <= now_us - retention.REFUND_WINDOW_US
 
 
-def decide_refund(state: CardState, cmd: Refund, ctx: Context) -> Decision:
-    hold = state.holds.get(cmd.authorization_id)
+def moved(hold: Hold) -> ev.HoldMoved:
+    """A hold as events carry it (to a replacement card, or back into its card)."""
+    return ev.HoldMoved(hold.authorization_id, hold.amount_minor, hold.expires_at_us,
+                        hold.store_id, hold.acquirer_partner_id, hold.status,
+                        hold.captured_minor, hold.refunded_minor, hold.at_us)
+
+
+def hold_of(m: ev.HoldMoved, at_us: int) -> Hold:
+    return Hold(m.authorization_id, m.amount_minor, m.status, m.expires_at_us, m.store_id,
+                m.acquirer_partner_id, m.captured_minor, m.refunded_minor,
+                m.authorized_at_us or at_us)
+
+
+def decide_refund(state: CardState, cmd: Refund, ctx: Context,
+                  late: Hold | None = None) -> Decision:
+    """`late`: the authorization as found in the card's stream when the card no longer keeps it
+    in memory (ledger/handlers/late.py); the refund event carries it back."""
+    hold = state.holds.get(cmd.authorization_id) or late
     if hold is None:
         return decline(Result.DECLINED_AUTHORIZATION_NOT_FOUND)
     if hold.status != HoldStatus.CAPTURED:
@@ -346,7 +358,8 @@ def decide_refund(state: CardState, cmd: Refund, ctx: Context) -> Decision:
         return decline(Result.DECLINED_REFUND_EXCEEDS_CAPTURED)
     legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
                          postings.available(state.card_number), cmd.amount_minor)
-    event = ev.ValueRefunded(ctx.meta, hold.authorization_id, cmd.amount_minor, legs)
+    event = ev.ValueRefunded(ctx.meta, hold.authorization_id, cmd.amount_minor, legs,
+                             moved(hold) if hold.authorization_id not in state.holds else None)
     return Decision(Result.APPROVED, (event,), hold.authorization_id, cmd.amount_minor)
 
 
@@ -361,8 +374,9 @@ def decide_reverse_authorize(state: CardState, authorization_id: str, ctx: Conte
     return Decision(Result.APPROVED, (event,), authorization_id, hold.amount_minor)
 
 
-def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context) -> Decision:
-    hold = state.holds.get(authorization_id)
+def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context,
+                           late: Hold | None = None) -> Decision:
+    hold = state.holds.get(authorization_id) or late
     if hold is None:
         return decline(Result.DECLINED_AUTHORIZATION_NOT_FOUND)
     if hold.status != HoldStatus.CAPTURED or hold.refunded_minor:
@@ -373,7 +387,8 @@ def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)  # value never lands on a dead card
     legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
                          postings.held(state.card_number), hold.captured_minor)
-    event = ev.CaptureReversed(ctx.meta, authorization_id, hold.captured_minor, legs)
+    event = ev.CaptureReversed(ctx.meta, authorization_id, hold.captured_minor, legs,
+                               moved(hold) if authorization_id not in state.holds else None)
     return Decision(Result.APPROVED, (event,), authorization_id, hold.captured_minor)
 
 
@@ -528,8 +543,19 @@ def _released(state: CardState, e: ev.AuthorizationReleased) -> CardState:
     return state
 
 
+def _taken_back(state: CardState, authorization_id: str, carried: ev.HoldMoved | None,
+                at_us: int) -> Hold | None:
+    """The card's hold, or the one an event carries back into it (the card had let it go)."""
+    hold = state.holds.get(authorization_id)
+    if hold is None and carried is not None:
+        hold = state.holds[authorization_id] = hold_of(carried, at_us)
+        state.settled[authorization_id] = None
+    return hold
+
+
 def _capture_reversed(state: CardState, e: ev.CaptureReversed) -> CardState:
-    hold = state.holds[e.authorization_id]
+    hold = _taken_back(state, e.authorization_id, e.hold, e.meta.recorded_at_us)
+    assert hold is not None, "a capture reversed on a card that never knew it"
     hold.status = HoldStatus.PENDING
     state.settled.pop(e.authorization_id, None)
     hold.amount_minor = e.amount_minor
@@ -541,7 +567,9 @@ def _capture_reversed(state: CardState, e: ev.CaptureReversed) -> CardState:
 
 
 def _refunded(state: CardState, e: ev.ValueRefunded) -> CardState:
-    state.holds[e.authorization_id].refunded_minor += e.amount_minor
+    hold = _taken_back(state, e.authorization_id, e.hold, e.meta.recorded_at_us)
+    assert hold is not None, "a refund on a card that never knew the authorization"
+    hold.refunded_minor += e.amount_minor
     state.balance_minor += e.amount_minor
     return state
 

@@ -142,12 +142,16 @@ class CaptureReversed(CardEvent, tag="sv.capture_reversed.v1"):
     authorization_id: str
     amount_minor: int
     legs: tuple[Leg, ...]
+    # The authorization as it was, when the card no longer kept it in memory (found in its
+    # stream: domain.cards.retention): the card takes it back. None otherwise.
+    hold: HoldMoved | None = None
 
 
 class ValueRefunded(CardEvent, tag="sv.refunded.v1"):
     authorization_id: str
     amount_minor: int
     legs: tuple[Leg, ...]
+    hold: HoldMoved | None = None  # as in CaptureReversed: the authorization before the refund
 
 
 class RuleAward(msgspec.Struct, frozen=True, array_like=True):

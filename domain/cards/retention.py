@@ -32,12 +32,17 @@ if TYPE_CHECKING:
 # by a LoadValue instead, which is what a till does for a card it cannot link).
 REFUND_WINDOW_US = 365 * DAY_US
 
-# ... and only while it is among the card's latest 1,000 settled authorizations (pending ones
-# are never let go; the oldest settled go first). A shopper's card makes a few hundred a year,
-# so this bounds only the busiest (corporate) cards, whose state would otherwise grow with
-# every sale: the writer's time per operation, the snapshot and a cold load stay flat however
-# long the card's history.
-AUTHORIZATIONS_KEPT_MAX = 1_000
+# In memory (and in the snapshot) a card keeps its pending holds and only its latest 16 settled
+# authorizations: what terminal reversals and same-day refunds name. An older one is found
+# again in the card's own stream when a refund or a capture reversal names it
+# (ledger/handlers/late.py), as long as it is among the card's last 5,000 events: one indexed
+# read of at most that many events, about 10 ms, on the writer's thread. So a card's state does
+# not grow with its sales (the writer's time per operation, the snapshot and a cold load stay
+# flat however long its history), a cache of 200,000 cards holds at most 16 settled
+# authorizations each, and a refund can still come a year later on a card used a dozen times a
+# day. Beyond either bound: DECLINED_REFUND_WINDOW_CLOSED.
+AUTHORIZATIONS_IN_MEMORY = 16
+REFUND_LOOKBACK_EVENTS = 5_000
 
 # Returns: a purchase may be returned for a year after it was made, and while it is among the
 # card's latest 250 purchases. A shopper makes 50 to 100 purchases a year across the alliance,
@@ -180,7 +185,7 @@ def _trim_authorizations(state: CardState, now_us: int) -> None:
     while settled:
         authorization_id = next(iter(settled))
         hold = holds.get(authorization_id)
-        if (len(settled) <= AUTHORIZATIONS_KEPT_MAX and hold is not None
+        if (len(settled) <= AUTHORIZATIONS_IN_MEMORY and hold is not None
                 and hold.at_us > cutoff):
             return
         del settled[authorization_id]

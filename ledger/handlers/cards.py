@@ -11,6 +11,7 @@ from domain.cards import decide as cards
 from domain.common import APPROVALS, InvalidInput, Result, shown
 from ledger.codec import Outcome, card_stream_id
 from ledger.handlers.context import Ctx, view
+from ledger.handlers.late import late_hold
 from ledger.refusals import check
 from ledger.state import State
 from ledger.work import Request, Work, key_space_of
@@ -133,6 +134,13 @@ def follow_up(ctx: Ctx) -> Outcome:
     command: cc.Capture | cc.Void | cc.Refund = ctx.command
     tag = type(command).__struct_config__.tag
     state = ctx.state.hold_card(command.authorization_id)
+    if state is None and isinstance(command, cc.Refund):
+        found = late_hold(ctx, command.authorization_id)  # settled long ago: in its stream
+        if isinstance(found, Result):
+            return Outcome(int(found), tag)
+        state, late = found
+        check(access.follow_up(ctx.principal, late.store_id, tag.lower()))
+        return ctx.apply(state, lambda s, c: cards.decide_refund(s, command, c, late))
     if state is None:
         return Outcome(int(_not_held(ctx, command)), tag)
     hold = state.holds[command.authorization_id]
@@ -142,13 +150,11 @@ def follow_up(ctx: Ctx) -> Outcome:
 
 
 def _not_held(ctx: Ctx, command: cc.Capture | cc.Void | cc.Refund) -> Result:
-    """Why no card holds the authorization: it never existed, or it was settled so long ago
-    (or so many authorizations ago) that the card let it go (domain.cards.retention)."""
+    """Why no card holds the authorization for a Capture or Void: it never existed, or it was
+    settled and the card let it go from memory (domain.cards.retention)."""
     authorization_id = command.authorization_id
     if not ctx.let_go(cc.card_of_authorization(authorization_id), authorization_id):
         return Result.DECLINED_AUTHORIZATION_NOT_FOUND
-    if isinstance(command, cc.Refund):
-        return Result.DECLINED_REFUND_WINDOW_CLOSED
     return Result.DECLINED_AUTHORIZATION_NOT_PENDING  # only settled ones are let go
 
 

@@ -12,6 +12,7 @@ from domain.cards import decide as cards
 from domain.common import APPROVALS, InvalidInput, Result
 from ledger.codec import Outcome, decode_outcome, encode
 from ledger.handlers.context import Ctx
+from ledger.handlers.late import late_hold
 from ledger.refusals import check
 from ledger.store import KeyRow
 from ledger.work import Request, reversal_marker
@@ -51,11 +52,10 @@ def reverse(ctx: Ctx) -> Outcome:
         ctx.work.add_key(marker)
         return approved  # nothing was applied, so nothing to undo
     undo = _undo(ctx, outcome, command.original_request_id)
+    if isinstance(undo, Result):
+        return Outcome(int(undo), "Reverse")
     if undo is None:
-        late = outcome.kind == "Capture" and ctx.let_go(
-            cc.card_of_authorization(outcome.authorization_id), outcome.authorization_id)
-        return Outcome(int(Result.DECLINED_REFUND_WINDOW_CLOSED if late
-                           else Result.DECLINED_INVALID_STATE), "Reverse")
+        return Outcome(int(Result.DECLINED_INVALID_STATE), "Reverse")
     state, decide = undo
     reply = ctx.apply(state, decide)
     if reply.result in APPROVALS:
@@ -64,7 +64,15 @@ def reverse(ctx: Ctx) -> Outcome:
 
 
 def _undo(ctx: Ctx, original: Outcome, original_request_id: str) -> tuple[
-        cards.CardState, Callable[[cards.CardState, cards.Context], cards.Decision]] | None:
+        cards.CardState, Callable[[cards.CardState, cards.Context], cards.Decision]
+        ] | Result | None:
+    if original.kind == "Capture" and ctx.state.hold_card(original.authorization_id) is None:
+        found = late_hold(ctx, original.authorization_id)  # let go from memory: its stream
+        if isinstance(found, Result):
+            return found
+        state, late = found
+        return state, lambda s, c: cards.decide_reverse_capture(
+            s, original.authorization_id, c, late)
     if original.kind in ("Authorize", "Capture"):
         state = ctx.state.hold_card(original.authorization_id)
         if state is None:
