@@ -1,15 +1,16 @@
 """How much of its past a card keeps, and why: its state (in the writer's cache and in its one
 snapshot) is bounded by what can still change, not by its history.
 
-What stays: pending holds; settled authorizations that a refund or a capture reversal may
-still name; purchases that may still be returned; points lots with points left (or that a
-kept purchase redeemed from, so a return can put them back); coupons that are live, or that a
-kept purchase used; and the sums the rules read (`records.History`). What goes is still in
-the log, where the movements read model and `audit replay` find it.
+What stays: pending holds; the latest few settled authorizations (older ones a refund or a
+capture reversal names are read back from the card's own stream: ledger/handlers/late.py);
+purchases that may still be returned; points lots with points left (or that a kept purchase
+redeemed from, so a return can put them back); coupons that are live, or that a kept purchase
+used; and the sums the rules read (`records.History`). What goes is still in the log, where
+the movements read model and `audit replay` find it.
 
 Every bound below is counted from the events' own recorded times and order, so folding a
 card's events gives the same state on any machine at any time (snapshots and replays agree).
-A request naming a record that was let go is declined with a result that says so
+A request naming a record beyond its window is declined with a result that says so
 (DECLINED_REFUND_WINDOW_CLOSED, DECLINED_RETURN_WINDOW_CLOSED), never "not found".
 """
 
