@@ -33,25 +33,27 @@ if TYPE_CHECKING:
 # by a LoadValue instead, which is what a till does for a card it cannot link).
 REFUND_WINDOW_US = 365 * DAY_US
 
-# In memory (and in the snapshot) a card keeps its pending holds and only its latest 16 settled
-# authorizations: what terminal reversals and same-day refunds name. An older one is found
-# again in the card's own stream when a refund or a capture reversal names it
-# (ledger/handlers/late.py), as long as it is among the card's last 5,000 events: one indexed
-# read of at most that many events, about 10 ms, on the writer's thread. So a card's state does
-# not grow with its sales (the writer's time per operation, the snapshot and a cold load stay
-# flat however long its history), a cache of 200,000 cards holds at most 16 settled
-# authorizations each, and a refund can still come a year later on a card used a dozen times a
-# day. Beyond either bound: DECLINED_REFUND_WINDOW_CLOSED.
-AUTHORIZATIONS_IN_MEMORY = 16
+# In memory (and in the snapshot) a card keeps its pending holds and only its latest 8 settled
+# authorizations: what terminal reversals and same-minute refunds name. That set is a cache:
+# an older one is found again in the card's own stream when a refund or a capture reversal
+# names it (ledger/handlers/late.py), as long as it is among the card's last 5,000 events: one
+# indexed read of at most that many events, about 10 ms, on the writer's thread. So a card's
+# state does not grow with its sales (the writer's time per operation, the snapshot and a cold
+# load stay flat however long its history), a full cache of 200,000 cards holds at most 8
+# settled authorizations each (~0.6 kB), and a refund can still come a year later on a card
+# used a dozen times a day. Beyond either bound: DECLINED_REFUND_WINDOW_CLOSED.
+AUTHORIZATIONS_IN_MEMORY = 8
 REFUND_LOOKBACK_EVENTS = 5_000
 
 # Returns: a purchase may be returned for a year after it was made, and while it is among the
-# card's latest 250 purchases. A shopper makes 50 to 100 purchases a year across the alliance,
-# so 250 is years of returns; a purchase record weighs 1.5 to 3 times an authorization (its
-# lines), so the two bounds together keep a busy card's state near 100 kB whatever its mix of
-# sales. Beyond either: DECLINED_RETURN_WINDOW_CLOSED (the till refunds by a LoadValue).
+# card's latest 64 purchases (a shopper makes 50 to 100 a year across the alliance: most of a
+# year of returns). The bound is the writer's memory: a purchase record weighs ~100-300 bytes
+# (its lines), so 64 keep a card under ~20 kB and a full cache of 200,000 cards under ~4 GB
+# in the worst case, where 250 would allow ~15 GB. Beyond either: DECLINED_RETURN_WINDOW_CLOSED
+# (the till refunds by a LoadValue). Reading an older purchase back from the card's stream, as
+# refunds do, is the way to a longer window; not built yet.
 RETURN_WINDOW_US = 365 * DAY_US
-PURCHASES_KEPT_MAX = 250
+PURCHASES_KEPT_MAX = 64
 
 # Used and expired coupons beyond this many on a card go, oldest first (unless a kept purchase
 # used them: a full return may restore them). ListCoupons then shows the live ones and the
@@ -61,10 +63,10 @@ COUPONS_KEPT_MAX = 100
 # Tier reviews read the qualifying spend of the 365 days before a period's end; a review may
 # run up to two months late (the job was down), so spend is kept that much longer.
 SPEND_KEPT_US = QUALIFYING_WINDOW_US + 62 * DAY_US
-# Past this many spend entries, a purchase's spend joins the previous entry of the same UTC day
-# (at the later time: it counts toward the tier up to a day longer, in the customer's favour).
-# At most this many + one per day of SPEND_KEPT_US.
-SPEND_ENTRIES_MAX = 1_000
+# Past this many spend entries (about the purchases kept), a purchase's spend joins the
+# previous entry of the same UTC day (at the later time: it counts toward the tier up to a day
+# longer, in the customer's favour). At most this many + one per day of SPEND_KEPT_US.
+SPEND_ENTRIES_MAX = 64
 
 # CAP rules read the current day, week or month; the last three of each are kept (a purchase at
 # a store in another timezone may still fall in the previous day).

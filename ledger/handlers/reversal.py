@@ -75,6 +75,9 @@ def _undo(ctx: Ctx, original: Outcome, original_request_id: str) -> tuple[
             s, original.authorization_id, c, late)
     if original.kind in ("Authorize", "Capture"):
         state = ctx.state.hold_card(original.authorization_id)
+        if state is None and ctx.let_go(cc.card_of_authorization(original.authorization_id),
+                                        original.authorization_id):
+            return Result.DECLINED_AUTHORIZATION_NOT_PENDING  # settled, let go from memory
         if state is None:
             return None
         decide = (cards.decide_reverse_authorize if original.kind == "Authorize"

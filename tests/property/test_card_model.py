@@ -26,11 +26,14 @@ from hypothesis.stateful import (
 )
 
 from domain.cards import events as ev
+from domain.cards import retention
 from domain.cards.commands import Authorize, Capture, LoadValue, Refund, Void
 from domain.cards.decide import (
     CardState,
     Context,
     Decision,
+    Hold,
+    HoldStatus,
     decide_authorize,
     decide_capture,
     decide_load,
@@ -203,6 +206,26 @@ class CardMachine(RuleBasedStateMachine):
         self.request_no += 1
         return make_meta(self.request_no, self.now)
 
+    def _settled_long_ago(self, decision: Decision, authorization_id: str) -> Decision:
+        """The ledger answers a Capture or Void of an authorization the card let go (settled)
+        NOT_PENDING from the card's mark (ledger/handlers/cards.py), where the domain, which
+        no longer holds it, says NOT_FOUND."""
+        if (decision.result == Result.DECLINED_AUTHORIZATION_NOT_FOUND
+                and retention.let_go(self.card.history.authorizations_dropped,
+                                     authorization_id)):
+            return Decision(Result.DECLINED_AUTHORIZATION_NOT_PENDING)
+        return decision
+
+    def _late(self, authorization_id: str) -> Hold | None:
+        """What the ledger reads back from the card's stream (ledger/handlers/late.py) for an
+        authorization the card let go from memory: here, the oracle's record of it."""
+        h = self.oracle.holds.get(authorization_id)
+        if authorization_id in self.card.holds or h is None:
+            return None
+        status = {v: k for k, v in DOMAIN_HOLD_STATUS.items()}[h.status]
+        return Hold(authorization_id, h.amount, status, h.expires_at, STORE, ACQUIRER,
+                    h.captured, h.refunded, h.expires_at - TTL)
+
     def _ctx(self) -> Context:
         return Context(self._meta(), self.now, MAX_BALANCE, TTL, ACQUIRER)
 
@@ -301,6 +324,7 @@ class CardMachine(RuleBasedStateMachine):
         amount = {"whole": 0, "exact": held_amount, "partial": 1 + k % held_amount,
                   "over": held_amount + 1 + k % 100}[how]
         decision = decide_capture(self.card, Capture(authorization_id, amount), self._ctx())
+        decision = self._settled_long_ago(decision, authorization_id)
         expected, taken = self.oracle.capture(authorization_id, amount)
         self._run(decision, expected, taken if expected == Result.APPROVED else None)
 
@@ -310,6 +334,7 @@ class CardMachine(RuleBasedStateMachine):
         self._expire()
         authorization_id = self._pick(pick, PENDING if prefer_pending else None)
         decision = decide_void(self.card, Void(authorization_id), self._ctx())
+        decision = self._settled_long_ago(decision, authorization_id)
         expected, amount = self.oracle.let_go(authorization_id, VOIDED)
         self._run(decision, expected, amount if expected == Result.APPROVED else None)
 
@@ -319,6 +344,7 @@ class CardMachine(RuleBasedStateMachine):
         self._expire()
         authorization_id = self._pick(pick, PENDING if prefer_pending else None)
         decision = decide_reverse_authorize(self.card, authorization_id, self._ctx())
+        decision = self._settled_long_ago(decision, authorization_id)
         expected, amount = self.oracle.let_go(authorization_id, REVERSED)
         self._run(decision, expected, amount if expected == Result.APPROVED else None)
 
@@ -330,7 +356,8 @@ class CardMachine(RuleBasedStateMachine):
         hold = self.oracle.holds.get(authorization_id)
         room = (hold.captured - hold.refunded) if hold else 0
         amount = 1 + k % (room + 20)  # sometimes within what is left, sometimes beyond
-        decision = decide_refund(self.card, Refund(authorization_id, amount), self._ctx())
+        decision = decide_refund(self.card, Refund(authorization_id, amount), self._ctx(),
+                                 self._late(authorization_id))
         expected = self.oracle.refund(authorization_id, amount)
         self._run(decision, expected, amount if expected == Result.APPROVED else None)
 
@@ -339,7 +366,8 @@ class CardMachine(RuleBasedStateMachine):
     def reverse_capture(self, pick: int, prefer_captured: bool) -> None:
         self._expire()
         authorization_id = self._pick(pick, CAPTURED if prefer_captured else None)
-        decision = decide_reverse_capture(self.card, authorization_id, self._ctx())
+        decision = decide_reverse_capture(self.card, authorization_id, self._ctx(),
+                                          self._late(authorization_id))
         expected, amount = self.oracle.reverse_capture(authorization_id)
         self._run(decision, expected, amount if expected == Result.APPROVED else None)
 
@@ -369,8 +397,15 @@ class CardMachine(RuleBasedStateMachine):
         assert card.available_minor == self.oracle.available
         assert card.available_minor >= 0
         assert card.version == self.oracle.version
-        assert {a: DOMAIN_HOLD_STATUS[h.status] for a, h in card.holds.items()} == {
-            a: h.status for a, h in self.oracle.holds.items()}
+        # Every hold the card keeps is the oracle's; it keeps every pending one and only its
+        # latest few settled ones (domain.cards.retention; older ones stay in the stream).
+        kept = {a: DOMAIN_HOLD_STATUS[h.status] for a, h in card.holds.items()}
+        oracle = {a: h.status for a, h in self.oracle.holds.items()}
+        assert kept.items() <= oracle.items()
+        pending = DOMAIN_HOLD_STATUS[HoldStatus.PENDING]
+        assert {a for a, s in oracle.items() if s == pending} <= set(kept)
+        assert len(card.settled) <= retention.AUTHORIZATIONS_IN_MEMORY
+        assert set(card.settled) == {a for a, s in kept.items() if s != pending}
 
     @invariant()
     def ledger_agrees(self) -> None:
