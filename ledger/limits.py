@@ -35,8 +35,12 @@ TURN_WAIT_MAX_S = 5.0
 # Past this many turns the rest of the batch is answered RESOURCE_EXHAUSTED (and logged).
 TURN_CONFLICTS_MAX = 8
 
-# A card's state is snapshotted every this many events, so a load never folds more than this.
-SNAPSHOT_INTERVAL = 100
+# A card's state is snapshotted every this many events, so a cold load never folds more than
+# this. A card's state is bounded and small (domain/cards/retention.py: 1-8 kB), so a snapshot
+# costs little, and folding fewer events is what a cold batch waits for: at 100, a batch of
+# cards with 44-56 events ran at 0.15x of warm; at 20, 0.43x
+# (`python -m benchmarks.cold_batch --history 40`, PostgreSQL, same minutes).
+SNAPSHOT_INTERVAL = 20
 
 # Replacement chains followed when routing an authorization to the card that holds it now.
 REPLACEMENT_HOPS_MAX = 16
