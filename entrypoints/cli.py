@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ledger.limits import EXPIRY_EVERY_S
 from ledger.store import ConfigError, EventStore, open_store
@@ -269,32 +270,30 @@ def cmd_project(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(ns: argparse.Namespace) -> int:
+def _on_store(ns: argparse.Namespace, run: Callable[[argparse.Namespace, Any], int]) -> int:
+    """Run `run(ns, store)` on the --database store; a bad input is a one-line error, exit 2."""
     from domain.common import InvalidInput
-    from entrypoints.reports import cmd_report_statement
 
     store = _open_ready_store(_database(ns))
     try:
-        return cmd_report_statement(ns, store)
+        return run(ns, store)
     except InvalidInput as error:
         print(f"loyalty-ledger: {error}", file=sys.stderr)
         return 2
     finally:
         store.close()
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    from entrypoints.reports import cmd_report_statement
+
+    return _on_store(ns, cmd_report_statement)
 
 
 def cmd_settlement(ns: argparse.Namespace) -> int:
-    from domain.common import InvalidInput
     from entrypoints.reports import cmd_settlement_close
 
-    store = _open_ready_store(_database(ns))
-    try:
-        return cmd_settlement_close(ns, store)
-    except InvalidInput as error:
-        print(f"loyalty-ledger: {error}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
+    return _on_store(ns, cmd_settlement_close)
 
 
 async def _expiry_schedule(ledger: object, every_s: float) -> None:
