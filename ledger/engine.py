@@ -108,6 +108,7 @@ class Ledger:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
         self.batch_max = batch_max
         self.state = State(store, card_cache_max, key_cache_max)
+        self.state.written = self._wait_committer_idle
         # The HMAC key of coupon codes: every process of one deployment needs the same one
         # (LEDGER_COUPON_KEY); without it coupon codes can be neither made nor checked.
         self.services = Services(RuleBook(), coupon_key, card_numbers)

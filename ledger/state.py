@@ -9,6 +9,7 @@ import logging
 import sys
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from domain.cards import commands as cc
@@ -86,6 +87,9 @@ class State:
         # Log ranges this process committed, skipped when following if nobody wrote between.
         self.own_ranges: collections.deque[tuple[int, int]] = collections.deque()
         self.stale = False  # a commit failed or conflicted: read the log before deciding
+        # Waits until everything this process decided is durable or set aside (the engine
+        # gives its committer's wait; a State on its own has nothing in flight).
+        self.written: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------------------ streams
 

@@ -5,9 +5,12 @@ names one: the authorization id "<card>.<version>" says where its story starts.
 The read is bounded: the authorization must be among the card's last
 `retention.REFUND_LOOKBACK_EVENTS` events (and a year old at most: the decision checks that),
 so a late refund costs one indexed read of at most that many events, on the writer's thread.
-The store holds only what is committed: if the card has events still being written (decided,
-not yet durable), the answer is StillWriting (OVERLOADED, retry) rather than a decision on a story
-that may miss a refund made a moment ago.
+The store holds only what is committed. Events of the card decided in this same attempt are
+taken from the attempt itself; if earlier batches of the card are still on their way to the disk,
+the writer waits for its committer once (a late refund is rare, the wait one commit). Only if the
+story is still incomplete after that (a commit failed: the batch will be decided again) is the
+answer StillWriting (OVERLOADED, retry), never a decision on a story that may miss a refund made a
+moment ago.
 """
 
 from __future__ import annotations
@@ -38,10 +41,7 @@ def late_hold(ctx: Ctx, authorization_id: str,
     for _ in range(limits.REPLACEMENT_HOPS_MAX):
         if state.version - start > retention.REFUND_LOOKBACK_EVENTS:
             return Result.DECLINED_REFUND_WINDOW_CLOSED
-        stored = ctx.state.store.stream(card_stream_id(state.card_number), gt=start)
-        if (stored[-1].originator_version if stored else start) != state.version:
-            raise StillWriting(f"card {state.card_number}'s latest changes are still being written")
-        hold, moved_to = _follow(authorization_id, hold, [decode_event(s.state) for s in stored])
+        hold, moved_to = _follow(authorization_id, hold, _story(ctx, state, start))
         if hold is None:
             return Result.DECLINED_AUTHORIZATION_NOT_FOUND
         if not moved_to:
@@ -51,6 +51,23 @@ def late_hold(ctx: Ctx, authorization_id: str,
             return Result.DECLINED_AUTHORIZATION_NOT_FOUND
         state, start = replacement, 0
     return Result.DECLINED_AUTHORIZATION_NOT_FOUND
+
+
+def _story(ctx: Ctx, state: cards.CardState, start: int) -> list[object]:
+    """The card's events after version `start` up to its state in memory: what is durable,
+    then what this attempt decided."""
+    stream_id = card_stream_id(state.card_number)
+    for attempt in range(2):
+        stored = ctx.state.store.stream(stream_id, gt=start)
+        last = stored[-1].originator_version if stored else start
+        own = [s for s in ctx.work.stored
+               if s.originator_id == stream_id and s.originator_version > last]
+        if (own[-1].originator_version if own else last) == state.version and (
+                not own or own[0].originator_version == last + 1):
+            return [decode_event(s.state) for s in stored + own]
+        if attempt == 0 and last < state.version:
+            ctx.state.written()  # earlier batches still at the committer: wait for them
+    raise StillWriting(f"card {state.card_number}'s latest changes are still being written")
 
 
 def _follow(authorization_id: str, hold: cards.Hold | None,

@@ -5,6 +5,8 @@ replacement card; beyond the lookback or the year, declined as too old."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from domain.cards import retention
 from domain.common import Result
 from ledger.engine import Failure
 from ledger.refusals import Refusal
+from ledger.work import Request
 from tests.integration.test_engine_stories import approved, authorize, call, new_card, result
 from tests.support.alliance import started_ledger
 
@@ -112,3 +115,30 @@ def test_an_id_that_was_no_authorization_is_not_found(ledger, alliance, made_up)
     bury(ledger, alliance, number)
     reply = call(ledger, alliance.t1, cc.Refund(made_up.format(n=number), 1))
     assert result(reply) == Result.DECLINED_AUTHORIZATION_NOT_FOUND
+
+
+def test_refunds_of_a_let_go_authorization_queued_together_see_each_other(ledger, alliance):
+    """Refunds and the captures that push the authorization out of memory again, submitted
+    without waiting: whether they are decided in one attempt, in batches still at the committer
+    or after it, each refund sees the ones before (never OVERLOADED, never more than captured)."""
+    number = new_card(ledger, alliance, load=10_000)
+    old = captured(ledger, alliance, number, 2)
+    bury(ledger, alliance, number)
+    holds = [approved(authorize(ledger, alliance.t1, number, 1)).authorization_id
+             for _ in range(2 * (retention.AUTHORIZATIONS_IN_MEMORY + 1))]
+    commands: list[Any] = [cc.Refund(old, 1)]
+    commands += [cc.Capture(h, 0) for h in holds[:len(holds) // 2]]
+    commands += [cc.Refund(old, 1)]
+    commands += [cc.Capture(h, 0) for h in holds[len(holds) // 2:]]
+    commands += [cc.Refund(old, 1)]
+    futures = []
+    for i, command in enumerate(commands):
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        ledger.submit(Request(alliance.t1, command, future.set_result, "", f"together-{i}", "",
+                              time.monotonic() + 30))
+        futures.append(future)
+    results = [result(f.result(35)) for f in futures]
+    refunds = [r for c, r in zip(commands, results, strict=True) if isinstance(c, cc.Refund)]
+    assert refunds == [Result.APPROVED, Result.APPROVED, Result.DECLINED_REFUND_EXCEEDS_CAPTURED]
+    assert all(r == Result.APPROVED for c, r in zip(commands, results, strict=True)
+               if isinstance(c, cc.Capture))
