@@ -149,26 +149,26 @@ def expired_holds(state: CardState, now_us: int, meta: Meta) -> tuple[ev.CardEve
     return tuple(ev.AuthorizationReleased(
         meta, hold.authorization_id, hold.amount_minor, ev.RELEASE_EXPIRED,
         postings.move(postings.held(state.card_number), postings.available(state.card_number),
-                      hold.amount_minor)) for hold in _lapsed(state, now_us))
+                      hold.amount_minor)) for hold in lapsed(state, now_us))
 
 
-def _lapsed(state: CardState, now_us: int) -> list[Hold]:
+def lapsed(state: CardState, now_us: int) -> list[Hold]:
     """Pending holds whose time is up, earliest first: from the expiry heap, not a scan."""
-    lapsed: dict[str, Hold] = {}
+    found: dict[str, Hold] = {}
     for expires_at_us, _, authorization_id in sorted(
             entry for entry in state.expiries if entry[0] <= now_us):
         hold = state.holds.get(authorization_id)
         if (hold is not None and hold.status == HoldStatus.PENDING
                 and hold.expires_at_us == expires_at_us):
-            lapsed.setdefault(authorization_id, hold)
-    return list(lapsed.values())
+            found.setdefault(authorization_id, hold)
+    return list(found.values())
 
 
 def held_at(state: CardState, now_us: int) -> int:
     """Held value as of `now_us`, counting expired holds as released (for reads)."""
     if now_us < state.next_expiry_us:
         return state.held_minor
-    return state.held_minor - sum(h.amount_minor for h in _lapsed(state, now_us))
+    return state.held_minor - sum(h.amount_minor for h in lapsed(state, now_us))
 
 
 # ------------------------------------------------------------------------------ lifecycle
