@@ -11,6 +11,7 @@ import msgspec
 from domain.cards.decide import CardState
 from domain.cards.events import CARD_EVENTS, CardEvent, RuleAward, StampProgress
 from domain.common import CardStatus
+from domain.reconcile.decide import Resolution, Run
 from domain.registry.events import REGISTRY_EVENTS, RegistryEvent
 from domain.rules.model import RuleSet
 from ledger import limits
@@ -155,6 +156,19 @@ class MaintenanceView(msgspec.Struct, array_like=True):
     coupons_expired: int = 0
 
 
+class ReconView(msgspec.Struct, array_like=True):
+    """RecordSettlementPayment: the transfer after the payment; RecordReconciliation: the
+    run; GetReconciliation (never stored): the runs, the latest run's breaks, resolutions."""
+
+    paid_minor: int = 0
+    outstanding_minor: int = 0
+    run_id: str = ""
+    repeat_of: str = ""
+    runs: tuple[Run, ...] = ()
+    open_breaks: tuple[str, ...] = ()
+    resolutions: tuple[Resolution, ...] = ()
+
+
 class Outcome(msgspec.Struct, array_like=True):
     """The reply to a command, as stored with its request key and replayed on a retry.
 
@@ -176,6 +190,7 @@ class Outcome(msgspec.Struct, array_like=True):
     maintenance: MaintenanceView | None = None  # MaintainCard (the job's; never stored)
     coupons: tuple[CouponView, ...] = ()  # IssueCoupon (with its code), ListCoupons
     period_id: int = 0  # CloseSettlementPeriod: the period it closed
+    recon: ReconView | None = None  # payments, reconciliation (ledger/handlers/recon.py)
 
 
 _outcome_decoder = msgspec.msgpack.Decoder(type=Outcome)

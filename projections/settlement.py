@@ -13,7 +13,10 @@ Tables (plain SQL, for a finance team's own tools too; dropped and rebuilt from 
 - `proj_settlement_totals(period_id, currency, payer, payee, category, amount_minor)`: signed
   sums of the flows of `domain.settlement.legs` (category numbers: `domain.settlement.model`);
 - `proj_settlement_periods(period_id, closed_at_us, position, note)`: one row per close;
-- `proj_settlement_cards(stream_id, currency)`: each card's currency (legs carry none).
+- `proj_settlement_cards(stream_id, currency)`: each card's currency (legs carry none);
+- `proj_settlement_payments(position, part, period_id, currency, payer, payee, instruction_id,
+  amount_minor, reference, recorded_at_us)`: each payment recorded against an instruction of a
+  closed period (domain/settlement/payments.py), one row per instruction it paid.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from eventsourcing.persistence import Notification
 
 from domain.cards import events as ev
 from domain.common import InvalidInput
-from domain.registry.events import SettlementPeriodClosed
+from domain.registry.events import SettlementPaymentRecorded, SettlementPeriodClosed
 from domain.settlement import legs as settlement_legs
-from domain.settlement.instructions import Instruction, instructions
+from domain.settlement.instructions import Instruction, Payment, instructions
 from domain.settlement.statements import StatementSet, statements
 from ledger import limits
 from ledger.codec import REGISTRY_ID, decode_event
@@ -57,7 +60,7 @@ _FLOWS = frozenset(_tag(t) for t in (
     ev.AuthorizationCaptured, ev.CaptureReversed, ev.ValueRefunded, ev.PurchaseMade,
     ev.PurchaseReturned))
 _TOPICS = _FLOWS | {_tag(ev.CardIssued), _tag(ev.CardIssuedAsReplacement),
-                    _tag(SettlementPeriodClosed)}
+                    _tag(SettlementPeriodClosed), _tag(SettlementPaymentRecorded)}
 
 
 class SettlementModel:
@@ -76,10 +79,16 @@ class SettlementModel:
         session.execute(
             f"CREATE TABLE IF NOT EXISTS proj_settlement_cards (stream_id {blob} PRIMARY KEY, "
             "currency TEXT NOT NULL)")
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS proj_settlement_payments (position BIGINT NOT NULL, "
+            "part INTEGER NOT NULL, period_id BIGINT NOT NULL, currency TEXT NOT NULL, "
+            "payer TEXT NOT NULL, payee TEXT NOT NULL, instruction_id TEXT NOT NULL, "
+            "amount_minor BIGINT NOT NULL, reference TEXT NOT NULL, "
+            "recorded_at_us BIGINT NOT NULL, PRIMARY KEY (position, part))")
 
     def drop(self, session: Session) -> None:
         for table in ("proj_settlement_totals", "proj_settlement_periods",
-                      "proj_settlement_cards"):
+                      "proj_settlement_cards", "proj_settlement_payments"):
             session.execute(f"DROP TABLE IF EXISTS {table}")
 
     def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Any:
@@ -94,6 +103,7 @@ class SettlementModel:
         sums: dict[Key, int] = defaultdict(int)
         closes: list[tuple[int, int, int, str]] = []
         new_cards: list[tuple[bytes, str]] = []
+        paid: list[tuple[Any, ...]] = []
         for row in relevant:
             event = decode_event(row.state)
             if row.originator_id == REGISTRY_ID:
@@ -101,6 +111,11 @@ class SettlementModel:
                     assert event.period_id == period, (event.period_id, period)
                     closes.append((period, event.meta.recorded_at_us, row.id, event.note))
                     period += 1
+                elif isinstance(event, SettlementPaymentRecorded):
+                    paid += [(row.id, index, event.period_id, event.currency, event.payer_id,
+                              event.payee_id, part.instruction_id, part.amount_minor,
+                              event.reference, event.meta.recorded_at_us)
+                             for index, part in enumerate(event.parts)]
                 continue
             if isinstance(event, ev.CardIssued | ev.CardIssuedAsReplacement):
                 currencies[row.originator_id] = event.currency
@@ -112,10 +127,15 @@ class SettlementModel:
             currency = currencies[row.originator_id]
             for payer, payee, category, amount in settlement_legs.flows(legs):
                 sums[(period, currency, payer, payee, category)] += amount
-        return [(*key, amount) for key, amount in sums.items() if amount], closes, new_cards
+        return ([(*key, amount) for key, amount in sums.items() if amount], closes, new_cards,
+                paid)
 
     def write(self, session: Session, prepared: Any) -> None:
-        totals, closes, new_cards = prepared
+        totals, closes, new_cards, paid = prepared
+        session.executemany(
+            "INSERT INTO proj_settlement_payments (position, part, period_id, currency, payer, "
+            "payee, instruction_id, amount_minor, reference, recorded_at_us) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", paid)
         session.executemany(
             "INSERT INTO proj_settlement_cards (stream_id, currency) VALUES (?, ?) "
             "ON CONFLICT (stream_id) DO NOTHING", new_cards)
@@ -178,3 +198,14 @@ def period_statements(runner: ProjectionRunner, period_id: int,
             for o in settlement_legs.obligations(currency, totals)]
     found = statements(owed, str(period_id))
     return found, instructions(found)
+
+
+def period_payments(runner: ProjectionRunner, period_id: int) -> list[Payment]:
+    """The payments recorded against a period's instructions, in the order recorded (the read
+    model as it is: callers catch it up first, as period_statements does)."""
+    with runner.store.session(commit=False) as session:
+        rows = session.query("SELECT instruction_id, reference, amount_minor FROM "
+                             "proj_settlement_payments WHERE period_id = ? "
+                             "ORDER BY position, part", (period_id,))
+    return [Payment(instruction_id, reference, int(amount))
+            for instruction_id, reference, amount in rows]

@@ -8,10 +8,12 @@ import msgspec
 from domain.common import InvalidInput, Meta, Principal, Result, Role, shown
 from domain.coupons.model import Campaign, DefineCouponCampaign
 from domain.points.program import ALLIANCE, DefineProgram, Program
+from domain.reconcile.decide import ReconBook, evolve_recon
 from domain.registry import commands as cmd
 from domain.registry import events as ev
 from domain.rules.commands import PublishRuleSet, in_force
 from domain.rules.model import RuleSet
+from domain.settlement.payments import PaymentBook, evolve_payment
 from domain.settlement.periods import LOG_PARTITION, CloseSettlementPeriod
 
 
@@ -64,6 +66,10 @@ class RegistryState(msgspec.Struct):
     campaigns: dict[str, Campaign] = {}
     open_period: int = 1  # the settlement period movements now fall in
     closed_periods: dict[int, int] = {}  # period id -> when it was closed (us)
+    # settlement payments and reconciliation runs (domain/settlement/payments.py,
+    # domain/reconcile/decide.py)
+    payments: PaymentBook = msgspec.field(default_factory=PaymentBook)
+    reconciliations: ReconBook = msgspec.field(default_factory=ReconBook)
 
     def card_class(self, name: str) -> CardClass:
         return self.card_classes.get(name) or CardClass(
@@ -227,6 +233,10 @@ def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:
             assert period_id == state.open_period, "periods close in order"
             state.closed_periods[period_id] = meta.recorded_at_us
             state.open_period = period_id + 1
+        case ev.SettlementPaymentRecorded():
+            evolve_payment(state.payments, event)
+        case ev.ReconciliationRecorded() | ev.ReconciliationBreakResolved():
+            evolve_recon(state.reconciliations, event)
         case _:
             raise AssertionError(f"unhandled registry event {event!r}")
     state.version += 1

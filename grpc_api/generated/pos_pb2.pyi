@@ -1032,20 +1032,26 @@ class EntityStatement(_message.Message):
     def __init__(self, currency: _Optional[str] = ..., entity_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[SettlementLine, _Mapping]]] = ..., bilateral: _Optional[_Iterable[_Union[BilateralNet, _Mapping]]] = ..., gross_receivable_minor: _Optional[int] = ..., gross_payable_minor: _Optional[int] = ..., multilateral_net_minor: _Optional[int] = ...) -> None: ...
 
 class SettlementInstruction(_message.Message):
-    __slots__ = ("instruction_id", "currency", "payer_id", "payee_id", "instrument", "amount_minor")
+    __slots__ = ("instruction_id", "currency", "payer_id", "payee_id", "instrument", "amount_minor", "paid_minor", "outstanding_minor", "payment_references")
     INSTRUCTION_ID_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     PAYER_ID_FIELD_NUMBER: _ClassVar[int]
     PAYEE_ID_FIELD_NUMBER: _ClassVar[int]
     INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAID_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_REFERENCES_FIELD_NUMBER: _ClassVar[int]
     instruction_id: str
     currency: str
     payer_id: str
     payee_id: str
     instrument: str
     amount_minor: int
-    def __init__(self, instruction_id: _Optional[str] = ..., currency: _Optional[str] = ..., payer_id: _Optional[str] = ..., payee_id: _Optional[str] = ..., instrument: _Optional[str] = ..., amount_minor: _Optional[int] = ...) -> None: ...
+    paid_minor: int
+    outstanding_minor: int
+    payment_references: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, instruction_id: _Optional[str] = ..., currency: _Optional[str] = ..., payer_id: _Optional[str] = ..., payee_id: _Optional[str] = ..., instrument: _Optional[str] = ..., amount_minor: _Optional[int] = ..., paid_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., payment_references: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SettlementStatementReply(_message.Message):
     __slots__ = ("period_id", "closed", "digest", "statements", "instructions")
@@ -1060,3 +1066,33 @@ class SettlementStatementReply(_message.Message):
     statements: _containers.RepeatedCompositeFieldContainer[EntityStatement]
     instructions: _containers.RepeatedCompositeFieldContainer[SettlementInstruction]
     def __init__(self, period_id: _Optional[int] = ..., closed: _Optional[bool] = ..., digest: _Optional[str] = ..., statements: _Optional[_Iterable[_Union[EntityStatement, _Mapping]]] = ..., instructions: _Optional[_Iterable[_Union[SettlementInstruction, _Mapping]]] = ...) -> None: ...
+
+class RecordSettlementPaymentRequest(_message.Message):
+    __slots__ = ("request_id", "period_id", "currency", "payer_id", "payee_id", "amount_minor", "reference")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_ID_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    period_id: int
+    currency: str
+    payer_id: str
+    payee_id: str
+    amount_minor: int
+    reference: str
+    def __init__(self, request_id: _Optional[str] = ..., period_id: _Optional[int] = ..., currency: _Optional[str] = ..., payer_id: _Optional[str] = ..., payee_id: _Optional[str] = ..., amount_minor: _Optional[int] = ..., reference: _Optional[str] = ...) -> None: ...
+
+class RecordSettlementPaymentReply(_message.Message):
+    __slots__ = ("result", "paid_minor", "outstanding_minor", "replayed")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PAID_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    result: Result
+    paid_minor: int
+    outstanding_minor: int
+    replayed: bool
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., paid_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
