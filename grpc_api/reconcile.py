@@ -10,14 +10,20 @@ from typing import Any
 from domain.common import InvalidInput, check_id, format_time_us
 from domain.reconcile import decide as recon
 from domain.reconcile.export import day_totals
-from domain.reconcile.journal import JournalRow, check_rows
-from domain.reconcile.matching import Item, MatchClass, Matching, match
+from domain.reconcile.journal import JournalRow
+from domain.reconcile.matching import Item, MatchClass
 from grpc_api.generated import reconcile_pb2 as rpb
 from grpc_api.generated import reconcile_pb2_grpc as rpb_grpc
 from grpc_api.server import Gateway, Rejected, _deadline, _validated, rpc
 from ledger import limits
 from ledger.refusals import Refusal
-from projections.reconcile import TooLarge, ledger_rows, partner_stores, registry_now
+from projections.reconcile import (
+    TooLarge,
+    ledger_rows,
+    partner_stores,
+    registry_now,
+    run_matching,
+)
 from projections.settlement import settlement_runner
 
 
@@ -36,17 +42,6 @@ def _row(row: JournalRow | None) -> rpb.JournalRow | None:
         return None
     return rpb.JournalRow(store_id=row.store_id, reference=row.reference, type=row.type,
                           amount_minor=row.amount_minor, currency=row.currency)
-
-
-def run_matching(runner: Any, partner_id: str, period_id: int,
-                 rows: list[JournalRow] | None, prefix: str = "rows",
-                 ) -> tuple[Matching, list[JournalRow]]:
-    """Check the rows against the partner's stores and match them against the ledger's side
-    (rows None: only the ledger's side, for the export). Runs off the event loop."""
-    stores = partner_stores(registry_now(runner.store), partner_id)
-    checked = check_rows(rows or [], stores, partner_id, prefix)
-    ours = [row for row, _ in ledger_rows(runner, partner_id, period_id, stores)]
-    return match(checked, ours, f"{partner_id}/{period_id}"), ours
 
 
 class ReconciliationService(rpb_grpc.ReconciliationServiceServicer):
@@ -77,7 +72,7 @@ class ReconciliationService(rpb_grpc.ReconciliationServiceServicer):
                                "loyalty-ledger reconcile FILE)")
         rows = [JournalRow(r.store_id, r.reference, r.type, r.amount_minor, r.currency)
                 for r in request.rows]
-        found, _ = await self._off_loop(run_matching, self.runner, request.partner_id,
+        found = await self._off_loop(run_matching, self.runner, request.partner_id,
                                         request.period_id, rows)
         command = _validated(recon.record_command(request.partner_id, request.period_id, found),
                              request.request_id)

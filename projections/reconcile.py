@@ -19,7 +19,8 @@ from collections.abc import Mapping
 
 from domain.cards import events as ev
 from domain.common import InvalidInput, shown
-from domain.reconcile.journal import TYPES, JournalRow
+from domain.reconcile.journal import TYPES, JournalRow, check_rows
+from domain.reconcile.matching import Matching, match
 from domain.registry import decide as registry
 from domain.settlement.payments import Due
 from ledger import limits
@@ -117,3 +118,13 @@ def transfer_due(runner: ProjectionRunner, period_id: int, currency: str, payer_
     _, found = period_statements(runner, period_id)
     return tuple(Due(i.instruction_id, i.amount_minor) for i in found
                  if (i.currency, i.payer_id, i.payee_id) == (currency, payer_id, payee_id))
+
+
+def run_matching(runner: ProjectionRunner, partner_id: str, period_id: int,
+                 rows: list[JournalRow], prefix: str = "rows") -> Matching:
+    """Check the rows (InvalidInput `rows[i].column`; a store not the partner's included) and
+    match them against the ledger's side of the partner's closed period."""
+    stores = partner_stores(registry_now(runner.store), partner_id)
+    checked = check_rows(rows, stores, partner_id, prefix)
+    ours = [row for row, _ in ledger_rows(runner, partner_id, period_id, stores)]
+    return match(checked, ours, f"{partner_id}/{period_id}")
