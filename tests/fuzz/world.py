@@ -26,12 +26,17 @@ from google.protobuf.message_factory import GetMessageClass
 from domain.common import luhn_complete
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from grpc_api.generated import reconcile_pb2 as rpb
+from grpc_api.generated import reconcile_pb2_grpc as rpb_grpc
 from ledger.engine import Ledger
 from tests.fuzz.generator import Pools
 from tests.support.alliance import Alliance
 
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
-          "ProgramService": "Program", "SettlementService": "Settlement"}
+          "ProgramService": "Program", "SettlementService": "Settlement",
+          "ReconciliationService": "Reconcile"}
+# The services of other proto files: their generated modules (default: pos.proto's).
+MODULES = {"ReconciliationService": (rpb, rpb_grpc)}
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ def rpcs_from_descriptors() -> list[Rpc]:
     """Every RPC of the four services, read from the descriptors (nothing listed by hand)."""
     found = []
     for service_name, group in GROUPS.items():
-        service = pb.DESCRIPTOR.services_by_name[service_name]
+        service = MODULES.get(service_name, (pb, pb_grpc))[0].DESCRIPTOR.services_by_name[
+            service_name]
         for method in service.methods:
             found.append(Rpc(group, service_name, method.name,
                              GetMessageClass(method.input_type), method.client_streaming))
@@ -108,7 +114,8 @@ class World:
 
     def __post_init__(self) -> None:
         for service in GROUPS:
-            self.stubs[service] = getattr(pb_grpc, f"{service}Stub")(self.channel)
+            grpc_module = MODULES.get(service, (pb, pb_grpc))[1]
+            self.stubs[service] = getattr(grpc_module, f"{service}Stub")(self.channel)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -454,6 +461,44 @@ class World:
             period_id=rng.choice([0, 1]), entity_id=rng.choice(["", "P1", "P2"])), \
             rng.choice(["admin", "finance", "auditor"])
 
+    def _v_RecordSettlementPayment(self, rng: random.Random) -> tuple[Message, str]:
+        payer, payee = rng.choice([("P1", "P2"), ("P2", "P1")])
+        return pb.RecordSettlementPaymentRequest(
+            request_id=self.fresh_id("fz"), period_id=rng.choice([1, 1, 2]), currency="USD",
+            payer_id=payer, payee_id=payee, amount_minor=edge(rng, 1, 10_000, 1, 99),
+            reference=rng.choice(["wire-1", "Ω" * 200])), rng.choice(["admin", "finance"])
+
+    # ReconciliationService
+
+    def _journal_row(self, rng: random.Random) -> rpb.JournalRow:
+        till = rng.choice(["t1", "t2", "t3"])
+        sent = self.sent_by.get(till) or ["fz-1"]
+        return rpb.JournalRow(
+            store_id=STORE_OF[till], reference=rng.choice(sent[-50:]),
+            type=rng.choice(["CAPTURED", "REFUNDED", "PURCHASE", "RETURN", "LOADED"]),
+            amount_minor=edge(rng, 0, 100_000, 1, 100), currency="USD")
+
+    def _v_Reconcile(self, rng: random.Random) -> tuple[Message, str]:
+        return rpb.ReconcileRequest(
+            request_id=self.fresh_id("fz"), partner_id="P1", period_id=rng.choice([1, 1, 2]),
+            rows=[self._journal_row(rng) for _ in range(rng.randint(0, 20))]), \
+            rng.choice(["admin", "finance"])
+
+    def _v_ResolveBreak(self, rng: random.Random) -> tuple[Message, str]:
+        breaks = self.pools.breaks or ["0" * 16]
+        return rpb.ResolveBreakRequest(
+            request_id=self.fresh_id("fz"), partner_id="P1", period_id=1,
+            break_id=rng.choice(breaks), reason="checked with the store"), \
+            rng.choice(["admin", "finance"])
+
+    def _v_GetReconciliation(self, rng: random.Random) -> tuple[Message, str]:
+        return rpb.GetReconciliationRequest(partner_id=rng.choice(["P1", "P2"]),
+                                            period_id=1), rng.choice(["auditor", "finance"])
+
+    def _v_ExportLedgerTotals(self, rng: random.Random) -> tuple[Message, str]:
+        return rpb.ExportLedgerTotalsRequest(partner_id=rng.choice(["P1", "P2"]),
+                                             period_id=1), rng.choice(["auditor", "finance"])
+
     def hold_card(self) -> str:
         """A new FUZZ_SHORT card, loaded, with a pending hold of 100.00; its number."""
         number = self.fresh_card()
@@ -501,6 +546,9 @@ class World:
         approved = getattr(reply, "result", 0) in (pb.APPROVED, pb.PARTIALLY_APPROVED)
         if not approved:
             return
+        if rpc_name == "Reconcile":
+            for found in reply.breaks:
+                pools.remember(pools.breaks, found.break_id, cap=200)
         if rpc_name == "Authorize" and reply.authorization_id and caller in STORE_OF:
             self.auth_owner[reply.authorization_id] = caller
             pools.remember(pools.authorizations, reply.authorization_id)
