@@ -59,7 +59,9 @@ def read_runs(ctx: Ctx) -> Outcome:
     command: recon.GetReconciliation = ctx.command
     tag = type(command).__struct_config__.tag
     check(recon.may_read(ctx.principal, command.partner_id))
-    book = ctx.registry.reconciliations
+    state = ctx.registry
+    recon.check_scope(state.partners, state.open_period, command.partner_id, command.period_id)
+    book = state.reconciliations
     key = recon.scope_key(command.partner_id, command.period_id)
     resolved = book.resolved.get(key, {})
     return Outcome(int(Result.APPROVED), tag, recon=ReconView(

@@ -170,6 +170,22 @@ def test_bad_reconciliation_input_names_the_field_and_writes_nothing(server, all
         status = status_of(stub.ResolveBreak, request, finance)
         assert status is not None and status.code == grpc.StatusCode.INVALID_ARGUMENT
         assert status.details.startswith(field), status.details
+    for method, message, field in (
+            (stub.GetReconciliation, rpb.GetReconciliationRequest(partner_id="P9", period_id=1),
+             "partner_id: unknown partner"),
+            (stub.GetReconciliation, rpb.GetReconciliationRequest(partner_id="P1", period_id=2),
+             "period_id: period 2 is not closed"),
+            (stub.GetReconciliation, rpb.GetReconciliationRequest(partner_id="P1"),
+             "period_id"),
+            (stub.ExportLedgerTotals, rpb.ExportLedgerTotalsRequest(partner_id="P9",
+                                                                    period_id=1),
+             "partner_id: unknown partner"),
+            (stub.ExportLedgerTotals, rpb.ExportLedgerTotalsRequest(partner_id="P1",
+                                                                    period_id=3),
+             "period_id: period 3 is not a closed period")):
+        status = status_of(method, message, alliance.tokens["auditor"])
+        assert status is not None and status.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert status.details.startswith(field), status.details
     request = rpb.ReconcileRequest(request_id=rid("run"), partner_id="P1", period_id=1,
                                    rows=[good])
     for token in (period["p2_finance"], alliance.tokens["auditor"],
