@@ -44,8 +44,9 @@ def _call(ledger: Any, credential: Any, command: Any, request_id: str) -> Any:
     reply = ledger.call(credential.credential_id, command,
                         request_id=request_id or os.urandom(8).hex())
     if not isinstance(reply, Outcome):
-        if reply.code.name == "INVALID_INPUT":
-            raise InvalidInput(*reply.message.split(": ", 1))
+        if reply.code.name == "INVALID_INPUT":  # a bad input: exit 2, like the read side's
+            field, _, problem = reply.message.partition(": ")
+            raise InvalidInput(field, problem)
         print(f"loyalty-ledger: {reply.code.name}: {reply.message}", file=sys.stderr)
         return None
     return reply
