@@ -68,10 +68,12 @@ def closed_range(runner: ProjectionRunner, period_id: int) -> tuple[int, int]:
 
 def ledger_rows(runner: ProjectionRunner, partner_id: str, period_id: int,
                 stores: Mapping[str, object],
-                rows_max: int = limits.RECONCILE_LEDGER_ROWS_MAX,
-                ) -> list[tuple[JournalRow, int]]:
+                rows_max: int | None = None) -> list[tuple[JournalRow, int]]:
     """(movement, recorded_at_us) of every journal kind at `stores` (the partner's) in the
-    closed period, in log order. TooLarge past `rows_max`."""
+    closed period, in log order. TooLarge past `rows_max` (default
+    limits.RECONCILE_LEDGER_ROWS_MAX)."""
+    if rows_max is None:
+        rows_max = limits.RECONCILE_LEDGER_ROWS_MAX
     first, last = closed_range(runner, period_id)
     store = runner.store
     found: list[tuple[uuid.UUID, str, str, str, int, int]] = []

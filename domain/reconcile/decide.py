@@ -51,6 +51,12 @@ class RecordReconciliation(msgspec.Struct, frozen=True, array_like=True,
             raise InvalidInput("counts", f"must be {len(MatchClass)} counts >= 0")
         if len(self.break_ids) != BREAK_ID_BYTES * (sum(self.counts) - self.counts[0]):
             raise InvalidInput("break_ids", "must hold one id per break")
+        # each pair holds a row of both sides, the other classes one row of one side
+        matched, mismatched, no_ledger, no_file, dup_file, dup_ledger = self.counts
+        if self.file_rows != matched + mismatched + no_ledger + dup_file:
+            raise InvalidInput("file_rows", "must equal the file's rows in the counts")
+        if self.ledger_rows != matched + mismatched + no_file + dup_ledger:
+            raise InvalidInput("ledger_rows", "must equal the ledger's rows in the counts")
 
 
 class ResolveBreak(msgspec.Struct, frozen=True, array_like=True, tag="ResolveBreak"):

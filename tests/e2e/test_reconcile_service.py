@@ -201,6 +201,16 @@ def test_bad_reconciliation_input_names_the_field_and_writes_nothing(server, all
     assert db_state(server.ledger) == before
 
 
+def test_a_period_past_the_bound_is_failed_precondition(server, alliance, period, monkeypatch):
+    monkeypatch.setattr(limits, "RECONCILE_LEDGER_ROWS_MAX", 1)  # period 1 holds 2 at S1
+    before = db_state(server.ledger)
+    status = status_of(period["stub"].Reconcile, rpb.ReconcileRequest(
+        request_id=rid("run"), partner_id="P1", period_id=1), alliance.tokens["finance"])
+    assert status is not None and status.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "more than 1 movements in period 1" in status.details
+    assert db_state(server.ledger) == before
+
+
 def test_the_commands(server, alliance, period, store_url, tmp_path, monkeypatch, capsys):
     """`settlement pay`, `reconcile FILE`, `reconcile export`, `reconcile resolve`, `report
     statement` on the server's database, in process."""

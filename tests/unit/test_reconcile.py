@@ -236,6 +236,10 @@ def test_resolving_what_is_not_a_break_is_refused(command, field):
     (recon.RecordReconciliation("P1", 1, "a" * 64, 0, 0, (0,) * 5, b""), "counts"),
     (recon.RecordReconciliation("P1", 1, "a" * 64, 0, 0, (0, 1, 0, 0, 0, 0), b""),
      "break_ids"),
+    (recon.RecordReconciliation("P1", 1, "a" * 64, 2, 1, (1, 0, 0, 0, 0, 0), b""),
+     "file_rows"),
+    (recon.RecordReconciliation("P1", 1, "a" * 64, 1, 0, (1, 0, 0, 0, 0, 0), b""),
+     "ledger_rows"),
 ])
 def test_bad_reconciliation_commands_name_the_field(command, field):
     with pytest.raises(InvalidInput, match=f"^{field}:"):
