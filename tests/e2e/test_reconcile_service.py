@@ -68,6 +68,7 @@ def _pay(server: Server, token: str, amount: int, key: str = "", **fields: Any) 
     return pb.RecordSettlementPaymentRequest(**values), token
 
 
+@pytest.mark.backends("sqlite", "postgres")
 def test_a_payment_over_grpc_and_the_statement_shows_it(server, alliance, period):
     request, token = _pay(server, alliance.tokens["finance"], 400, "pay-1")
     reply = call(server.settlement.RecordSettlementPayment, request, token)
@@ -100,6 +101,7 @@ def test_a_payment_over_grpc_and_the_statement_shows_it(server, alliance, period
     assert db_state(server.ledger) == before
 
 
+@pytest.mark.backends("sqlite", "postgres")
 def test_a_journal_reconciled_over_grpc(server, alliance, period):
     stub, p1_finance = period["stub"], period["p1_finance"]
     rows = [_row("S1", "cap-1", 300), _row("S1", "cap-2", 250), _row("S2", "ghost", 9),
