@@ -513,9 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub("settlement", "close: end the open settlement period now (a marker in the log: "
             "every movement committed before it is the period's), as the ADMIN or alliance "
-            f"FINANCE credential whose token is in ${TOKEN_ENV}.",
+            f"FINANCE credential whose token is in ${TOKEN_ENV}. pay: record a payment against "
+            "the transfer payer -> payee of a closed period (ADMIN, alliance FINANCE or the "
+            "payee's FINANCE; more than is outstanding is refused, nothing written).",
             f"{TOKEN_ENV}=llk_... loyalty-ledger settlement close --note 'November 2026' "
-            "--database postgresql://postgres@127.0.0.1/ledger")
+            "--database postgresql://postgres@127.0.0.1/ledger\n  "
+            f"{TOKEN_ENV}=llk_... loyalty-ledger settlement pay --period 1 --currency USD "
+            "--payer P1 --payee P2 --amount-minor 500 --reference wire-1 --database ...")
     p.add_argument("action", choices=["close", "pay"])
     p.add_argument("--database", help=database_help)
     p.add_argument("--note", default="", help="why now, for the record")
