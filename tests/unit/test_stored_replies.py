@@ -32,6 +32,8 @@ PINNED: dict[type, list[str]] = {
                        "min_spend_minor", "funded_by"],
     codec.CouponUseView: ["coupon_id", "amount_minor", "used_up"],
     codec.MaintenanceView: ["points_expired", "tier_before", "tier_after", "coupons_expired"],
+    codec.ReconView: ["paid_minor", "outstanding_minor", "run_id", "repeat_of", "runs",
+                      "open_breaks", "resolutions"],
     RuleAward: ["rule_set", "rule_id", "points", "discount_minor"],
     StampProgress: ["key", "before", "after", "needed", "free_units", "discount_minor",
                     "stamped"],
