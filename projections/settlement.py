@@ -51,11 +51,8 @@ def _tag(event_type: type) -> str:
     return event_type.__struct_config__.tag  # type: ignore[attr-defined, no-any-return]
 
 
-# Card events whose legs may cross entities (clearing, coupon funding), and the rest this model
-# reads; a test walks every card event kind with legs to keep the list whole.
-_FLOWS = frozenset(_tag(t) for t in (
-    ev.AuthorizationCaptured, ev.CaptureReversed, ev.ValueRefunded, ev.PurchaseMade,
-    ev.PurchaseReturned))
+# Card events whose legs may cross entities, and the rest this model reads.
+_FLOWS = settlement_legs.FLOW_TOPICS
 _TOPICS = _FLOWS | {_tag(ev.CardIssued), _tag(ev.CardIssuedAsReplacement),
                     _tag(SettlementPeriodClosed)}
 
