@@ -187,11 +187,11 @@ class Agreements(msgspec.Struct):
         return terms.net_debit_cap_minor
 
 
-def commission(base_minor: int, terms: Agreement) -> int:
-    """Commission on `base_minor` of cross-spending, rounded half up to the minor unit (on a
-    period's sum per pair and version, not per movement: rounding each sale would lose up to
-    half a minor unit a sale)."""
-    return (base_minor * terms.sv_commission_bps * 2 + BPS) // (2 * BPS)
+def commission(base_minor: int, bps: int) -> int:
+    """Commission at `bps` on `base_minor` of cross-spending, rounded half up to the minor unit
+    (on a period's sum per pair and version, not per movement: rounding each sale would lose up
+    to half a minor unit a sale)."""
+    return (base_minor * bps * 2 + BPS) // (2 * BPS)
 
 
 # ------------------------------------------------------------------------------ commands

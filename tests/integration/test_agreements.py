@@ -16,10 +16,12 @@ from domain.purchases import commands as pc
 from domain.purchases.commands import Line
 from domain.registry import commands as rc
 from domain.settlement.agreements import Agreement, PublishAgreement, RegisterStoreEntity
+from domain.settlement.model import Category
 from domain.settlement.periods import CloseSettlementPeriod
 from ledger.codec import card_stream_id, decode_event
 from ledger.engine import Failure, Ledger
 from ledger.refusals import Refusal
+from projections.settlement import period_statements, settlement_runner
 from tests.support.alliance import ok, rid, started_ledger
 
 USD = "USD"
@@ -181,3 +183,38 @@ def test_a_store_of_its_own_settles_as_its_own_entity(ledger, alliance):
     events = ledger.store.stream(card_stream_id(number))
     legs = [leg.account for leg in decode_event(events[-1].state).legs]
     assert "clearing:P1:S9" in legs, legs
+
+
+def test_commission_and_voucher_share_in_the_period_statement(ledger, alliance, clock):
+    """P1's cards spent at P2's lounge: P1 owes P2 the value, and under their agreement P2
+    pays P1 1.5 % commission on the period's sum (rounded half up once, not per sale); P1 may
+    settle half of its payable in its own vouchers. A rebuild gives the same digest."""
+    now = clock.now_us
+    assert ok(publish(ledger, alliance.admin, Agreement(
+        "p1p2", 1, now, "P1", "P2", sv_commission_bps=150))).result == 1
+    assert ok(publish(ledger, alliance.admin, Agreement(
+        "p1-terms", 1, now, "P1", voucher_share_bps=5_000))).result == 1
+    number = card(ledger, alliance, 5_000)
+    assert spend(ledger, alliance.t_air, number, 1_000) == Result.APPROVED
+    assert spend(ledger, alliance.t_air, number, 333) == Result.APPROVED
+    assert spend(ledger, alliance.t1, number, 400) == Result.APPROVED  # at home: no commission
+    assert ok(call(ledger, alliance.admin, CloseSettlementPeriod("end"))).result == 1
+    runner = settlement_runner(ledger.store)
+    found, instructions = period_statements(runner, 1)
+    p1 = found.statement(USD, "P1")
+    assert p1 is not None
+    lines = {(line.counterparty_id, Category(line.category).name):
+             (line.receivable_minor, line.payable_minor) for line in p1.lines}
+    assert lines == {("P2", "SV_SPENT_ACROSS"): (0, 1_333),
+                     ("P2", "COMMISSION"): (20, 0)}  # 1,333 x 1.5 % = 19.995 -> 20
+    assert p1.multilateral_net_minor == -1_313
+    assert [(i.payer_id, i.payee_id, i.instrument.name, i.amount_minor) for i in instructions] == [
+        ("P1", "P2", "CASH", 657), ("P1", "P2", "VOUCHER", 656)]
+    digest = found.digest()
+    runner.rebuild()
+    assert period_statements(runner, 1)[0].digest() == digest
+    # a projection process started afresh mid-log learns the agreements before its rows
+    assert spend(ledger, alliance.t_air, number, 200) == Result.APPROVED
+    second, _ = period_statements(settlement_runner(ledger.store), 2)
+    p1_now = second.statement(USD, "P1")
+    assert p1_now is not None and p1_now.multilateral_net_minor == -197  # 200 - 3 commission
