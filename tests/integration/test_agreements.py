@@ -218,3 +218,18 @@ def test_commission_and_voucher_share_in_the_period_statement(ledger, alliance, 
     second, _ = period_statements(settlement_runner(ledger.store), 2)
     p1_now = second.statement(USD, "P1")
     assert p1_now is not None and p1_now.multilateral_net_minor == -197  # 200 - 3 commission
+
+
+def test_two_writers_see_each_others_positions(ledger, other, alliance, clock):
+    """Two server processes: each reads the other's captures before it decides (its positions
+    are read again from the log after another process wrote), so the cap holds across both."""
+    number = card(ledger, alliance, 5_000)
+    assert ok(publish(ledger, alliance.admin, cap_of(clock, "P1", 1_000))).result == 1
+    other.sync()
+    assert spend(ledger, alliance.t_air, number, 600) == Result.APPROVED
+    assert spend(other, alliance.t_air, number, 401) == Result.DECLINED_NET_DEBIT_CAP
+    assert spend(other, alliance.t_air, number, 400) == Result.APPROVED
+    assert spend(ledger, alliance.t_air, number, 1) == Result.DECLINED_NET_DEBIT_CAP
+    assert ok(call(other, alliance.finance, CloseSettlementPeriod("end"))).result == 1
+    assert spend(ledger, alliance.t_air, number, 1_000) == Result.APPROVED
+    assert spend(other, alliance.t_air, number, 1) == Result.DECLINED_NET_DEBIT_CAP
