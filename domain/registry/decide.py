@@ -171,6 +171,9 @@ def decide(state: RegistryState,
                     raise InvalidInput(f"stores[{index}]", f"unknown store {shown(store_id)}")
             return _approve(ev.CouponCampaignDefined(meta, campaign))
         case PublishAgreement(agreement):
+            if not agreement.valid_from_us:  # none given: from its publication on
+                agreement = msgspec.structs.replace(agreement,
+                                                    valid_from_us=meta.recorded_at_us)
             check_publishable(agreement, state.agreements.versions.get(agreement.agreement_id,
                                                                        []),
                               state.entities(), meta.recorded_at_us)

@@ -53,7 +53,7 @@ class Payer(enum.IntEnum):
 class Agreement(msgspec.Struct, frozen=True, array_like=True):
     agreement_id: str
     version: int
-    valid_from_us: int
+    valid_from_us: int  # 0 when published: from the moment of publication
     entity_a: str = ""  # "" and "": alliance-wide; a and "": one entity; a < b: a pair
     entity_b: str = ""
     sv_commission_bps: int = 0

@@ -221,15 +221,28 @@ def test_commission_and_voucher_share_in_the_period_statement(ledger, alliance, 
 
 
 def test_two_writers_see_each_others_positions(ledger, other, alliance, clock):
-    """Two server processes: each reads the other's captures before it decides (its positions
-    are read again from the log after another process wrote), so the cap holds across both."""
+    """Two server processes: each reads the other's captures before it decides, once it has
+    heard of them (`sync`: a process hears of another's commits through the database's
+    notification within milliseconds; a decision in that window does not see them), so the
+    cap holds across both."""
     number = card(ledger, alliance, 5_000)
     assert ok(publish(ledger, alliance.admin, cap_of(clock, "P1", 1_000))).result == 1
     other.sync()
     assert spend(ledger, alliance.t_air, number, 600) == Result.APPROVED
+    other.sync()
     assert spend(other, alliance.t_air, number, 401) == Result.DECLINED_NET_DEBIT_CAP
     assert spend(other, alliance.t_air, number, 400) == Result.APPROVED
+    ledger.sync()
     assert spend(ledger, alliance.t_air, number, 1) == Result.DECLINED_NET_DEBIT_CAP
     assert ok(call(other, alliance.finance, CloseSettlementPeriod("end"))).result == 1
+    ledger.sync()
     assert spend(ledger, alliance.t_air, number, 1_000) == Result.APPROVED
+    other.sync()
     assert spend(other, alliance.t_air, number, 1) == Result.DECLINED_NET_DEBIT_CAP
+
+
+def test_an_agreement_without_valid_from_applies_from_its_publication(ledger, alliance, clock):
+    assert ok(publish(ledger, alliance.admin, Agreement("now", 1, 0, "P1",
+                                                        voucher_share_bps=100))).result == 1
+    terms = ledger.registry.agreements.for_entity("P1", clock.now_us)
+    assert terms is not None and terms.valid_from_us == clock.now_us
