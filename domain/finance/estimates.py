@@ -22,9 +22,9 @@ oldest age: redeemed and expired in the proportion of the oldest age that saw an
 breakage none is assumed (IFRS 15.56: estimated breakage is constrained to what is highly
 probable not to reverse). A cohort's expected redemptions are then its redemptions to date
 plus O x F_a. Only periods up to t are read: a period's estimate never changes when later
-periods are added. F is chained exactly and kept to 18 decimal places (rounded half up) at
-each age, so that hundreds of ages stay cheap; the expected redemptions are rounded to whole
-points (half up).
+periods are added. F is chained exactly; only when its denominator passes 10^18 is it
+rounded (half up) to 18 decimal places, so that hundreds of ages stay cheap. The expected
+redemptions are rounded to whole points (half up).
 
 Either way the estimate is bounded by the facts before it is used (`bounded`): at least the
 points already redeemed, at most the points earned less those expired (expired points are
@@ -240,7 +240,8 @@ def _chain(age_rates: Sequence[AgeRate], tail: Fraction) -> list[Fraction]:
         nxt = age_rates[a + 1]
         q, x = nxt.redeemed_rate, nxt.expired_rate
         f = q + (1 - q - x) * f
-        f = Fraction(round_half_up(f * CHAIN_DENOMINATOR), CHAIN_DENOMINATOR)
+        if f.denominator > CHAIN_DENOMINATOR:  # exact while that is cheap
+            f = Fraction(round_half_up(f * CHAIN_DENOMINATOR), CHAIN_DENOMINATOR)
         chain[a] = f
     return chain
 
