@@ -139,10 +139,9 @@ def check_cohorts(cohorts: Sequence[Cohort], periods: dict[str, int],
             check_count(c.goods_ssp_minor, f"{at}.goods_ssp_minor", limit=AMOUNT_MAX_MINOR)
         if c.points_earned == 0 and c.face_value_micros != 0:
             raise InvalidInput(f"{at}.face_value_micros", "must be 0 when no points were earned")
-        if c.points_earned > 0 and c.sales_minor > 0 and c.goods_ssp == 0 \
-                and c.face_value_micros == 0:
-            raise InvalidInput(f"{at}.goods_ssp_minor", "is 0 and the points have no value: "
-                               "nothing to split the sales price by")
+        if c.sales_minor > 0 and c.goods_ssp == 0:
+            raise InvalidInput(f"{at}.goods_ssp_minor", "must be greater than 0 when "
+                               "sales_minor is: goods sold have a stand-alone selling price")
         key = (c.program, c.period)
         if key in seen:
             raise InvalidInput(f"{at}.period", f"a second cohort of program {shown(c.program)} "

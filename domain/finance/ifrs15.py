@@ -24,9 +24,10 @@
 
        catch-up     the new estimate applied to the points redeemed before the period
                     (the cumulative catch-up IFRS 15 requires in the period of the change);
-       breakage     revenue for points that will never be redeemed: expiries of the
-                    period that leave fewer points redeemable than were expected (expiry is
-                    final), and the breakage share of the period's redemptions (B46: the
+       breakage     revenue for points that will never be redeemed: made final when the
+                    period's expiries leave fewer points redeemable than were expected
+                    (expiry is final) or when no point is expected to be redeemed at all;
+                    and the breakage share of the period's redemptions (B46: the
                     expected breakage is recognised in proportion to the rights exercised:
                     allocated / expected - allocated / earned per point redeemed);
        redemptions  the period's redeemed points at their allocated value
@@ -126,18 +127,20 @@ class Step(msgspec.Struct, frozen=True):
     """A cohort's revenue in one period, in the order it is worked out."""
 
     catch_up_minor: int  # re-estimation applied to earlier redemptions (may be negative)
-    breakage_expired_minor: int  # expiries that left fewer points redeemable than expected
+    # Breakage made final: expiries that left fewer points redeemable than expected, or no
+    # point expected to be redeemed at all any more (the rest of the allocation at once).
+    breakage_final_minor: int
     redemptions_minor: int  # the period's redemptions at allocated / earned per point
     breakage_ratio_minor: int  # the breakage share of the period's redemptions (B46)
     state: CohortState  # after the period
 
     @property
     def breakage_minor(self) -> int:
-        return self.breakage_expired_minor + self.breakage_ratio_minor
+        return self.breakage_final_minor + self.breakage_ratio_minor
 
     @property
     def recognised_minor(self) -> int:
-        return (self.catch_up_minor + self.breakage_expired_minor + self.redemptions_minor
+        return (self.catch_up_minor + self.breakage_final_minor + self.redemptions_minor
                 + self.breakage_ratio_minor)
 
 
@@ -158,11 +161,14 @@ def recognise(allocated_minor: int, points_earned: int, before: CohortState, red
     def e(lowest_redeemed: int, expired_so_far: int) -> int:
         return bounded(expected_estimate, lowest_redeemed, expired_so_far, earned)
 
-    # Catch-up: the new estimate, nothing else new yet.
+    # Catch-up: the new estimate applied to the points redeemed before, nothing else new
+    # yet. When nothing at all is expected to be redeemed any more (then none was), what is
+    # left is breakage made final, below, not a catch-up on earlier redemptions.
     e1 = e(before.redeemed, before.expired)
-    s1 = cumulative_revenue(allocated_minor, before.redeemed, e1)
+    s1 = cumulative_revenue(allocated_minor, before.redeemed, e1) if e1 else \
+        Fraction(before.cumulative_minor)
     r1 = round_half_up(s1)
-    # The period's expiries are final.
+    # The period's expiries are final (and so is an estimate of no redemptions at all).
     e2 = e(before.redeemed, expired)
     s2 = cumulative_revenue(allocated_minor, before.redeemed, e2)
     r2 = round_half_up(s2)
@@ -177,7 +183,7 @@ def recognise(allocated_minor: int, points_earned: int, before: CohortState, red
     r2f = round_half_up(s2f)
     r3 = round_half_up(s3)
     assert 0 <= r3 <= allocated_minor, "revenue never exceeds the allocation"
-    return Step(catch_up_minor=r1 - before.cumulative_minor, breakage_expired_minor=r2 - r1,
+    return Step(catch_up_minor=r1 - before.cumulative_minor, breakage_final_minor=r2 - r1,
                 redemptions_minor=r2f - r2, breakage_ratio_minor=r3 - r2f,
                 state=CohortState(redeemed, expired, e3, r3))
 
@@ -260,7 +266,7 @@ class CohortRow(msgspec.Struct, frozen=True):
     redeemed_to_date: int
     expired_to_date: int
     catch_up_minor: int
-    breakage_expired_minor: int
+    breakage_final_minor: int
     redemptions_minor: int
     breakage_ratio_minor: int
     cumulative_minor: int
@@ -433,7 +439,7 @@ def _program_schedule(program: str, cohorts: list[tuple[int, Cohort]], periods: 
             cohort_rows.append(CohortRow(
                 program, periods[t], ce.cohort_period, allocated[c], step.state.expected,
                 ce.redeemed_to_date, ce.expired_to_date, step.catch_up_minor,
-                step.breakage_expired_minor, step.redemptions_minor,
+                step.breakage_final_minor, step.redemptions_minor,
                 step.breakage_ratio_minor, step.state.cumulative_minor,
                 allocated[c] - step.state.cumulative_minor))
         recognised = catch_up + breakage + redemptions

@@ -167,7 +167,7 @@ def test_expiry_beyond_the_estimate_is_final_and_recognised_as_breakage() -> Non
     y1, y2 = recognise_cohort(10_000, 1_000, [(300, 0, 900), (400, 400, 900)])
     assert y1.recognised_minor == 3_333  # 10,000 x 300 / 900
     assert y2.catch_up_minor == 0  # the estimate did not change
-    assert y2.breakage_expired_minor == 5_000 - 3_333  # 10,000 x 300 / 600
+    assert y2.breakage_final_minor == 5_000 - 3_333  # 10,000 x 300 / 600
     assert y2.redemptions_minor == 1_000  # 100 points at 10 each
     assert y2.breakage_ratio_minor == 667  # 10,000 x 400 / 600 = 6,666.67 -> 6,667, less 6,000
     assert y2.state.expected == 600
@@ -186,7 +186,7 @@ def test_a_cohort_whose_points_are_all_redeemed_or_expired_is_fully_recognised()
 
 def test_all_points_expired_unredeemed_recognises_the_allocation_as_breakage() -> None:
     [step] = recognise_cohort(500, 100, [(0, 100, 80)])
-    assert (step.breakage_expired_minor, step.recognised_minor) == (500, 500)
+    assert (step.breakage_final_minor, step.recognised_minor) == (500, 500)
 
 
 def test_nothing_expected_to_be_redeemed_recognises_the_liability_when_it_is_said() -> None:
@@ -194,6 +194,11 @@ def test_nothing_expected_to_be_redeemed_recognises_the_liability_when_it_is_sai
     y1, y2 = recognise_cohort(1_000, 100, [(40, 0, 80), (40, 0, 0)])
     assert y1.recognised_minor == 500
     assert (y2.catch_up_minor, y2.state.cumulative_minor) == (500, 1_000)
+    # None redeemed and none expected: all of it is breakage, at once; and back again as a
+    # (negative) catch-up if redemptions are expected after all.
+    z1, z2 = recognise_cohort(1_000, 100, [(0, 0, 0), (0, 0, 50)])
+    assert (z1.catch_up_minor, z1.breakage_final_minor) == (0, 1_000)
+    assert (z2.catch_up_minor, z2.state.cumulative_minor) == (-1_000, 0)
 
 
 def test_a_step_with_nothing_new_recognises_nothing() -> None:
@@ -429,8 +434,7 @@ BAD_REPORTS = [
     ("cohorts[0].sales_minor", lambda: run(data=[good(sales_minor=-5)])),
     ("cohorts[0].sales_minor", lambda: run(data=[good(sales_minor=AMOUNT_MAX_MINOR + 1)])),
     ("cohorts[0].goods_ssp_minor", lambda: run(data=[good(goods_ssp_minor=-1)])),
-    ("cohorts[0].goods_ssp_minor", lambda: run(data=[good(goods_ssp_minor=0,
-                                                          face_value_micros=0)])),
+    ("cohorts[0].goods_ssp_minor", lambda: run(data=[good(goods_ssp_minor=0)])),
     ("cohorts[0].redeemed_by_age", lambda: run(data=[good(redeemed_by_age=(1, 2, 3))])),
     ("cohorts[0].redeemed_by_age", lambda: run(data=[good(redeemed_by_age=5)])),
     ("cohorts[0].redeemed_by_age[1]", lambda: run(data=[good(redeemed_by_age=(1, -2))])),
