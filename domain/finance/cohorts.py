@@ -29,7 +29,8 @@ from domain.common import AMOUNT_MAX_MINOR, InvalidInput, check_id, shown
 from domain.currency import check_currency
 
 # Bounds (style: a limit on everything). 240 periods is 20 years of months; the schedule's
-# cost grows with periods x open cohorts, about 2 s at this bound with every cohort open.
+# cost grows with periods x open cohorts: at this bound, a cohort every period and every one
+# still open at the end, 0.6 s (PUBLISHED) and 0.8 s (COHORT_RUNOFF) on this machine.
 PERIODS_MAX = 240
 COHORTS_MAX = 100_000
 PERIOD_LABEL_MAX = 32
