@@ -138,11 +138,7 @@ def check_cohorts(cohorts: Sequence[Cohort], periods: dict[str, int],
         check_count(c.sales_minor, f"{at}.sales_minor", limit=AMOUNT_MAX_MINOR)
         if c.goods_ssp_minor is not None:
             check_count(c.goods_ssp_minor, f"{at}.goods_ssp_minor", limit=AMOUNT_MAX_MINOR)
-        if c.points_earned == 0 and c.face_value_micros != 0:
-            raise InvalidInput(f"{at}.face_value_micros", "must be 0 when no points were earned")
-        if c.sales_minor > 0 and c.goods_ssp == 0:
-            raise InvalidInput(f"{at}.goods_ssp_minor", "must be greater than 0 when "
-                               "sales_minor is: goods sold have a stand-alone selling price")
+        _check_values(c, at)
         key = (c.program, c.period)
         if key in seen:
             raise InvalidInput(f"{at}.period", f"a second cohort of program {shown(c.program)} "
@@ -163,6 +159,15 @@ def check_cohorts(cohorts: Sequence[Cohort], periods: dict[str, int],
         if open_points < 0:
             raise InvalidInput(f"{at}.redeemed_by_age", "redeemed and expired add up to more "
                                f"than the {c.points_earned} points earned")
+
+
+def _check_values(row: Cohort | PeriodActivity, at: str) -> None:
+    if row.points_earned == 0 and row.face_value_micros != 0:
+        raise InvalidInput(f"{at}.face_value_micros", "must be 0 when no points were earned")
+    goods_ssp = row.sales_minor if row.goods_ssp_minor is None else row.goods_ssp_minor
+    if row.sales_minor > 0 and goods_ssp == 0:
+        raise InvalidInput(f"{at}.goods_ssp_minor", "must be greater than 0 when sales_minor "
+                           "is: goods sold have a stand-alone selling price")
 
 
 def _check_program_row(row: Cohort | PeriodActivity, at: str, periods: dict[str, int],
@@ -203,6 +208,7 @@ def cohorts_from_activity(activity: Sequence[PeriodActivity],
         check_count(a.sales_minor, f"{at}.sales_minor", limit=AMOUNT_MAX_MINOR)
         if a.goods_ssp_minor is not None:
             check_count(a.goods_ssp_minor, f"{at}.goods_ssp_minor", limit=AMOUNT_MAX_MINOR)
+        _check_values(a, at)
         by_period = rows.setdefault(a.program, {})
         if index[a.period] in by_period:
             raise InvalidInput(f"{at}.period", f"a second row of program {shown(a.program)} "

@@ -466,8 +466,11 @@ BAD_REPORTS = [
         PeriodActivity("retail", "EUR", "P1", 10, 10 * UNIT, -100, 0, 0)])),
     ("activity[0].currency", lambda: run(data=[
         PeriodActivity("retail", "EURO", "P1", 10, 10 * UNIT, 100, 0, 0)])),
-    ("activity (as cohorts)[0].face_value_micros", lambda: run(data=[
+    ("activity[0].face_value_micros", lambda: run(data=[
         PeriodActivity("retail", "EUR", "P1", 0, 10 * UNIT, 100, 0, 0)])),
+    ("activity[1].goods_ssp_minor", lambda: run(data=[
+        PeriodActivity("retail", "EUR", "P1", 10, 10 * UNIT, 100, 0, 0),
+        PeriodActivity("retail", "EUR", "P2", 10, 10 * UNIT, 100, 0, 0, goods_ssp_minor=0)])),
     ("sales_minor", lambda: allocate(-1, 10, Fraction(1))),
     ("goods_ssp_minor", lambda: allocate(10, -1, Fraction(1))),
     ("goods_ssp_minor", lambda: allocate(10, 0, Fraction(0))),
