@@ -223,18 +223,21 @@ def cohorts_from_activity(activity: Sequence[PeriodActivity],
         redeemed: dict[int, list[int]] = {}
         expired: dict[int, list[int]] = {}
         for t in range(first, len(periods)):
-            i, a = by_period.get(t, (-1, None))
-            if a is not None and a.points_earned:
-                open_points[t] = a.points_earned
+            if t not in by_period:  # nothing happened: every open cohort ages by a period
+                for c in open_points:
+                    redeemed[c].append(0)
+                    expired[c].append(0)
+                continue
+            i, row = by_period[t]
+            if row.points_earned:
+                open_points[t] = row.points_earned
                 redeemed[t] = []
                 expired[t] = []
             for c in open_points:
                 redeemed[c].append(0)
                 expired[c].append(0)
-            if a is None:
-                continue
             for name, taken in (("points_expired", expired), ("points_redeemed", redeemed)):
-                left = getattr(a, name)
+                left = getattr(row, name)
                 for c in sorted(open_points):
                     part = min(left, open_points[c])
                     open_points[c] -= part
@@ -242,7 +245,7 @@ def cohorts_from_activity(activity: Sequence[PeriodActivity],
                     left -= part
                 if left:
                     raise InvalidInput(f"activity[{i}].{name}", f"{left} more than program "
-                                       f"{shown(program)} had open in {shown(a.period)}")
+                                       f"{shown(program)} had open in {shown(row.period)}")
         for t, (_, a) in sorted(by_period.items()):
             if a.points_earned == 0 and a.sales_minor == 0:
                 continue

@@ -34,7 +34,7 @@ final: they can never be redeemed).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 import msgspec
@@ -246,7 +246,8 @@ def _chain(age_rates: Sequence[AgeRate], tail: Fraction) -> list[Fraction]:
     return chain
 
 
-def _cohort_estimates(history: CohortHistory, periods: Sequence[str], rate_of, *,
+def _cohort_estimates(history: CohortHistory, periods: Sequence[str],
+                      rate_of: Callable[[int, int], Fraction], *,
                       per_earned: bool) -> tuple[CohortEstimate, ...]:
     """`rate_of(age, open)`: with per_earned, the expected share of the points earned; else
     the expected share of the points still open (redemptions to date are added)."""

@@ -18,20 +18,21 @@
 
    with the expected redemptions re-estimated every period (estimates.py) and bounded by the
    facts (at least the points redeemed, at most the points earned less those expired).
-   The period's revenue is the change of that cumulative figure, shown in three parts worked
-   out in this order, each rounded half up as a cumulative figure so that the parts add up
-   to the change exactly:
+   The period's revenue is the change of that cumulative figure, shown in three parts. They
+   are worked out one change at a time, in this order, each time as a cumulative figure
+   rounded half up, so that the parts add up to the change exactly:
 
-       catch-up     the new estimate applied to the points redeemed before the period
-                    (the cumulative catch-up IFRS 15 requires in the period of the change);
-       breakage     revenue for points that will never be redeemed: made final when the
-                    period's expiries leave fewer points redeemable than were expected
-                    (expiry is final) or when no point is expected to be redeemed at all;
-                    and the breakage share of the period's redemptions (B46: the
-                    expected breakage is recognised in proportion to the rights exercised:
-                    allocated / expected - allocated / earned per point redeemed);
-       redemptions  the period's redeemed points at their allocated value
-                    (allocated / earned per point).
+       catch-up     first the new estimate alone, applied to the points redeemed before the
+                    period (the cumulative catch-up IFRS 15 requires in the period of the
+                    change; negative when more redemptions are expected than before);
+       breakage     revenue for points that will never be redeemed. Second, breakage made
+                    final: the period's expiries leave fewer points redeemable than were
+                    expected (expiry is final), or no point is expected to be redeemed at all
+                    any more (then the rest of the allocation at once). Fourth, the breakage
+                    share of the period's redemptions (B46: expected breakage is recognised
+                    in proportion to the rights exercised: allocated / expected - allocated /
+                    earned per point redeemed);
+       redemptions  third, the period's redeemed points at allocated / earned each.
 
    So breakage is recognised through the ratio; when every point of a cohort is redeemed or
    expired, the expected redemptions are the redeemed ones and the whole allocation has been
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import cast
 
 import msgspec
 
@@ -347,7 +349,8 @@ def ifrs15_report(data: Sequence[Cohort] | Sequence[PeriodActivity], periods: Se
                cohorts' own history; `estimates` must then be empty).
     estimates  PUBLISHED: per program, the expected redemption rate in basis points and the
                period it is in force from; every program needs one in force from its first
-               cohort, and every estimate must name a program of `data`.
+               cohort, and every estimate must name a program of `data`. A program with no
+               cohort (only empty period totals) has no rows.
 
     Raises InvalidInput naming the field (`cohorts[2].points_earned`, `estimates[0].program`,
     `periods[3]`, `method`...) for any bad input.
@@ -361,8 +364,9 @@ def ifrs15_report(data: Sequence[Cohort] | Sequence[PeriodActivity], periods: Se
         programs.setdefault(cohort.program, []).append((index[cohort.period], cohort))
     if method == Method.COHORT_RUNOFF and estimates:
         raise InvalidInput("estimates", "only the PUBLISHED method reads published estimates")
+    named = {row.program for row in data}  # a program with only empty rows has no cohort
     for i, e in enumerate(estimates):
-        if e.program not in programs:
+        if e.program not in named:
             raise InvalidInput(f"estimates[{i}].program",
                                f"no cohort of program {shown(e.program)} in the data")
 
@@ -382,11 +386,12 @@ def _cohorts_of(data: Sequence[Cohort] | Sequence[PeriodActivity], periods: Sequ
     if not isinstance(data, Sequence) or isinstance(data, str):
         raise InvalidInput("data", "must be a list of cohorts or of period totals")
     if data and all(isinstance(row, PeriodActivity) for row in data):
-        cohorts: Sequence[Cohort] = cohorts_from_activity(data, periods)
+        cohorts = cohorts_from_activity(cast(Sequence[PeriodActivity], data), periods)
         check_cohorts(cohorts, index, "activity (as cohorts)")
         return cohorts
-    check_cohorts(data, index)  # type: ignore[arg-type]  (names the row that is no Cohort)
-    return data  # type: ignore[return-value]
+    # check_cohorts names any row that is not a Cohort.
+    check_cohorts(cast(Sequence[Cohort], data), index)
+    return cast(Sequence[Cohort], data)
 
 
 def _program_schedule(program: str, cohorts: list[tuple[int, Cohort]], periods: tuple[str, ...],

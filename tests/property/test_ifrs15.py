@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.common import AMOUNT_MAX_MINOR
-from domain.finance.cohorts import FACE_VALUE_MICROS_MAX, POINTS_MAX, Cohort, round_half_up
+from domain.finance.cohorts import (
+    FACE_VALUE_MICROS_MAX,
+    POINTS_MAX,
+    Cohort,
+    PeriodActivity,
+    cohorts_from_activity,
+    round_half_up,
+)
 from domain.finance.estimates import Method, PublishedEstimate
 from domain.finance.ifrs15 import (
     AllocationRow,
@@ -215,3 +222,45 @@ def test_expected_equal_to_the_actual_final_redemptions_releases_all_through_the
         assert s.state.cumulative_minor == cumulative
         assert type(s.recognised_minor) is int
     assert cumulative == allocated
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_period_totals_become_cohorts_that_keep_every_total_oldest_first(scenario) -> None:
+    cohorts, periods, method, estimates = scenario
+    position = {p: i for i, p in enumerate(periods)}
+    activity = []
+    totals: dict[tuple[str, int], list[int]] = {}
+    for c in cohorts:
+        start = position[c.period]
+        totals.setdefault((c.program, start), [0, 0])
+        for k, points in enumerate(c.redeemed_by_age):
+            totals.setdefault((c.program, start + k), [0, 0])[0] += points
+        for k, points in enumerate(c.expired_by_age):
+            totals.setdefault((c.program, start + k), [0, 0])[1] += points
+    by_key = {(c.program, position[c.period]): c for c in cohorts}
+    for (program, t), (redeemed, expired) in sorted(totals.items()):
+        c = by_key.get((program, t))
+        currency = next(x.currency for x in cohorts if x.program == program)
+        activity.append(PeriodActivity(
+            program, currency, periods[t], c.points_earned if c else 0,
+            c.face_value_micros if c else 0, c.sales_minor if c else 0, redeemed, expired,
+            c.goods_ssp_minor if c else None))
+    rebuilt = cohorts_from_activity(activity, periods)
+    # Same points earned per cohort; same redemptions and expiries per program and period.
+    assert {(c.program, c.period, c.points_earned) for c in rebuilt} == \
+        {(c.program, c.period, c.points_earned) for c in cohorts
+         if c.points_earned or c.sales_minor}
+    again: dict[tuple[str, int], list[int]] = {}
+    for c in rebuilt:
+        start = position[c.period]
+        assert sum(c.redeemed_by_age) + sum(c.expired_by_age) <= c.points_earned
+        for k, points in enumerate(c.redeemed_by_age):
+            again.setdefault((c.program, start + k), [0, 0])[0] += points
+        for k, points in enumerate(c.expired_by_age):
+            again.setdefault((c.program, start + k), [0, 0])[1] += points
+    assert {k: v for k, v in again.items() if v != [0, 0]} == \
+        {k: v for k, v in totals.items() if v != [0, 0]}
+    report = ifrs15_report(activity, periods, method, estimates)
+    for r in report.schedule:
+        assert r.opening_minor + r.allocated_minor - r.recognised_minor == r.closing_minor >= 0
