@@ -14,6 +14,7 @@ from domain.coupons.model import DefineCouponCampaign
 from domain.points.program import DefineProgram
 from domain.registry import commands as rc
 from domain.rules.commands import PublishRuleSet
+from domain.settlement.agreements import PublishAgreement, RegisterStoreEntity
 from domain.settlement.periods import CloseSettlementPeriod
 
 READERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.FINANCE})
@@ -231,6 +232,8 @@ def registry_write(p: Principal, command: object, store_partner: Callable[[str],
         return manage_coupons(p, command.campaign.owner)
     if isinstance(command, CloseSettlementPeriod):
         return close_settlement_period(p)
+    if isinstance(command, PublishAgreement | RegisterStoreEntity):
+        return admin_only(p, type(command).__name__)  # the alliance's finance
     assert isinstance(command, rc.RevokeCredential), command
     target = credential_principal(command.credential_id)
     if target is None:

@@ -37,6 +37,9 @@ class Result(enum.IntEnum):
     DECLINED_COUPON_NOT_USABLE = 21
     DECLINED_REFUND_WINDOW_CLOSED = 22
     DECLINED_RETURN_WINDOW_CLOSED = 23
+    # Stage 3: the card's issuing entity is over its net debit cap in the open settlement
+    # period; spending its value at another entity's stores waits for settlement.
+    DECLINED_NET_DEBIT_CAP = 24
 
 
 APPROVALS = frozenset({Result.APPROVED, Result.PARTIALLY_APPROVED})

@@ -75,6 +75,7 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["PosService"].full_name,
     pb.DESCRIPTOR.services_by_name["ProgramService"].full_name,
     pb.DESCRIPTOR.services_by_name["SettlementService"].full_name,
+    "loyalty.v1.AgreementService",
     "loyalty.v1.ReconciliationService",  # grpc_api/reconcile.py (issue 9)
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
@@ -673,6 +674,10 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     from grpc_api.settlement import SettlementService  # it builds on this module's helpers
 
     pb_grpc.add_SettlementServiceServicer_to_server(SettlementService(gateway), server)
+    from grpc_api.agreements import AgreementService
+    from grpc_api.generated import agreements_pb2_grpc
+
+    agreements_pb2_grpc.add_AgreementServiceServicer_to_server(AgreementService(gateway), server)
     from grpc_api.generated import reconcile_pb2_grpc  # issue 9: reconciliation
     from grpc_api.reconcile import ReconciliationService
 

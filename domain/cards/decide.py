@@ -120,7 +120,10 @@ class Context(msgspec.Struct, frozen=True):
     now_us: int
     max_balance_minor: int
     hold_ttl_us: int
-    acquirer_partner_id: str  # the partner of the store where the operation happens
+    # The accounting entity of the store where the operation happens: its partner, or the
+    # store itself if registered as its own entity (domain.settlement.agreements).
+    acquirer_partner_id: str
+    issuer_entity: str = ""  # the card's issuing entity ("": its issuing partner)
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -281,6 +284,12 @@ def decide_authorize(state: CardState, cmd: Authorize, ctx: Context) -> Decision
     return Decision(result, (event,), authorization_id, amount)
 
 
+def _clearing(state: CardState, ctx: Context, hold: Hold) -> str:
+    """The account of what the card's issuing entity owes the entity where it was spent."""
+    return postings.clearing(ctx.issuer_entity or state.issuing_partner_id,
+                             hold.acquirer_partner_id)
+
+
 def _pending_hold(state: CardState, authorization_id: str) -> Hold | Result:
     hold = state.holds.get(authorization_id)
     if hold is None:
@@ -298,8 +307,7 @@ def decide_capture(state: CardState, cmd: Capture, ctx: Context) -> Decision:
     if amount > hold.amount_minor:
         return decline(Result.DECLINED_AMOUNT_EXCEEDS_AUTHORIZATION)
     card_held = postings.held(state.card_number)
-    legs = postings.move(card_held, postings.clearing(state.issuing_partner_id,
-                                                      hold.acquirer_partner_id), amount)
+    legs = postings.move(card_held, _clearing(state, ctx, hold), amount)
     released = hold.amount_minor - amount
     if released:
         legs += postings.move(card_held, postings.available(state.card_number), released)
@@ -356,7 +364,7 @@ def decide_refund(state: CardState, cmd: Refund, ctx: Context,
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)
     if hold.refunded_minor + cmd.amount_minor > hold.captured_minor:
         return decline(Result.DECLINED_REFUND_EXCEEDS_CAPTURED)
-    legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
+    legs = postings.move(_clearing(state, ctx, hold),
                          postings.available(state.card_number), cmd.amount_minor)
     event = ev.ValueRefunded(ctx.meta, hold.authorization_id, cmd.amount_minor, legs,
                              moved(hold) if hold.authorization_id not in state.holds else None)
@@ -385,7 +393,7 @@ def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context
         return decline(Result.DECLINED_REFUND_WINDOW_CLOSED)
     if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)  # value never lands on a dead card
-    legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
+    legs = postings.move(_clearing(state, ctx, hold),
                          postings.held(state.card_number), hold.captured_minor)
     event = ev.CaptureReversed(ctx.meta, authorization_id, hold.captured_minor, legs,
                                moved(hold) if authorization_id not in state.holds else None)

@@ -41,7 +41,7 @@ from domain.rules.model import Basket, RuleSet
 class PurchaseContext(msgspec.Struct, frozen=True):
     meta: Meta
     now_us: int
-    acquirer_partner_id: str
+    acquirer_partner_id: str  # the store's accounting entity (its partner or itself)
     program: Program | None
     evaluation: Evaluation
     weekday: int  # what the rules saw: the store's local day and minute
@@ -50,6 +50,7 @@ class PurchaseContext(msgspec.Struct, frozen=True):
     campaigns_to_issue: tuple[Campaign, ...] = ()  # from the rules that fired
     rule_sets: tuple[RuleSet, ...] = ()  # in force: their rules on the card's history apply
     local_date: str = ""  # the store's local date, "YYYY-MM-DD"
+    issuer_entity: str = ""  # the card's issuing entity ("": its issuing partner)
 
 
 class PurchaseDecision(msgspec.Struct, frozen=True):
@@ -139,7 +140,7 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
     legs: tuple[postings.Leg, ...] = ()
     if charged:
         legs = postings.move(postings.available(state.card_number),
-                             postings.clearing(state.issuing_partner_id,
+                             postings.clearing(ctx.issuer_entity or state.issuing_partner_id,
                                                ctx.acquirer_partner_id), charged)
     legs += _coupon_legs(uses, ctx.acquirer_partner_id)
     issued = tuple(new_coupon(campaign, state.coupon_id(index), ctx.now_us)
@@ -181,7 +182,7 @@ def _share(amount: int, before: int, after: int, total: int) -> int:
 
 
 def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
-                  program: Program | None = None) -> Decision:
+                  program: Program | None = None, issuer_entity: str = "") -> Decision:
     record = state.purchases.get(cmd.purchase_id)
     if record is None:
         return decline(Result.DECLINED_PURCHASE_NOT_FOUND)
@@ -204,7 +205,7 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
     written_off = short - debt
     legs: tuple[postings.Leg, ...] = ()
     if sv:
-        legs = postings.move(postings.clearing(state.issuing_partner_id,
+        legs = postings.move(postings.clearing(issuer_entity or state.issuing_partner_id,
                                                record.acquirer_partner_id),
                              postings.available(state.card_number), sv)
     lines = tuple((line.line_index, line.quantity) for line in cmd.lines)

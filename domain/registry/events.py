@@ -9,6 +9,7 @@ from domain.common import Meta
 from domain.coupons.model import Campaign
 from domain.points.program import Program
 from domain.rules.model import RuleSet
+from domain.settlement.agreements import Agreement
 
 
 class RegistryEvent(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
@@ -78,10 +79,23 @@ class SettlementPeriodClosed(RegistryEvent, tag="reg.settlement_closed.v1"):
     note: str
 
 
+class AgreementPublished(RegistryEvent, tag="reg.agreement.v1"):
+    """An immutable version of an agreement (domain.settlement.agreements)."""
+
+    agreement: Agreement
+
+
+class StoreEntityRegistered(RegistryEvent, tag="reg.store_entity.v1"):
+    """A store became its own accounting entity (its id is the entity's)."""
+
+    store_id: str
+
+
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
     CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
     CouponCampaignDefined, SettlementPeriodClosed,
+    AgreementPublished, StoreEntityRegistered,
 )
 
 

@@ -16,10 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from domain.cards import events as ev
 from domain.postings import Leg
 from domain.settlement.model import Category, Obligation
 
 Flow = tuple[str, str, int, int]  # (payer, payee, category, signed amount in minor units)
+
+# The card events whose legs may cross entities (clearing, coupon funding); a test walks every
+# card event kind with legs to keep the list whole.
+FLOW_EVENTS: tuple[type[ev.CardEvent], ...] = (
+    ev.AuthorizationCaptured, ev.CaptureReversed, ev.ValueRefunded, ev.PurchaseMade,
+    ev.PurchaseReturned)
+FLOW_TOPICS = frozenset(t.__struct_config__.tag for t in FLOW_EVENTS)
 
 
 def flows(legs: Iterable[Leg]) -> list[Flow]:

@@ -33,6 +33,7 @@ class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECLINED_COUPON_NOT_USABLE: _ClassVar[Result]
     DECLINED_REFUND_WINDOW_CLOSED: _ClassVar[Result]
     DECLINED_RETURN_WINDOW_CLOSED: _ClassVar[Result]
+    DECLINED_NET_DEBIT_CAP: _ClassVar[Result]
 
 class CardStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -128,6 +129,7 @@ DECLINED_RETURN_EXCEEDS_PURCHASE: Result
 DECLINED_COUPON_NOT_USABLE: Result
 DECLINED_REFUND_WINDOW_CLOSED: Result
 DECLINED_RETURN_WINDOW_CLOSED: Result
+DECLINED_NET_DEBIT_CAP: Result
 CARD_STATUS_UNSPECIFIED: CardStatus
 ISSUED: CardStatus
 ACTIVE: CardStatus

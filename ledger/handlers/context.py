@@ -16,6 +16,7 @@ from domain.common import APPROVALS, Meta, Principal
 from domain.currency import major_to_minor
 from domain.points import purse
 from domain.purchases import decide as purchases
+from domain.settlement.agreements import entity_of
 from ledger import limits
 from ledger.codec import Outcome, card_stream_id, card_view
 from ledger.pricing import RuleBook
@@ -88,6 +89,8 @@ class Ctx:
             state = cards.evolve(state, event)
             self.work.append(card_stream_id(state.card_number), state.version, event)
         assert state is not None
+        if self.state.positions is not None:  # an agreement sets a net debit cap
+            self.state.track(self.work, state.currency, events)
         stream_id = card_stream_id(state.card_number)
         self.state.cards[stream_id] = state
         self.work.touch(stream_id, state)
@@ -110,13 +113,38 @@ class Ctx:
         due = self.expiries(state, self.now_us)
         return self.emit(state, due) if due else state
 
+    def issuer_entity(self, state: cards.CardState) -> str:
+        """The accounting entity that owes the card's value: its issuing store if that is an
+        entity of its own, else its issuing partner."""
+        return entity_of(self.registry.store_entities, state.issuing_store_id,
+                         state.issuing_partner_id)
+
+    def acquirer_entity(self, store_id: str, partner_id: str) -> str:
+        return entity_of(self.registry.store_entities, store_id, partner_id)
+
+    def over_cap(self, state: cards.CardState, acquirer: str, amount_minor: int) -> bool:
+        """Would spending `amount_minor` of the card's value at `acquirer` take the card's
+        issuing entity past its net debit cap in the open period? Its own stores never are.
+        O(1): a few dict reads (domain.settlement.positions)."""
+        positions = self.state.positions
+        if positions is None or amount_minor <= 0:
+            return False  # no cap is set (keep_positions keeps them whenever one is)
+        issuer = self.issuer_entity(state)
+        if issuer == acquirer:
+            return False
+        cap = self.registry.agreements.cap(issuer, state.currency, self.now_us)
+        return bool(cap) and positions.would_exceed(issuer, state.currency, amount_minor, cap)
+
     def card_context(self, state: cards.CardState) -> cards.Context:
         card_class = self.registry.card_class(state.card_class)
+        principal = self.principal
+        issuer = self.issuer_entity(state)
         return cards.Context(
             self.meta(), self.now_us,
             major_to_minor(card_class.max_balance_major, state.currency),
             card_class.hold_ttl_seconds * 1_000_000,
-            self.principal.partner_id or state.issuing_partner_id)
+            self.acquirer_entity(principal.store_id, principal.partner_id) if principal.partner_id
+            else issuer, issuer)
 
     def new_card_number(self) -> str:
         for _ in range(8):

@@ -15,6 +15,7 @@ from domain.registry import commands as rc
 from domain.registry import decide as registry
 from domain.registry.events import RegistryEvent, SettlementPeriodClosed
 from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
+from domain.settlement.agreements import PublishAgreement, RegisterStoreEntity
 from domain.settlement.periods import CloseSettlementPeriod
 from ledger import limits
 from ledger.codec import REGISTRY_ID, Outcome
@@ -70,6 +71,7 @@ def write(ctx: Ctx) -> Outcome:
         emit(ctx, event)
         if isinstance(event, SettlementPeriodClosed):
             period_id = event.period_id
+            ctx.state.period_closed(ctx.work)
     return Outcome(int(decision.result), tag, credential_id=credential_id, token=token,
                    period_id=period_id)
 
@@ -103,6 +105,6 @@ HANDLERS = {
     rc.RegisterPartner: write, rc.RegisterStore: write, rc.RegisterTerminal: write,
     rc.CreateCredential: write, rc.RevokeCredential: write, rc.DefineCardClass: write,
     DefineProgram: write, PublishRuleSet: write, DefineCouponCampaign: write,
-    CloseSettlementPeriod: write,
+    CloseSettlementPeriod: write, PublishAgreement: write, RegisterStoreEntity: write,
     GetRuleSet: read_rules, ListRuleSets: read_rules,
 }

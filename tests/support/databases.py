@@ -48,6 +48,6 @@ def empty_postgres(url: str) -> str:
         conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
                      "ledger_request_keys, projection_positions, proj_movements, "
                      "proj_movement_cards, proj_maintenance_cards, proj_settlement_totals, "
-                     "proj_settlement_periods, proj_settlement_cards, proj_settlement_payments "
-                     "CASCADE")
+                     "proj_settlement_periods, proj_settlement_cards, "
+                     "proj_settlement_commission, proj_settlement_payments CASCADE")
     return url
