@@ -24,6 +24,8 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from domain.common import luhn_complete
+from grpc_api.generated import agreements_pb2 as apb
+from grpc_api.generated import agreements_pb2_grpc as apb_grpc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.generated import reconcile_pb2 as rpb
@@ -34,9 +36,9 @@ from tests.support.alliance import Alliance
 
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
           "ProgramService": "Program", "SettlementService": "Settlement",
-          "ReconciliationService": "Reconcile"}
+          "ReconciliationService": "Reconcile", "AgreementService": "Agreement"}
 # The services of other proto files: their generated modules (default: pos.proto's).
-MODULES = {"ReconciliationService": (rpb, rpb_grpc)}
+MODULES = {"ReconciliationService": (rpb, rpb_grpc), "AgreementService": (apb, apb_grpc)}
 
 
 @dataclass(frozen=True)
@@ -467,6 +469,30 @@ class World:
             request_id=self.fresh_id("fz"), period_id=rng.choice([1, 1, 2]), currency="USD",
             payer_id=payer, payee_id=payee, amount_minor=edge(rng, 1, 10_000, 1, 99),
             reference=rng.choice(["wire-1", "Ω" * 200])), rng.choice(["admin", "finance"])
+
+    # AgreementService
+
+    def _v_PublishAgreement(self, rng: random.Random) -> tuple[Message, str]:
+        pair = rng.choice([("", ""), ("P1", ""), ("P1", "P2"), ("P2", "")])
+        cap = rng.choice([0, 0, edge(rng, 1, 10**9, 1, 10**6)])
+        agreement = apb.Agreement(
+            agreement_id=self.fresh_id("agr"), version=1, entity_a=pair[0], entity_b=pair[1],
+            sv_commission_bps=edge(rng, 0, 10_000, 0, 300),
+            commission_paid_by=rng.choice([apb.ISSUER, apb.ACQUIRER]),
+            voucher_share_bps=0 if pair[1] else rng.choice([0, 2_500]),
+            net_debit_cap_minor=0 if pair[1] else cap,
+            cap_currency="USD" if cap and not pair[1] else "")
+        return apb.PublishAgreementRequest(request_id=self.fresh_id("fz"),
+                                           agreement=agreement), "admin"
+
+    def _v_RegisterStoreEntity(self, rng: random.Random) -> tuple[Message, str]:
+        return apb.RegisterStoreEntityRequest(request_id=self.fresh_id("fz"),
+                                              store_id=rng.choice(["S1", "S404", "A1"])), \
+            "admin"
+
+    def _v_ListAgreements(self, rng: random.Random) -> tuple[Message, str]:
+        return apb.ListAgreementsRequest(agreement_id=rng.choice(["", "agr-1"])), \
+            rng.choice(["admin", "t1", "auditor", "p2_manager"])
 
     # ReconciliationService
 
