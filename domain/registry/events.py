@@ -7,6 +7,7 @@ import msgspec
 
 from domain.common import Meta
 from domain.coupons.model import Campaign
+from domain.exchange.rates import ExchangeRate
 from domain.points.program import Program
 from domain.rules.model import RuleSet
 
@@ -78,8 +79,14 @@ class SettlementPeriodClosed(RegistryEvent, tag="reg.settlement_closed.v1"):
     note: str
 
 
+class ExchangeRatePublished(RegistryEvent, tag="reg.exchange_rate.v1"):
+    """An immutable version of the rate from one program to another (domain/exchange)."""
+
+    rate: ExchangeRate
+
+
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
     CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
-    CouponCampaignDefined, SettlementPeriodClosed,
+    CouponCampaignDefined, SettlementPeriodClosed, ExchangeRatePublished,
 )

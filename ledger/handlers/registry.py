@@ -10,6 +10,7 @@ from collections.abc import Callable
 from domain import access
 from domain.common import APPROVALS, Principal, Result, shown
 from domain.coupons.model import DefineCouponCampaign
+from domain.exchange.rates import PublishExchangeRate
 from domain.points.program import DefineProgram
 from domain.registry import commands as rc
 from domain.registry import decide as registry
@@ -103,6 +104,6 @@ HANDLERS = {
     rc.RegisterPartner: write, rc.RegisterStore: write, rc.RegisterTerminal: write,
     rc.CreateCredential: write, rc.RevokeCredential: write, rc.DefineCardClass: write,
     DefineProgram: write, PublishRuleSet: write, DefineCouponCampaign: write,
-    CloseSettlementPeriod: write,
+    CloseSettlementPeriod: write, PublishExchangeRate: write,
     GetRuleSet: read_rules, ListRuleSets: read_rules,
 }
