@@ -79,7 +79,8 @@ def _limits(state: CardState, rate: ExchangeRate, taken: int, now_us: int,
 
 
 def decide_quote(state: CardState, cmd: QuoteExchange, rate: ExchangeRate | None,
-                 own_program: str | None, partner_id: str, now_us: int) -> Quote | Declined:
+                 own_program: str | None, partner_id: str, now_us: int,
+                 nonce: bytes = b"") -> Quote | Declined:
     if state.status != CardStatus.ACTIVE:
         return Declined(Result.DECLINED_CARD_NOT_ACTIVE, "the card may not exchange points")
     if rate is None:
@@ -97,7 +98,7 @@ def decide_quote(state: CardState, cmd: QuoteExchange, rate: ExchangeRate | None
     if declined is not None:
         return declined
     return Quote(state.card_number, rate.from_program, rate.to_program, rate.version, taken,
-                 rate.fee(taken), given, now_us, now_us + rate.ttl_us, partner_id)
+                 rate.fee(taken), given, now_us, now_us + rate.ttl_us, partner_id, nonce)
 
 
 def decide_execute(state: CardState, quote: Quote, quote_id: str, card_number: str,

@@ -35,6 +35,7 @@ class Quote(msgspec.Struct, frozen=True, array_like=True):
     quoted_at_us: int
     expires_at_us: int
     partner_id: str  # the quoting credential's partner: only its credentials may execute it
+    nonce: bytes  # random: two quotes of the same terms at the same moment are two quotes
 
 
 def quote_key(deployment_key: bytes) -> bytes:

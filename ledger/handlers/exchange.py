@@ -4,6 +4,8 @@ the card's stream, idempotent by request key like every write)."""
 
 from __future__ import annotations
 
+import secrets
+
 from domain import access
 from domain.cards.decide import CardState
 from domain.common import Result, shown
@@ -15,6 +17,7 @@ from ledger.codec import ExchangeView, Outcome
 from ledger.handlers.context import Ctx, view
 from ledger.refusals import Unconfigured, check
 
+QUOTE_NONCE_BYTES = 8
 NO_KEY = "points exchange is not configured on this server (LEDGER_COUPON_KEY signs quotes)"
 
 
@@ -46,7 +49,8 @@ def quote(ctx: Ctx) -> Outcome:
     rate = in_force(ctx.registry.exchange_rates.get(
         pair_key(command.from_program, command.to_program), ()), ctx.now_us)
     found = exchange.decide_quote(state, command, rate, _own_program(ctx, state),
-                                  ctx.principal.partner_id, ctx.now_us)
+                                  ctx.principal.partner_id, ctx.now_us,
+                                  secrets.token_bytes(QUOTE_NONCE_BYTES))
     card = view(state, ctx.now_us)
     if isinstance(found, exchange.Declined):
         return Outcome(int(found.result), "QuoteExchange", state.card_number, card=card,

@@ -130,7 +130,7 @@ def test_bad_commands_name_their_field(command, field):
 
 
 def test_a_quote_opens_only_with_its_key_and_unchanged():
-    quote = Quote(CARD, "P1", "P2", 1, 1_000, 20, 490, NOW, NOW + 60_000_000, "P1")
+    quote = Quote(CARD, "P1", "P2", 1, 1_000, 20, 490, NOW, NOW + 60_000_000, "P1", b"n")
     token = sign(KEY, quote)
     ExecuteExchange(CARD, token).validate()
     opened = open_quote(KEY, token)
@@ -154,7 +154,8 @@ def quote_for(state: cards.CardState, r: ExchangeRate | None = None, taken: int 
 
 def test_a_quote_states_its_terms_and_expiry():
     found = quote_for(card(lot("a", 5_000)))
-    assert found == Quote(CARD, "P1", "P2", 1, 1_000, 20, 490, NOW, NOW + 60_000_000, "P1")
+    assert found == Quote(CARD, "P1", "P2", 1, 1_000, 20, 490, NOW, NOW + 60_000_000, "P1",
+                          b"")
     by_wanted = quote_for(card(lot("a", 5_000)), taken=0, wanted=490)
     assert isinstance(by_wanted, Quote) and by_wanted.points_taken == 999  # fee 19, 980 / 2
     longer = quote_for(card(lot("a", 5_000)), rate(quote_ttl_s=600))
@@ -190,7 +191,7 @@ def execute(state: cards.CardState, quote: Quote, *, card_number: str = CARD,
                                    META)
 
 
-QUOTE = Quote(CARD, "P1", "P2", 1, 1_000, 20, 490, NOW - 1, NOW + 60_000_000, "P1")
+QUOTE = Quote(CARD, "P1", "P2", 1, 1_000, 20, 490, NOW - 1, NOW + 60_000_000, "P1", b"")
 
 
 def test_an_execution_takes_earliest_expiry_first_and_adds_a_lot_under_the_destination():
@@ -219,7 +220,7 @@ def test_an_execution_takes_earliest_expiry_first_and_adds_a_lot_under_the_desti
 
 
 def test_into_the_cards_own_program_the_lot_names_no_program():
-    back = Quote(CARD, "P2", "P1", 1, 200, 0, 300, NOW, NOW + 1, "P1")
+    back = Quote(CARD, "P2", "P1", 1, 200, 0, 300, NOW, NOW + 1, "P1", b"")
     state = card(lot("m", 500, program="P2", value=1_500_000))
     event = exchange.decide_execute(
         state, back, "q", CARD, "P1",
