@@ -327,3 +327,37 @@ def test_rates_naming_unknown_programs_or_other_currencies_are_refused(ledger, a
         assert reply.message.startswith(field), reply.message
     assert log_end(ledger) == before
     assert ledger.store.find_keys([("c:" + alliance.admin, "bad-1")]) == {}
+
+
+def test_an_exchange_and_a_redemption_racing_from_two_processes_never_overspend(
+        ledger, alliance, clock, store_url):
+    """Two writers on one database: one executes an exchange of 600 points, the other redeems
+    600 of the card's 1,000 at a till, at the same moment. Whichever commits first, the other
+    is decided again on the card as it then is and declined: never both, never below zero."""
+    setup(ledger, alliance)
+    number = loyal_card(ledger, alliance, 1_000)
+    offer = quote(ledger, alliance.t1, number, 600).exchange.quote_id
+    second_store = open_store(store_url)
+    try:
+        with started_ledger(second_store, clock_us=clock) as other:
+            other.card(number)  # both writers hold the card before either writes
+            replies: list[concurrent.futures.Future[Any]] = []
+            for engine, command in (
+                    (ledger, ExecuteExchange(number, offer)),
+                    (other, purchase(number, basket(("tv", "electronics", 1, 10_00)),
+                                     points=600))):
+                done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                engine.submit(Request(alliance.t1, command, done.set_result, "",
+                                      f"race-{type(command).__name__}", "",
+                                      float("inf")))
+                replies.append(done)
+            exchanged, bought = (Result(f.result(timeout=60).result) for f in replies)
+    finally:
+        second_store.close()
+    assert sorted((exchanged, bought)) == [Result.APPROVED,
+                                           Result.DECLINED_INSUFFICIENT_POINTS]
+    points = purses(ledger, alliance, number)
+    if exchanged == Result.APPROVED:
+        assert points == {"": 400, "P2": 292}  # (600 - 16) / 2
+    else:  # the purchase redeemed 600 and earned 10
+        assert points == {"": 410}
