@@ -678,13 +678,18 @@ def _points_expired(state: CardState, e: ev.PointsExpired) -> CardState:
     return state
 
 
+QUOTE_IDS_KEPT_AFTER_EXPIRY_US = 300 * 1_000_000  # a bound on the clock skew between servers
+
+
 def _exchanged(state: CardState, e: ev.PointsExchanged) -> CardState:
     for lot_id, points in e.taken:
         _take(state, lot_id, points)
         retention.lot_spent(state, lot_id)
     state.lots[e.lot.lot_id] = e.lot
-    at_us = e.meta.recorded_at_us
-    used = {quote: until for quote, until in state.used_quotes.items() if until > at_us}
+    # Kept a while past the quote's expiry: another process whose clock is behind still sees
+    # the quote as unexpired and must find it used.
+    forget_before = e.meta.recorded_at_us - QUOTE_IDS_KEPT_AFTER_EXPIRY_US
+    used = {quote: until for quote, until in state.used_quotes.items() if until > forget_before}
     used[e.quote_id] = e.quote_expires_at_us
     state.used_quotes = used
     pair = f"{e.from_program}>{e.to_program}"

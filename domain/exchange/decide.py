@@ -11,8 +11,9 @@ quote expires), not in the request-key table: a request key is per caller and re
 the same quote sent again under a new request id would not meet it; the card's stream is
 where every execution of a quote for this card is ordered (a second process executing the
 same quote conflicts on the card's version and decides again on the state that holds it).
-An id leaves the state when its quote has expired, after which the quote is refused as
-expired anyway: the set holds at most the quotes executed within the longest quote lifetime.
+An id leaves the state 5 minutes after its quote expired (a bound on the clock skew between
+server processes), after which the quote is refused as expired anyway: the set holds at most
+the quotes executed within the longest quote lifetime plus those 5 minutes.
 """
 
 from __future__ import annotations

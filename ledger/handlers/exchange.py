@@ -5,8 +5,10 @@ the card's stream, idempotent by request key like every write)."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from domain import access
+from domain.cards import events as ev
 from domain.cards.decide import CardState
 from domain.common import Result, shown
 from domain.exchange import decide as exchange
@@ -86,12 +88,21 @@ def execute(ctx: Ctx) -> Outcome:
         return declined(Result.DECLINED_QUOTE_FOREIGN,
                         f"no rate {shown(terms.from_program)}>{shown(terms.to_program)}"
                         f"@{terms.rate_version} here", terms)
-    found = exchange.decide_execute(
-        state, terms, quote_id, command.card_number, ctx.principal.partner_id,
-        versions[terms.rate_version - 1], ctx.registry.programs.get(terms.from_program),
-        destination, _own_program(ctx, state), ctx.now_us, ctx.meta())
+    def decide(card: CardState) -> Any:
+        return exchange.decide_execute(
+            card, terms, quote_id, command.card_number, ctx.principal.partner_id,
+            versions[terms.rate_version - 1], ctx.registry.programs.get(terms.from_program),
+            destination, _own_program(ctx, card), ctx.now_us, ctx.meta())
+
+    found = decide(state)
     if isinstance(found, exchange.Declined):
-        return declined(found.result, found.reason, terms)
+        return declined(found.result, found.reason, terms)  # nothing written
+    if ctx.now_us >= state.next_expiry_us:
+        # Lapsed holds are recorded before anything else on a card (a statement shows them
+        # at the version they will have); the points are the same, the lot id is not.
+        state = ctx.expire_holds(state)
+        found = decide(state)
+        assert isinstance(found, ev.PointsExchanged), "a lapse changed an exchange"
     state = ctx.emit(state, (found,))
     result = _terms(terms, command.quote_id)
     result.lot_id, result.lot_expires_at_us = found.lot.lot_id, found.lot.expires_at_us

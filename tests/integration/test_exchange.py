@@ -361,3 +361,19 @@ def test_an_exchange_and_a_redemption_racing_from_two_processes_never_overspend(
         assert points == {"": 400, "P2": 292}  # (600 - 16) / 2
     else:  # the purchase redeemed 600 and earned 10
         assert points == {"": 410}
+
+
+def test_holds_that_lapsed_are_recorded_before_the_exchange(ledger, alliance, clock):
+    setup(ledger, alliance)
+    number = loyal_card(ledger, alliance)
+    approved(call(ledger, alliance.t1, cc.LoadValue(number, 50_00, "USD", "pay")))
+    approved(call(ledger, alliance.t1, cc.Authorize(number, 10_00, "USD", False, "")))
+    clock.advance(8 * 86_400)  # past the hold's 7 days
+    offer = quote(ledger, alliance.t1, number).exchange.quote_id
+    before = version(ledger.store, number)
+    done = approved(execute(ledger, alliance.t1, number, offer))
+    released, exchanged = card_events(ledger.store, number)[before:]
+    assert isinstance(released, ev.AuthorizationReleased) and released.reason == "EXPIRED"
+    assert isinstance(exchanged, ev.PointsExchanged)
+    assert done.exchange.lot_id == exchanged.lot.lot_id == f"{number}.{before + 2}"
+    assert view(ledger, alliance, number).held_minor == 0

@@ -276,6 +276,12 @@ def test_used_quotes_are_forgotten_once_expired_and_the_day_count_restarts():
                                          META, recorded_at_us=later))
     state = cards.evolve(state, second)
     assert state.used_quotes == {"q2": second_quote.expires_at_us}
+    # Kept for a while after the quote expired (other servers' clocks may be behind).
+    soon = second_quote.expires_at_us + 60_000_000
+    third = exchange.decide_execute(
+        state, msgspec.structs.replace(second_quote, expires_at_us=soon + 1), "q3", CARD, "P1",
+        rate(), RETAIL, AIR, "P1", soon, msgspec.structs.replace(META, recorded_at_us=soon))
+    assert set(cards.evolve(state.copy(), third).used_quotes) == {"q2", "q3"}
     assert state.exchanged == {"P1>P2": (later // DAY_US, 1_000)}
 
 
