@@ -67,9 +67,10 @@ def execute(ctx: Ctx) -> Outcome:
     command: ExecuteExchange = ctx.command
     check(access.execute_exchange(ctx.principal))
     key = _key(ctx)
-    state = ctx.card(command.card_number)
-    if state is None:
+    found_card = ctx.card(command.card_number)
+    if found_card is None:
         return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "ExecuteExchange")
+    state: CardState = found_card
 
     def declined(result: Result, reason: str, terms: Quote | None = None) -> Outcome:
         shown_terms = (_terms(terms, command.quote_id, reason) if terms is not None
