@@ -56,3 +56,37 @@ def is_balanced(legs: tuple[Leg, ...]) -> bool:
     for leg in legs:  # a plain loop: this runs for every event the writer decides
         total += leg.amount_minor
     return total == 0
+
+
+# Points exchange (domain/exchange): liability moves between program owners at each program's
+# point value. An exchange from program s to program d posts, in minor units:
+#   points:{s}:outstanding  -taken     holders' claim on s's points (what left the purse)
+#   exchange:{s}:fee        +fee       s's fee income (fee points at the lots' value)
+#   exchange:{s}:{d}:difference  +rest  s's gain (loss if negative) from the rate and rounding
+#   exchange:{s}:{d}        +given     what s owes d for taking the liability over (settlement)
+#   points:{d}:funding      -given     d's liability, funded by s (like partner:{p}:sv_funding)
+#   points:{d}:outstanding  +given     holders' claim on d's points (the lot that arrived)
+# where taken = fee + rest + given. Only exchanges post to points:* today (earning and
+# redeeming do not post points legs yet), so points:{p}:outstanding is the net value exchanged
+# into program p.
+
+
+def points_outstanding(program: str) -> str:
+    return f"points:{program}:outstanding"
+
+
+def points_funding(program: str) -> str:
+    return f"points:{program}:funding"
+
+
+def exchange_clearing(from_program: str, to_program: str) -> str:
+    """What the source program's owner owes the destination's: settlement reads these."""
+    return f"exchange:{from_program}:{to_program}"
+
+
+def exchange_fee(program: str) -> str:
+    return f"exchange:{program}:fee"
+
+
+def exchange_difference(from_program: str, to_program: str) -> str:
+    return f"exchange:{from_program}:{to_program}:difference"

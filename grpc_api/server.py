@@ -77,6 +77,7 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["SettlementService"].full_name,
     "loyalty.v1.AgreementService",
     "loyalty.v1.ReconciliationService",  # grpc_api/reconcile.py (issue 9)
+    "loyalty.v1.ExchangeService",
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
@@ -254,7 +255,9 @@ def card_message(view: CardView | None) -> pb.Card | None:
                    held_minor=view.held_minor, available_minor=view.available_minor,
                    issuing_partner_id=view.issuing_partner_id,
                    issuing_store_id=view.issuing_store_id, replaced_by=view.replaced_by,
-                   points=view.points, version=view.version, tier=view.tier)
+                   points=view.points, version=view.version, tier=view.tier,
+                   purse_points={p.program: p.points for p in view.purses},
+                   purse_pending={p.program: p.pending for p in view.purses if p.pending})
 
 
 def authorize_reply(outcome: Outcome) -> pb.AuthorizeReply:
@@ -683,6 +686,9 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
 
     reconcile_pb2_grpc.add_ReconciliationServiceServicer_to_server(
         ReconciliationService(gateway), server)
+    from grpc_api.exchange import ExchangeService, xpb_grpc
+
+    xpb_grpc.add_ExchangeServiceServicer_to_server(ExchangeService(gateway), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

@@ -91,6 +91,11 @@ class CardState(msgspec.Struct, array_like=True):
     # (domain.cards.retention), found without walking the pending holds.
     settled: dict[str, None] = {}
     refs: dict[str, int] = {}  # "L<lot id>"/"C<coupon id>" -> kept purchases that name it
+    # Points exchange (domain/exchange): the ids of quotes used, until they expire (then a
+    # quote is refused as expired anyway: bounded by the exchanges of the last hour at most),
+    # and per "<from>><to>" the UTC day and the points taken that day (the daily limit).
+    used_quotes: dict[str, int] = {}
+    exchanged: dict[str, tuple[int, int]] = {}
 
     def coupon_id(self, index: int) -> str:
         """The id of the `index`-th (0..9) coupon the next event issues: "K" + the event's
@@ -104,7 +109,13 @@ class CardState(msgspec.Struct, array_like=True):
 
     @property
     def purse(self) -> Purse:
-        return Purse(tuple(self.lots.values()))
+        """The card's own program's purse: what purchases redeem and earn into."""
+        return Purse(tuple(lot for lot in self.lots.values() if not lot.program))
+
+    def purse_of(self, program: str) -> Purse:
+        """The purse of one program ("" = the card's own), e.g. for an exchange or, later,
+        redemption at a partner with an agreement."""
+        return Purse(tuple(lot for lot in self.lots.values() if lot.program == program))
 
     def copy(self) -> CardState:
         return _copy(self)
@@ -675,6 +686,26 @@ def _points_expired(state: CardState, e: ev.PointsExpired) -> CardState:
     return state
 
 
+QUOTE_IDS_KEPT_AFTER_EXPIRY_US = 300 * 1_000_000  # a bound on the clock skew between servers
+
+
+def _exchanged(state: CardState, e: ev.PointsExchanged) -> CardState:
+    for lot_id, points in e.taken:
+        _take(state, lot_id, points)
+        retention.lot_spent(state, lot_id)
+    state.lots[e.lot.lot_id] = e.lot
+    # Kept a while past the quote's expiry: another process whose clock is behind still sees
+    # the quote as unexpired and must find it used.
+    forget_before = e.meta.recorded_at_us - QUOTE_IDS_KEPT_AFTER_EXPIRY_US
+    used = {quote: until for quote, until in state.used_quotes.items() if until > forget_before}
+    used[e.quote_id] = e.quote_expires_at_us
+    state.used_quotes = used
+    pair = f"{e.from_program}>{e.to_program}"
+    day, taken = state.exchanged.get(pair, (e.utc_day, 0))
+    state.exchanged[pair] = (e.utc_day, (taken if day == e.utc_day else 0) + e.points_taken)
+    return state
+
+
 _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.CardIssued: _issued,
     ev.CardIssuedAsReplacement: _issued_as_replacement,
@@ -696,6 +727,7 @@ _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.TierChanged: _tier_changed,
     ev.CouponIssued: _coupon_issued,
     ev.CouponExpired: _coupon_expired,
+    ev.PointsExchanged: _exchanged,
 }
 assert set(_EVOLVE) == set(ev.CARD_EVENTS)
 

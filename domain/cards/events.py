@@ -259,11 +259,29 @@ class PointsExpired(CardEvent, tag="points.expired.v1"):
     amount: int
 
 
+class PointsExchanged(CardEvent, tag="points.exchanged.v1"):
+    """Points of one program left the card's purse and points of another arrived, on the
+    same card, in one event (domain/exchange: both purses are the card's, so no saga)."""
+
+    quote_id: str  # the quote's MAC: what "already used" remembers until the quote expires
+    quote_expires_at_us: int
+    from_program: str  # program owners (a lot says "" for the card's own program)
+    to_program: str
+    rate: str  # "<from>><to>@<version>": the version the quote pinned
+    points_taken: int  # from the source purse, fee included
+    fee_points: int
+    points_given: int
+    taken: tuple[tuple[str, int], ...]  # (lot id, points), earliest expiry first
+    lot: Lot  # the points given, under the destination program's expiry policy
+    utc_day: int  # the day the daily limit counts them in (days since 1970-01-01, UTC)
+    legs: tuple[Leg, ...]
+
+
 CARD_EVENTS: tuple[type[CardEvent], ...] = (
     CardIssued, CardActivated, CardBlocked, CardUnblocked, CardClosed, CardReplaced,
     CardIssuedAsReplacement, ValueLoaded, LoadReversed, ValueAuthorized, AuthorizationCaptured,
     AuthorizationReleased, CaptureReversed, ValueRefunded, PurchaseMade, PurchaseReturned,
-    PointsExpired, TierChanged, CouponIssued, CouponExpired,
+    PointsExpired, TierChanged, CouponIssued, CouponExpired, PointsExchanged,
 )
 
 RELEASE_VOIDED = "VOIDED"

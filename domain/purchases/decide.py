@@ -279,7 +279,7 @@ def _claw(state: CardState, record: PurchaseRecord, points: int, now_us: int,
     redeemed points back claws from them before anything is written off."""
     back = dict(restored)
     live = [(lot, lot.remaining + back.get(lot.lot_id, 0)) for lot in state.lots.values()
-            if now_us < lot.expires_at_us]
+            if now_us < lot.expires_at_us and not lot.program]  # the card's own program's
     live.sort(key=lambda pair: (pair[0].lot_id != record.lot_id, pair[0].expires_at_us,
                                 pair[0].earned_at_us, pair[0].lot_id))
     clawed: list[tuple[str, int]] = []
@@ -320,6 +320,7 @@ def review_tier(state: CardState, program: Program | None, period_end_us: int,
 
 
 def expired_points(state: CardState, now_us: int, meta: Meta) -> tuple[ev.PointsExpired, ...]:
-    """Expiry events for every lot whose time is up and that still has a remainder."""
+    """Expiry events for every lot whose time is up and that still has a remainder, in
+    every program's purse."""
     return tuple(ev.PointsExpired(meta, e.lot_id, e.amount)
-                 for e in purse.expire(state.purse, now_us))
+                 for e in purse.expire(purse.Purse(tuple(state.lots.values())), now_us))

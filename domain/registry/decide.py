@@ -7,6 +7,7 @@ import msgspec
 
 from domain.common import InvalidInput, Meta, Principal, Result, Role, shown
 from domain.coupons.model import Campaign, DefineCouponCampaign
+from domain.exchange.rates import ExchangeRate, PublishExchangeRate
 from domain.points.program import ALLIANCE, DefineProgram, Program
 from domain.reconcile.decide import ReconBook, evolve_recon
 from domain.registry import commands as cmd
@@ -86,6 +87,7 @@ class RegistryState(msgspec.Struct):
         found = dict.fromkeys(self.partners, "partner")
         found.update(dict.fromkeys(self.store_entities, "store"))
         return found
+    exchange_rates: dict[str, list[ExchangeRate]] = {}  # "<from>><to>": every version
 
     def card_class(self, name: str) -> CardClass:
         return self.card_classes.get(name) or CardClass(
@@ -127,7 +129,8 @@ def _exists() -> RegistryDecision:
 
 def decide(state: RegistryState,
            command: (cmd.RegistryCommand | DefineProgram | PublishRuleSet | DefineCouponCampaign
-                     | CloseSettlementPeriod | PublishAgreement | RegisterStoreEntity),
+                     | CloseSettlementPeriod | PublishAgreement | RegisterStoreEntity
+                     | PublishExchangeRate),
            meta: Meta,
            new_credential_id: str = "", new_token_sha256: bytes = b"") -> RegistryDecision:
     """Decide a registry command. References to unknown partners or stores are input errors
@@ -216,7 +219,26 @@ def decide(state: RegistryState,
                 raise InvalidInput("rule_set.scope", f"must stay {shown(versions[0].scope)} for "
                                    f"rule set {shown(rule_set.rule_set_id)}")
             return _approve(ev.RuleSetPublished(meta, rule_set))
+        case PublishExchangeRate(rate):
+            _check_exchange_rate(state, command)
+            return _approve(ev.ExchangeRatePublished(meta, rate))
     raise AssertionError(f"unhandled registry command {command!r}")
+
+
+def _check_exchange_rate(state: RegistryState, command: PublishExchangeRate) -> None:
+    rate = command.rate
+    programs = []
+    for field in ("from_program", "to_program"):
+        program = state.programs.get(getattr(rate, field))
+        if program is None:
+            raise InvalidInput(f"rate.{field}", f"no points program of "
+                               f"{shown(getattr(rate, field))}")
+        programs.append(program)
+    if programs[0].currency != programs[1].currency:
+        raise InvalidInput("rate.to_program", f"its points are valued in {programs[1].currency}"
+                           f", the source's in {programs[0].currency}: value could not be "
+                           "conserved to the minor unit")
+    command.check_versions(state.exchange_rates.get(rate.pair, []))
 
 
 def _check_rule_set_scope(state: RegistryState, rule_set: RuleSet) -> None:
@@ -280,6 +302,8 @@ def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:
             evolve_payment(state.payments, event)
         case ev.ReconciliationRecorded() | ev.ReconciliationBreakResolved():
             evolve_recon(state.reconciliations, event)
+        case ev.ExchangeRatePublished(_, rate):
+            state.exchange_rates.setdefault(rate.pair, []).append(rate)
         case _:
             raise AssertionError(f"unhandled registry event {event!r}")
     state.version += 1

@@ -7,6 +7,7 @@ import msgspec
 
 from domain.common import Meta
 from domain.coupons.model import Campaign
+from domain.exchange.rates import ExchangeRate
 from domain.points.program import Program
 from domain.rules.model import RuleSet
 from domain.settlement.agreements import Agreement
@@ -89,13 +90,17 @@ class StoreEntityRegistered(RegistryEvent, tag="reg.store_entity.v1"):
     """A store became its own accounting entity (its id is the entity's)."""
 
     store_id: str
+class ExchangeRatePublished(RegistryEvent, tag="reg.exchange_rate.v1"):
+    """An immutable version of the rate from one program to another (domain/exchange)."""
+
+    rate: ExchangeRate
 
 
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
     CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
     CouponCampaignDefined, SettlementPeriodClosed,
-    AgreementPublished, StoreEntityRegistered,
+    AgreementPublished, StoreEntityRegistered, ExchangeRatePublished,
 )
 
 

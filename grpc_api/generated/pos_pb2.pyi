@@ -34,6 +34,11 @@ class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECLINED_REFUND_WINDOW_CLOSED: _ClassVar[Result]
     DECLINED_RETURN_WINDOW_CLOSED: _ClassVar[Result]
     DECLINED_NET_DEBIT_CAP: _ClassVar[Result]
+    DECLINED_QUOTE_EXPIRED: _ClassVar[Result]
+    DECLINED_QUOTE_USED: _ClassVar[Result]
+    DECLINED_QUOTE_FOREIGN: _ClassVar[Result]
+    DECLINED_EXCHANGE_LIMIT: _ClassVar[Result]
+    DECLINED_NO_EXCHANGE_RATE: _ClassVar[Result]
 
 class CardStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -130,6 +135,11 @@ DECLINED_COUPON_NOT_USABLE: Result
 DECLINED_REFUND_WINDOW_CLOSED: Result
 DECLINED_RETURN_WINDOW_CLOSED: Result
 DECLINED_NET_DEBIT_CAP: Result
+DECLINED_QUOTE_EXPIRED: Result
+DECLINED_QUOTE_USED: Result
+DECLINED_QUOTE_FOREIGN: Result
+DECLINED_EXCHANGE_LIMIT: Result
+DECLINED_NO_EXCHANGE_RATE: Result
 CARD_STATUS_UNSPECIFIED: CardStatus
 ISSUED: CardStatus
 ACTIVE: CardStatus
@@ -274,7 +284,21 @@ class CredentialReply(_message.Message):
     def __init__(self, result: _Optional[_Union[Result, str]] = ..., credential_id: _Optional[str] = ..., token: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class Card(_message.Message):
-    __slots__ = ("card_number", "card_class", "status", "currency", "balance_minor", "held_minor", "available_minor", "issuing_partner_id", "issuing_store_id", "replaced_by", "points", "version", "tier")
+    __slots__ = ("card_number", "card_class", "status", "currency", "balance_minor", "held_minor", "available_minor", "issuing_partner_id", "issuing_store_id", "replaced_by", "points", "version", "tier", "purse_points", "purse_pending")
+    class PursePointsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class PursePendingEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CARD_CLASS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -288,6 +312,8 @@ class Card(_message.Message):
     POINTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
+    PURSE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PURSE_PENDING_FIELD_NUMBER: _ClassVar[int]
     card_number: str
     card_class: str
     status: CardStatus
@@ -301,7 +327,9 @@ class Card(_message.Message):
     points: int
     version: int
     tier: str
-    def __init__(self, card_number: _Optional[str] = ..., card_class: _Optional[str] = ..., status: _Optional[_Union[CardStatus, str]] = ..., currency: _Optional[str] = ..., balance_minor: _Optional[int] = ..., held_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., issuing_partner_id: _Optional[str] = ..., issuing_store_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., points: _Optional[int] = ..., version: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
+    purse_points: _containers.ScalarMap[str, int]
+    purse_pending: _containers.ScalarMap[str, int]
+    def __init__(self, card_number: _Optional[str] = ..., card_class: _Optional[str] = ..., status: _Optional[_Union[CardStatus, str]] = ..., currency: _Optional[str] = ..., balance_minor: _Optional[int] = ..., held_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., issuing_partner_id: _Optional[str] = ..., issuing_store_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., points: _Optional[int] = ..., version: _Optional[int] = ..., tier: _Optional[str] = ..., purse_points: _Optional[_Mapping[str, int]] = ..., purse_pending: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class IssueCardRequest(_message.Message):
     __slots__ = ("request_id", "card_number", "card_class", "currency", "customer_ref", "issuing_store_id")

@@ -19,6 +19,7 @@ from typing import Any
 from ledger.handlers import (
     cards,
     coupons,
+    exchange,
     maintenance,
     purchases,
     recon,
@@ -28,7 +29,7 @@ from ledger.handlers import (
 from ledger.handlers.context import Ctx
 from ledger.work import Request
 
-_MODULES = (cards, reversal, registry, purchases, coupons, maintenance, recon)
+_MODULES = (cards, reversal, registry, purchases, coupons, maintenance, recon, exchange)
 
 HANDLERS: dict[type, Callable[[Ctx], Any]] = {}
 for _module in _MODULES:

@@ -18,7 +18,7 @@ from domain.points import purse
 from domain.purchases import decide as purchases
 from domain.settlement.agreements import entity_of
 from ledger import limits
-from ledger.codec import Outcome, card_stream_id, card_view
+from ledger.codec import Outcome, PurseView, card_stream_id, card_view
 from ledger.pricing import RuleBook
 from ledger.state import State
 from ledger.work import Request, Work
@@ -180,5 +180,16 @@ def view(state: cards.CardState, now_us: int, points: bool = True) -> Any:
     POINTS_DEBT policy); 0 when the reply shows no points (`points` False)."""
     if not points:
         return card_view(state, cards.held_at(state, now_us), 0)
-    spendable = purse.spendable(state.purse, now_us) if state.lots else 0
-    return card_view(state, cards.held_at(state, now_us), spendable - state.points_debt)
+    if not state.lots:
+        return card_view(state, cards.held_at(state, now_us), -state.points_debt)
+    spendable = purse.spendable(state.purse, now_us)
+    return card_view(state, cards.held_at(state, now_us), spendable - state.points_debt,
+                     purses(state, now_us))
+
+
+def purses(state: cards.CardState, now_us: int) -> tuple[PurseView, ...]:
+    """Each program's spendable and pending points; the card's own program ("") first."""
+    programs = sorted({lot.program for lot in state.lots.values()})
+    return tuple(PurseView(program, purse.spendable(state.purse_of(program), now_us),
+                           purse.pending(state.purse_of(program), now_us))
+                 for program in programs)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from domain import access
 from domain.common import APPROVALS, Principal, Result, shown
 from domain.coupons.model import DefineCouponCampaign
+from domain.exchange.rates import PublishExchangeRate
 from domain.points.program import DefineProgram
 from domain.registry import commands as rc
 from domain.registry import decide as registry
@@ -106,5 +107,6 @@ HANDLERS = {
     rc.CreateCredential: write, rc.RevokeCredential: write, rc.DefineCardClass: write,
     DefineProgram: write, PublishRuleSet: write, DefineCouponCampaign: write,
     CloseSettlementPeriod: write, PublishAgreement: write, RegisterStoreEntity: write,
+    PublishExchangeRate: write,
     GetRuleSet: read_rules, ListRuleSets: read_rules,
 }

@@ -128,6 +128,7 @@ class Pools:
     card_classes: list[str] = field(default_factory=lambda: ["STANDARD", "VIP", "FUZZ_SHORT"])
     tokens: list[str] = field(default_factory=list)  # bearer tokens (override_token)
     breaks: list[str] = field(default_factory=list)  # reconciliation break ids
+    quotes: list[str] = field(default_factory=list)  # exchange quote ids
 
     def remember(self, pool: list[str], value: str, cap: int = 2_000) -> None:
         """Keep a bounded pool (a long run must not grow without end)."""
@@ -245,6 +246,10 @@ def _by_name(rng: random.Random, name: str, pools: Pools) -> str | None:
     if name in ("sku", "skus", "category", "categories"):
         return pick(["tea-2", "jacket-7", "apparel", "grocery", "gift-card", "x" * 48,
                      "x" * 49, "a:b.c_d-e", "a/b", "a b", "é"])
+    if name == "quote_id":
+        return from_pool(pools.quotes, "A" * 40 + "." + "B" * 22)
+    if name in ("from_program", "to_program"):
+        return from_pool([*pools.partners, "alliance"], "P1")
     if name == "override_token":
         return from_pool(pools.tokens, "llk_nope_nope")
     if name in ("stan",):

@@ -26,6 +26,8 @@ from google.protobuf.message_factory import GetMessageClass
 from domain.common import luhn_complete
 from grpc_api.generated import agreements_pb2 as apb
 from grpc_api.generated import agreements_pb2_grpc as apb_grpc
+from grpc_api.generated import exchange_pb2 as xpb
+from grpc_api.generated import exchange_pb2_grpc as xpb_grpc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.generated import reconcile_pb2 as rpb
@@ -36,9 +38,13 @@ from tests.support.alliance import Alliance
 
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
           "ProgramService": "Program", "SettlementService": "Settlement",
-          "ReconciliationService": "Reconcile", "AgreementService": "Agreement"}
-# The services of other proto files: their generated modules (default: pos.proto's).
-MODULES = {"ReconciliationService": (rpb, rpb_grpc), "AgreementService": (apb, apb_grpc)}
+          "ReconciliationService": "Reconcile", "AgreementService": "Agreement",
+          "ExchangeService": "Exchange"}
+# The generated modules of the services not in pos.proto (default: pos.proto's).
+MODULES: dict[str, tuple[Any, Any]] = {"ReconciliationService": (rpb, rpb_grpc),
+                                       "AgreementService": (apb, apb_grpc),
+                                       "ExchangeService": (xpb, xpb_grpc)}
+PROGRAMS = ["P1", "P2", "alliance"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,8 @@ def rpcs_from_descriptors() -> list[Rpc]:
     """Every RPC of the four services, read from the descriptors (nothing listed by hand)."""
     found = []
     for service_name, group in GROUPS.items():
-        service = MODULES.get(service_name, (pb, pb_grpc))[0].DESCRIPTOR.services_by_name[
-            service_name]
+        module = MODULES.get(service_name, (pb, pb_grpc))[0]
+        service = module.DESCRIPTOR.services_by_name[service_name]
         for method in service.methods:
             found.append(Rpc(group, service_name, method.name,
                              GetMessageClass(method.input_type), method.client_streaming))
@@ -108,6 +114,8 @@ class World:
     purchase_lines: dict[str, int] = field(default_factory=dict)  # purchase id -> line count
     sent_by: dict[str, list[str]] = field(default_factory=dict)  # till -> its request ids
     rule_set_versions: dict[str, int] = field(default_factory=dict)
+    rate_versions: dict[str, int] = field(default_factory=dict)  # "<from>><to>" -> latest
+    quotes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (card, caller)
     touched: set[str] = field(default_factory=set)  # cards an accepted call named
     # Cards last seen ACTIVE: most requests go to them, or nearly every purchase would be
     # declined on a card the fuzzer issued but never activated (or blocked since).
@@ -524,6 +532,38 @@ class World:
     def _v_ExportLedgerTotals(self, rng: random.Random) -> tuple[Message, str]:
         return rpb.ExportLedgerTotalsRequest(partner_id=rng.choice(["P1", "P2"]),
                                              period_id=1), rng.choice(["auditor", "finance"])
+    # ExchangeService
+
+    def _v_PublishExchangeRate(self, rng: random.Random) -> tuple[Message, str]:
+        source, target = rng.sample(PROGRAMS, 2)
+        pair = f"{source}>{target}"
+        minimum = edge(rng, 1, 10**6, 100)
+        return xpb.PublishExchangeRateRequest(request_id=self.fresh_id("fz"), rate=xpb.ExchangeRate(
+            from_program=source, to_program=target, version=self.rate_versions.get(pair, 0) + 1,
+            valid_from=rng.choice(["", "", "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]),
+            numerator=edge(rng, 1, 10**9, 1, 3), denominator=edge(rng, 1, 10**9, 2, 7),
+            rounding=rng.choice([xpb.ROUND_DOWN, xpb.ROUND_HALF_UP, xpb.ROUND_UP]),
+            fee_fixed_points=rng.choice([0, minimum - 1]), fee_bp=edge(rng, 0, 5_000, 100),
+            min_points=minimum, max_points=edge(rng, minimum, 10**12),
+            daily_limit_points=rng.choice([0, minimum, 10**12]),
+            quote_ttl_s=rng.choice([0, 1, 60, 3_600]))), "admin"
+
+    def _v_QuoteExchange(self, rng: random.Random) -> tuple[Message, str]:
+        source, target = rng.sample(PROGRAMS, 2)
+        wanted = rng.random() < 0.3
+        amount = edge(rng, 1, 10**12, 100, 1_000)
+        return xpb.QuoteExchangeRequest(
+            card_number=self.card(rng), from_program=source, to_program=target,
+            points_taken=0 if wanted else amount, points_wanted=amount if wanted else 0), \
+            rng.choice([*TILLS, "gw1", "auditor", "admin"])
+
+    def _v_ExecuteExchange(self, rng: random.Random) -> tuple[Message, str] | None:
+        if not self.quotes:
+            return None
+        quote_id = rng.choice(list(self.quotes)[-100:])
+        card, caller = self.quotes[quote_id]
+        return xpb.ExecuteExchangeRequest(request_id=self.fresh_id("fz"), card_number=card,
+                                          quote_id=quote_id), caller
 
     def hold_card(self) -> str:
         """A new FUZZ_SHORT card, loaded, with a pending hold of 100.00; its number."""
@@ -594,6 +634,14 @@ class World:
         elif rpc_name == "CreateCredential":
             pools.remember(pools.credentials, reply.credential_id)
             pools.remember(pools.tokens, reply.token)
+        elif rpc_name == "PublishExchangeRate":
+            rate = request.rate
+            self.rate_versions[f"{rate.from_program}>{rate.to_program}"] = rate.version
+        elif rpc_name == "QuoteExchange" and reply.quote_id:
+            self.quotes[reply.quote_id] = (request.card_number, caller)
+            pools.remember(pools.quotes, reply.quote_id)
+            if len(self.quotes) > 500:
+                del self.quotes[next(iter(self.quotes))]
         elif rpc_name == "PublishRuleSet":
             rule_set = request.rule_set
             self.rule_set_versions[rule_set.rule_set_id] = rule_set.version
