@@ -61,8 +61,8 @@ def is_balanced(legs: tuple[Leg, ...]) -> bool:
 # Points exchange (domain/exchange): liability moves between program owners at each program's
 # point value. An exchange from program s to program d posts, in minor units:
 #   points:{s}:outstanding  -taken     holders' claim on s's points (what left the purse)
-#   exchange:{s}:fee        +fee       s's fee income (fee points at the lots' value)
-#   exchange:{s}:{d}:difference  +rest  s's gain (loss if negative) from the rate and rounding
+#   exchange_fee:{s}        +fee       s's fee income (fee points at the lots' value)
+#   exchange_difference:{s}:{d}  +rest  s's gain (loss if negative) from the rate and rounding
 #   exchange:{s}:{d}        +given     what s owes d for taking the liability over (settlement)
 #   points:{d}:funding      -given     d's liability, funded by s (like partner:{p}:sv_funding)
 #   points:{d}:outstanding  +given     holders' claim on d's points (the lot that arrived)
@@ -85,8 +85,8 @@ def exchange_clearing(from_program: str, to_program: str) -> str:
 
 
 def exchange_fee(program: str) -> str:
-    return f"exchange:{program}:fee"
+    return f"exchange_fee:{program}"
 
 
 def exchange_difference(from_program: str, to_program: str) -> str:
-    return f"exchange:{from_program}:{to_program}:difference"
+    return f"exchange_difference:{from_program}:{to_program}"

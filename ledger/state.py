@@ -249,9 +249,16 @@ class State:
             return
         for event in events:
             if type(event) in FLOW_EVENTS:
+                in_currency = self._flow_currency(event, currency)
                 for payer, payee, _, amount in settlement_legs.flows(event.legs):
-                    positions.add(payer, payee, currency, amount)
-                    work.flows.append((payer, payee, currency, amount))
+                    positions.add(payer, payee, in_currency, amount)
+                    work.flows.append((payer, payee, in_currency, amount))
+
+    def _flow_currency(self, event: Any, card_currency: str) -> str:
+        programs = self.registry.programs
+        return settlement_legs.flow_currency(event, card_currency, {
+            event.from_program: programs[event.from_program].currency}
+            if getattr(event, "from_program", "") in programs else {})
 
     def period_closed(self, work: Work) -> None:
         work.closed_period = True
@@ -283,8 +290,9 @@ class State:
             for stream_id, state in zip(missing, self._currencies(missing), strict=True):
                 currencies[stream_id] = state
             for stream_id, event in found:
+                currency = self._flow_currency(event, currencies[stream_id])
                 for payer, payee, _, amount in settlement_legs.flows(event.legs):  # type: ignore[union-attr]
-                    positions.add(payer, payee, currencies[stream_id], amount)
+                    positions.add(payer, payee, currency, amount)
             start = rows[-1].id
         self.positions = positions
 

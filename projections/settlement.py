@@ -43,6 +43,7 @@ from domain.cards import events as ev
 from domain.common import InvalidInput
 from domain.registry.events import (
     AgreementPublished,
+    ProgramDefined,
     SettlementPaymentRecorded,
     SettlementPeriodClosed,
 )
@@ -83,8 +84,11 @@ class SettlementModel:
 
     def __init__(self) -> None:
         # Every published version (read whole from the registry on first use: versions are
-        # never back-dated, so one published later never applies to an earlier movement).
+        # never back-dated, so one published later never applies to an earlier movement),
+        # and each program's currency (its owner -> currency; a program's currency is set
+        # when it is defined: exchanges settle in it).
         self.agreements: Agreements | None = None
+        self.program_currency: dict[str, str] = {}
 
     def create(self, session: Session) -> None:
         blob = "BLOB" if session.dialect == "sqlite" else "BYTEA"
@@ -134,13 +138,15 @@ class SettlementModel:
         new_cards: list[tuple[bytes, str]] = []
         paid: list[tuple[Any, ...]] = []
         if self.agreements is None:
-            self.agreements = registry_agreements(store)
+            self.agreements, self.program_currency = registry_terms(store)
         agreements = self.agreements
         for row in relevant:
             event = decode_event(row.state)
             if row.originator_id == REGISTRY_ID:
                 if isinstance(event, AgreementPublished):
                     _learn(agreements, event.agreement)
+                elif isinstance(event, ProgramDefined):
+                    self.program_currency.setdefault(event.program.owner, event.program.currency)
                 elif isinstance(event, SettlementPeriodClosed):
                     assert event.period_id == period, (event.period_id, period)
                     closes.append((period, event.meta.recorded_at_us, row.id, event.note))
@@ -158,7 +164,8 @@ class SettlementModel:
             legs = getattr(event, "legs", ())
             if not legs:
                 continue
-            currency = currencies[row.originator_id]
+            currency = settlement_legs.flow_currency(
+                event, currencies[row.originator_id], self.program_currency)  # type: ignore[arg-type]
             at_us = event.meta.recorded_at_us  # type: ignore[union-attr]
             for payer, payee, category, amount in settlement_legs.flows(legs):
                 sums[(period, currency, payer, payee, category)] += amount
@@ -262,7 +269,7 @@ def period_statements(runner: ProjectionRunner, period_id: int,
     found = statements(owed, str(period_id))
     period = known[period_id - 1]
     at_us = period.closed_at_us or time.time_ns() // 1000
-    agreements = registry_agreements(runner.store)
+    agreements, _ = registry_terms(runner.store)
     shares = {entity: terms.voucher_share_bps for entity in
               {s.entity_id for s in found.statements}
               if (terms := agreements.for_entity(entity, at_us)) is not None
@@ -270,15 +277,18 @@ def period_statements(runner: ProjectionRunner, period_id: int,
     return found, instructions(found, shares)
 
 
-def registry_agreements(store: EventStore) -> Agreements:
-    """Every published agreement version, from the registry stream (small: read whole)."""
-    found = Agreements()
+def registry_terms(store: EventStore) -> tuple[Agreements, dict[str, str]]:
+    """Every published agreement version and each program's currency, from the registry
+    stream (small: read whole)."""
+    found, programs = Agreements(), {}
     for stored in store.stream(REGISTRY_ID):
-        if stored.topic == _tag(AgreementPublished):
+        if stored.topic in (_tag(AgreementPublished), _tag(ProgramDefined)):
             event = decode_event(stored.state)
-            assert isinstance(event, AgreementPublished)
-            _learn(found, event.agreement)
-    return found
+            if isinstance(event, AgreementPublished):
+                _learn(found, event.agreement)
+            elif isinstance(event, ProgramDefined):
+                programs.setdefault(event.program.owner, event.program.currency)
+    return found, programs
 
 
 def period_payments(runner: ProjectionRunner, period_id: int) -> list[Payment]:

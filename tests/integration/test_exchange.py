@@ -22,9 +22,12 @@ from domain.points.program import DefineProgram
 from domain.points.purse import ExpiryKind, expires_at_us
 from domain.purchases.commands import MaintainCard
 from domain.rules.commands import PublishRuleSet
+from domain.settlement.model import Category
+from domain.settlement.periods import CloseSettlementPeriod
 from ledger.codec import Outcome
 from ledger.engine import Failure, Ledger, Refusal, Request
 from ledger.store import open_store
+from projections.settlement import period_statements, settlement_runner
 from tests.integration.test_engine_stories import (
     approved,
     call,
@@ -121,7 +124,7 @@ def test_a_quote_writes_nothing_and_its_execution_moves_points_between_purses(
     assert exchanged.taken == ((first_lot, 600), (second_lot, 400))  # earliest expiry first
     assert exchanged.lot.expires_at_us == expires_at_us(clock.now_us, AIRLINE.program().expiry)
     assert {leg.account: leg.amount_minor for leg in exchanged.legs} == {
-        "points:P1:outstanding": -10_00, "exchange:P1:fee": 20, "exchange:P1:P2:difference":
+        "points:P1:outstanding": -10_00, "exchange_fee:P1": 20, "exchange_difference:P1:P2":
         2_45, "exchange:P1:P2": 7_35, "points:P2:funding": -7_35, "points:P2:outstanding": 7_35}
     # Purchases still redeem only the card's own points.
     spend = call(ledger, alliance.t1, purchase(number, basket(("tv", "electronics", 1, 10_00)),
@@ -377,3 +380,20 @@ def test_holds_that_lapsed_are_recorded_before_the_exchange(ledger, alliance, cl
     assert isinstance(exchanged, ev.PointsExchanged)
     assert done.exchange.lot_id == exchanged.lot.lot_id == f"{number}.{before + 2}"
     assert view(ledger, alliance, number).held_minor == 0
+
+
+def test_an_exchange_is_settled_between_the_program_owners(ledger, alliance, clock):
+    """The retail program's owner pays the airline's for the miles it handed out: the value of
+    the points given at the airline's point value, in the period the exchange fell in."""
+    setup(ledger, alliance)
+    number = loyal_card(ledger, alliance, 1_000)
+    offer = quote(ledger, alliance.t_air, number, 1_000)
+    approved(execute(ledger, alliance.t_air, number, offer.exchange.quote_id))
+    approved(call(ledger, alliance.admin, CloseSettlementPeriod("after the exchange")))
+    found, instructions = period_statements(settlement_runner(ledger.store), 1)
+    p1 = found.statement("USD", "P1")
+    assert p1 is not None
+    assert [(line.counterparty_id, Category(line.category), line.payable_minor)
+            for line in p1.lines] == [("P2", Category.EXCHANGE, 7_35)]  # 490 miles x 1.5 cents
+    assert [(i.payer_id, i.payee_id, i.amount_minor) for i in instructions] == [
+        ("P1", "P2", 7_35)]

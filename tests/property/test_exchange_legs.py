@@ -69,10 +69,10 @@ def test_an_exchange_conserves_value_to_the_minor_unit(rate, held, destination_v
     assert legs.get("exchange:P1:P2", 0) == in_micros // MICROS == -legs.get(
         "points:P2:funding", 0)
     fee_micros = out_micros * event.fee_points // event.points_taken
-    assert legs.get("exchange:P1:fee", 0) == fee_micros // MICROS
+    assert legs.get("exchange_fee:P1", 0) == fee_micros // MICROS
     # The difference is the exact remainder, off by less than the roundings (two units).
     exact = out_micros - fee_micros - in_micros
-    assert abs(legs.get("exchange:P1:P2:difference", 0) * MICROS - exact) < 2 * MICROS
+    assert abs(legs.get("exchange_difference:P1:P2", 0) * MICROS - exact) < 2 * MICROS
     # The points: taken = fee + what the rate turned into the points given.
     assert event.points_given == rate.given(event.points_taken) > 0
     after = cards.evolve(state.copy(), event)

@@ -208,8 +208,8 @@ def test_an_execution_takes_earliest_expiry_first_and_adds_a_lot_under_the_desti
     # 300 points at 2 cents + 700 at 1 cent = 13.00 out; the fee is 2% of it: 0.26;
     # 490 miles at 1.5 cents = 7.35 in; the difference 13.00 - 0.26 - 7.35 = 5.39.
     assert {leg.account: leg.amount_minor for leg in event.legs} == {
-        "points:P1:outstanding": -1_300, "exchange:P1:fee": 26,
-        "exchange:P1:P2:difference": 539, "exchange:P1:P2": 735, "points:P2:funding": -735,
+        "points:P1:outstanding": -1_300, "exchange_fee:P1": 26,
+        "exchange_difference:P1:P2": 539, "exchange:P1:P2": 735, "points:P2:funding": -735,
         "points:P2:outstanding": 735}
     after = cards.evolve(state.copy(), event)
     assert "soon" not in after.lots and after.lots["late"].remaining == 100
