@@ -71,6 +71,31 @@ def is_balanced(legs: tuple[Leg, ...]) -> bool:
 # into program p.
 
 
+# Points bought and redeemed at the stores (domain/purchases), valued at the program's point
+# value (micro-minor units per point, rounded down once per figure):
+#   a purchase earning points of program o at a store of entity a:
+#     points_sold:{a}:{o}      -v    a owes o for the points its sale handed out
+#     points:{o}:outstanding   +v
+#   a purchase redeeming them:
+#     points:{o}:outstanding   -v
+#     points_redeemed:{o}:{a}  +v    o owes a for the goods the points paid for
+#   a return reverses both in proportion (telescoping, so a purchase returned in parts ends
+#   exactly where it began); points that could not be taken back because they were spent go
+#   to points_written_off:{o} (the program's loss) or stay owed as the card's points debt.
+
+
+def points_sold(acquirer_id: str, program: str) -> str:
+    return f"points_sold:{acquirer_id}:{program}"
+
+
+def points_redeemed(program: str, acquirer_id: str) -> str:
+    return f"points_redeemed:{program}:{acquirer_id}"
+
+
+def points_written_off(program: str) -> str:
+    return f"points_written_off:{program}"
+
+
 def points_outstanding(program: str) -> str:
     return f"points:{program}:outstanding"
 

@@ -67,7 +67,7 @@ def decode_card_state(data: bytes) -> CardState:
 # v2: bounded state (domain.cards.retention); v3: lots name their program, used exchange
 # quotes and daily exchange counts (domain/exchange). Older topics are passed over: the card is
 # folded from its events.
-SNAPSHOT_TOPIC = "snapshot.card.v3"
+SNAPSHOT_TOPIC = "snapshot.card.v4"
 
 
 def payload_hash(command: msgspec.Struct) -> bytes:

@@ -614,7 +614,9 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         coupons_used=tuple((u.coupon_id, u.amount_minor, u.used_up) for u in e.coupons_used),
         local_date=e.local_date,
         stamped=tuple((p.key, line, n) for p in e.stamps for line, n in p.stamped),
-        stamps_taken={})
+        stamps_taken={}, points_owner=e.points_owner,
+        points_value_micros=e.points_value_micros,
+        points_redeemed_value_minor=e.points_redeemed_value_minor)
     retention.purchase_made(state, e)
     for progress in e.stamps:
         state.stamps[progress.key] = progress.after

@@ -210,6 +210,8 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     debt_settled: int  # of the points earned, what paid the card's points debt first
     # With the card's class before the event, weekday, minute_of_day and the pinned rule_sets
     # are every input of the evaluation: a replay recomputes the lot exactly.
+    points_owner: str = ""  # the program's owner (partner id or "alliance"); "" without one
+    points_value_micros: int = 0  # a point's value when earned (the points legs' rate)
 
 
 class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):

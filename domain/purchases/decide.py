@@ -37,6 +37,7 @@ from domain.purchases.commands import Purchase, Return
 from domain.purchases.evaluation import Evaluation
 from domain.rules.model import Basket, RuleSet
 
+MICROS = 1_000_000  # a point value is in millionths of a minor unit
 
 class PurchaseContext(msgspec.Struct, frozen=True):
     meta: Meta
@@ -143,6 +144,10 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                              postings.clearing(ctx.issuer_entity or state.issuing_partner_id,
                                                ctx.acquirer_partner_id), charged)
     legs += _coupon_legs(uses, ctx.acquirer_partner_id)
+    owner, micros = (program.owner, program.point_value_micros) if program else ("", 0)
+    if program is not None:
+        legs += _points_legs(owner, ctx.acquirer_partner_id, points_value,
+                             earned * micros // MICROS)
     issued = tuple(new_coupon(campaign, state.coupon_id(index), ctx.now_us)
                    for index, campaign in enumerate(ctx.campaigns_to_issue))
     return PurchaseDecision(result, event=ev.PurchaseMade(
@@ -151,7 +156,51 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
         evaluation.rule_sets, _explained(evaluation, earned > 0), legs, uses, issued,
         ctx.local_date, stamps, cmd.override_discount_minor, cmd.override_approver,
-        cmd.override_reason, settled))
+        cmd.override_reason, settled, owner, micros))
+
+
+def _points_legs(owner: str, acquirer: str, redeemed_value: int,
+                 earned_value: int) -> tuple[postings.Leg, ...]:
+    """A purchase's points at their value (domain/postings.py): what the program's owner owes
+    the store's entity for points redeemed, what the store's entity owes the owner for points
+    its sale handed out (flows only when they differ: domain/settlement/legs.py)."""
+    legs: tuple[postings.Leg, ...] = ()
+    if redeemed_value:
+        legs += postings.move(postings.points_outstanding(owner),
+                              postings.points_redeemed(owner, acquirer), redeemed_value)
+    if earned_value:
+        legs += postings.move(postings.points_sold(acquirer, owner),
+                              postings.points_outstanding(owner), earned_value)
+    return legs
+
+
+def _returned_points_legs(record: PurchaseRecord, restored: int, clawed: int,
+                          written_off: int) -> tuple[postings.Leg, ...]:
+    """A return's share of the purchase's points legs, reversed: each figure is the value of
+    the cumulative points less what earlier returns reversed, so a purchase returned in parts
+    ends exactly where it began (nothing lost to rounding each part)."""
+    owner, acquirer = record.points_owner, record.acquirer_partner_id
+    if not owner:
+        return ()
+    legs: tuple[postings.Leg, ...] = ()
+    if restored and record.points_redeemed:
+        value, total = record.points_redeemed_value_minor, record.points_redeemed
+        back = (value * (record.points_restored + restored) // total
+                - value * record.points_restored // total)
+        if back:
+            legs += postings.move(postings.points_redeemed(owner, acquirer),
+                                  postings.points_outstanding(owner), back)
+    if clawed:
+        micros = record.points_value_micros
+        undone = ((record.points_clawed + clawed) * micros // MICROS
+                  - record.points_clawed * micros // MICROS)
+        lost = min(undone, written_off * micros // MICROS)
+        if undone:
+            legs += (postings.Leg(postings.points_sold(acquirer, owner), undone),
+                     postings.Leg(postings.points_outstanding(owner), lost - undone))
+            if lost:
+                legs += (postings.Leg(postings.points_written_off(owner), -lost),)
+    return legs
 
 
 def _coupon_legs(uses: tuple[CouponUse, ...], acquirer_id: str,
@@ -208,6 +257,8 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
         legs = postings.move(postings.clearing(issuer_entity or state.issuing_partner_id,
                                                record.acquirer_partner_id),
                              postings.available(state.card_number), sv)
+    legs += _returned_points_legs(record, sum(p for _, p in restored),
+                                  sum(p for _, p in clawed) + short, written_off)
     lines = tuple((line.line_index, line.quantity) for line in cmd.lines)
     qualifying = _share(record.qualifying_minor, before, after, total)
     coupons_back: tuple[CouponUse, ...] = ()

@@ -6,6 +6,9 @@ Read from the accounts of `domain.postings`:
   a return). The issuer owes the acquirer the sum: SV_SPENT_ACROSS.
 - `coupons:{funder}:funding` -x followed by `coupons:{acquirer}:given` +x: a coupon the funder
   pays for gave x off at the acquirer's stores (reversed on a return): COUPON_FUNDING.
+- `points_redeemed:{o}:{a}` +x: points of o's program paid x at a store of entity a:
+  POINTS_REDEEMED_ACROSS; `points_sold:{a}:{o}` -x: a's sale handed out points of o's program
+  worth x: POINTS_ISSUED_ACROSS (both at the program's point value; reversed by returns).
 - `exchange:{s}:{d}` +x: a points exchange from program s to program d: the source program's
   owner pays the destination's owner for the liability it takes over: EXCHANGE (in the
   programs' currency, which may not be the card's: `flow_currency`).
@@ -43,6 +46,15 @@ def flows(legs: Iterable[Leg]) -> list[Flow]:
             issuer, _, acquirer = rest.partition(":")
             if issuer != acquirer:
                 found.append((issuer, acquirer, Category.SV_SPENT_ACROSS, leg.amount_minor))
+        elif kind == "points_redeemed":  # +x: the program's owner owes the store's entity
+            owner, _, acquirer = rest.partition(":")
+            if owner != acquirer:
+                found.append((owner, acquirer, Category.POINTS_REDEEMED_ACROSS,
+                              leg.amount_minor))
+        elif kind == "points_sold":  # -x: the store's entity owes the program's owner
+            acquirer, _, owner = rest.partition(":")
+            if owner != acquirer:
+                found.append((acquirer, owner, Category.POINTS_ISSUED_ACROSS, -leg.amount_minor))
         elif kind == "exchange":
             source, _, target = rest.partition(":")
             if source != target:

@@ -122,18 +122,20 @@ class Ctx:
     def acquirer_entity(self, store_id: str, partner_id: str) -> str:
         return entity_of(self.registry.store_entities, store_id, partner_id)
 
-    def over_cap(self, state: cards.CardState, acquirer: str, amount_minor: int) -> bool:
-        """Would spending `amount_minor` of the card's value at `acquirer` take the card's
-        issuing entity past its net debit cap in the open period? Its own stores never are.
+    def over_cap(self, state: cards.CardState, acquirer: str, amount_minor: int,
+                 payer: str = "") -> bool:
+        """Would `amount_minor` more owed by `payer` (default: the card's issuing entity, for
+        its value spent; a program's owner for its points redeemed) to `acquirer` take the
+        payer past its net debit cap in the open period? An entity's own stores never are.
         O(1): a few dict reads (domain.settlement.positions)."""
         positions = self.state.positions
         if positions is None or amount_minor <= 0:
             return False  # no cap is set (keep_positions keeps them whenever one is)
-        issuer = self.issuer_entity(state)
-        if issuer == acquirer:
+        payer = payer or self.issuer_entity(state)
+        if payer == acquirer:
             return False
-        cap = self.registry.agreements.cap(issuer, state.currency, self.now_us)
-        return bool(cap) and positions.would_exceed(issuer, state.currency, amount_minor, cap)
+        cap = self.registry.agreements.cap(payer, state.currency, self.now_us)
+        return bool(cap) and positions.would_exceed(payer, state.currency, amount_minor, cap)
 
     def card_context(self, state: cards.CardState) -> cards.Context:
         card_class = self.registry.card_class(state.card_class)

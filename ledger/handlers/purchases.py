@@ -135,11 +135,13 @@ def purchase(ctx: Ctx) -> Outcome:
         coupon_ids(ctx, state, bought.coupon_codes), to_issue, rule_sets,
         local.date().isoformat(), ctx.issuer_entity(state)))
     event = decision.event
-    if event is not None and ctx.over_cap(state, event.acquirer_partner_id,
-                                          event.sv_charged_minor):
+    if event is not None and (
+            ctx.over_cap(state, event.acquirer_partner_id, event.sv_charged_minor)
+            or ctx.over_cap(state, event.acquirer_partner_id,
+                            event.points_redeemed_value_minor, event.points_owner)):
         decision = purchases.PurchaseDecision(
-            Result.DECLINED_NET_DEBIT_CAP, "the card's issuer is over its net debit cap: pay "
-            "by other means or at the issuer's own stores")
+            Result.DECLINED_NET_DEBIT_CAP, "the card's issuer (or its points program's owner) "
+            "is over its net debit cap: pay by other means or at its own stores")
         event = None
     if event is None:
         return Outcome(int(decision.result), tag, state.card_number,

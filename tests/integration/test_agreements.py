@@ -12,9 +12,13 @@ import pytest
 
 from domain.cards import commands as cc
 from domain.common import Principal, Result, Role
+from domain.points.program import DefineProgram
+from domain.points.purse import ExpiryKind
 from domain.purchases import commands as pc
 from domain.purchases.commands import Line
 from domain.registry import commands as rc
+from domain.rules.commands import PublishRuleSet
+from domain.rules.model import Effect, Rule, RuleSet
 from domain.settlement.agreements import Agreement, PublishAgreement, RegisterStoreEntity
 from domain.settlement.model import Category
 from domain.settlement.periods import CloseSettlementPeriod
@@ -25,6 +29,8 @@ from projections.settlement import period_statements, settlement_runner
 from tests.support.alliance import ok, rid, started_ledger
 
 USD = "USD"
+FOREVER_US = 2**62
+EARN_1_PER_CENT = Rule(rule_id="base", effect=Effect.EARN, rate_num=1, rate_den=1)
 HOUR_US = 3_600_000_000
 
 
@@ -246,3 +252,43 @@ def test_an_agreement_without_valid_from_applies_from_its_publication(ledger, al
                                                         voucher_share_bps=100))).result == 1
     terms = ledger.registry.agreements.for_entity("P1", clock.now_us)
     assert terms is not None and terms.valid_from_us == clock.now_us
+
+
+def test_points_earned_and_redeemed_across_partners_are_settled(ledger, alliance, clock):
+    """A P1 card earns P1 points at P2's lounge (P2 owes P1 their value) and redeems them there
+    (P1 owes P2 what they paid for); a full return undoes both; P1 over its cap may not have
+    its points redeemed at P2's lounge, while P1's own stores keep taking them."""
+    approved = Result.APPROVED
+    assert ok(call(ledger, alliance.p1_manager, DefineProgram(
+        "P1", USD, 1_000_000, int(ExpiryKind.MONTHS_AFTER), 12, "UTC", 0))).result == approved
+    assert ok(call(ledger, alliance.admin, PublishRuleSet(RuleSet(
+        rule_set_id="everywhere", version=1, scope="alliance", valid_from_us=0,
+        valid_to_us=FOREVER_US, rules=(EARN_1_PER_CENT,))))).result == approved
+    number = card(ledger, alliance, 0)
+    lounge = ok(call(ledger, alliance.t_air, pc.Purchase(
+        number, USD, (Line("seat", "travel", 1, 500),), 0, False, 0, "", "r1")))
+    assert lounge.result == approved and lounge.purchase.points_earned == 500  # worth 5.00
+    paid = ok(call(ledger, alliance.t_air, pc.Purchase(
+        number, USD, (Line("tea", "food", 1, 300),), 0, False, 300, "", "r2")))
+    assert paid.result == approved and paid.purchase.points_redeemed == 300
+    assert ok(call(ledger, alliance.admin, CloseSettlementPeriod("p1"))).result == approved
+    found, _ = period_statements(settlement_runner(ledger.store), 1)
+    p1 = found.statement(USD, "P1")
+    assert p1 is not None
+    assert {(Category(line.category).name, line.receivable_minor, line.payable_minor)
+            for line in p1.lines} == {("POINTS_ISSUED_ACROSS", 500 + 300, 0),
+                                      ("POINTS_REDEEMED_ACROSS", 0, 300)}
+    # (the tea earned 300 points at the lounge too: P2 owes P1 for 800 points' value)
+    returned = ok(call(ledger, alliance.t_air, pc.Return(paid.purchase.purchase_id,
+                                                         (pc.ReturnLine(0, 1),), "")))
+    assert returned.result == approved
+    second, _ = period_statements(settlement_runner(ledger.store), 2)
+    p1_now = second.statement(USD, "P1")
+    assert p1_now is not None and p1_now.multilateral_net_minor == 0  # -300 issued, +300 back
+    assert ok(publish(ledger, alliance.admin, cap_of(clock, "P1", 100))).result == approved
+    over = ok(call(ledger, alliance.t_air, pc.Purchase(
+        number, USD, (Line("tea", "food", 1, 300),), 0, False, 200, "", "r3")))
+    assert over.result == Result.DECLINED_NET_DEBIT_CAP
+    at_home = ok(call(ledger, alliance.t1, pc.Purchase(
+        number, USD, (Line("tea", "food", 1, 300),), 0, False, 200, "", "r4")))
+    assert at_home.result == approved
