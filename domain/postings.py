@@ -92,6 +92,11 @@ def points_redeemed(program: str, acquirer_id: str) -> str:
     return f"points_redeemed:{program}:{acquirer_id}"
 
 
+def points_breakage(program: str) -> str:
+    """Points of program p that expired unspent, at their value: p's breakage."""
+    return f"points_breakage:{program}"
+
+
 def points_written_off(program: str) -> str:
     return f"points_written_off:{program}"
 

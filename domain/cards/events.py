@@ -259,6 +259,9 @@ class PointsExpired(CardEvent, tag="points.expired.v1"):
 
     lot_id: str
     amount: int
+    # At the lot's point value: points:{o}:outstanding -v, points_breakage:{o} +v (o: the
+    # lot's program's owner). Empty in events written before the points legs.
+    legs: tuple[Leg, ...] = ()
 
 
 class PointsExchanged(CardEvent, tag="points.exchanged.v1"):

@@ -370,8 +370,17 @@ def review_tier(state: CardState, program: Program | None, period_end_us: int,
 # ------------------------------------------------------------------------------ expiry
 
 
-def expired_points(state: CardState, now_us: int, meta: Meta) -> tuple[ev.PointsExpired, ...]:
+def expired_points(state: CardState, now_us: int, meta: Meta,
+                   own_program: str = "") -> tuple[ev.PointsExpired, ...]:
     """Expiry events for every lot whose time is up and that still has a remainder, in
-    every program's purse."""
-    return tuple(ev.PointsExpired(meta, e.lot_id, e.amount)
-                 for e in purse.expire(purse.Purse(tuple(state.lots.values())), now_us))
+    every program's purse, with their value leaving the program's outstanding points for its
+    breakage (`own_program`: the owner of the card's own program, whose lots say "")."""
+    found = []
+    for e in purse.expire(purse.Purse(tuple(state.lots.values())), now_us):
+        lot = state.lots[e.lot_id]
+        owner = lot.program or own_program
+        value = e.amount * lot.value_micros_per_point // MICROS
+        legs = postings.move(postings.points_outstanding(owner), postings.points_breakage(owner),
+                             value) if owner and value else ()
+        found.append(ev.PointsExpired(meta, e.lot_id, e.amount, legs))
+    return tuple(found)

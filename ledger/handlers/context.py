@@ -106,12 +106,17 @@ class Ctx:
     def expiries(self, state: cards.CardState, now_us: int) -> tuple[CardEvent, ...]:
         meta = system_meta(now_us)
         return (cards.expired_holds(state, now_us, meta)
-                + purchases.expired_points(state, now_us, meta))
+                + purchases.expired_points(state, now_us, meta, self.own_program(state)))
 
     def expire_all(self, state: cards.CardState) -> cards.CardState:
         """Record expired holds and points before a decision that reads them."""
         due = self.expiries(state, self.now_us)
         return self.emit(state, due) if due else state
+
+    def own_program(self, state: cards.CardState) -> str:
+        """The owner of the program the card earns in ("" when there is none)."""
+        program = self.registry.program_of(state.issuing_partner_id)
+        return program.owner if program is not None else ""
 
     def issuer_entity(self, state: cards.CardState) -> str:
         """The accounting entity that owes the card's value: its issuing store if that is an

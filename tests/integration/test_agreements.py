@@ -5,6 +5,7 @@ the cap (its own stores keep working), also after a restart and until the period
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 import msgspec
@@ -25,6 +26,7 @@ from domain.settlement.periods import CloseSettlementPeriod
 from ledger.codec import card_stream_id, decode_event
 from ledger.engine import Failure, Ledger
 from ledger.refusals import Refusal
+from ledger.work import Request
 from projections.settlement import period_statements, settlement_runner
 from tests.support.alliance import ok, rid, started_ledger
 
@@ -292,3 +294,35 @@ def test_points_earned_and_redeemed_across_partners_are_settled(ledger, alliance
     at_home = ok(call(ledger, alliance.t1, pc.Purchase(
         number, USD, (Line("tea", "food", 1, 300),), 0, False, 200, "", "r4")))
     assert at_home.result == approved
+
+
+def test_points_legs_keep_a_programs_outstanding_value(ledger, alliance, clock):
+    """Earned (+), redeemed (-) and expired (-, to breakage) at the point value: the sum of a
+    program's outstanding legs over a card's events is what its points are worth."""
+    assert ok(call(ledger, alliance.p1_manager, DefineProgram(
+        "P1", USD, 1_500_000, int(ExpiryKind.MONTHS_AFTER), 1, "UTC", 0))).result == 1
+    assert ok(call(ledger, alliance.admin, PublishRuleSet(RuleSet(
+        rule_set_id="everywhere", version=1, scope="alliance", valid_from_us=0,
+        valid_to_us=FOREVER_US, rules=(EARN_1_PER_CENT,))))).result == 1
+    number = card(ledger, alliance, 0)
+    assert ok(call(ledger, alliance.t1, pc.Purchase(
+        number, USD, (Line("a", "b", 1, 333),), 0, False, 0, "", "r1"))).result == 1
+    assert ok(call(ledger, alliance.t1, pc.Purchase(
+        number, USD, (Line("a", "b", 1, 200),), 0, False, 100, "", "r2"))).result == 1
+    clock.advance(40 * 86_400)
+    # Both lots expire (the first, 333 points, spent down to 233 by the redemption; the
+    # second, 200), as the expiry job's step records it.
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    ledger.submit(Request("", pc.MaintainCard(number, clock.now_us), done.set_result,
+                          system=True))
+    assert ok(done.result(30)).result == 1
+    totals: dict[str, int] = {}
+    for stored in ledger.store.stream(card_stream_id(number)):
+        for leg in getattr(decode_event(stored.state), "legs", ()):
+            totals[leg.account] = totals.get(leg.account, 0) + leg.amount_minor
+    # 333 + 200 points earned (at 1.5 cents: 4.99 + 3.00), 100 redeemed (1.50), 233 + 200
+    # expired (3.49 + 3.00): nothing left
+    assert totals["points:P1:outstanding"] == 499 + 300 - 150 - 349 - 300 == 0
+    assert totals["points_breakage:P1"] == 349 + 300
+    assert totals["points_redeemed:P1:P1"] == 150  # spent at home: no flow to settle
+    assert totals["points_sold:P1:P1"] == -(499 + 300)

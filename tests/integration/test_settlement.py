@@ -180,7 +180,7 @@ def test_every_card_event_with_legs_is_classified_for_settlement():
     from projections.settlement import _FLOWS
 
     stays_home = {ev.ValueLoaded, ev.LoadReversed, ev.ValueAuthorized, ev.AuthorizationReleased,
-                  ev.CardReplaced}
+                  ev.CardReplaced, ev.PointsExpired}
     awaiting: set[type] = set()  # kinds with legs settlement does not read yet: none
     with_legs = {t for t in ev.CARD_EVENTS if "legs" in t.__struct_fields__}
     flows = {t for t in with_legs if t.__struct_config__.tag in _FLOWS}
