@@ -31,6 +31,7 @@ from ledger.work import Work
 
 log = logging.getLogger("ledger.state")
 _MISSING = object()
+_LENGTH = [bytes((n,)) for n in range(256)]  # the one-byte length prefix of a packed key
 
 
 class KeyCache:
@@ -65,12 +66,15 @@ class KeyCache:
         return KeyRow(pair[0], pair[1], packed[1:end], packed[end:])
 
     def put(self, row: KeyRow) -> None:
-        assert len(row.payload_hash) < 256, "a payload hash is 16 bytes (or none)"
+        digest = row.payload_hash
         pair = (sys.intern(row.key_space), row.request_id)
-        self.old.pop(pair, None)
-        self.young[pair] = bytes((len(row.payload_hash),)) + row.payload_hash + row.outcome
-        if len(self.young) >= self.half:
-            self.old, self.young = self.young, {}
+        old = self.old
+        if old:
+            old.pop(pair, None)
+        young = self.young
+        young[pair] = _LENGTH[len(digest)] + digest + row.outcome  # a hash is 16 bytes or none
+        if len(young) >= self.half:
+            self.old, self.young = young, {}
 
     def pop(self, pair: tuple[str, str]) -> None:
         self.young.pop(pair, None)

@@ -734,13 +734,23 @@ _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
 assert set(_EVOLVE) == set(ev.CARD_EVENTS)
 
 
+# Events that settle no authorization and add no purchase or coupon: the bounded records
+# cannot grow, so the trim (which also lets records older than their window go) waits for the
+# next event that can (the hot path's Authorize and LoadValue skip it; a late refund or return
+# checks the window itself).
+_KEEPS_RECORDS = frozenset({ev.ValueAuthorized, ev.ValueLoaded, ev.LoadReversed,
+                            ev.CardActivated, ev.CardBlocked, ev.CardUnblocked})
+
+
 def evolve(state: CardState | None, event: ev.CardEvent) -> CardState:
     """Apply one event. Asserts the invariants the decisions guarantee."""
     legs = getattr(event, "legs", ())
     assert postings.is_balanced(legs), f"unbalanced posting in {type(event).__name__}"
-    new = _EVOLVE[type(event)](state, event)
+    kind = type(event)
+    new = _EVOLVE[kind](state, event)
     new.version += 1
-    retention.trim(new, event.meta.recorded_at_us)
+    if kind not in _KEEPS_RECORDS:
+        retention.trim(new, event.meta.recorded_at_us)
     assert new.held_minor >= 0, "held value went negative"
     assert new.balance_minor >= new.held_minor, "available value went negative"
     return new

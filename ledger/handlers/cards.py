@@ -122,6 +122,8 @@ def authorize(ctx: Ctx) -> Outcome:
     state = ctx.card(command.card_number)
     if state is None:
         return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "Authorize")
+    if ctx.state.positions is None:  # no agreement sets a net debit cap
+        return ctx.apply(state, lambda s, c: cards.decide_authorize(s, command, c))
 
     def decide(s: cards.CardState, c: cards.Context) -> cards.Decision:
         if ctx.over_cap(s, c.acquirer_partner_id, command.amount_minor):

@@ -143,15 +143,20 @@ class Ctx:
         return bool(cap) and positions.would_exceed(payer, state.currency, amount_minor, cap)
 
     def card_context(self, state: cards.CardState) -> cards.Context:
-        card_class = self.registry.card_class(state.card_class)
+        registry = self.registry
+        card_class = registry.card_class(state.card_class)
         principal = self.principal
-        issuer = self.issuer_entity(state)
+        if registry.store_entities:  # some store is its own entity
+            issuer = self.issuer_entity(state)
+            acquirer = (self.acquirer_entity(principal.store_id, principal.partner_id)
+                        if principal.partner_id else issuer)
+        else:  # the hot path's usual case: partners are the entities
+            issuer = state.issuing_partner_id
+            acquirer = principal.partner_id or issuer
         return cards.Context(
             self.meta(), self.now_us,
             major_to_minor(card_class.max_balance_major, state.currency),
-            card_class.hold_ttl_seconds * 1_000_000,
-            self.acquirer_entity(principal.store_id, principal.partner_id) if principal.partner_id
-            else issuer, issuer)
+            card_class.hold_ttl_seconds * 1_000_000, acquirer, issuer)
 
     def new_card_number(self) -> str:
         for _ in range(8):
