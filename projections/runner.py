@@ -27,7 +27,7 @@ and rebuildable on either store.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
@@ -171,18 +171,22 @@ class ProjectionRunner:
             self.batches_applied += 1
             return len(rows)
 
-    def catch_up(self, target: int | None = None) -> int:
+    def catch_up(self, target: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> int:
         """Apply batches until the model has passed log id `target` (default: the end of the
         log as it is now). A target in a hole of the log is passed once the log has nothing
-        more below it. Returns the position."""
+        more below it. Returns the position. `progress(position, target)` is called after
+        each batch (a progress bar)."""
         if target is None:
             target = self.store.max_notification_id()
         while self.position < target:
             if self.step() == 0:
                 break
+            if progress is not None:
+                progress(min(self.position, target), target)
         return self.position
 
-    def rebuild(self) -> int:
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop the model's rows and position and apply the whole log again."""
         self._create()
         with self._lock, self.store.session(commit=True) as session:
@@ -191,7 +195,7 @@ class ProjectionRunner:
             session.execute("UPDATE projection_positions SET position = 0 WHERE name = ? "
                             "AND log_partition = ?", (self.model.name, LOG_PARTITION))
             self._position = 0
-        return self.catch_up()
+        return self.catch_up(progress=progress)
 
     # ------------------------------------------------------------------ following in a thread
 

@@ -1,0 +1,593 @@
+"""The finance read model (issue 9, section 6): balances per card and purse, and every
+movement summed by UTC day, account, entity and kind, for the liability, roll-forward and
+breakage reports (domain/liability) and for a finance team's own SQL.
+
+One model on the runner (projections/runner.py): its rows and position are written in one
+transaction per batch, so it is exactly once on SQLite and PostgreSQL, resumable, and
+`rebuild()` gives the same rows (`digest`). It reads nothing of its own tables but facts that
+never change once written (a card's number, issuer and currency; a lot's program and vesting
+time; a program's definitions), kept in memory after the first read, so a batch costs one
+decode per row, a few dictionary additions per leg, and one write per distinct sum.
+
+Tables (plain SQL; amounts are integers, money in minor units of `currency`):
+
+- `proj_fin_cards(stream_id, card_number, issuer, currency, available_minor, held_minor)`:
+  each card's stored value as recorded in the log (a hold whose time is up counts as held
+  until its release is recorded, by the card's next write or the hourly maintenance).
+- `proj_fin_card_points(stream_id, program, points, debt)`: each card's points outstanding
+  per program (vested and pending together) and the points it owes after returns.
+- `proj_fin_lots(lot_id, stream_id, program, vests_at_us, pending)`: every points lot: its
+  program, when it vests, and how many of its points are pending (earned, less what was
+  taken back before it vested). A card's pending points at time T:
+  `SELECT sum(pending) FROM proj_fin_lots WHERE stream_id = ? AND program = ? AND
+  vests_at_us > T`; its vested points are `points` less that.
+- `proj_fin_programs(program, position, valid_from_us, currency, point_value_micros)`: every
+  definition of a points program (a point's value in millionths of a minor unit), by log
+  position.
+- `proj_fin_money(day, currency, account, entity, counterparty, kind, amount_minor)`: the
+  legs of every movement (domain/postings.py) summed per UTC day ("YYYY-MM-DD" of the event's
+  recorded time). `account` is the account's class: `card_available`, `card_held` (entity:
+  the card's issuer), `partner_sv_funding` (entity: the issuer), `clearing` (entity: the
+  issuer, counterparty: the partner whose store took the value), `coupons_funding`,
+  `coupons_given`; an account this model does not know, `x:e:...:s`, becomes class `x_s`,
+  entity `e`. `kind` is the movement (KINDS: LOADED, LOAD_REVERSED, AUTHORIZED, CAPTURED,
+  HOLD_VOIDED, HOLD_REVERSED, HOLD_EXPIRED, CAPTURE_REVERSED, REFUNDED, PURCHASE, RETURN,
+  REPLACED; an event kind with legs this table does not name: its tag). Rows sum to zero
+  per (day, currency, kind) as the legs do.
+- `proj_fin_points(day, program, issuer, bucket, kind, points)`: points movements per UTC day,
+  program and issuing partner of the card. Buckets `VESTED`, `PENDING` (outstanding),
+  `DEBT` (owed by cards), `WRITTEN_OFF` (clawed back after being spent: the program's loss).
+  Kinds EARNED, REDEEMED, RESTORED, CLAWED_BACK, EXPIRED, DEBT_ADDED, DEBT_SETTLED, RETURN
+  (a write-off), VESTING (pending to vested, on the day the lot vests: rows may be dated in
+  the future; a report as of a day counts the vesting up to its end).
+
+A lot's program: the program the card's issuer earned in when the lot was earned (its own
+program, else the alliance's, as the registry stood at that row of the log), or the lot's own
+`program` field if events carry one. New kinds of movement: legs land in `proj_fin_money` with
+no change here (kind = the event's tag); a new kind of points movement is one entry in
+`_POINTS` (a function of the event that calls `take`/`earn`), and a roll-forward line for
+either is one entry in domain/liability/reports.py's SV_LINES or POINTS_LINES.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from domain.cards import events as ev
+from domain.liability import days, reports
+from domain.liability.reports import ProgramValue
+from domain.points.program import ALLIANCE
+from domain.registry.events import ProgramDefined
+from ledger import limits
+from ledger.codec import REGISTRY_ID, card_stream_id, decode_event
+from ledger.store import EventStore, Session
+from projections.runner import ProjectionRunner, SharedLog
+
+NAME = "finance"
+TABLES = ("proj_fin_cards", "proj_fin_card_points", "proj_fin_lots", "proj_fin_programs",
+          "proj_fin_money", "proj_fin_points")
+FACTS_MAX = 1_000_000  # cards and lots kept in memory (~200 bytes each); then start again
+
+KINDS: dict[type, str] = {
+    ev.ValueLoaded: "LOADED",
+    ev.LoadReversed: "LOAD_REVERSED",
+    ev.ValueAuthorized: "AUTHORIZED",
+    ev.AuthorizationCaptured: "CAPTURED",
+    ev.CaptureReversed: "CAPTURE_REVERSED",
+    ev.ValueRefunded: "REFUNDED",
+    ev.PurchaseMade: "PURCHASE",
+    ev.PurchaseReturned: "RETURN",
+    ev.CardReplaced: "REPLACED",
+}  # AuthorizationReleased: "HOLD_" + its reason
+
+
+def _tag(event: Any) -> str:
+    return type(event).__struct_config__.tag  # type: ignore[no-any-return]
+
+
+_parsed: dict[str, tuple[str, str, str]] = {}
+
+
+def account_class(account: str) -> tuple[str, str, str]:
+    """(class, entity, counterparty) of a non-card account of domain/postings.py."""
+    found = _parsed.get(account)
+    if found is None:
+        head, _, rest = account.partition(":")
+        parts = rest.split(":")
+        if head == "clearing" and len(parts) == 2:
+            found = ("clearing", parts[0], parts[1])
+        elif len(parts) >= 2:
+            found = (f"{head}_{parts[-1]}", parts[0], ":".join(parts[1:-1]))
+        else:
+            found = (head, rest, "")
+        if len(_parsed) > 100_000:
+            _parsed.clear()
+        _parsed[account] = found
+    return found
+
+
+Card = tuple[str, str, str]  # (card number, issuer, currency)
+Lot = tuple[str, int]  # (program, vests_at_us)
+
+
+class Batch:
+    """One batch's sums, worked out outside the transaction."""
+
+    def __init__(self, model: FinanceModel) -> None:
+        self.model = model
+        self.money: dict[tuple[str, str, str, str, str, str], int] = defaultdict(int)
+        self.points: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
+        self.cards: dict[uuid.UUID, list[Any]] = {}  # stream -> [number, issuer, cur, a, h]
+        self.card_points: dict[tuple[uuid.UUID, str], list[int]] = {}
+        self.lots: list[tuple[Any, ...]] = []
+        self.pending: dict[str, int] = defaultdict(int)
+        self.moved_lots: list[tuple[bytes, bytes]] = []
+        self.replaced: list[tuple[bytes]] = []
+        self.programs: list[tuple[Any, ...]] = []
+
+    def card_row(self, stream: uuid.UUID, card: Card) -> list[Any]:
+        row = self.cards.get(stream)
+        if row is None:
+            row = self.cards[stream] = [card[0], card[1], card[2], 0, 0]
+        return row
+
+    def purse(self, stream: uuid.UUID, program: str) -> list[int]:
+        key = (stream, program)
+        row = self.card_points.get(key)
+        if row is None:
+            row = self.card_points[key] = [0, 0]
+        return row
+
+    # ------------------------------------------------------------------ points
+
+    def earn(self, stream: uuid.UUID, issuer: str, program: str, lot_id: str, amount: int,
+             vests_at_us: int, at_us: int, kind: str = "EARNED") -> None:
+        self.model.lots[lot_id] = (program, vests_at_us)
+        self.purse(stream, program)[0] += amount
+        pending = at_us < vests_at_us
+        self.lots.append((lot_id, stream.bytes, program, vests_at_us, amount if pending else 0))
+        day = days.day_of(at_us)
+        if pending:
+            self.points[(day, program, issuer, "PENDING", kind)] += amount
+            vest_day = days.day_of(vests_at_us)
+            self.points[(vest_day, program, issuer, "PENDING", "VESTING")] -= amount
+            self.points[(vest_day, program, issuer, "VESTED", "VESTING")] += amount
+        else:
+            self.points[(day, program, issuer, "VESTED", kind)] += amount
+
+    def take(self, stream: uuid.UUID, issuer: str, lot_id: str, points: int, at_us: int,
+             kind: str) -> None:
+        """Points into (+) or out of (-) a lot: pending until the lot vests, vested after."""
+        program, vests_at_us = self.model.lots[lot_id]
+        self.purse(stream, program)[0] += points
+        day = days.day_of(at_us)
+        if at_us < vests_at_us:
+            self.points[(day, program, issuer, "PENDING", kind)] += points
+            vest_day = days.day_of(vests_at_us)  # what vests then changes by as much
+            self.points[(vest_day, program, issuer, "PENDING", "VESTING")] -= points
+            self.points[(vest_day, program, issuer, "VESTED", "VESTING")] += points
+            self.pending[lot_id] += points
+        else:
+            self.points[(day, program, issuer, "VESTED", kind)] += points
+
+    def debt(self, stream: uuid.UUID, issuer: str, program: str, points: int, at_us: int,
+             kind: str) -> None:
+        self.purse(stream, program)[1] += points
+        self.points[(days.day_of(at_us), program, issuer, "DEBT", kind)] += points
+
+
+# ---------------------------------------------------------------------- points movements
+# event type -> f(batch, stream, card, program of the issuer now, event, at)
+
+def _purchase(b: Batch, stream: uuid.UUID, card: Card, program: str | None,
+              e: ev.PurchaseMade, at: int) -> None:
+    issuer = card[1]
+    for lot_id, points in e.redeemed:
+        b.take(stream, issuer, lot_id, -points, at, "REDEEMED")
+    if e.lot is not None:
+        lot = e.lot
+        b.earn(stream, issuer, getattr(lot, "program", "") or program or "", lot.lot_id,
+               lot.amount, lot.vests_at_us, at)
+    if e.debt_settled:
+        b.debt(stream, issuer, program or "", -e.debt_settled, at, "DEBT_SETTLED")
+
+
+def _return(b: Batch, stream: uuid.UUID, card: Card, program: str | None,
+            e: ev.PurchaseReturned, at: int) -> None:
+    issuer = card[1]
+    for lot_id, points in e.points_restored:
+        b.take(stream, issuer, lot_id, points, at, "RESTORED")
+    for lot_id, points in e.points_clawed:
+        b.take(stream, issuer, lot_id, -points, at, "CLAWED_BACK")
+    if e.points_written_off:
+        b.points[(days.day_of(at), program or "", issuer, "WRITTEN_OFF", "RETURN")] += (
+            e.points_written_off)
+    if e.points_debt_added:
+        b.debt(stream, issuer, program or "", e.points_debt_added, at, "DEBT_ADDED")
+
+
+def _expired(b: Batch, stream: uuid.UUID, card: Card, program: str | None,
+             e: ev.PointsExpired, at: int) -> None:
+    b.take(stream, card[1], e.lot_id, -e.amount, at, "EXPIRED")
+
+
+def _replaced(b: Batch, stream: uuid.UUID, card: Card, program: str | None,
+              e: ev.CardReplaced, at: int) -> None:
+    # The purse moves whole to the replacement (CardIssuedAsReplacement.carried): the program
+    # totals do not change; the old card's rows go to zero after this batch's sums.
+    b.replaced.append((stream.bytes,))
+
+
+def _carried(b: Batch, stream: uuid.UUID, card: Card, program: str | None,
+             e: ev.CardIssuedAsReplacement, at: int) -> None:
+    if e.carried is None:
+        return
+    for lot in e.carried.lots:
+        if lot.remaining:
+            b.purse(stream, b.model.lots[lot.lot_id][0])[0] += lot.remaining
+    if e.carried.points_debt:
+        b.purse(stream, program or "")[1] += e.carried.points_debt
+    b.moved_lots.append((stream.bytes, card_stream_id(e.replaces).bytes))
+
+
+_POINTS: dict[type, Callable[..., None]] = {
+    ev.PurchaseMade: _purchase,
+    ev.PurchaseReturned: _return,
+    ev.PointsExpired: _expired,
+    ev.CardReplaced: _replaced,
+    ev.CardIssuedAsReplacement: _carried,
+}
+
+
+def _lot_ids(event: Any) -> list[str]:
+    """The existing lots an event takes from or gives back to (to look up their program)."""
+    if isinstance(event, ev.PurchaseMade):
+        return [lot_id for lot_id, _ in event.redeemed]
+    if isinstance(event, ev.PurchaseReturned):
+        return [lot_id for lot_id, _ in (*event.points_restored, *event.points_clawed)]
+    if isinstance(event, ev.PointsExpired):
+        return [event.lot_id]
+    if isinstance(event, ev.CardIssuedAsReplacement) and event.carried is not None:
+        return [lot.lot_id for lot in event.carried.lots if lot.remaining]
+    return []
+
+
+class FinanceModel:
+    name = NAME
+
+    def __init__(self) -> None:
+        # Facts that never change once in the log: safe to keep whatever runner wrote them.
+        self.cards: dict[uuid.UUID, Card] = {}
+        self.lots: dict[str, Lot] = {}
+
+    def create(self, session: Session) -> None:
+        blob = "BLOB" if session.dialect == "sqlite" else "BYTEA"
+        for sql in (
+            f"proj_fin_cards (stream_id {blob} PRIMARY KEY, card_number TEXT NOT NULL, "
+            "issuer TEXT NOT NULL, currency TEXT NOT NULL, available_minor BIGINT NOT NULL, "
+            "held_minor BIGINT NOT NULL)",
+            f"proj_fin_card_points (stream_id {blob} NOT NULL, program TEXT NOT NULL, "
+            "points BIGINT NOT NULL, debt BIGINT NOT NULL, PRIMARY KEY (stream_id, program))",
+            f"proj_fin_lots (lot_id TEXT PRIMARY KEY, stream_id {blob} NOT NULL, "
+            "program TEXT NOT NULL, vests_at_us BIGINT NOT NULL, pending BIGINT NOT NULL)",
+            "proj_fin_programs (program TEXT NOT NULL, position BIGINT NOT NULL, "
+            "valid_from_us BIGINT NOT NULL, currency TEXT NOT NULL, "
+            "point_value_micros BIGINT NOT NULL, PRIMARY KEY (program, position))",
+            "proj_fin_money (day TEXT NOT NULL, currency TEXT NOT NULL, account TEXT NOT NULL,"
+            " entity TEXT NOT NULL, counterparty TEXT NOT NULL, kind TEXT NOT NULL, "
+            "amount_minor BIGINT NOT NULL, "
+            "PRIMARY KEY (day, currency, account, entity, counterparty, kind))",
+            "proj_fin_points (day TEXT NOT NULL, program TEXT NOT NULL, issuer TEXT NOT NULL, "
+            "bucket TEXT NOT NULL, kind TEXT NOT NULL, points BIGINT NOT NULL, "
+            "PRIMARY KEY (day, program, issuer, bucket, kind))",
+        ):
+            session.execute("CREATE TABLE IF NOT EXISTS " + sql)
+        session.execute("CREATE INDEX IF NOT EXISTS proj_fin_lots_stream ON proj_fin_lots "
+                        "(stream_id)")
+
+    def drop(self, session: Session) -> None:
+        for table in TABLES:
+            session.execute(f"DROP TABLE IF EXISTS {table}")
+
+    # ------------------------------------------------------------------ prepare
+
+    def _look_up(self, store: EventStore, streams: set[uuid.UUID], lot_ids: set[str],
+                 ) -> list[ProgramValue | tuple[str, int]]:
+        with store.session(commit=False) as session:
+            step = limits.PROJECTION_STATES_PER_QUERY
+            if len(self.cards) + len(streams) > FACTS_MAX:
+                self.cards.clear()
+            if len(self.lots) + len(lot_ids) > FACTS_MAX:
+                self.lots.clear()
+            ids = sorted(streams)
+            for start in range(0, len(ids), step):
+                chunk = [i.bytes for i in ids[start:start + step]]
+                for stream_id, number, issuer, currency in session.query(
+                        "SELECT stream_id, card_number, issuer, currency FROM proj_fin_cards "
+                        f"WHERE stream_id IN ({', '.join('?' * len(chunk))})", chunk):
+                    self.cards[uuid.UUID(bytes=bytes(stream_id))] = (number, issuer, currency)
+            wanted = sorted(lot_ids)
+            for start in range(0, len(wanted), step):
+                chunk = wanted[start:start + step]
+                for lot_id, program, vests_at_us in session.query(
+                        "SELECT lot_id, program, vests_at_us FROM proj_fin_lots "
+                        f"WHERE lot_id IN ({', '.join('?' * len(chunk))})", chunk):
+                    self.lots[lot_id] = (program, int(vests_at_us))
+            return [(program, int(position)) for program, position in session.query(
+                "SELECT program, min(position) FROM proj_fin_programs GROUP BY program")]
+
+    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Batch:
+        decoded = [(row, decode_event(row.state)) for row in rows]
+        cards, lots = self.cards, self.lots
+        streams = {row.originator_id for row, _ in decoded
+                   if row.originator_id not in cards and row.originator_id != REGISTRY_ID}
+        lot_ids = {lot_id for _, event in decoded if type(event) in _POINTS
+                   for lot_id in _lot_ids(event) if lot_id not in lots}
+        # Every program's first definition: from then on the issuer's cards earn in it.
+        first = dict(self._look_up(store, streams, lot_ids))  # type: ignore[arg-type]
+        b = Batch(self)
+        money = b.money
+        for row, event in decoded:
+            stream = row.originator_id
+            at = event.meta.recorded_at_us
+            if stream == REGISTRY_ID:
+                if isinstance(event, ProgramDefined):
+                    p = event.program
+                    first.setdefault(p.owner, row.id)
+                    b.programs.append((p.owner, row.id, at, p.currency, p.point_value_micros))
+                continue
+            kind_of = type(event)
+            if kind_of is ev.CardIssued or kind_of is ev.CardIssuedAsReplacement:
+                cards[stream] = (event.card_number, event.issuing_partner_id,  # type: ignore
+                                 event.currency)  # type: ignore[union-attr]
+                b.card_row(stream, cards[stream])
+            card = cards[stream]
+            legs = getattr(event, "legs", None)
+            if legs:
+                kind = KINDS.get(kind_of)
+                if kind is None:
+                    kind = ("HOLD_" + event.reason if kind_of is ev.AuthorizationReleased
+                            else _tag(event))  # type: ignore[union-attr]
+                day = days.day_of(at)
+                number, issuer, currency = card
+                for leg in legs:
+                    account, amount = leg.account, leg.amount_minor
+                    if account.startswith("card:"):
+                        held = account.endswith(":held")
+                        money[(day, currency, "card_held" if held else "card_available",
+                               issuer, "", kind)] += amount
+                        if account[5:-5 if held else -10] == number:
+                            b.card_row(stream, card)[4 if held else 3] += amount
+                        else:  # the replacement card's side of a CardReplaced
+                            new = account[5:-5 if held else -10]
+                            new_stream = card_stream_id(new)
+                            cards[new_stream] = (new, issuer, currency)
+                            b.card_row(new_stream, cards[new_stream])[4 if held else 3] += (
+                                amount)
+                    else:
+                        cls, entity, counterparty = account_class(account)
+                        money[(day, currency, cls, entity, counterparty, kind)] += amount
+            handler = _POINTS.get(kind_of)
+            if handler is not None:
+                issuer = card[1]
+                owner = issuer if first.get(issuer, row.id) < row.id else (
+                    ALLIANCE if first.get(ALLIANCE, row.id) < row.id else None)
+                handler(b, stream, card, owner, event, at)
+        return b
+
+    # ------------------------------------------------------------------ write
+
+    def write(self, session: Session, b: Batch) -> None:
+        session.executemany(
+            "INSERT INTO proj_fin_cards (stream_id, card_number, issuer, currency, "
+            "available_minor, held_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (stream_id) "
+            "DO UPDATE SET available_minor = proj_fin_cards.available_minor + "
+            "excluded.available_minor, held_minor = proj_fin_cards.held_minor + "
+            "excluded.held_minor",
+            [(stream.bytes, *row) for stream, row in b.cards.items()])
+        session.executemany(
+            "INSERT INTO proj_fin_card_points (stream_id, program, points, debt) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (stream_id, program) DO UPDATE SET "
+            "points = proj_fin_card_points.points + excluded.points, "
+            "debt = proj_fin_card_points.debt + excluded.debt",
+            [(stream.bytes, program, p, d) for (stream, program), (p, d)
+             in b.card_points.items()])
+        session.executemany(
+            "INSERT INTO proj_fin_lots (lot_id, stream_id, program, vests_at_us, pending) "
+            "VALUES (?, ?, ?, ?, ?)", b.lots)
+        session.executemany("UPDATE proj_fin_lots SET pending = pending + ? WHERE lot_id = ?",
+                            [(p, lot_id) for lot_id, p in b.pending.items() if p])
+        session.executemany("UPDATE proj_fin_lots SET stream_id = ? WHERE stream_id = ?",
+                            b.moved_lots)
+        session.executemany("UPDATE proj_fin_card_points SET points = 0, debt = 0 "
+                            "WHERE stream_id = ?", b.replaced)
+        session.executemany(
+            "INSERT INTO proj_fin_programs (program, position, valid_from_us, currency, "
+            "point_value_micros) VALUES (?, ?, ?, ?, ?)", b.programs)
+        session.executemany(
+            "INSERT INTO proj_fin_money (day, currency, account, entity, counterparty, kind, "
+            "amount_minor) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, currency, account, "
+            "entity, counterparty, kind) DO UPDATE SET amount_minor = "
+            "proj_fin_money.amount_minor + excluded.amount_minor",
+            [(*key, amount) for key, amount in b.money.items() if amount])
+        session.executemany(
+            "INSERT INTO proj_fin_points (day, program, issuer, bucket, kind, points) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, program, issuer, bucket, kind) "
+            "DO UPDATE SET points = proj_fin_points.points + excluded.points",
+            [(*key, points) for key, points in b.points.items() if points])
+
+
+def finance_runner(store: EventStore, log: SharedLog | None = None) -> ProjectionRunner:
+    return ProjectionRunner(store, FinanceModel(), log=log)
+
+
+# Rows whose sum is zero say nothing (a batch that nets a day's kind to zero may leave one,
+# a rebuild in other batches may not): the digest leaves them out.
+_DIGEST_QUERIES = (
+    "SELECT stream_id, card_number, issuer, currency, available_minor, held_minor "
+    "FROM proj_fin_cards ORDER BY stream_id",
+    "SELECT stream_id, program, points, debt FROM proj_fin_card_points "
+    "WHERE points <> 0 OR debt <> 0 ORDER BY stream_id, program",
+    "SELECT lot_id, stream_id, program, vests_at_us, pending FROM proj_fin_lots "
+    "ORDER BY lot_id",
+    "SELECT program, position, valid_from_us, currency, point_value_micros "
+    "FROM proj_fin_programs ORDER BY program, position",
+    "SELECT day, currency, account, entity, counterparty, kind, amount_minor "
+    "FROM proj_fin_money WHERE amount_minor <> 0 "
+    "ORDER BY day, currency, account, entity, counterparty, kind",
+    "SELECT day, program, issuer, bucket, kind, points FROM proj_fin_points "
+    "WHERE points <> 0 ORDER BY day, program, issuer, bucket, kind",
+)
+
+
+def digest(runner: ProjectionRunner) -> str:
+    """blake2b-256 over every row of the model's tables in key order (hex): a model rebuilt
+    from the log gives the digest of the model that followed it live."""
+    h = hashlib.blake2b(b"loyalty-ledger/finance-read-model/v1\n", digest_size=32)
+    with runner.store.session(commit=False) as session:
+        for sql in _DIGEST_QUERIES:
+            h.update(sql.encode() + b"\n")
+            for row in session.query(sql):
+                h.update(repr(tuple(bytes(v) if isinstance(v, bytes | memoryview) else v
+                                    for v in row)).encode() + b"\n")
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------ reports
+
+_CARD_ACCOUNTS = "account IN ('card_available', 'card_held')"
+_OUTSTANDING = "bucket IN ('VESTED', 'PENDING')"
+
+
+def _values(session: Session) -> list[ProgramValue]:
+    return [ProgramValue(program, int(at), currency, int(value))
+            for program, at, currency, value in session.query(
+                "SELECT program, valid_from_us, currency, point_value_micros "
+                "FROM proj_fin_programs ORDER BY position")]
+
+
+def _entity(column: str, entity: str) -> tuple[str, tuple[str, ...]]:
+    return (f" AND {column} = ?", (entity,)) if entity else ("", ())
+
+
+def liability(runner: ProjectionRunner, as_of: str, entity: str = "") -> reports.Liability:
+    """Stored value per issuer and points per program outstanding at the end of UTC day
+    `as_of`, from the model brought up to the log's end; `entity`: that issuer's and that
+    program's only."""
+    runner.catch_up()
+    sv_only, sv_args = _entity("entity", entity)
+    pts_only, pts_args = _entity("program", entity)
+    with runner.store.session(commit=False) as session:
+        sv = {(e, c, a): int(s) for e, c, a, s in session.query(
+            "SELECT entity, currency, account, sum(amount_minor) FROM proj_fin_money "
+            f"WHERE day <= ? AND {_CARD_ACCOUNTS}{sv_only} GROUP BY entity, currency, account",
+            (as_of, *sv_args))}
+        points = {(p, bucket): int(s) for p, bucket, s in session.query(
+            "SELECT program, bucket, sum(points) FROM proj_fin_points "
+            f"WHERE day <= ?{pts_only} GROUP BY program, bucket", (as_of, *pts_args))}
+        values = _values(session)
+    return reports.liability(as_of, sv, points, values)
+
+
+def roll_forward(runner: ProjectionRunner, from_day: str, to_day: str,
+                 entity: str = "") -> tuple[reports.RollForward, ...]:
+    """Each issuer's stored value and each program's points from the start of `from_day` to
+    the end of `to_day` (UTC), line by line."""
+    runner.catch_up()
+    sv_only, sv_args = _entity("entity", entity)
+    pts_only, pts_args = _entity("program", entity)
+    before = days.previous(from_day)
+    sv_open: dict[tuple[str, str], int] = {}
+    sv_close: dict[tuple[str, str], int] = {}
+    sv_moves: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    pts_open: dict[str, int] = {}
+    pts_close: dict[str, int] = {}
+    pts_moves: dict[str, dict[str, int]] = defaultdict(dict)
+    memo: dict[str, dict[str, int]] = defaultdict(dict)
+    with runner.store.session(commit=False) as session:
+        for target, day in ((sv_open, before), (sv_close, to_day)):
+            for e, c, s in session.query(
+                    "SELECT entity, currency, sum(amount_minor) FROM proj_fin_money "
+                    f"WHERE day <= ? AND {_CARD_ACCOUNTS}{sv_only} GROUP BY entity, currency",
+                    (day, *sv_args)):
+                target[e, c] = int(s)
+        for e, c, kind, s in session.query(
+                "SELECT entity, currency, kind, sum(amount_minor) FROM proj_fin_money "
+                f"WHERE day >= ? AND day <= ? AND {_CARD_ACCOUNTS}{sv_only} "
+                "GROUP BY entity, currency, kind", (from_day, to_day, *sv_args)):
+            if int(s):
+                sv_moves[e, c][kind] = int(s)
+        for points_target, day in ((pts_open, before), (pts_close, to_day)):
+            for p, s in session.query(
+                    "SELECT program, sum(points) FROM proj_fin_points "
+                    f"WHERE day <= ? AND {_OUTSTANDING}{pts_only} GROUP BY program",
+                    (day, *pts_args)):
+                points_target[p] = int(s)
+        for p, bucket, kind, s in session.query(
+                "SELECT program, bucket, kind, sum(points) FROM proj_fin_points "
+                f"WHERE day >= ? AND day <= ?{pts_only} GROUP BY program, bucket, kind",
+                (from_day, to_day, *pts_args)):
+            if not int(s):
+                continue
+            if bucket in ("VESTED", "PENDING"):
+                pts_moves[p][kind] = pts_moves[p].get(kind, 0) + int(s)
+            else:
+                memo[p][f"{bucket}_{kind}"] = int(s)
+        values = _values(session)
+    # Vesting moves points between the outstanding buckets: nothing on the total.
+    for moves in pts_moves.values():
+        if moves.get("VESTING") == 0:
+            del moves["VESTING"]
+    return reports.roll_forward(from_day, to_day, sv_open, sv_moves, sv_close, pts_open,
+                                pts_moves, pts_close, memo, values)
+
+
+def breakage(runner: ProjectionRunner, from_day: str, to_day: str,
+             entity: str = "") -> tuple[reports.Breakage, ...]:
+    """What expired per UTC month between the start of `from_day` and the end of `to_day`."""
+    runner.catch_up()
+    sv_only, sv_args = _entity("entity", entity)
+    pts_only, pts_args = _entity("program", entity)
+    sv_kinds = sorted(reports.SV_EXPIRED_KINDS) or [""]
+    pts_kinds = sorted(reports.POINTS_EXPIRED_KINDS) or [""]
+    with runner.store.session(commit=False) as session:
+        sv = [(d, e, c, int(s)) for d, e, c, s in session.query(
+            "SELECT day, entity, currency, sum(amount_minor) FROM proj_fin_money "
+            f"WHERE day >= ? AND day <= ? AND {_CARD_ACCOUNTS}{sv_only} AND kind IN "
+            f"({', '.join('?' * len(sv_kinds))}) GROUP BY day, entity, currency",
+            (from_day, to_day, *sv_args, *sv_kinds))]
+        pts = [(d, p, int(s)) for d, p, s in session.query(
+            "SELECT day, program, sum(points) FROM proj_fin_points "
+            f"WHERE day >= ? AND day <= ? AND {_OUTSTANDING}{pts_only} AND kind IN "
+            f"({', '.join('?' * len(pts_kinds))}) GROUP BY day, program",
+            (from_day, to_day, *pts_args, *pts_kinds))]
+        values = _values(session)
+    return reports.breakage(sv, pts, values)
+
+
+def card_balances(runner: ProjectionRunner, card_number: str, now_us: int,
+                  ) -> tuple[int, int, dict[str, tuple[int, int, int]]] | None:
+    """A card's (available, held, {program: (vested, pending, debt)}) from the balances
+    tables, pending counted at `now_us` (None: no such card)."""
+    runner.catch_up()
+    stream = card_stream_id(card_number).bytes
+    with runner.store.session(commit=False) as session:
+        found = session.query("SELECT available_minor, held_minor FROM proj_fin_cards "
+                              "WHERE stream_id = ?", (stream,))
+        if not found:
+            return None
+        pending = dict(session.query(
+            "SELECT program, sum(pending) FROM proj_fin_lots WHERE stream_id = ? AND "
+            "vests_at_us > ? GROUP BY program", (stream, now_us)))
+        purses = {program: (int(points) - int(pending.get(program) or 0),
+                            int(pending.get(program) or 0), int(debt))
+                  for program, points, debt in session.query(
+                      "SELECT program, points, debt FROM proj_fin_card_points "
+                      "WHERE stream_id = ?", (stream,))}
+    return int(found[0][0]), int(found[0][1]), purses
