@@ -75,6 +75,7 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["PosService"].full_name,
     pb.DESCRIPTOR.services_by_name["ProgramService"].full_name,
     pb.DESCRIPTOR.services_by_name["SettlementService"].full_name,
+    "loyalty.v1.FinanceService",  # grpc_api/finance.py (proto/loyalty/v1/finance.proto)
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
@@ -672,6 +673,9 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     from grpc_api.settlement import SettlementService  # it builds on this module's helpers
 
     pb_grpc.add_SettlementServiceServicer_to_server(SettlementService(gateway), server)
+    from grpc_api.finance import FinanceService, fpb_grpc  # the finance reports
+
+    fpb_grpc.add_FinanceServiceServicer_to_server(FinanceService(gateway), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

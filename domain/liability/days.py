@@ -23,16 +23,16 @@ def day_number(at_us: int) -> int:
     return min(at_us // DAY_US, _LAST_NUMBER)
 
 
-_names: dict[int, str] = {}
+names: dict[int, str] = {}  # day number -> its name
 
 
 def day_name(number: int) -> str:
     """"YYYY-MM-DD" of a day number (memoised: a batch of the log spans a few days)."""
-    name = _names.get(number)
+    name = names.get(number)
     if name is None:
-        if len(_names) > 100_000:
-            _names.clear()
-        name = _names[number] = (_EPOCH + dt.timedelta(days=max(0, number))).isoformat()
+        if len(names) > 100_000:
+            names.clear()
+        name = names[number] = (_EPOCH + dt.timedelta(days=max(0, number))).isoformat()
     return name
 
 
