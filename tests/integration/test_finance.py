@@ -12,12 +12,16 @@ expiry job, and a card replaced. One world per store, built once for the module.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import random
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -387,3 +391,37 @@ def test_a_bad_day_names_its_field(value: str, field: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         days.parse_day(value, field)
     assert raised.value.field == field
+
+
+def test_the_report_and_rebuild_commands(world: World) -> None:
+    from tests.support.processes import run
+
+    day = days.day_of(days.end_us(world.first_day) + 20 * days.DAY_US)
+    done = run("report", "liability", "--as-of", day, "--format", "json", "--database",
+               world.url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == json.loads(msgspec.json.encode(
+        finance.liability(world.runner, day)))
+    done = run("report", "rollforward", "--from", world.first_day, "--to", day, "--format",
+               "csv", "--entity", "P1", "--database", world.url)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [(r["kind"], r["entity"]) for r in rows] == [("STORED_VALUE", "P1"),
+                                                        ("POINTS", "P1")]
+    expected = {r.kind: r for r in finance.roll_forward(world.runner, world.first_day, day,
+                                                        "P1")}
+    assert int(rows[0]["closing"]) == expected["STORED_VALUE"].closing
+    assert int(rows[1]["expired"]) == dict(expected["POINTS"].lines)["expired"]
+    done = run("report", "breakage", "--from", world.first_day, "--to", world.day,
+               "--database", world.url)
+    assert done.returncode == 0 and "POINTS" in done.stdout, done.stderr
+    for args, field in ((("liability", "--as-of", "2026-02-30"), "--as-of"),
+                        (("rollforward", "--from", "2026-12-02", "--to", "2026-12-01"), "--to"),
+                        (("breakage", "--from", "someday"), "--from"),
+                        (("liability", "--entity", "P9"), "--entity")):
+        done = run("report", *args, "--database", world.url)
+        assert done.returncode == 2 and f"{field}:" in done.stderr, (args, done.stderr)
+    done = run("project", "--rebuild", "finance", "--database", world.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(f"digest {world.live_digests[-1]}")
+    assert "rebuild finance: log" in done.stderr and "100%" in done.stderr
