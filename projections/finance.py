@@ -92,20 +92,25 @@ def _tag(event: Any) -> str:
 
 
 _parsed: dict[str, tuple[str, str, str]] = {}
+# The last part of an account that names its side rather than a counterparty.
+SIDES = frozenset({"available", "held", "sv_funding", "funding", "given", "outstanding", "fee",
+                   "difference"})
 
 
 def account_class(account: str) -> tuple[str, str, str]:
-    """(class, entity, counterparty) of a non-card account of domain/postings.py."""
+    """(class, entity, counterparty) of a non-card account of domain/postings.py:
+    `kind:entity:side` -> (kind_side, entity, ""), `kind:entity:other` -> (kind, entity,
+    other), `kind:entity:other:side` -> (kind_side, entity, other)."""
     found = _parsed.get(account)
     if found is None:
         head, _, rest = account.partition(":")
         parts = rest.split(":")
-        if head == "clearing" and len(parts) == 2:
-            found = ("clearing", parts[0], parts[1])
-        elif len(parts) >= 2:
-            found = (f"{head}_{parts[-1]}", parts[0], ":".join(parts[1:-1]))
-        else:
+        if len(parts) == 1:
             found = (head, rest, "")
+        elif len(parts) == 2 and parts[1] not in SIDES:
+            found = (head, parts[0], parts[1])
+        else:
+            found = (f"{head}_{parts[-1]}", parts[0], ":".join(parts[1:-1]))
         if len(_parsed) > 100_000:
             _parsed.clear()
         _parsed[account] = found
@@ -116,6 +121,9 @@ def account_class(account: str) -> tuple[str, str, str]:
 Card = tuple[str, str, str, str, str]
 Lot = tuple[str, int]  # (program, vests_at_us)
 Stream = int  # a stream id as its 128-bit integer: hashed in C, unlike uuid.UUID
+
+
+_CARD_SIDES = (":available", ":held")
 
 
 def _card(number: str, issuer: str, currency: str) -> Card:
@@ -169,10 +177,21 @@ class Batch:
         else:
             self.points[(day, program, issuer, "VESTED", kind)] += amount
 
+    def lot(self, lot_id: str, owner: str | None) -> Lot:
+        """A lot's program and vesting time. A lot this model never saw earned (a kind of
+        event that adds lots and has no entry in _POINTS yet) counts as vested points of the
+        card's own program, and is counted (`FinanceModel.unknown_lots`) rather than stopping
+        the projector."""
+        found = self.model.lots.get(lot_id)
+        if found is None:
+            self.model.unknown_lots += 1
+            found = (owner or "", 0)
+        return found
+
     def take(self, stream: Stream, issuer: str, lot_id: str, points: int, at_us: int,
-             kind: str) -> None:
+             kind: str, owner: str | None = None) -> None:
         """Points into (+) or out of (-) a lot: pending until the lot vests, vested after."""
-        program, vests_at_us = self.model.lots[lot_id]
+        program, vests_at_us = self.lot(lot_id, owner)
         self.purse(stream, program)[0] += points
         day = days.day_of(at_us)
         if at_us < vests_at_us:
@@ -197,7 +216,7 @@ def _purchase(b: Batch, stream: Stream, card: Card, program: str | None,
               e: ev.PurchaseMade, at: int) -> None:
     issuer = card[1]
     for lot_id, points in e.redeemed:
-        b.take(stream, issuer, lot_id, -points, at, "REDEEMED")
+        b.take(stream, issuer, lot_id, -points, at, "REDEEMED", program)
     if e.lot is not None:
         lot = e.lot
         b.earn(stream, issuer, getattr(lot, "program", "") or program or "", lot.lot_id,
@@ -210,9 +229,9 @@ def _return(b: Batch, stream: Stream, card: Card, program: str | None,
             e: ev.PurchaseReturned, at: int) -> None:
     issuer = card[1]
     for lot_id, points in e.points_restored:
-        b.take(stream, issuer, lot_id, points, at, "RESTORED")
+        b.take(stream, issuer, lot_id, points, at, "RESTORED", program)
     for lot_id, points in e.points_clawed:
-        b.take(stream, issuer, lot_id, -points, at, "CLAWED_BACK")
+        b.take(stream, issuer, lot_id, -points, at, "CLAWED_BACK", program)
     if e.points_written_off:
         b.points[(days.day_of(at), program or "", issuer, "WRITTEN_OFF", "RETURN")] += (
             e.points_written_off)
@@ -222,7 +241,7 @@ def _return(b: Batch, stream: Stream, card: Card, program: str | None,
 
 def _expired(b: Batch, stream: Stream, card: Card, program: str | None,
              e: ev.PointsExpired, at: int) -> None:
-    b.take(stream, card[1], e.lot_id, -e.amount, at, "EXPIRED")
+    b.take(stream, card[1], e.lot_id, -e.amount, at, "EXPIRED", program)
 
 
 def _replaced(b: Batch, stream: Stream, card: Card, program: str | None,
@@ -238,10 +257,22 @@ def _carried(b: Batch, stream: Stream, card: Card, program: str | None,
         return
     for lot in e.carried.lots:
         if lot.remaining:
-            b.purse(stream, b.model.lots[lot.lot_id][0])[0] += lot.remaining
+            b.purse(stream, b.lot(lot.lot_id, program)[0])[0] += lot.remaining
     if e.carried.points_debt:
         b.purse(stream, program or "")[1] += e.carried.points_debt
     b.moved_lots.append((_bytes(stream), card_stream_id(e.replaces).bytes))
+
+
+def _exchanged(b: Batch, stream: Stream, card: Card, program: str | None, e: Any,
+               at: int) -> None:
+    """Points exchanged between two of the card's purses (PointsExchanged, once the ledger
+    has it): out of the lots taken, into a new lot of the destination program."""
+    issuer = card[1]
+    for lot_id, points in e.taken:
+        b.take(stream, issuer, lot_id, -points, at, "EXCHANGED_OUT", program)
+    lot = e.lot
+    b.earn(stream, issuer, getattr(lot, "program", "") or program or "", lot.lot_id,
+           lot.amount, lot.vests_at_us, at, "EXCHANGED_IN")
 
 
 _POINTS: dict[type, Callable[..., None]] = {
@@ -251,6 +282,8 @@ _POINTS: dict[type, Callable[..., None]] = {
     ev.CardReplaced: _replaced,
     ev.CardIssuedAsReplacement: _carried,
 }
+if hasattr(ev, "PointsExchanged"):  # the exchange (issue 9, section 2), where it is merged
+    _POINTS[ev.PointsExchanged] = _exchanged
 
 
 def _lot_ids(event: Any) -> list[str]:
@@ -263,7 +296,7 @@ def _lot_ids(event: Any) -> list[str]:
         return [event.lot_id]
     if isinstance(event, ev.CardIssuedAsReplacement) and event.carried is not None:
         return [lot.lot_id for lot in event.carried.lots if lot.remaining]
-    return []
+    return [lot_id for lot_id, _ in getattr(event, "taken", ())]
 
 
 def _bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -289,6 +322,7 @@ class FinanceModel:
         # Facts that never change once in the log: safe to keep whatever runner wrote them.
         self.cards: dict[Stream, Card] = {}
         self.lots: dict[str, Lot] = {}
+        self.unknown_lots = 0  # lots taken from that no event known here earned
 
     def create(self, session: Session) -> None:
         blob = "BLOB" if session.dialect == "sqlite" else "BYTEA"
@@ -414,7 +448,8 @@ class FinanceModel:
                     elif account == own_held:
                         held[stream] += amount
                         money[(day, currency, "card_held", issuer, "", kind)] += amount
-                    elif account.startswith("card:"):  # the replacement's side of a move
+                    elif account.startswith("card:") and account.endswith(_CARD_SIDES):
+                        # the replacement's side of a CardReplaced
                         number, _, side = account[5:].rpartition(":")
                         other = card_stream_id(number).int
                         cards[other] = _card(number, issuer, currency)

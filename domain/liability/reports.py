@@ -49,6 +49,8 @@ POINTS_LINES: dict[str, str] = {
     "REDEEMED": "redeemed",
     "CLAWED_BACK": "clawed_back",
     "EXPIRED": "expired",
+    "EXCHANGED_IN": "exchanged_in",  # points exchange (PointsExchanged)
+    "EXCHANGED_OUT": "exchanged_out",
 }
 # Lines that lower the outstanding amount (shown as positive amounts, subtracted).
 OUTFLOWS = frozenset({"spent", "redeemed", "clawed_back", "exchanged_out", "expired",

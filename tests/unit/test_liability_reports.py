@@ -95,10 +95,40 @@ def test_breakage_is_valued_on_the_day_the_points_expired() -> None:
     (postings.funding("P1"), ("partner_sv_funding", "P1", "")),
     (postings.coupon_funding("SUPPLIER-9"), ("coupons_funding", "SUPPLIER-9", "")),
     (postings.coupon_given("P2"), ("coupons_given", "P2", "")),
-    ("program:P1:liability", ("program_liability", "P1", "")),  # an account not known yet
-    ("exchange:P1:P2:fee", ("exchange_fee", "P1", "P2")),
+    # the exchange's accounts (issue 9, section 2), named as that branch names them
+    ("points:P1:outstanding", ("points_outstanding", "P1", "")),
+    ("points:P2:funding", ("points_funding", "P2", "")),
+    ("exchange:P1:fee", ("exchange_fee", "P1", "")),
+    ("exchange:P1:P2", ("exchange", "P1", "P2")),
+    ("exchange:P1:P2:difference", ("exchange_difference", "P1", "P2")),
+    ("newkind:P1", ("newkind", "P1", "")),
 ])
 def test_accounts_become_classes_entities_and_counterparties(account: str,
                                                              parsed: tuple[str, str, str],
                                                              ) -> None:
     assert account_class(account) == parsed
+
+
+def test_an_exchange_moves_points_between_programs_and_an_unknown_lot_is_counted() -> None:
+    """The handler the exchange's PointsExchanged gets where both branches are merged, on a
+    stand-in event with its fields; and a lot no known event earned does not stop the model."""
+    from types import SimpleNamespace
+
+    from projections.finance import Batch, FinanceModel, _card, _exchanged
+
+    model = FinanceModel()
+    b = Batch(model)
+    day = 20_000 * US_PER_DAY
+    b.earn(7, "P1", "P1", "lot-1", 100, day, day)  # vested at once
+    moved = SimpleNamespace(taken=(("lot-1", 40),), lot=SimpleNamespace(
+        lot_id="lot-2", amount=25, vests_at_us=day + 1, program="P2"))
+    _exchanged(b, 7, _card("6000", "P1", "USD"), "P1", moved, day + 1)
+    on = days.day_of(day)
+    assert b.points[(on, "P1", "P1", "VESTED", "EXCHANGED_OUT")] == -40
+    assert b.points[(on, "P2", "P1", "VESTED", "EXCHANGED_IN")] == 25
+    assert b.card_points == {(7, "P1"): [60, 0], (7, "P2"): [25, 0]}
+    assert dict(rp._lines({"EXCHANGED_IN": 25, "EXCHANGED_OUT": -40}, rp.POINTS_LINES,
+                          rp.POINTS_ORDER)) == {**dict.fromkeys(rp.POINTS_ORDER, 0),
+                                                 "exchanged_in": 25, "exchanged_out": 40}
+    b.take(7, "P1", "lot-from-elsewhere", -5, day + 2, "REDEEMED", "P1")
+    assert model.unknown_lots == 1 and b.card_points[(7, "P1")] == [55, 0]
