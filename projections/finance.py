@@ -143,6 +143,7 @@ class Batch:
         self.points: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
         self.touched: set[Stream] = set()  # cards whose row this batch changes
         self.new: set[Stream] = set()  # of those, cards whose row may not be there yet
+        self.identities: dict[Stream, tuple[str, str, str]] = {}  # new: number, issuer, cur
         self.available: dict[Stream, int] = defaultdict(int)
         self.held: dict[Stream, int] = defaultdict(int)
         self.card_points: dict[tuple[Stream, str], list[int]] = {}
@@ -317,11 +318,15 @@ def _bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequ
 
 class FinanceModel:
     name = NAME
+    # prepare reads of its tables only facts it also keeps in memory from the batches it
+    # prepared: the runner may prepare a batch while the one before is being written.
+    overlap = True
 
     def __init__(self) -> None:
         # Facts that never change once in the log: safe to keep whatever runner wrote them.
         self.cards: dict[Stream, Card] = {}
         self.lots: dict[str, Lot] = {}
+        self.programs: dict[str, int] = {}  # program -> the log id of its first definition
         self.unknown_lots = 0  # lots taken from that no event known here earned
 
     def create(self, session: Session) -> None:
@@ -364,10 +369,6 @@ class FinanceModel:
         """Fill the caches for `streams` and `lot_ids`; every program's first position."""
         with store.session(commit=False) as session:
             step = limits.PROJECTION_STATES_PER_QUERY
-            if len(self.cards) + len(streams) > FACTS_MAX:
-                self.cards.clear()
-            if len(self.lots) + len(lot_ids) > FACTS_MAX:
-                self.lots.clear()
             ids = sorted(streams)
             for start in range(0, len(ids), step):
                 chunk = [_bytes(i) for i in ids[start:start + step]]
@@ -383,8 +384,11 @@ class FinanceModel:
                         "SELECT lot_id, program, vests_at_us FROM proj_fin_lots "
                         f"WHERE lot_id IN ({', '.join('?' * len(chunk))})", chunk):
                     self.lots[lot_id] = (program, int(vests_at_us))
-            return {program: int(position) for program, position in session.query(
+            found = {program: int(position) for program, position in session.query(
                 "SELECT program, min(position) FROM proj_fin_programs GROUP BY program")}
+        for program, position in self.programs.items():  # the batch before may be unwritten
+            found[program] = min(position, found.get(program, position))
+        return found
 
     def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Batch:
         # A batch makes ~10 objects per row that all live until its end: the cyclic
@@ -422,6 +426,7 @@ class FinanceModel:
                 if isinstance(event, ProgramDefined):
                     p = event.program
                     first.setdefault(p.owner, row.id)
+                    self.programs.setdefault(p.owner, first[p.owner])
                     b.programs.append((p.owner, row.id, at, p.currency, p.point_value_micros))
                 continue
             kind_of = type(event)
@@ -466,18 +471,27 @@ class FinanceModel:
                 owner = issuer if first.get(issuer, row.id) < row.id else (
                     ALLIANCE if first.get(ALLIANCE, row.id) < row.id else None)
                 handler(b, stream, card, owner, event, at)
+        # The rows of cards new to the table, named now: the memory below may be let go
+        # while this batch is written.
+        b.identities = {s: cards[s][:3] for s in b.new}
+        if len(cards) > FACTS_MAX:  # keep this batch's: the next may need them before
+            keep = b.touched | {stream for stream, _ in decoded}  # this one is written
+            self.cards = {s: c for s, c in cards.items() if s in keep}
+        if len(lots) > FACTS_MAX:
+            keep_lots = {row[0] for row in b.lots} | lot_ids
+            self.lots = {k: v for k, v in lots.items() if k in keep_lots}
         return b
 
     # ------------------------------------------------------------------ write
 
     def write(self, session: Session, b: Batch) -> None:
-        cards, available, held = self.cards, b.available, b.held
+        identities, available, held = b.identities, b.available, b.held
         # Cards issued before this batch have their row: an UPDATE joined on the key (about
         # a third cheaper on PostgreSQL than INSERT ... ON CONFLICT for a thousand rows).
         _bulk(session, "INSERT INTO proj_fin_cards (stream_id, card_number, issuer, currency, "
               "available_minor, held_minor)", ("bytea", "text", "text", "text", "bigint",
                                                "bigint"),
-              [(_bytes(s), *cards[s][:3], available.get(s, 0), held.get(s, 0))
+              [(_bytes(s), *identities[s], available.get(s, 0), held.get(s, 0))
                for s in b.new],
               "ON CONFLICT (stream_id) DO UPDATE SET available_minor = "
               "proj_fin_cards.available_minor + excluded.available_minor, held_minor = "

@@ -12,6 +12,7 @@ expiry job, and a card replaced. One world per store, built once for the module.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -425,3 +426,64 @@ def test_the_report_and_rebuild_commands(world: World) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"digest {world.live_digests[-1]}")
     assert "rebuild finance: log" in done.stderr and "100%" in done.stderr
+
+
+def _reset(w: World) -> None:
+    with w.ledger.store.session(commit=True) as session:
+        session.execute("UPDATE projection_positions SET position = 0 WHERE name = ?",
+                        (finance.NAME,))
+        finance.FinanceModel().drop(session)
+        finance.FinanceModel().create(session)
+
+
+class _Failing(finance.FinanceModel):
+    """Its third write fails (a database gone mid-catch-up), after the two before it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, session: Any, b: Any) -> None:
+        self.writes += 1
+        if self.writes == 3:
+            raise RuntimeError("the database went away")
+        super().write(session, b)
+
+
+def test_overlapped_catch_ups_racing_or_failing_still_apply_each_batch_once(
+        world: World) -> None:
+    """The runner prepares a batch while the one before is written (FinanceModel.overlap):
+    two runners catching up at once in two threads, and one whose third write fails and is
+    run again, end with the live digest."""
+    import threading
+
+    live = world.live_digests[-1]
+    _reset(world)
+    other = open_store(world.url)
+    try:
+        runners = [ProjectionRunner(world.ledger.store, finance.FinanceModel(), batch_rows=64),
+                   ProjectionRunner(other, finance.FinanceModel(), batch_rows=41)]
+        def race(runner: ProjectionRunner) -> None:
+            # SQLite may answer "database is locked" to the loser, which goes on below as
+            # the projector's follower does at its next poll.
+            with contextlib.suppress(Exception):
+                runner.catch_up()
+
+        threads = [threading.Thread(target=race, args=(r,)) for r in runners]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        for r in runners:
+            r.catch_up()  # a runner that lost the race goes on from the recorded position
+        assert finance.digest(runners[0]) == live
+        _reset(world)
+        failing = ProjectionRunner(other, _Failing(), batch_rows=50)
+        with pytest.raises(RuntimeError):
+            failing.catch_up()
+        # two batches of 50 log rows written, no more
+        assert failing.position == world.ledger.store.read_log(1, 100)[-1].id
+        failing.catch_up()
+        assert finance.digest(failing) == live
+    finally:
+        other.close()
