@@ -117,8 +117,9 @@ def account_class(account: str) -> tuple[str, str, str]:
     return found
 
 
-# A card in memory: (number, issuer, currency, its available account, its held account).
-Card = tuple[str, str, str, str, str]
+# A card in memory: (number, issuer, currency, its available account, its held account, and
+# the (currency, class, entity, counterparty) of each in proj_fin_money).
+Card = tuple[str, str, str, str, str, tuple[str, str, str, str], tuple[str, str, str, str]]
 Lot = tuple[str, int]  # (program, vests_at_us)
 Stream = int  # a stream id as its 128-bit integer: hashed in C, unlike uuid.UUID
 
@@ -127,7 +128,8 @@ _CARD_SIDES = (":available", ":held")
 
 
 def _card(number: str, issuer: str, currency: str) -> Card:
-    return (number, issuer, currency, f"card:{number}:available", f"card:{number}:held")
+    return (number, issuer, currency, f"card:{number}:available", f"card:{number}:held",
+            (currency, "card_available", issuer, ""), (currency, "card_held", issuer, ""))
 
 
 def _bytes(stream: Stream) -> bytes:
@@ -139,7 +141,8 @@ class Batch:
 
     def __init__(self, model: FinanceModel) -> None:
         self.model = model
-        self.money: dict[tuple[str, str, str, str, str, str], int] = defaultdict(int)
+        # (day, kind, (currency, account class, entity, counterparty)) -> sum
+        self.money: dict[tuple[str, str, tuple[str, str, str, str]], int] = defaultdict(int)
         self.points: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
         self.touched: set[Stream] = set()  # cards whose row this batch changes
         self.new: set[Stream] = set()  # of those, cards whose row may not be there yet
@@ -416,8 +419,9 @@ class FinanceModel:
         # Every program's first definition: from then on its owner's cards earn in it.
         first = self._look_up(store, streams, lot_ids)
         b = Batch(self)
-        money, available, held, touched = b.money, b.available, b.held, b.touched
+        money, available, held, new = b.money, b.available, b.held, b.new
         kinds, points_handlers, parse = KINDS, _POINTS, account_class
+        tails: dict[str, dict[str, tuple[str, str, str, str]]] = {}  # currency -> account -> tail
         day_names, day_us = days.names, days.DAY_US
         issued = (ev.CardIssued, ev.CardIssuedAsReplacement)
         for (stream, event), row in zip(decoded, rows, strict=True):
@@ -433,8 +437,7 @@ class FinanceModel:
             if kind_of in issued:
                 cards[stream] = _card(event.card_number, event.issuing_partner_id,  # type: ignore
                                       event.currency)  # type: ignore[union-attr]
-                touched.add(stream)
-                b.new.add(stream)
+                new.add(stream)
             card = cards[stream]
             legs = getattr(event, "legs", None)
             if legs:
@@ -443,37 +446,42 @@ class FinanceModel:
                     kind = ("HOLD_" + event.reason if kind_of is ev.AuthorizationReleased
                             else _tag(event))  # type: ignore[union-attr]
                 day = day_names.get(at // day_us) or days.day_of(at)
-                _, issuer, currency, own_available, own_held = card
-                touched.add(stream)
+                _, issuer, currency, own_available, own_held, available_tail, held_tail = card
                 for leg in legs:
                     account, amount = leg.account, leg.amount_minor
                     if account == own_available:
                         available[stream] += amount
-                        money[(day, currency, "card_available", issuer, "", kind)] += amount
+                        money[(day, kind, available_tail)] += amount
                     elif account == own_held:
                         held[stream] += amount
-                        money[(day, currency, "card_held", issuer, "", kind)] += amount
+                        money[(day, kind, held_tail)] += amount
                     elif account.startswith("card:") and account.endswith(_CARD_SIDES):
                         # the replacement's side of a CardReplaced
                         number, _, side = account[5:].rpartition(":")
                         other = card_stream_id(number).int
-                        cards[other] = _card(number, issuer, currency)
-                        touched.add(other)
-                        b.new.add(other)
-                        (held if side == "held" else available)[other] += amount
-                        money[(day, currency, f"card_{side}", issuer, "", kind)] += amount
+                        cards[other] = replacement = _card(number, issuer, currency)
+                        new.add(other)
+                        held_side = side == "held"
+                        (held if held_side else available)[other] += amount
+                        money[(day, kind, replacement[6 if held_side else 5])] += amount
                     else:
-                        cls, entity, counterparty = parse(account)
-                        money[(day, currency, cls, entity, counterparty, kind)] += amount
+                        known = tails.get(currency)
+                        if known is None:
+                            known = tails[currency] = {}
+                        tail = known.get(account)
+                        if tail is None:
+                            tail = known[account] = (currency, *parse(account))
+                        money[(day, kind, tail)] += amount
             handler = points_handlers.get(kind_of)
             if handler is not None:
                 issuer = card[1]
                 owner = issuer if first.get(issuer, row.id) < row.id else (
                     ALLIANCE if first.get(ALLIANCE, row.id) < row.id else None)
                 handler(b, stream, card, owner, event, at)
+        b.touched = new | available.keys() | held.keys()
         # The rows of cards new to the table, named now: the memory below may be let go
         # while this batch is written.
-        b.identities = {s: cards[s][:3] for s in b.new}
+        b.identities = {s: cards[s][:3] for s in new}
         if len(cards) > FACTS_MAX:  # keep this batch's: the next may need them before
             keep = b.touched | {stream for stream, _ in decoded}  # this one is written
             self.cards = {s: c for s, c in cards.items() if s in keep}
@@ -529,7 +537,8 @@ class FinanceModel:
         _bulk(session, "INSERT INTO proj_fin_money (day, currency, account, entity, "
               "counterparty, kind, amount_minor)",
               ("text", "text", "text", "text", "text", "text", "bigint"),
-              [(*key, amount) for key, amount in b.money.items() if amount],
+              [(day, *tail, kind, amount) for (day, kind, tail), amount in b.money.items()
+               if amount],
               "ON CONFLICT (day, currency, account, entity, counterparty, kind) DO UPDATE SET "
               "amount_minor = proj_fin_money.amount_minor + excluded.amount_minor")
         _bulk(session, "INSERT INTO proj_fin_points (day, program, issuer, bucket, kind, "
