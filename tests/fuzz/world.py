@@ -24,6 +24,8 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from domain.common import luhn_complete
+from grpc_api.generated import finance_pb2 as fpb
+from grpc_api.generated import finance_pb2_grpc as fpb_grpc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger.engine import Ledger
@@ -31,7 +33,10 @@ from tests.fuzz.generator import Pools
 from tests.support.alliance import Alliance
 
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
-          "ProgramService": "Program", "SettlementService": "Settlement"}
+          "ProgramService": "Program", "SettlementService": "Settlement",
+          "FinanceService": "Finance"}
+# The generated modules of the services not in pos.proto.
+MODULES: dict[str, tuple[Any, Any]] = {"FinanceService": (fpb, fpb_grpc)}
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ def rpcs_from_descriptors() -> list[Rpc]:
     """Every RPC of the four services, read from the descriptors (nothing listed by hand)."""
     found = []
     for service_name, group in GROUPS.items():
-        service = pb.DESCRIPTOR.services_by_name[service_name]
+        module = MODULES.get(service_name, (pb, pb_grpc))[0]
+        service = module.DESCRIPTOR.services_by_name[service_name]
         for method in service.methods:
             found.append(Rpc(group, service_name, method.name,
                              GetMessageClass(method.input_type), method.client_streaming))
@@ -108,7 +114,8 @@ class World:
 
     def __post_init__(self) -> None:
         for service in GROUPS:
-            self.stubs[service] = getattr(pb_grpc, f"{service}Stub")(self.channel)
+            grpc_module = MODULES.get(service, (pb, pb_grpc))[1]
+            self.stubs[service] = getattr(grpc_module, f"{service}Stub")(self.channel)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -452,6 +459,25 @@ class World:
     def _v_GetSettlementStatement(self, rng: random.Random) -> tuple[Message, str]:
         return pb.GetSettlementStatementRequest(
             period_id=rng.choice([0, 1]), entity_id=rng.choice(["", "P1", "P2"])), \
+            rng.choice(["admin", "finance", "auditor"])
+
+    # FinanceService (read-only: valid days around today, entities in and out of scope)
+
+    def _day(self, rng: random.Random) -> str:
+        return rng.choice(["", "2026-01-01", "2026-12-31", "1970-01-01", "9999-12-31",
+                           "2024-02-29"])
+
+    def _v_GetLiability(self, rng: random.Random) -> tuple[Message, str]:
+        return fpb.GetLiabilityRequest(as_of=self._day(rng), entity_id=rng.choice(
+            ["", "P1", "P2", "alliance"])), rng.choice(["admin", "finance", "auditor"])
+
+    def _v_GetRollForward(self, rng: random.Random) -> tuple[Message, str]:
+        return fpb.GetRollForwardRequest(**{"from": "2026-01-01"}, to=rng.choice(
+            ["", "2026-12-31", "2026-01-01"]), entity_id=rng.choice(["", "P1"])), \
+            rng.choice(["admin", "finance", "auditor"])
+
+    def _v_GetBreakage(self, rng: random.Random) -> tuple[Message, str]:
+        return fpb.GetBreakageRequest(**{"from": "1970-01-01"}, to=self._day(rng)), \
             rng.choice(["admin", "finance", "auditor"])
 
     def hold_card(self) -> str:
