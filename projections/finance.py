@@ -72,7 +72,11 @@ from projections.runner import ProjectionRunner, SharedLog
 NAME = "finance"
 TABLES = ("proj_fin_cards", "proj_fin_card_points", "proj_fin_lots", "proj_fin_programs",
           "proj_fin_money", "proj_fin_points")
-FACTS_MAX = 1_000_000  # cards and lots kept in memory (~200 bytes each); then start again
+# Facts kept in memory, then let go but for the batch at hand (a cache: what is let go is read
+# back from the tables when needed): a card ~600 bytes (its number, accounts and row keys),
+# a lot ~200 bytes, so at most ~60 MB and ~40 MB.
+CARDS_KEPT = 100_000
+LOTS_KEPT = 200_000
 
 KINDS: dict[type, str] = {
     ev.ValueLoaded: "LOADED",
@@ -482,10 +486,10 @@ class FinanceModel:
         # The rows of cards new to the table, named now: the memory below may be let go
         # while this batch is written.
         b.identities = {s: cards[s][:3] for s in new}
-        if len(cards) > FACTS_MAX:  # keep this batch's: the next may need them before
+        if len(cards) > CARDS_KEPT:  # keep this batch's: the next may need them before
             keep = b.touched | {stream for stream, _ in decoded}  # this one is written
             self.cards = {s: c for s, c in cards.items() if s in keep}
-        if len(lots) > FACTS_MAX:
+        if len(lots) > LOTS_KEPT:
             keep_lots = {row[0] for row in b.lots} | lot_ids
             self.lots = {k: v for k, v in lots.items() if k in keep_lots}
         return b
