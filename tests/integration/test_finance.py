@@ -487,3 +487,27 @@ def test_overlapped_catch_ups_racing_or_failing_still_apply_each_batch_once(
         assert finance.digest(failing) == live
     finally:
         other.close()
+
+
+def test_the_projector_process_follows_the_finance_model(world: World) -> None:
+    """`loyalty-ledger project` (what `serve` starts) keeps the finance model beside the
+    others: from zero, it reaches the log's end and gives the live digest."""
+    import signal
+    import subprocess
+
+    from tests.support.alliance import wait_until
+    from tests.support.processes import ROOT, cli, env
+
+    _reset(world)
+    end = world.ledger.store.max_notification_id()
+    runner = finance_runner(world.ledger.store)
+    proc = subprocess.Popen(cli("project", "--database", world.url, "--poll-s", "0.05"),
+                            cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: runner._read_position() >= end, timeout_s=120)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, errors = proc.communicate(timeout=30)
+    assert proc.returncode == 0, errors
+    assert finance.digest(runner) == world.live_digests[-1]
