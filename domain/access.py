@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from domain.common import InvalidInput, Principal, Role, shown
 from domain.coupons.model import DefineCouponCampaign
+from domain.exchange.rates import PublishExchangeRate
 from domain.points.program import DefineProgram
 from domain.registry import commands as rc
 from domain.rules.commands import PublishRuleSet
+from domain.settlement.agreements import PublishAgreement, RegisterStoreEntity
 from domain.settlement.periods import CloseSettlementPeriod
 
 READERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.FINANCE})
@@ -231,6 +233,10 @@ def registry_write(p: Principal, command: object, store_partner: Callable[[str],
         return manage_coupons(p, command.campaign.owner)
     if isinstance(command, CloseSettlementPeriod):
         return close_settlement_period(p)
+    if isinstance(command, PublishAgreement | RegisterStoreEntity):
+        return admin_only(p, type(command).__name__)  # the alliance's finance
+    if isinstance(command, PublishExchangeRate):
+        return admin_only(p, "publish exchange rates")
     assert isinstance(command, rc.RevokeCredential), command
     target = credential_principal(command.credential_id)
     if target is None:
@@ -291,3 +297,23 @@ def acting_terminal(p: Principal, terminal_id: str,
                         f"{shown(p.store_id)}")
         return terminal_id, None
     return "", None
+
+
+# ------------------------------------------------------------------------------ points exchange
+
+
+def quote_exchange(p: Principal, issuer_id: str) -> str | None:
+    """A quote writes nothing: a till or gateway of any store (the card's customer is at the
+    counter, as for GetBalance), and whoever may read the card (GetCard's roles)."""
+    if p.role in POS:
+        return None
+    return read_card(p, issuer_id)
+
+
+def execute_exchange(p: Principal) -> str | None:
+    """Executing a quote moves the customer's points: a till or gateway of any store (for the
+    card's customer, as Authorize), or ADMIN. A quote can only be executed by a credential of
+    the partner whose credential made it (checked against the quote: DECLINED_QUOTE_FOREIGN)."""
+    if p.role in POS or p.role == Role.ADMIN:
+        return None
+    return _deny(p, "execute points exchanges")

@@ -37,6 +37,15 @@ class Result(enum.IntEnum):
     DECLINED_COUPON_NOT_USABLE = 21
     DECLINED_REFUND_WINDOW_CLOSED = 22
     DECLINED_RETURN_WINDOW_CLOSED = 23
+    # Stage 3: the card's issuing entity is over its net debit cap in the open settlement
+    # period; spending its value at another entity's stores waits for settlement.
+    DECLINED_NET_DEBIT_CAP = 24
+    # Added by the project (issue 9: points exchange)
+    DECLINED_QUOTE_EXPIRED = 25
+    DECLINED_QUOTE_USED = 26
+    DECLINED_QUOTE_FOREIGN = 27  # another card's, another partner's, or not made by this ledger
+    DECLINED_EXCHANGE_LIMIT = 28  # below the minimum, above the maximum or the daily limit
+    DECLINED_NO_EXCHANGE_RATE = 29
 
 
 APPROVALS = frozenset({Result.APPROVED, Result.PARTIALLY_APPROVED})

@@ -299,9 +299,17 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
 
 def cmd_settlement(ns: argparse.Namespace) -> int:
+    from entrypoints.recon import cmd_settlement_pay
     from entrypoints.reports import cmd_settlement_close
 
-    return _on_store(ns, cmd_settlement_close)
+    return _on_store(ns, cmd_settlement_pay if ns.action == "pay" else cmd_settlement_close)
+
+
+def cmd_reconcile(ns: argparse.Namespace) -> int:
+    from entrypoints.recon import cmd_reconcile as reconcile
+    from entrypoints.recon import cmd_resolve
+
+    return _on_store(ns, cmd_resolve if ns.target == "resolve" else reconcile)
 
 
 async def _expiry_schedule(ledger: object, every_s: float) -> None:
@@ -518,15 +526,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub("settlement", "close: end the open settlement period now (a marker in the log: "
             "every movement committed before it is the period's), as the ADMIN or alliance "
-            f"FINANCE credential whose token is in ${TOKEN_ENV}.",
+            f"FINANCE credential whose token is in ${TOKEN_ENV}. pay: record a payment against "
+            "the transfer payer -> payee of a closed period (ADMIN, alliance FINANCE or the "
+            "payee's FINANCE; more than is outstanding is refused, nothing written).",
             f"{TOKEN_ENV}=llk_... loyalty-ledger settlement close --note 'November 2026' "
-            "--database postgresql://postgres@127.0.0.1/ledger")
-    p.add_argument("action", choices=["close"])
+            "--database postgresql://postgres@127.0.0.1/ledger\n  "
+            f"{TOKEN_ENV}=llk_... loyalty-ledger settlement pay --period 1 --currency USD "
+            "--payer P1 --payee P2 --amount-minor 500 --reference wire-1 --database ...")
+    p.add_argument("action", choices=["close", "pay"])
     p.add_argument("--database", help=database_help)
     p.add_argument("--note", default="", help="why now, for the record")
     p.add_argument("--request-id", default="",
-                   help="idempotency key: the same id again replays the first close")
+                   help="idempotency key: the same id again replays the first close/payment")
+    for flag, kind, text in (  # pay (issue 9): a payment against a closed period's transfer
+            ("--period", int, "pay: the closed period"), ("--currency", str, "pay"),
+            ("--payer", str, "pay: the paying entity"), ("--payee", str, "pay: the payee"),
+            ("--amount-minor", int, "pay: minor units, at most what is outstanding"),
+            ("--reference", str, "pay: the bank transfer's reference")):
+        p.add_argument(flag, type=kind, default=kind(), help=text)
     p.set_defaults(func=cmd_settlement)
+
+    p = sub("reconcile", "FILE: match a partner's POS journal for a closed settlement period "
+            "(CSV with the header store_id,reference,type,amount_minor,currency; see README) "
+            "against the ledger's movements at its stores, record the run (the file's digest "
+            "and the counts per class) as the credential whose token is in "
+            f"${TOKEN_ENV}, and list the breaks. export: the ledger's per-store, per-day, "
+            "per-type totals (--detail: its rows, in the journal's format). resolve: resolve a "
+            "break with a reason. Exit 2 on a bad file (every bad line listed as 'line N: "
+            "column: problem', nothing recorded).",
+            f"{TOKEN_ENV}=llk_... loyalty-ledger reconcile journal.csv --partner P1 --period 3"
+            " --database sqlite:///ledger.db\n  loyalty-ledger reconcile export --partner P1 "
+            "--period 3 --database sqlite:///ledger.db")
+    p.add_argument("target", help="the journal file, or export, or resolve")
+    p.add_argument("--database", help=database_help)
+    p.add_argument("--partner", required=True)
+    p.add_argument("--period", type=int, required=True, help="a closed settlement period")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--detail", action="store_true", help="export: the rows, not the totals")
+    p.add_argument("--output", default="", help="export: write to this file (default stdout)")
+    p.add_argument("--break-id", default="", help="resolve: the break")
+    p.add_argument("--reason", default="", help="resolve: why it is resolved")
+    p.add_argument("--request-id", default="", help="idempotency key of the run or resolution")
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub("report", "statement: a settlement period's statements per entity (lines per "
             "counterparty and category, bilateral and multilateral nets) and the instructions "

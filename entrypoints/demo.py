@@ -32,6 +32,7 @@ from typing import Any
 import grpc
 
 from benchmarks.stats import percentile
+from grpc_api.generated import agreements_pb2, agreements_pb2_grpc
 from grpc_api.generated import finance_pb2 as fpb
 from grpc_api.generated import finance_pb2_grpc as fpb_grpc
 from grpc_api.generated import pos_pb2 as pb
@@ -135,6 +136,7 @@ class Client:
         self.cards = pb_grpc.CardServiceStub(self.channel)
         self.pos = pb_grpc.PosServiceStub(self.channel)
         self.settlement = pb_grpc.SettlementServiceStub(self.channel)
+        self.agreements = agreements_pb2_grpc.AgreementServiceStub(self.channel)
         self.finance = fpb_grpc.FinanceServiceStub(self.channel)
         self.stats = stats
 
@@ -172,6 +174,12 @@ def _setup(client: Client, admin_token: str, cards: int, rng: random.Random) -> 
     must(admin.DefineCardClass, pb.DefineCardClassRequest(
         request_id=_rid("setup"), card_class=CARD_CLASS, max_balance_major=MAX_BALANCE_MAJOR,
         hold_ttl_seconds=7 * 24 * 3600))
+    # The partners' agreement: the store that takes another partner's card pays 1.5 %
+    # commission on the value spent (from now on: no valid_from is from publication).
+    must(client.agreements.PublishAgreement, agreements_pb2.PublishAgreementRequest(
+        request_id=_rid("setup"), agreement=agreements_pb2.Agreement(
+            agreement_id="hotel-retail", version=1, entity_a="HOTEL", entity_b="RETAIL",
+            sv_commission_bps=150, commission_paid_by=agreements_pb2.ACQUIRER)))
 
     def credential(role: int, partner: str = "", store: str = "", terminal: str = "") -> str:
         reply = must(admin.CreateCredential, pb.CreateCredentialRequest(
@@ -554,6 +562,9 @@ def settlement(client: Client, admin_token: str) -> tuple[list[str], list[str]]:
     for s in reply.statements:
         lines.append(f"  {s.entity_id:<8} {s.currency:<8} {s.gross_receivable_minor:>12,} "
                      f"{s.gross_payable_minor:>12,} {s.multilateral_net_minor:>+12,}")
+        for line in s.lines:
+            lines.append(f"    {line.category:<16} with {line.counterparty_id:<8} "
+                         f"{line.receivable_minor:>12,} {line.payable_minor:>12,}")
     for i in reply.instructions:
         lines.append(f"  instruction {i.instruction_id}: {i.payer_id} pays {i.payee_id} "
                      f"{i.amount_minor:,} {i.currency} ({i.instrument})")

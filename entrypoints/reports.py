@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from domain.settlement.instructions import Instruction
+from domain.settlement.instructions import Instruction, InstructionStatus, outstanding
 from domain.settlement.model import Category
 from domain.settlement.statements import StatementSet
 
@@ -45,11 +45,24 @@ def statement_rows(found: StatementSet, entity: str = "") -> list[dict[str, Any]
     return rows
 
 
-def instruction_rows(found: tuple[Instruction, ...], entity: str = "") -> list[dict[str, Any]]:
-    return [{"instruction": i.instruction_id, "currency": i.currency, "payer": i.payer_id,
-             "payee": i.payee_id, "instrument": i.instrument.name,
-             "amount_minor": i.amount_minor}
-            for i in found if not entity or entity in (i.payer_id, i.payee_id)]
+def instruction_rows(found: tuple[Instruction, ...], entity: str = "",
+                     statuses: dict[str, InstructionStatus] | None = None,
+                     ) -> list[dict[str, Any]]:
+    """One row per instruction; with `statuses`, what was paid and is outstanding."""
+    rows = []
+    for i in found:
+        if entity and entity not in (i.payer_id, i.payee_id):
+            continue
+        row: dict[str, Any] = {"instruction": i.instruction_id, "currency": i.currency,
+                               "payer": i.payer_id, "payee": i.payee_id,
+                               "instrument": i.instrument.name, "amount_minor": i.amount_minor}
+        if statuses is not None:
+            status = statuses[i.instruction_id]
+            row.update(paid_minor=status.paid_minor,
+                       outstanding_minor=status.outstanding_minor,
+                       references=" ".join(status.references))
+        rows.append(row)
+    return rows
 
 
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
@@ -75,19 +88,27 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
 
 
 def cmd_report_statement(ns: argparse.Namespace, store: Any) -> int:
-    from projections.settlement import period_statements, periods, settlement_runner
+    from projections.settlement import (
+        period_payments,
+        period_statements,
+        periods,
+        settlement_runner,
+    )
 
     runner = settlement_runner(store)
     known = periods(runner)
     period = ns.period or max(1, len(known) - 1)  # default: the last closed one
     found, instructions = period_statements(runner, period)
+    statuses = {s.instruction_id: s
+                for s in outstanding(instructions, period_payments(runner, period))}
     state = "open" if period == known[-1].period_id else "closed"
     if ns.format == "json":
         print(json.dumps({"period": period, "state": state, "digest": found.digest(),
                           "statements": msgspec.to_builtins(
                               [s for s in found.statements
                                if not ns.entity or s.entity_id == ns.entity]),
-                          "instructions": instruction_rows(instructions, ns.entity)},
+                          "instructions": instruction_rows(instructions, ns.entity,
+                                                           statuses)},
                          indent=1))
         return 0
     if ns.format == "table":
@@ -95,7 +116,7 @@ def cmd_report_statement(ns: argparse.Namespace, store: Any) -> int:
     sys.stdout.write(render(statement_rows(found, ns.entity), ns.format))
     if ns.format == "table":
         print("\ninstructions")
-    sys.stdout.write(render(instruction_rows(instructions, ns.entity), ns.format))
+    sys.stdout.write(render(instruction_rows(instructions, ns.entity, statuses), ns.format))
     return 0
 
 

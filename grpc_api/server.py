@@ -75,6 +75,9 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["PosService"].full_name,
     pb.DESCRIPTOR.services_by_name["ProgramService"].full_name,
     pb.DESCRIPTOR.services_by_name["SettlementService"].full_name,
+    "loyalty.v1.AgreementService",
+    "loyalty.v1.ReconciliationService",  # grpc_api/reconcile.py (issue 9)
+    "loyalty.v1.ExchangeService",
     "loyalty.v1.FinanceService",  # grpc_api/finance.py (proto/loyalty/v1/finance.proto)
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
@@ -253,7 +256,9 @@ def card_message(view: CardView | None) -> pb.Card | None:
                    held_minor=view.held_minor, available_minor=view.available_minor,
                    issuing_partner_id=view.issuing_partner_id,
                    issuing_store_id=view.issuing_store_id, replaced_by=view.replaced_by,
-                   points=view.points, version=view.version, tier=view.tier)
+                   points=view.points, version=view.version, tier=view.tier,
+                   purse_points={p.program: p.points for p in view.purses},
+                   purse_pending={p.program: p.pending for p in view.purses if p.pending})
 
 
 def authorize_reply(outcome: Outcome) -> pb.AuthorizeReply:
@@ -673,6 +678,18 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     from grpc_api.settlement import SettlementService  # it builds on this module's helpers
 
     pb_grpc.add_SettlementServiceServicer_to_server(SettlementService(gateway), server)
+    from grpc_api.agreements import AgreementService
+    from grpc_api.generated import agreements_pb2_grpc
+
+    agreements_pb2_grpc.add_AgreementServiceServicer_to_server(AgreementService(gateway), server)
+    from grpc_api.generated import reconcile_pb2_grpc  # issue 9: reconciliation
+    from grpc_api.reconcile import ReconciliationService
+
+    reconcile_pb2_grpc.add_ReconciliationServiceServicer_to_server(
+        ReconciliationService(gateway), server)
+    from grpc_api.exchange import ExchangeService, xpb_grpc
+
+    xpb_grpc.add_ExchangeServiceServicer_to_server(ExchangeService(gateway), server)
     from grpc_api.finance import FinanceService, fpb_grpc  # the finance reports
 
     fpb_grpc.add_FinanceServiceServicer_to_server(FinanceService(gateway), server)

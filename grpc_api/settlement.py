@@ -7,15 +7,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
+
 from domain import access
 from domain.common import InvalidInput, check_id
+from domain.settlement.instructions import outstanding
 from domain.settlement.model import Category
+from domain.settlement.payments import RecordSettlementPayment
 from domain.settlement.periods import CloseSettlementPeriod
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import Gateway, Rejected, _deadline, _validated, rpc
 from ledger.refusals import Refusal
-from projections.settlement import period_statements, periods, settlement_runner
+from projections.reconcile import transfer_due
+from projections.settlement import (
+    period_payments,
+    period_statements,
+    periods,
+    settlement_runner,
+)
 
 
 class SettlementService(pb_grpc.SettlementServiceServicer):
@@ -53,6 +63,8 @@ class SettlementService(pb_grpc.SettlementServiceServicer):
         known = periods(self.runner)
         period = period_id or max(1, len(known) - 1)
         found, instructions = period_statements(self.runner, period)
+        paid = {s.instruction_id: s for s in outstanding(
+            instructions, period_payments(self.runner, period))}
 
         def readable(entity: str) -> bool:
             return ((not entity_id or entity == entity_id)
@@ -76,5 +88,28 @@ class SettlementService(pb_grpc.SettlementServiceServicer):
                 for s in found.statements if readable(s.entity_id)],
             instructions=[pb.SettlementInstruction(
                 instruction_id=i.instruction_id, currency=i.currency, payer_id=i.payer_id,
-                payee_id=i.payee_id, instrument=i.instrument.name, amount_minor=i.amount_minor)
+                payee_id=i.payee_id, instrument=i.instrument.name, amount_minor=i.amount_minor,
+                paid_minor=paid[i.instruction_id].paid_minor,
+                outstanding_minor=paid[i.instruction_id].outstanding_minor,
+                payment_references=paid[i.instruction_id].references)
                 for i in instructions if readable(i.payer_id) or readable(i.payee_id)])
+
+    @rpc
+    async def RecordSettlementPayment(self, request: Any, context: Any,
+                                      credential: Any) -> Any:
+        asked = _validated(RecordSettlementPayment(
+            request.period_id, request.currency, request.payer_id, request.payee_id,
+            request.amount_minor, request.reference), request.request_id)
+        # The transfer's instructions, from the closed period (they never change): the
+        # writer checks the period and what was paid before (domain/settlement/payments.py).
+        loop = asyncio.get_running_loop()
+        due = await loop.run_in_executor(None, transfer_due, self.runner, asked.period_id,
+                                         asked.currency, asked.payer_id, asked.payee_id)
+        command = msgspec.structs.replace(asked, due=due)
+        outcome = await self.gateway.execute(credential, command, request.request_id,
+                                             _deadline(context))
+        view = outcome.recon
+        return pb.RecordSettlementPaymentReply(
+            result=outcome.result, paid_minor=view.paid_minor if view else 0,
+            outstanding_minor=view.outstanding_minor if view else 0,
+            replayed=outcome.replayed)

@@ -11,6 +11,7 @@ import msgspec
 from domain.cards.decide import CardState
 from domain.cards.events import CARD_EVENTS, CardEvent, RuleAward, StampProgress
 from domain.common import CardStatus
+from domain.reconcile.decide import Resolution, Run
 from domain.registry.events import REGISTRY_EVENTS, RegistryEvent
 from domain.rules.model import RuleSet
 from ledger import limits
@@ -63,12 +64,24 @@ def decode_card_state(data: bytes) -> CardState:
     return _card_decoder.decode(data)
 
 
-SNAPSHOT_TOPIC = "snapshot.card.v2"  # v2: bounded state (domain.cards.retention)
+# v2: bounded state (domain.cards.retention); v3: lots name their program, used exchange
+# quotes and daily exchange counts (domain/exchange). Older topics are passed over: the card is
+# folded from its events.
+SNAPSHOT_TOPIC = "snapshot.card.v4"
 
 
 def payload_hash(command: msgspec.Struct) -> bytes:
     """What a retry is compared with: the command as the caller sent it."""
     return hashlib.blake2b(_encoder.encode(command), digest_size=16).digest()
+
+
+class PurseView(msgspec.Struct, array_like=True):
+    """One program's points on a card: "" is the card's own program (whose spendable points,
+    less any debt, are also CardView.points)."""
+
+    program: str
+    points: int  # spendable now
+    pending: int  # earned, not yet vested
 
 
 class CardView(msgspec.Struct, array_like=True):
@@ -85,13 +98,15 @@ class CardView(msgspec.Struct, array_like=True):
     points: int
     version: int
     tier: str = ""
+    purses: tuple[PurseView, ...] = ()  # every program the card holds lots of, "" first
 
 
-def card_view(state: CardState, held_minor: int, points: int) -> CardView:
+def card_view(state: CardState, held_minor: int, points: int,
+              purses: tuple[PurseView, ...] = ()) -> CardView:
     return CardView(state.card_number, state.card_class, int(state.status), state.currency,
                     state.balance_minor, held_minor, state.balance_minor - held_minor,
                     state.issuing_partner_id, state.issuing_store_id, state.replaced_by, points,
-                    state.version, state.tier)
+                    state.version, state.tier, purses)
 
 
 class CouponView(msgspec.Struct, array_like=True):
@@ -155,6 +170,33 @@ class MaintenanceView(msgspec.Struct, array_like=True):
     coupons_expired: int = 0
 
 
+class ReconView(msgspec.Struct, array_like=True):
+    """RecordSettlementPayment: the transfer after the payment; RecordReconciliation: the
+    run; GetReconciliation (never stored): the runs, the latest run's breaks, resolutions."""
+
+    paid_minor: int = 0
+    outstanding_minor: int = 0
+    run_id: str = ""
+    repeat_of: str = ""
+    runs: tuple[Run, ...] = ()
+    open_breaks: tuple[str, ...] = ()
+    resolutions: tuple[Resolution, ...] = ()
+class ExchangeView(msgspec.Struct, array_like=True):
+    """A quote's terms (QuoteExchange) or what an exchange did (ExecuteExchange)."""
+
+    quote_id: str = ""
+    from_program: str = ""
+    to_program: str = ""
+    rate_version: int = 0
+    points_taken: int = 0  # fee included
+    fee_points: int = 0
+    points_given: int = 0
+    expires_at_us: int = 0  # the quote's expiry
+    lot_id: str = ""  # ExecuteExchange: the lot that arrived, and when it expires
+    lot_expires_at_us: int = 0
+    decline_reason: str = ""
+
+
 class Outcome(msgspec.Struct, array_like=True):
     """The reply to a command, as stored with its request key and replayed on a retry.
 
@@ -176,6 +218,8 @@ class Outcome(msgspec.Struct, array_like=True):
     maintenance: MaintenanceView | None = None  # MaintainCard (the job's; never stored)
     coupons: tuple[CouponView, ...] = ()  # IssueCoupon (with its code), ListCoupons
     period_id: int = 0  # CloseSettlementPeriod: the period it closed
+    recon: ReconView | None = None  # payments, reconciliation (ledger/handlers/recon.py)
+    exchange: ExchangeView | None = None  # QuoteExchange (never stored), ExecuteExchange
 
 
 _outcome_decoder = msgspec.msgpack.Decoder(type=Outcome)

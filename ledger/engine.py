@@ -290,6 +290,7 @@ class Ledger:
         try:
             self.state.follow_log(force=any(type(request.command) is Sync for request in batch))
             self.state.prefetch(cards_of(batch))
+            self.state.keep_positions()  # only while an agreement sets a net debit cap
             for prepare in PREPARE:
                 prepare(batch, work, self.state, self.services.rule_book, now_us)
             replies = [self._decide(request, work, now_us) for request in batch]

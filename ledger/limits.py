@@ -134,3 +134,16 @@ IMPORT_ERRORS_SHOWN = 1_000
 # are rare, so collecting far less often loses nothing (measured: 6,700 -> 9,800 lines/s on
 # PostgreSQL, a file with a load on every other line).
 IMPORT_GC_THRESHOLDS = (50_000, 20, 100)
+
+# ---- settlement payments and reconciliation (issue 9, section 4)
+# Rows of one partner's journal file (the CLI reads it whole: ~60 bytes a row, ~12 MB) and
+# movements of one partner's period on the ledger's side; a run records 8 bytes per break in
+# one registry event, so together they bound that event at 3.2 MB.
+RECONCILE_ROWS_MAX = 200_000
+RECONCILE_LEDGER_ROWS_MAX = 200_000
+# Rows inline in one gRPC Reconcile request: 10,000 rows of ~60 bytes stay far below the
+# server's 8 MB message limit; a larger journal goes through the CLI.
+RECONCILE_RPC_ROWS_MAX = 10_000
+# Breaks listed in one Reconcile reply (the counts are always whole; the CLI lists them all):
+# keeps the reply under the client's default 4 MB receive limit.
+RECONCILE_REPLY_BREAKS_MAX = 1_000

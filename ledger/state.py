@@ -15,6 +15,9 @@ from typing import Any
 from domain.cards import commands as cc
 from domain.cards import decide as cards
 from domain.registry import decide as registry
+from domain.settlement import legs as settlement_legs
+from domain.settlement.legs import FLOW_EVENTS, FLOW_TOPICS
+from domain.settlement.positions import NetPositions
 from ledger import limits
 from ledger.codec import (
     REGISTRY_ID,
@@ -90,6 +93,9 @@ class State:
         # Waits until everything this process decided is durable or set aside (the engine
         # gives its committer's wait; a State on its own has nothing in flight).
         self.written: Callable[[], None] = lambda: None
+        # The open settlement period's net positions, for the net debit cap: kept only while
+        # an agreement sets a cap; None when not kept or to be read again from the log.
+        self.positions: NetPositions | None = None
 
     # ------------------------------------------------------------------------ streams
 
@@ -176,12 +182,19 @@ class State:
             self.cards.pop(stream_id, None)
         for row in work.keys:
             self.key_cache.pop((row.key_space, row.request_id))
+        if self.positions is not None:
+            if work.closed_period:
+                self.positions = None  # read again from the log before the next decision
+            else:
+                for payer, payee, currency, amount in work.flows:
+                    self.positions.add(payer, payee, currency, -amount)
         if work.registry_touched:
             self.load_registry()
 
     def drop(self) -> None:
         """Forget every cached card (after a bug: the failed attempt may have changed any)."""
         self.cards.clear()
+        self.positions = None
         try:
             self.load_registry()
         except Unavailable:
@@ -207,6 +220,9 @@ class State:
         self.stale = False
         for _ in range(limits.TAIL_PAGES_MAX):
             changes = self.store.changes_after(self.last_seen, limits.TAIL_PAGE_ROWS)
+            if self.positions is not None and any(
+                    not self._own(change.notification_id) for change in changes):
+                self.positions = None  # another process moved value: read them again
             for change in changes:
                 if change.originator_id == REGISTRY_ID:
                     self._follow_registry(change.originator_version, change.state)
@@ -217,8 +233,74 @@ class State:
             if len(changes) < limits.TAIL_PAGE_ROWS:
                 return
         self.cards.clear()  # far behind: cheaper to reload cards on demand than to read it all
+        self.positions = None
         self.last_seen = self.store.max_notification_id()
         self.load_registry()
+
+    def _own(self, notification_id: int) -> bool:
+        return any(first <= notification_id <= last for first, last in self.own_ranges)
+
+    # ------------------------------------------------------------------------ net debit cap
+
+    def track(self, work: Work, currency: str, events: Any) -> None:
+        """Add the cross-entity flows of a card's events to the open period's positions."""
+        positions = self.positions
+        if positions is None:
+            return
+        for event in events:
+            if type(event) in FLOW_EVENTS:
+                in_currency = self._flow_currency(event, currency)
+                for payer, payee, _, amount in settlement_legs.flows(event.legs):
+                    positions.add(payer, payee, in_currency, amount)
+                    work.flows.append((payer, payee, in_currency, amount))
+
+    def _flow_currency(self, event: Any, card_currency: str) -> str:
+        programs = self.registry.programs
+        return settlement_legs.flow_currency(event, card_currency, {
+            event.from_program: programs[event.from_program].currency}
+            if getattr(event, "from_program", "") in programs else {})
+
+    def period_closed(self, work: Work) -> None:
+        work.closed_period = True
+        if self.positions is not None:
+            self.positions = NetPositions()
+
+    def keep_positions(self) -> None:
+        """Before a batch is decided: if an agreement sets a cap and the positions are not
+        kept yet (start, a close or a failure elsewhere, another process's writes), read them
+        from the open period's rows of the log: wait until nothing of ours is in flight
+        (every own event is then in the log or forgotten), follow the log to its end, and sum
+        the flows of the rows after the last close. O(open period), once; O(1) per decision
+        after that."""
+        if self.positions is not None or not self.registry.agreements.any_caps:
+            return
+        self.written()
+        self.follow_log(force=True)
+        close = self.registry.last_close_version
+        start = self.store.position_of(REGISTRY_ID, close) if close else 0
+        positions = NetPositions()
+        currencies: dict[uuid.UUID, str] = {}
+        while start < self.last_seen:
+            rows = self.store.read_log(start + 1, limits.TAIL_PAGE_ROWS)
+            if not rows:
+                break
+            found = [(row.originator_id, decode_event(row.state)) for row in rows
+                     if row.id <= self.last_seen and row.topic in FLOW_TOPICS]
+            missing = list({stream_id for stream_id, _ in found} - currencies.keys())
+            for stream_id, state in zip(missing, self._currencies(missing), strict=True):
+                currencies[stream_id] = state
+            for stream_id, event in found:
+                currency = self._flow_currency(event, currencies[stream_id])
+                for payer, payee, _, amount in settlement_legs.flows(event.legs):  # type: ignore[union-attr]
+                    positions.add(payer, payee, currency, amount)
+            start = rows[-1].id
+        self.positions = positions
+
+    def _currencies(self, stream_ids: list[uuid.UUID]) -> list[str]:
+        cached = [self.cards.get(stream_id) for stream_id in stream_ids]
+        if all(state is not None for state in cached):
+            return [state.currency for state in cached]  # type: ignore[union-attr]
+        return [state.currency if state is not None else "" for state in self._load(stream_ids)]
 
     def _invalidate(self, stream_id: uuid.UUID, version: int) -> None:
         cached: Any = self.cards.get(stream_id, _MISSING)

@@ -355,6 +355,18 @@ class EventStore(abc.ABC):
         except es.PersistenceError as error:
             raise _translate(error) from error
 
+    def position_of(self, originator_id: uuid.UUID, version: int) -> int:
+        """The log position (notification id) of one event; 0 if there is none."""
+        with self.session(commit=False) as session:
+            if session.dialect == "sqlite":
+                rows = session.query(f"SELECT rowid FROM {EVENTS_TABLE} WHERE originator_id = ?"
+                                     " AND originator_version = ?", (originator_id.hex, version))
+            else:
+                rows = session.query(f"SELECT notification_id FROM {EVENTS_TABLE} WHERE "
+                                     "originator_id = ? AND originator_version = ?",
+                                     (originator_id, version))
+        return int(rows[0][0]) if rows else 0
+
     @abc.abstractmethod
     def _read_log(self, start: int, limit: int) -> Sequence[Notification]: ...
 

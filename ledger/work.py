@@ -67,6 +67,10 @@ class Work:
     # What handlers prepared for the whole batch before deciding (e.g. the baskets evaluated
     # by one kernel call): id(request) -> anything the handler recognises.
     prepared: dict[int, Any] = field(default_factory=dict)
+    # Net debit cap: the flows this attempt added to the open period's positions (taken back
+    # if it fails), and whether it closed the period.
+    flows: list[tuple[str, str, str, int]] = field(default_factory=list)
+    closed_period: bool = False
 
     def add_key(self, row: KeyRow) -> None:
         self.keys.append(row)

@@ -88,6 +88,8 @@ KINDS: dict[type, str] = {
     ev.PurchaseMade: "PURCHASE",
     ev.PurchaseReturned: "RETURN",
     ev.CardReplaced: "REPLACED",
+    ev.PointsExpired: "POINTS_EXPIRED",  # their value, points:{p}:outstanding -> breakage
+    ev.PointsExchanged: "EXCHANGED",
 }  # AuthorizationReleased: "HOLD_" + its reason
 
 
@@ -97,8 +99,7 @@ def _tag(event: Any) -> str:
 
 _parsed: dict[str, tuple[str, str, str]] = {}
 # The last part of an account that names its side rather than a counterparty.
-SIDES = frozenset({"available", "held", "sv_funding", "funding", "given", "outstanding", "fee",
-                   "difference"})
+SIDES = frozenset({"available", "held", "sv_funding", "funding", "given", "outstanding"})
 
 
 def account_class(account: str) -> tuple[str, str, str]:
@@ -271,10 +272,10 @@ def _carried(b: Batch, stream: Stream, card: Card, program: str | None,
     b.moved_lots.append((_bytes(stream), card_stream_id(e.replaces).bytes))
 
 
-def _exchanged(b: Batch, stream: Stream, card: Card, program: str | None, e: Any,
-               at: int) -> None:
-    """Points exchanged between two of the card's purses (PointsExchanged, once the ledger
-    has it): out of the lots taken, into a new lot of the destination program."""
+def _exchanged(b: Batch, stream: Stream, card: Card, program: str | None,
+               e: ev.PointsExchanged, at: int) -> None:
+    """Points exchanged between two of the card's purses: out of the lots taken, into a new
+    lot of the destination program."""
     issuer = card[1]
     for lot_id, points in e.taken:
         b.take(stream, issuer, lot_id, -points, at, "EXCHANGED_OUT", program)
@@ -289,9 +290,8 @@ _POINTS: dict[type, Callable[..., None]] = {
     ev.PointsExpired: _expired,
     ev.CardReplaced: _replaced,
     ev.CardIssuedAsReplacement: _carried,
+    ev.PointsExchanged: _exchanged,
 }
-if hasattr(ev, "PointsExchanged"):  # the exchange (issue 9, section 2), where it is merged
-    _POINTS[ev.PointsExchanged] = _exchanged
 
 
 def _lot_ids(event: Any) -> list[str]:

@@ -34,7 +34,8 @@ from ledger.store import EventStore, Session
 from projections.runner import ProjectionRunner
 
 _ISSUED = {ev.CardIssued.__struct_config__.tag, ev.CardIssuedAsReplacement.__struct_config__.tag}
-_DUE = {ev.PurchaseMade.__struct_config__.tag, ev.CouponIssued.__struct_config__.tag}
+_DUE = {ev.PurchaseMade.__struct_config__.tag, ev.CouponIssued.__struct_config__.tag,
+        ev.PointsExchanged.__struct_config__.tag}  # a lot of another program arrives
 
 
 class MaintenanceModel:

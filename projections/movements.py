@@ -99,6 +99,7 @@ KINDS: dict[type[CardEvent], tuple[str | None, Callable[[CardEvent], int]]] = {
     ev.TierChanged: ("TIER_CHANGED", _zero),
     ev.CouponIssued: ("COUPON_ISSUED", _zero),
     ev.CouponExpired: ("COUPON_EXPIRED", _zero),
+    ev.PointsExchanged: ("POINTS_EXCHANGED", _zero),  # points only: no stored value moves
 }
 
 

@@ -13,11 +13,24 @@ Tables (plain SQL, for a finance team's own tools too; dropped and rebuilt from 
 - `proj_settlement_totals(period_id, currency, payer, payee, category, amount_minor)`: signed
   sums of the flows of `domain.settlement.legs` (category numbers: `domain.settlement.model`);
 - `proj_settlement_periods(period_id, closed_at_us, position, note)`: one row per close;
-- `proj_settlement_cards(stream_id, currency)`: each card's currency (legs carry none).
+- `proj_settlement_cards(stream_id, currency)`: each card's currency (legs carry none);
+- `proj_settlement_commission(period_id, currency, issuer, acquirer, agreement_id, version,
+  bps, paid_by, base_minor)`: stored value spent across per pair and agreement version in
+  force when it was spent (its rate and payer copied, so a statement needs nothing else); the
+  commission is computed on each row's sum, rounded half up (`agreements.commission`);
+- `proj_settlement_payments(position, part, period_id, currency, payer, payee, instruction_id,
+  amount_minor, reference, recorded_at_us)`: each payment recorded against an instruction of a
+  closed period (domain/settlement/payments.py), one row per instruction it paid.
+
+Agreements (domain.settlement.agreements) are read from the registry rows of the log as they
+come; they are never back-dated, so a movement meets the terms in force when it was recorded,
+live or on a rebuild. The voucher share of each payer is the one in force at the period's
+close (for the open period: now).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,9 +41,16 @@ from eventsourcing.persistence import Notification
 
 from domain.cards import events as ev
 from domain.common import InvalidInput
-from domain.registry.events import SettlementPeriodClosed
+from domain.registry.events import (
+    AgreementPublished,
+    ProgramDefined,
+    SettlementPaymentRecorded,
+    SettlementPeriodClosed,
+)
 from domain.settlement import legs as settlement_legs
-from domain.settlement.instructions import Instruction, instructions
+from domain.settlement.agreements import Agreement, Agreements, Payer, commission
+from domain.settlement.instructions import Instruction, Payment, instructions
+from domain.settlement.model import Category
 from domain.settlement.statements import StatementSet, statements
 from ledger import limits
 from ledger.codec import REGISTRY_ID, decode_event
@@ -51,17 +71,24 @@ def _tag(event_type: type) -> str:
     return event_type.__struct_config__.tag  # type: ignore[attr-defined, no-any-return]
 
 
-# Card events whose legs may cross entities (clearing, coupon funding), and the rest this model
-# reads; a test walks every card event kind with legs to keep the list whole.
-_FLOWS = frozenset(_tag(t) for t in (
-    ev.AuthorizationCaptured, ev.CaptureReversed, ev.ValueRefunded, ev.PurchaseMade,
-    ev.PurchaseReturned))
+# Card events whose legs may cross entities, and the rest this model reads.
+_FLOWS = settlement_legs.FLOW_TOPICS
 _TOPICS = _FLOWS | {_tag(ev.CardIssued), _tag(ev.CardIssuedAsReplacement),
-                    _tag(SettlementPeriodClosed)}
+                    _tag(SettlementPeriodClosed), _tag(AgreementPublished),
+                    _tag(SettlementPaymentRecorded)}
+CommissionKey = tuple[int, str, str, str, str, int, int, int]
 
 
 class SettlementModel:
     name = "settlement"
+
+    def __init__(self) -> None:
+        # Every published version (read whole from the registry on first use: versions are
+        # never back-dated, so one published later never applies to an earlier movement),
+        # and each program's currency (its owner -> currency; a program's currency is set
+        # when it is defined: exchanges settle in it).
+        self.agreements: Agreements | None = None
+        self.program_currency: dict[str, str] = {}
 
     def create(self, session: Session) -> None:
         blob = "BLOB" if session.dialect == "sqlite" else "BYTEA"
@@ -76,11 +103,25 @@ class SettlementModel:
         session.execute(
             f"CREATE TABLE IF NOT EXISTS proj_settlement_cards (stream_id {blob} PRIMARY KEY, "
             "currency TEXT NOT NULL)")
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS proj_settlement_commission (period_id BIGINT NOT NULL, "
+            "currency TEXT NOT NULL, issuer TEXT NOT NULL, acquirer TEXT NOT NULL, "
+            "agreement_id TEXT NOT NULL, version INTEGER NOT NULL, bps INTEGER NOT NULL, "
+            "paid_by INTEGER NOT NULL, base_minor BIGINT NOT NULL, PRIMARY KEY (period_id, "
+            "currency, issuer, acquirer, agreement_id, version))")
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS proj_settlement_payments (position BIGINT NOT NULL, "
+            "part INTEGER NOT NULL, period_id BIGINT NOT NULL, currency TEXT NOT NULL, "
+            "payer TEXT NOT NULL, payee TEXT NOT NULL, instruction_id TEXT NOT NULL, "
+            "amount_minor BIGINT NOT NULL, reference TEXT NOT NULL, "
+            "recorded_at_us BIGINT NOT NULL, PRIMARY KEY (position, part))")
 
     def drop(self, session: Session) -> None:
         for table in ("proj_settlement_totals", "proj_settlement_periods",
-                      "proj_settlement_cards"):
+                      "proj_settlement_cards", "proj_settlement_commission",
+                      "proj_settlement_payments"):
             session.execute(f"DROP TABLE IF EXISTS {table}")
+        self.agreements = None
 
     def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Any:
         # Only the kinds that can owe something, open a card or close a period are decoded
@@ -92,15 +133,29 @@ class SettlementModel:
             currencies = _currencies(session, {row.originator_id for row in relevant
                                                if row.topic in _FLOWS})
         sums: dict[Key, int] = defaultdict(int)
+        bases: dict[CommissionKey, int] = defaultdict(int)
         closes: list[tuple[int, int, int, str]] = []
         new_cards: list[tuple[bytes, str]] = []
+        paid: list[tuple[Any, ...]] = []
+        if self.agreements is None:
+            self.agreements, self.program_currency = registry_terms(store)
+        agreements = self.agreements
         for row in relevant:
             event = decode_event(row.state)
             if row.originator_id == REGISTRY_ID:
-                if isinstance(event, SettlementPeriodClosed):
+                if isinstance(event, AgreementPublished):
+                    _learn(agreements, event.agreement)
+                elif isinstance(event, ProgramDefined):
+                    self.program_currency.setdefault(event.program.owner, event.program.currency)
+                elif isinstance(event, SettlementPeriodClosed):
                     assert event.period_id == period, (event.period_id, period)
                     closes.append((period, event.meta.recorded_at_us, row.id, event.note))
                     period += 1
+                elif isinstance(event, SettlementPaymentRecorded):
+                    paid += [(row.id, index, event.period_id, event.currency, event.payer_id,
+                              event.payee_id, part.instruction_id, part.amount_minor,
+                              event.reference, event.meta.recorded_at_us)
+                             for index, part in enumerate(event.parts)]
                 continue
             if isinstance(event, ev.CardIssued | ev.CardIssuedAsReplacement):
                 currencies[row.originator_id] = event.currency
@@ -109,13 +164,32 @@ class SettlementModel:
             legs = getattr(event, "legs", ())
             if not legs:
                 continue
-            currency = currencies[row.originator_id]
+            currency = settlement_legs.flow_currency(
+                event, currencies[row.originator_id], self.program_currency)  # type: ignore[arg-type]
+            at_us = event.meta.recorded_at_us  # type: ignore[union-attr]
             for payer, payee, category, amount in settlement_legs.flows(legs):
                 sums[(period, currency, payer, payee, category)] += amount
-        return [(*key, amount) for key, amount in sums.items() if amount], closes, new_cards
+                if category == Category.SV_SPENT_ACROSS and agreements.versions:
+                    terms = agreements.for_pair(payer, payee, at_us)
+                    if terms is not None and terms.sv_commission_bps:
+                        bases[(period, currency, payer, payee, terms.agreement_id,
+                               terms.version, terms.sv_commission_bps,
+                               terms.commission_paid_by)] += amount
+        return ([(*key, amount) for key, amount in sums.items() if amount], closes, new_cards,
+                [(*key, amount) for key, amount in bases.items() if amount], paid)
 
     def write(self, session: Session, prepared: Any) -> None:
-        totals, closes, new_cards = prepared
+        totals, closes, new_cards, bases, paid = prepared
+        session.executemany(
+            "INSERT INTO proj_settlement_payments (position, part, period_id, currency, payer, "
+            "payee, instruction_id, amount_minor, reference, recorded_at_us) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", paid)
+        session.executemany(
+            "INSERT INTO proj_settlement_commission (period_id, currency, issuer, acquirer, "
+            "agreement_id, version, bps, paid_by, base_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+            "?) ON CONFLICT (period_id, currency, issuer, acquirer, agreement_id, version) DO "
+            "UPDATE SET base_minor = proj_settlement_commission.base_minor + "
+            "excluded.base_minor", bases)
         session.executemany(
             "INSERT INTO proj_settlement_cards (stream_id, currency) VALUES (?, ?) "
             "ON CONFLICT (stream_id) DO NOTHING", new_cards)
@@ -127,6 +201,13 @@ class SettlementModel:
         session.executemany(
             "INSERT INTO proj_settlement_periods (period_id, closed_at_us, position, note) "
             "VALUES (?, ?, ?, ?)", closes)
+
+
+def _learn(agreements: Agreements, agreement: Agreement) -> None:
+    """Add a published version once (a model restarted mid-log learns the registry first)."""
+    known = agreements.versions.get(agreement.agreement_id, [])
+    if not known or known[-1].version < agreement.version:
+        agreements.add(agreement)
 
 
 def _currencies(session: Session, stream_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -171,10 +252,51 @@ def period_statements(runner: ProjectionRunner, period_id: int,
     with runner.store.session(commit=False) as session:
         rows = session.query("SELECT currency, payer, payee, category, amount_minor FROM "
                              "proj_settlement_totals WHERE period_id = ?", (period_id,))
+        bases = session.query("SELECT currency, issuer, acquirer, bps, paid_by, base_minor "
+                              "FROM proj_settlement_commission WHERE period_id = ?",
+                              (period_id,))
     by_currency: dict[str, dict[tuple[str, str, int], int]] = defaultdict(dict)
     for currency, payer, payee, category, amount in rows:
         by_currency[currency][(payer, payee, int(category))] = int(amount)
+    for currency, issuer, acquirer, bps, paid_by, base in bases:
+        fee = commission(int(base), int(bps))
+        pair = (issuer, acquirer) if int(paid_by) == Payer.ISSUER else (acquirer, issuer)
+        totals = by_currency[currency]
+        key = (*pair, int(Category.COMMISSION))
+        totals[key] = totals.get(key, 0) + fee
     owed = [o for currency, totals in sorted(by_currency.items())
             for o in settlement_legs.obligations(currency, totals)]
     found = statements(owed, str(period_id))
-    return found, instructions(found)
+    period = known[period_id - 1]
+    at_us = period.closed_at_us or time.time_ns() // 1000
+    agreements, _ = registry_terms(runner.store)
+    shares = {entity: terms.voucher_share_bps for entity in
+              {s.entity_id for s in found.statements}
+              if (terms := agreements.for_entity(entity, at_us)) is not None
+              and terms.voucher_share_bps}
+    return found, instructions(found, shares)
+
+
+def registry_terms(store: EventStore) -> tuple[Agreements, dict[str, str]]:
+    """Every published agreement version and each program's currency, from the registry
+    stream (small: read whole)."""
+    found, programs = Agreements(), {}
+    for stored in store.stream(REGISTRY_ID):
+        if stored.topic in (_tag(AgreementPublished), _tag(ProgramDefined)):
+            event = decode_event(stored.state)
+            if isinstance(event, AgreementPublished):
+                _learn(found, event.agreement)
+            elif isinstance(event, ProgramDefined):
+                programs.setdefault(event.program.owner, event.program.currency)
+    return found, programs
+
+
+def period_payments(runner: ProjectionRunner, period_id: int) -> list[Payment]:
+    """The payments recorded against a period's instructions, in the order recorded (the read
+    model as it is: callers catch it up first, as period_statements does)."""
+    with runner.store.session(commit=False) as session:
+        rows = session.query("SELECT instruction_id, reference, amount_minor FROM "
+                             "proj_settlement_payments WHERE period_id = ? "
+                             "ORDER BY position, part", (period_id,))
+    return [Payment(instruction_id, reference, int(amount))
+            for instruction_id, reference, amount in rows]

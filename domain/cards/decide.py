@@ -91,6 +91,11 @@ class CardState(msgspec.Struct, array_like=True):
     # (domain.cards.retention), found without walking the pending holds.
     settled: dict[str, None] = {}
     refs: dict[str, int] = {}  # "L<lot id>"/"C<coupon id>" -> kept purchases that name it
+    # Points exchange (domain/exchange): the ids of quotes used, until they expire (then a
+    # quote is refused as expired anyway: bounded by the exchanges of the last hour at most),
+    # and per "<from>><to>" the UTC day and the points taken that day (the daily limit).
+    used_quotes: dict[str, int] = {}
+    exchanged: dict[str, tuple[int, int]] = {}
 
     def coupon_id(self, index: int) -> str:
         """The id of the `index`-th (0..9) coupon the next event issues: "K" + the event's
@@ -104,7 +109,13 @@ class CardState(msgspec.Struct, array_like=True):
 
     @property
     def purse(self) -> Purse:
-        return Purse(tuple(self.lots.values()))
+        """The card's own program's purse: what purchases redeem and earn into."""
+        return Purse(tuple(lot for lot in self.lots.values() if not lot.program))
+
+    def purse_of(self, program: str) -> Purse:
+        """The purse of one program ("" = the card's own), e.g. for an exchange or, later,
+        redemption at a partner with an agreement."""
+        return Purse(tuple(lot for lot in self.lots.values() if lot.program == program))
 
     def copy(self) -> CardState:
         return _copy(self)
@@ -120,7 +131,10 @@ class Context(msgspec.Struct, frozen=True):
     now_us: int
     max_balance_minor: int
     hold_ttl_us: int
-    acquirer_partner_id: str  # the partner of the store where the operation happens
+    # The accounting entity of the store where the operation happens: its partner, or the
+    # store itself if registered as its own entity (domain.settlement.agreements).
+    acquirer_partner_id: str
+    issuer_entity: str = ""  # the card's issuing entity ("": its issuing partner)
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -281,6 +295,12 @@ def decide_authorize(state: CardState, cmd: Authorize, ctx: Context) -> Decision
     return Decision(result, (event,), authorization_id, amount)
 
 
+def _clearing(state: CardState, ctx: Context, hold: Hold) -> str:
+    """The account of what the card's issuing entity owes the entity where it was spent."""
+    return postings.clearing(ctx.issuer_entity or state.issuing_partner_id,
+                             hold.acquirer_partner_id)
+
+
 def _pending_hold(state: CardState, authorization_id: str) -> Hold | Result:
     hold = state.holds.get(authorization_id)
     if hold is None:
@@ -298,8 +318,7 @@ def decide_capture(state: CardState, cmd: Capture, ctx: Context) -> Decision:
     if amount > hold.amount_minor:
         return decline(Result.DECLINED_AMOUNT_EXCEEDS_AUTHORIZATION)
     card_held = postings.held(state.card_number)
-    legs = postings.move(card_held, postings.clearing(state.issuing_partner_id,
-                                                      hold.acquirer_partner_id), amount)
+    legs = postings.move(card_held, _clearing(state, ctx, hold), amount)
     released = hold.amount_minor - amount
     if released:
         legs += postings.move(card_held, postings.available(state.card_number), released)
@@ -356,7 +375,7 @@ def decide_refund(state: CardState, cmd: Refund, ctx: Context,
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)
     if hold.refunded_minor + cmd.amount_minor > hold.captured_minor:
         return decline(Result.DECLINED_REFUND_EXCEEDS_CAPTURED)
-    legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
+    legs = postings.move(_clearing(state, ctx, hold),
                          postings.available(state.card_number), cmd.amount_minor)
     event = ev.ValueRefunded(ctx.meta, hold.authorization_id, cmd.amount_minor, legs,
                              moved(hold) if hold.authorization_id not in state.holds else None)
@@ -385,7 +404,7 @@ def decide_reverse_capture(state: CardState, authorization_id: str, ctx: Context
         return decline(Result.DECLINED_REFUND_WINDOW_CLOSED)
     if state.status not in (CardStatus.ACTIVE, CardStatus.BLOCKED):
         return decline(Result.DECLINED_CARD_NOT_ACTIVE)  # value never lands on a dead card
-    legs = postings.move(postings.clearing(state.issuing_partner_id, hold.acquirer_partner_id),
+    legs = postings.move(_clearing(state, ctx, hold),
                          postings.held(state.card_number), hold.captured_minor)
     event = ev.CaptureReversed(ctx.meta, authorization_id, hold.captured_minor, legs,
                                moved(hold) if authorization_id not in state.holds else None)
@@ -595,7 +614,9 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         coupons_used=tuple((u.coupon_id, u.amount_minor, u.used_up) for u in e.coupons_used),
         local_date=e.local_date,
         stamped=tuple((p.key, line, n) for p in e.stamps for line, n in p.stamped),
-        stamps_taken={})
+        stamps_taken={}, points_owner=e.points_owner,
+        points_value_micros=e.points_value_micros,
+        points_redeemed_value_minor=e.points_redeemed_value_minor)
     retention.purchase_made(state, e)
     for progress in e.stamps:
         state.stamps[progress.key] = progress.after
@@ -667,6 +688,26 @@ def _points_expired(state: CardState, e: ev.PointsExpired) -> CardState:
     return state
 
 
+QUOTE_IDS_KEPT_AFTER_EXPIRY_US = 300 * 1_000_000  # a bound on the clock skew between servers
+
+
+def _exchanged(state: CardState, e: ev.PointsExchanged) -> CardState:
+    for lot_id, points in e.taken:
+        _take(state, lot_id, points)
+        retention.lot_spent(state, lot_id)
+    state.lots[e.lot.lot_id] = e.lot
+    # Kept a while past the quote's expiry: another process whose clock is behind still sees
+    # the quote as unexpired and must find it used.
+    forget_before = e.meta.recorded_at_us - QUOTE_IDS_KEPT_AFTER_EXPIRY_US
+    used = {quote: until for quote, until in state.used_quotes.items() if until > forget_before}
+    used[e.quote_id] = e.quote_expires_at_us
+    state.used_quotes = used
+    pair = f"{e.from_program}>{e.to_program}"
+    day, taken = state.exchanged.get(pair, (e.utc_day, 0))
+    state.exchanged[pair] = (e.utc_day, (taken if day == e.utc_day else 0) + e.points_taken)
+    return state
+
+
 _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.CardIssued: _issued,
     ev.CardIssuedAsReplacement: _issued_as_replacement,
@@ -688,6 +729,7 @@ _EVOLVE: dict[type, Callable] = {  # type: ignore[type-arg]
     ev.TierChanged: _tier_changed,
     ev.CouponIssued: _coupon_issued,
     ev.CouponExpired: _coupon_expired,
+    ev.PointsExchanged: _exchanged,
 }
 assert set(_EVOLVE) == set(ev.CARD_EVENTS)
 

@@ -210,6 +210,8 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     debt_settled: int  # of the points earned, what paid the card's points debt first
     # With the card's class before the event, weekday, minute_of_day and the pinned rule_sets
     # are every input of the evaluation: a replay recomputes the lot exactly.
+    points_owner: str = ""  # the program's owner (partner id or "alliance"); "" without one
+    points_value_micros: int = 0  # a point's value when earned (the points legs' rate)
 
 
 class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
@@ -257,13 +259,34 @@ class PointsExpired(CardEvent, tag="points.expired.v1"):
 
     lot_id: str
     amount: int
+    # At the lot's point value: points:{o}:outstanding -v, points_breakage:{o} +v (o: the
+    # lot's program's owner). Empty in events written before the points legs.
+    legs: tuple[Leg, ...] = ()
+
+
+class PointsExchanged(CardEvent, tag="points.exchanged.v1"):
+    """Points of one program left the card's purse and points of another arrived, on the
+    same card, in one event (domain/exchange: both purses are the card's, so no saga)."""
+
+    quote_id: str  # the quote's MAC: what "already used" remembers until the quote expires
+    quote_expires_at_us: int
+    from_program: str  # program owners (a lot says "" for the card's own program)
+    to_program: str
+    rate: str  # "<from>><to>@<version>": the version the quote pinned
+    points_taken: int  # from the source purse, fee included
+    fee_points: int
+    points_given: int
+    taken: tuple[tuple[str, int], ...]  # (lot id, points), earliest expiry first
+    lot: Lot  # the points given, under the destination program's expiry policy
+    utc_day: int  # the day the daily limit counts them in (days since 1970-01-01, UTC)
+    legs: tuple[Leg, ...]
 
 
 CARD_EVENTS: tuple[type[CardEvent], ...] = (
     CardIssued, CardActivated, CardBlocked, CardUnblocked, CardClosed, CardReplaced,
     CardIssuedAsReplacement, ValueLoaded, LoadReversed, ValueAuthorized, AuthorizationCaptured,
     AuthorizationReleased, CaptureReversed, ValueRefunded, PurchaseMade, PurchaseReturned,
-    PointsExpired, TierChanged, CouponIssued, CouponExpired,
+    PointsExpired, TierChanged, CouponIssued, CouponExpired, PointsExchanged,
 )
 
 RELEASE_VOIDED = "VOIDED"

@@ -32,6 +32,11 @@ class PurchaseRecord(msgspec.Struct, array_like=True):
     local_date: str = ""
     stamped: tuple[tuple[str, int, int], ...] = ()  # (stamp key, line index, stamps earned)
     stamps_taken: dict[str, int] = {}  # "<key>#<line index>" -> stamps a return took back
+    # What the points legs of a return reverse (domain/postings.py): the program's owner, a
+    # point's value when earned, and what the redeemed points paid.
+    points_owner: str = ""
+    points_value_micros: int = 0
+    points_redeemed_value_minor: int = 0
 
 
 class History(msgspec.Struct, array_like=True):

@@ -74,6 +74,10 @@ class Lot(msgspec.Struct, frozen=True, array_like=True):
     source: str  # e.g. "purchase:<request id>"
     rule_set: str  # "<rule set id>@<version>" that produced it
     value_micros_per_point: int  # money value of one point, in millionths of a minor unit
+    # The program whose points these are: "" = the card's own (its issuer's) program, as in
+    # every lot written before a card could hold several; else the program's owner (points
+    # received by exchange, domain/exchange).
+    program: str = ""
 
 
 class Purse(msgspec.Struct, frozen=True, array_like=True):

@@ -37,11 +37,12 @@ from domain.purchases.commands import Purchase, Return
 from domain.purchases.evaluation import Evaluation
 from domain.rules.model import Basket, RuleSet
 
+MICROS = 1_000_000  # a point value is in millionths of a minor unit
 
 class PurchaseContext(msgspec.Struct, frozen=True):
     meta: Meta
     now_us: int
-    acquirer_partner_id: str
+    acquirer_partner_id: str  # the store's accounting entity (its partner or itself)
     program: Program | None
     evaluation: Evaluation
     weekday: int  # what the rules saw: the store's local day and minute
@@ -50,6 +51,7 @@ class PurchaseContext(msgspec.Struct, frozen=True):
     campaigns_to_issue: tuple[Campaign, ...] = ()  # from the rules that fired
     rule_sets: tuple[RuleSet, ...] = ()  # in force: their rules on the card's history apply
     local_date: str = ""  # the store's local date, "YYYY-MM-DD"
+    issuer_entity: str = ""  # the card's issuing entity ("": its issuing partner)
 
 
 class PurchaseDecision(msgspec.Struct, frozen=True):
@@ -139,9 +141,13 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
     legs: tuple[postings.Leg, ...] = ()
     if charged:
         legs = postings.move(postings.available(state.card_number),
-                             postings.clearing(state.issuing_partner_id,
+                             postings.clearing(ctx.issuer_entity or state.issuing_partner_id,
                                                ctx.acquirer_partner_id), charged)
     legs += _coupon_legs(uses, ctx.acquirer_partner_id)
+    owner, micros = (program.owner, program.point_value_micros) if program else ("", 0)
+    if program is not None:
+        legs += _points_legs(owner, ctx.acquirer_partner_id, points_value,
+                             earned * micros // MICROS)
     issued = tuple(new_coupon(campaign, state.coupon_id(index), ctx.now_us)
                    for index, campaign in enumerate(ctx.campaigns_to_issue))
     return PurchaseDecision(result, event=ev.PurchaseMade(
@@ -150,7 +156,51 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
         evaluation.rule_sets, _explained(evaluation, earned > 0), legs, uses, issued,
         ctx.local_date, stamps, cmd.override_discount_minor, cmd.override_approver,
-        cmd.override_reason, settled))
+        cmd.override_reason, settled, owner, micros))
+
+
+def _points_legs(owner: str, acquirer: str, redeemed_value: int,
+                 earned_value: int) -> tuple[postings.Leg, ...]:
+    """A purchase's points at their value (domain/postings.py): what the program's owner owes
+    the store's entity for points redeemed, what the store's entity owes the owner for points
+    its sale handed out (flows only when they differ: domain/settlement/legs.py)."""
+    legs: tuple[postings.Leg, ...] = ()
+    if redeemed_value:
+        legs += postings.move(postings.points_outstanding(owner),
+                              postings.points_redeemed(owner, acquirer), redeemed_value)
+    if earned_value:
+        legs += postings.move(postings.points_sold(acquirer, owner),
+                              postings.points_outstanding(owner), earned_value)
+    return legs
+
+
+def _returned_points_legs(record: PurchaseRecord, restored: int, clawed: int,
+                          written_off: int) -> tuple[postings.Leg, ...]:
+    """A return's share of the purchase's points legs, reversed: each figure is the value of
+    the cumulative points less what earlier returns reversed, so a purchase returned in parts
+    ends exactly where it began (nothing lost to rounding each part)."""
+    owner, acquirer = record.points_owner, record.acquirer_partner_id
+    if not owner:
+        return ()
+    legs: tuple[postings.Leg, ...] = ()
+    if restored and record.points_redeemed:
+        value, total = record.points_redeemed_value_minor, record.points_redeemed
+        back = (value * (record.points_restored + restored) // total
+                - value * record.points_restored // total)
+        if back:
+            legs += postings.move(postings.points_redeemed(owner, acquirer),
+                                  postings.points_outstanding(owner), back)
+    if clawed:
+        micros = record.points_value_micros
+        undone = ((record.points_clawed + clawed) * micros // MICROS
+                  - record.points_clawed * micros // MICROS)
+        lost = min(undone, written_off * micros // MICROS)
+        if undone:
+            legs += (postings.Leg(postings.points_sold(acquirer, owner), undone),
+                     postings.Leg(postings.points_outstanding(owner), lost - undone))
+            if lost:
+                legs += (postings.Leg(postings.points_written_off(owner), -lost),)
+    return legs
 
 
 def _coupon_legs(uses: tuple[CouponUse, ...], acquirer_id: str,
@@ -181,7 +231,7 @@ def _share(amount: int, before: int, after: int, total: int) -> int:
 
 
 def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
-                  program: Program | None = None) -> Decision:
+                  program: Program | None = None, issuer_entity: str = "") -> Decision:
     record = state.purchases.get(cmd.purchase_id)
     if record is None:
         return decline(Result.DECLINED_PURCHASE_NOT_FOUND)
@@ -204,9 +254,11 @@ def decide_return(state: CardState, cmd: Return, meta: Meta, now_us: int,
     written_off = short - debt
     legs: tuple[postings.Leg, ...] = ()
     if sv:
-        legs = postings.move(postings.clearing(state.issuing_partner_id,
+        legs = postings.move(postings.clearing(issuer_entity or state.issuing_partner_id,
                                                record.acquirer_partner_id),
                              postings.available(state.card_number), sv)
+    legs += _returned_points_legs(record, sum(p for _, p in restored),
+                                  sum(p for _, p in clawed) + short, written_off)
     lines = tuple((line.line_index, line.quantity) for line in cmd.lines)
     qualifying = _share(record.qualifying_minor, before, after, total)
     coupons_back: tuple[CouponUse, ...] = ()
@@ -278,7 +330,7 @@ def _claw(state: CardState, record: PurchaseRecord, points: int, now_us: int,
     redeemed points back claws from them before anything is written off."""
     back = dict(restored)
     live = [(lot, lot.remaining + back.get(lot.lot_id, 0)) for lot in state.lots.values()
-            if now_us < lot.expires_at_us]
+            if now_us < lot.expires_at_us and not lot.program]  # the card's own program's
     live.sort(key=lambda pair: (pair[0].lot_id != record.lot_id, pair[0].expires_at_us,
                                 pair[0].earned_at_us, pair[0].lot_id))
     clawed: list[tuple[str, int]] = []
@@ -318,7 +370,17 @@ def review_tier(state: CardState, program: Program | None, period_end_us: int,
 # ------------------------------------------------------------------------------ expiry
 
 
-def expired_points(state: CardState, now_us: int, meta: Meta) -> tuple[ev.PointsExpired, ...]:
-    """Expiry events for every lot whose time is up and that still has a remainder."""
-    return tuple(ev.PointsExpired(meta, e.lot_id, e.amount)
-                 for e in purse.expire(state.purse, now_us))
+def expired_points(state: CardState, now_us: int, meta: Meta,
+                   own_program: str = "") -> tuple[ev.PointsExpired, ...]:
+    """Expiry events for every lot whose time is up and that still has a remainder, in
+    every program's purse, with their value leaving the program's outstanding points for its
+    breakage (`own_program`: the owner of the card's own program, whose lots say "")."""
+    found = []
+    for e in purse.expire(purse.Purse(tuple(state.lots.values())), now_us):
+        lot = state.lots[e.lot_id]
+        owner = lot.program or own_program
+        value = e.amount * lot.value_micros_per_point // MICROS
+        legs = postings.move(postings.points_outstanding(owner), postings.points_breakage(owner),
+                             value) if owner and value else ()
+        found.append(ev.PointsExpired(meta, e.lot_id, e.amount, legs))
+    return tuple(found)

@@ -7,11 +7,20 @@ import msgspec
 
 from domain.common import InvalidInput, Meta, Principal, Result, Role, shown
 from domain.coupons.model import Campaign, DefineCouponCampaign
+from domain.exchange.rates import ExchangeRate, PublishExchangeRate
 from domain.points.program import ALLIANCE, DefineProgram, Program
+from domain.reconcile.decide import ReconBook, evolve_recon
 from domain.registry import commands as cmd
 from domain.registry import events as ev
 from domain.rules.commands import PublishRuleSet, in_force
 from domain.rules.model import RuleSet
+from domain.settlement.agreements import (
+    Agreements,
+    PublishAgreement,
+    RegisterStoreEntity,
+    check_publishable,
+)
+from domain.settlement.payments import PaymentBook, evolve_payment
 from domain.settlement.periods import LOG_PARTITION, CloseSettlementPeriod
 
 
@@ -64,6 +73,21 @@ class RegistryState(msgspec.Struct):
     campaigns: dict[str, Campaign] = {}
     open_period: int = 1  # the settlement period movements now fall in
     closed_periods: dict[int, int] = {}  # period id -> when it was closed (us)
+    # The registry version of the last close (0: none yet): where the open period begins.
+    last_close_version: int = 0
+    store_entities: dict[str, str] = {}  # store id -> its entity id, for stores of their own
+    agreements: Agreements = msgspec.field(default_factory=Agreements)
+    # settlement payments and reconciliation runs (domain/settlement/payments.py,
+    # domain/reconcile/decide.py)
+    payments: PaymentBook = msgspec.field(default_factory=PaymentBook)
+    reconciliations: ReconBook = msgspec.field(default_factory=ReconBook)
+
+    def entities(self) -> dict[str, str]:
+        """Every accounting entity: partners and stores registered as their own -> kind."""
+        found = dict.fromkeys(self.partners, "partner")
+        found.update(dict.fromkeys(self.store_entities, "store"))
+        return found
+    exchange_rates: dict[str, list[ExchangeRate]] = {}  # "<from>><to>": every version
 
     def card_class(self, name: str) -> CardClass:
         return self.card_classes.get(name) or CardClass(
@@ -105,7 +129,8 @@ def _exists() -> RegistryDecision:
 
 def decide(state: RegistryState,
            command: (cmd.RegistryCommand | DefineProgram | PublishRuleSet | DefineCouponCampaign
-                     | CloseSettlementPeriod),
+                     | CloseSettlementPeriod | PublishAgreement | RegisterStoreEntity
+                     | PublishExchangeRate),
            meta: Meta,
            new_credential_id: str = "", new_token_sha256: bytes = b"") -> RegistryDecision:
     """Decide a registry command. References to unknown partners or stores are input errors
@@ -154,6 +179,28 @@ def decide(state: RegistryState,
                 if store_id not in state.stores:
                     raise InvalidInput(f"stores[{index}]", f"unknown store {shown(store_id)}")
             return _approve(ev.CouponCampaignDefined(meta, campaign))
+        case PublishAgreement(agreement):
+            if not agreement.valid_from_us:  # none given: from its publication on
+                agreement = msgspec.structs.replace(agreement,
+                                                    valid_from_us=meta.recorded_at_us)
+            check_publishable(agreement, state.agreements.versions.get(agreement.agreement_id,
+                                                                       []),
+                              state.entities(), meta.recorded_at_us)
+            return _approve(ev.AgreementPublished(meta, agreement))
+        case RegisterStoreEntity(store_id):
+            if store_id not in state.stores:
+                raise InvalidInput("store_id", f"unknown store {shown(store_id)}")
+            if store_id in state.partners:
+                raise InvalidInput("store_id", f"{shown(store_id)} is also a partner's id: an "
+                                   "entity id must name one entity")
+            if store_id in state.store_entities:
+                return _exists()
+            if any(t.store_id == store_id for t in state.terminals.values()):
+                # Before its terminals: every payment at the store is then settled as the
+                # store's from the first, and no refund meets a capture of another entity.
+                raise InvalidInput("store_id", f"store {shown(store_id)} has terminals already:"
+                                   " register a store as its own entity before its terminals")
+            return _approve(ev.StoreEntityRegistered(meta, store_id))
         case CloseSettlementPeriod(note):
             return _approve(ev.SettlementPeriodClosed(meta, state.open_period, LOG_PARTITION,
                                                       note))
@@ -172,7 +219,26 @@ def decide(state: RegistryState,
                 raise InvalidInput("rule_set.scope", f"must stay {shown(versions[0].scope)} for "
                                    f"rule set {shown(rule_set.rule_set_id)}")
             return _approve(ev.RuleSetPublished(meta, rule_set))
+        case PublishExchangeRate(rate):
+            _check_exchange_rate(state, command)
+            return _approve(ev.ExchangeRatePublished(meta, rate))
     raise AssertionError(f"unhandled registry command {command!r}")
+
+
+def _check_exchange_rate(state: RegistryState, command: PublishExchangeRate) -> None:
+    rate = command.rate
+    programs = []
+    for field in ("from_program", "to_program"):
+        program = state.programs.get(getattr(rate, field))
+        if program is None:
+            raise InvalidInput(f"rate.{field}", f"no points program of "
+                               f"{shown(getattr(rate, field))}")
+        programs.append(program)
+    if programs[0].currency != programs[1].currency:
+        raise InvalidInput("rate.to_program", f"its points are valued in {programs[1].currency}"
+                           f", the source's in {programs[0].currency}: value could not be "
+                           "conserved to the minor unit")
+    command.check_versions(state.exchange_rates.get(rate.pair, []))
 
 
 def _check_rule_set_scope(state: RegistryState, rule_set: RuleSet) -> None:
@@ -227,6 +293,17 @@ def evolve(state: RegistryState, event: ev.RegistryEvent) -> RegistryState:
             assert period_id == state.open_period, "periods close in order"
             state.closed_periods[period_id] = meta.recorded_at_us
             state.open_period = period_id + 1
+            state.last_close_version = state.version + 1
+        case ev.AgreementPublished(_, agreement):
+            state.agreements.add(agreement)
+        case ev.StoreEntityRegistered(_, store_id):
+            state.store_entities[store_id] = store_id
+        case ev.SettlementPaymentRecorded():
+            evolve_payment(state.payments, event)
+        case ev.ReconciliationRecorded() | ev.ReconciliationBreakResolved():
+            evolve_recon(state.reconciliations, event)
+        case ev.ExchangeRatePublished(_, rate):
+            state.exchange_rates.setdefault(rate.pair, []).append(rate)
         case _:
             raise AssertionError(f"unhandled registry event {event!r}")
     state.version += 1

@@ -7,8 +7,10 @@ import msgspec
 
 from domain.common import Meta
 from domain.coupons.model import Campaign
+from domain.exchange.rates import ExchangeRate
 from domain.points.program import Program
 from domain.rules.model import RuleSet
+from domain.settlement.agreements import Agreement
 
 
 class RegistryEvent(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
@@ -78,8 +80,73 @@ class SettlementPeriodClosed(RegistryEvent, tag="reg.settlement_closed.v1"):
     note: str
 
 
+class AgreementPublished(RegistryEvent, tag="reg.agreement.v1"):
+    """An immutable version of an agreement (domain.settlement.agreements)."""
+
+    agreement: Agreement
+
+
+class StoreEntityRegistered(RegistryEvent, tag="reg.store_entity.v1"):
+    """A store became its own accounting entity (its id is the entity's)."""
+
+    store_id: str
+class ExchangeRatePublished(RegistryEvent, tag="reg.exchange_rate.v1"):
+    """An immutable version of the rate from one program to another (domain/exchange)."""
+
+    rate: ExchangeRate
+
+
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
     CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
     CouponCampaignDefined, SettlementPeriodClosed,
+    AgreementPublished, StoreEntityRegistered, ExchangeRatePublished,
 )
+
+
+# ---- settlement payments and reconciliation (issue 9, sections 3 and 4; domain/settlement/
+# payments.py, domain/reconcile/decide.py)
+
+
+class PaymentPart(msgspec.Struct, frozen=True, array_like=True):
+    instruction_id: str
+    amount_minor: int
+
+
+class SettlementPaymentRecorded(RegistryEvent, tag="reg.settlement_payment.v1"):
+    """A payment against a closed period's transfer from payer to payee, split over the
+    transfer's instructions (CASH first, then VOUCHER)."""
+
+    period_id: int
+    currency: str
+    payer_id: str
+    payee_id: str
+    amount_minor: int
+    reference: str
+    parts: tuple[PaymentPart, ...]
+
+
+class ReconciliationRecorded(RegistryEvent, tag="reg.reconciliation.v1"):
+    """A partner's journal matched against a closed period: the file's digest and the counts
+    per class (domain.reconcile.matching.MatchClass, by number), never the rows themselves."""
+
+    run_id: str
+    partner_id: str
+    period_id: int
+    file_digest: str
+    file_rows: int
+    ledger_rows: int
+    counts: tuple[int, ...]
+    break_ids: bytes  # 8 bytes per break, in the run's order
+    repeat_of: str  # "" or the first run of the same file
+
+
+class ReconciliationBreakResolved(RegistryEvent, tag="reg.reconciliation_resolved.v1"):
+    partner_id: str
+    period_id: int
+    break_id: str
+    reason: str
+
+
+REGISTRY_EVENTS += (SettlementPaymentRecorded, ReconciliationRecorded,
+                    ReconciliationBreakResolved)

@@ -10,4 +10,5 @@ into `Obligation`s; everything here is a function of those and of the agreements
     instructions.py  instructions(statement_set, voucher shares) -> Instruction rows;
                      outstanding(instructions, payments) -> what is left to pay
     positions.py     NetPositions: O(1) running net payable per entity and currency
+    agreements.py    effective-dated agreements between entities (commission, caps, ...)
 """

@@ -6,6 +6,12 @@ Read from the accounts of `domain.postings`:
   a return). The issuer owes the acquirer the sum: SV_SPENT_ACROSS.
 - `coupons:{funder}:funding` -x followed by `coupons:{acquirer}:given` +x: a coupon the funder
   pays for gave x off at the acquirer's stores (reversed on a return): COUPON_FUNDING.
+- `points_redeemed:{o}:{a}` +x: points of o's program paid x at a store of entity a:
+  POINTS_REDEEMED_ACROSS; `points_sold:{a}:{o}` -x: a's sale handed out points of o's program
+  worth x: POINTS_ISSUED_ACROSS (both at the program's point value; reversed by returns).
+- `exchange:{s}:{d}` +x: a points exchange from program s to program d: the source program's
+  owner pays the destination's owner for the liability it takes over: EXCHANGE (in the
+  programs' currency, which may not be the card's: `flow_currency`).
 
 A flow within one entity (the issuer's own store) owes nothing and is left out. Flows are
 signed: the period's sum per (payer, payee, category) may come out negative (more came back
@@ -16,10 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from domain.cards import events as ev
 from domain.postings import Leg
 from domain.settlement.model import Category, Obligation
 
 Flow = tuple[str, str, int, int]  # (payer, payee, category, signed amount in minor units)
+
+# The card events whose legs may cross entities (clearing, coupon funding); a test walks every
+# card event kind with legs to keep the list whole.
+FLOW_EVENTS: tuple[type[ev.CardEvent], ...] = (
+    ev.AuthorizationCaptured, ev.CaptureReversed, ev.ValueRefunded, ev.PurchaseMade,
+    ev.PurchaseReturned, ev.PointsExchanged)
+FLOW_TOPICS = frozenset(t.__struct_config__.tag for t in FLOW_EVENTS)
 
 
 def flows(legs: Iterable[Leg]) -> list[Flow]:
@@ -32,6 +46,19 @@ def flows(legs: Iterable[Leg]) -> list[Flow]:
             issuer, _, acquirer = rest.partition(":")
             if issuer != acquirer:
                 found.append((issuer, acquirer, Category.SV_SPENT_ACROSS, leg.amount_minor))
+        elif kind == "points_redeemed":  # +x: the program's owner owes the store's entity
+            owner, _, acquirer = rest.partition(":")
+            if owner != acquirer:
+                found.append((owner, acquirer, Category.POINTS_REDEEMED_ACROSS,
+                              leg.amount_minor))
+        elif kind == "points_sold":  # -x: the store's entity owes the program's owner
+            acquirer, _, owner = rest.partition(":")
+            if owner != acquirer:
+                found.append((acquirer, owner, Category.POINTS_ISSUED_ACROSS, -leg.amount_minor))
+        elif kind == "exchange":
+            source, _, target = rest.partition(":")
+            if source != target:
+                found.append((source, target, Category.EXCHANGE, leg.amount_minor))
         elif kind == "coupons":
             entity, _, side = rest.rpartition(":")
             if side == "funding":
@@ -42,6 +69,15 @@ def flows(legs: Iterable[Leg]) -> list[Flow]:
                     found.append((funder, entity, Category.COUPON_FUNDING, funded))
                 funder = ""
     return found
+
+
+def flow_currency(event: ev.CardEvent, card_currency: str,
+                  program_currency: Mapping[str, str]) -> str:
+    """The currency of an event's flows: the card's, or for an exchange its programs' (an
+    exchange rate joins two programs of one currency)."""
+    if type(event) is ev.PointsExchanged:
+        return program_currency.get(event.from_program, card_currency)
+    return card_currency
 
 
 def obligations(currency: str,

@@ -43,6 +43,14 @@ class NetPositions:
         positions[payer] = positions.get(payer, 0) + amount
         positions[payee] = positions.get(payee, 0) - amount
 
+    def add(self, payer_id: str, payee_id: str, currency: str, amount_minor: int) -> None:
+        """A signed flow from the legs (negative: it came back), unchecked: the writer's hot
+        path calls this for every cross-entity movement it decides. O(1)."""
+        positions = self._net_payable
+        payer, payee = (payer_id, currency), (payee_id, currency)
+        positions[payer] = positions.get(payer, 0) + amount_minor
+        positions[payee] = positions.get(payee, 0) - amount_minor
+
     def net_payable_minor(self, entity_id: str, currency: str) -> int:
         """O(1)."""
         return self._net_payable.get((entity_id, currency), 0)

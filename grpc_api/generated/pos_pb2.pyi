@@ -33,6 +33,12 @@ class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECLINED_COUPON_NOT_USABLE: _ClassVar[Result]
     DECLINED_REFUND_WINDOW_CLOSED: _ClassVar[Result]
     DECLINED_RETURN_WINDOW_CLOSED: _ClassVar[Result]
+    DECLINED_NET_DEBIT_CAP: _ClassVar[Result]
+    DECLINED_QUOTE_EXPIRED: _ClassVar[Result]
+    DECLINED_QUOTE_USED: _ClassVar[Result]
+    DECLINED_QUOTE_FOREIGN: _ClassVar[Result]
+    DECLINED_EXCHANGE_LIMIT: _ClassVar[Result]
+    DECLINED_NO_EXCHANGE_RATE: _ClassVar[Result]
 
 class CardStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -128,6 +134,12 @@ DECLINED_RETURN_EXCEEDS_PURCHASE: Result
 DECLINED_COUPON_NOT_USABLE: Result
 DECLINED_REFUND_WINDOW_CLOSED: Result
 DECLINED_RETURN_WINDOW_CLOSED: Result
+DECLINED_NET_DEBIT_CAP: Result
+DECLINED_QUOTE_EXPIRED: Result
+DECLINED_QUOTE_USED: Result
+DECLINED_QUOTE_FOREIGN: Result
+DECLINED_EXCHANGE_LIMIT: Result
+DECLINED_NO_EXCHANGE_RATE: Result
 CARD_STATUS_UNSPECIFIED: CardStatus
 ISSUED: CardStatus
 ACTIVE: CardStatus
@@ -272,7 +284,21 @@ class CredentialReply(_message.Message):
     def __init__(self, result: _Optional[_Union[Result, str]] = ..., credential_id: _Optional[str] = ..., token: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class Card(_message.Message):
-    __slots__ = ("card_number", "card_class", "status", "currency", "balance_minor", "held_minor", "available_minor", "issuing_partner_id", "issuing_store_id", "replaced_by", "points", "version", "tier")
+    __slots__ = ("card_number", "card_class", "status", "currency", "balance_minor", "held_minor", "available_minor", "issuing_partner_id", "issuing_store_id", "replaced_by", "points", "version", "tier", "purse_points", "purse_pending")
+    class PursePointsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class PursePendingEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CARD_CLASS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +312,8 @@ class Card(_message.Message):
     POINTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
+    PURSE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PURSE_PENDING_FIELD_NUMBER: _ClassVar[int]
     card_number: str
     card_class: str
     status: CardStatus
@@ -299,7 +327,9 @@ class Card(_message.Message):
     points: int
     version: int
     tier: str
-    def __init__(self, card_number: _Optional[str] = ..., card_class: _Optional[str] = ..., status: _Optional[_Union[CardStatus, str]] = ..., currency: _Optional[str] = ..., balance_minor: _Optional[int] = ..., held_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., issuing_partner_id: _Optional[str] = ..., issuing_store_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., points: _Optional[int] = ..., version: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
+    purse_points: _containers.ScalarMap[str, int]
+    purse_pending: _containers.ScalarMap[str, int]
+    def __init__(self, card_number: _Optional[str] = ..., card_class: _Optional[str] = ..., status: _Optional[_Union[CardStatus, str]] = ..., currency: _Optional[str] = ..., balance_minor: _Optional[int] = ..., held_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., issuing_partner_id: _Optional[str] = ..., issuing_store_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., points: _Optional[int] = ..., version: _Optional[int] = ..., tier: _Optional[str] = ..., purse_points: _Optional[_Mapping[str, int]] = ..., purse_pending: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class IssueCardRequest(_message.Message):
     __slots__ = ("request_id", "card_number", "card_class", "currency", "customer_ref", "issuing_store_id")
@@ -1032,20 +1062,26 @@ class EntityStatement(_message.Message):
     def __init__(self, currency: _Optional[str] = ..., entity_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[SettlementLine, _Mapping]]] = ..., bilateral: _Optional[_Iterable[_Union[BilateralNet, _Mapping]]] = ..., gross_receivable_minor: _Optional[int] = ..., gross_payable_minor: _Optional[int] = ..., multilateral_net_minor: _Optional[int] = ...) -> None: ...
 
 class SettlementInstruction(_message.Message):
-    __slots__ = ("instruction_id", "currency", "payer_id", "payee_id", "instrument", "amount_minor")
+    __slots__ = ("instruction_id", "currency", "payer_id", "payee_id", "instrument", "amount_minor", "paid_minor", "outstanding_minor", "payment_references")
     INSTRUCTION_ID_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     PAYER_ID_FIELD_NUMBER: _ClassVar[int]
     PAYEE_ID_FIELD_NUMBER: _ClassVar[int]
     INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAID_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_REFERENCES_FIELD_NUMBER: _ClassVar[int]
     instruction_id: str
     currency: str
     payer_id: str
     payee_id: str
     instrument: str
     amount_minor: int
-    def __init__(self, instruction_id: _Optional[str] = ..., currency: _Optional[str] = ..., payer_id: _Optional[str] = ..., payee_id: _Optional[str] = ..., instrument: _Optional[str] = ..., amount_minor: _Optional[int] = ...) -> None: ...
+    paid_minor: int
+    outstanding_minor: int
+    payment_references: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, instruction_id: _Optional[str] = ..., currency: _Optional[str] = ..., payer_id: _Optional[str] = ..., payee_id: _Optional[str] = ..., instrument: _Optional[str] = ..., amount_minor: _Optional[int] = ..., paid_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., payment_references: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SettlementStatementReply(_message.Message):
     __slots__ = ("period_id", "closed", "digest", "statements", "instructions")
@@ -1060,3 +1096,33 @@ class SettlementStatementReply(_message.Message):
     statements: _containers.RepeatedCompositeFieldContainer[EntityStatement]
     instructions: _containers.RepeatedCompositeFieldContainer[SettlementInstruction]
     def __init__(self, period_id: _Optional[int] = ..., closed: _Optional[bool] = ..., digest: _Optional[str] = ..., statements: _Optional[_Iterable[_Union[EntityStatement, _Mapping]]] = ..., instructions: _Optional[_Iterable[_Union[SettlementInstruction, _Mapping]]] = ...) -> None: ...
+
+class RecordSettlementPaymentRequest(_message.Message):
+    __slots__ = ("request_id", "period_id", "currency", "payer_id", "payee_id", "amount_minor", "reference")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_ID_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    period_id: int
+    currency: str
+    payer_id: str
+    payee_id: str
+    amount_minor: int
+    reference: str
+    def __init__(self, request_id: _Optional[str] = ..., period_id: _Optional[int] = ..., currency: _Optional[str] = ..., payer_id: _Optional[str] = ..., payee_id: _Optional[str] = ..., amount_minor: _Optional[int] = ..., reference: _Optional[str] = ...) -> None: ...
+
+class RecordSettlementPaymentReply(_message.Message):
+    __slots__ = ("result", "paid_minor", "outstanding_minor", "replayed")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PAID_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    result: Result
+    paid_minor: int
+    outstanding_minor: int
+    replayed: bool
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., paid_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...

@@ -1594,6 +1594,11 @@ class SettlementServiceStub:
                 request_serializer=loyalty_dot_v1_dot_pos__pb2.GetSettlementStatementRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_pos__pb2.SettlementStatementReply.FromString,
                 _registered_method=True)
+        self.RecordSettlementPayment = channel.unary_unary(
+                '/loyalty.v1.SettlementService/RecordSettlementPayment',
+                request_serializer=loyalty_dot_v1_dot_pos__pb2.RecordSettlementPaymentRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_pos__pb2.RecordSettlementPaymentReply.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -1620,6 +1625,17 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordSettlementPayment(self, request, context):
+        """ADMIN, the alliance's FINANCE, or the payee's FINANCE credential (it confirms what it
+        received; the payer's may not mark its own debt paid): a payment against the transfer
+        payer -> payee of a closed period, applied to its CASH then VOUCHER instruction. More than
+        is outstanding is INVALID_ARGUMENT (amount_minor), nothing written. Idempotent on
+        request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1632,6 +1648,11 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.GetSettlementStatement,
                     request_deserializer=loyalty_dot_v1_dot_pos__pb2.GetSettlementStatementRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_pos__pb2.SettlementStatementReply.SerializeToString,
+            ),
+            'RecordSettlementPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSettlementPayment,
+                    request_deserializer=loyalty_dot_v1_dot_pos__pb2.RecordSettlementPaymentRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_pos__pb2.RecordSettlementPaymentReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1693,6 +1714,33 @@ class SettlementService:
             '/loyalty.v1.SettlementService/GetSettlementStatement',
             loyalty_dot_v1_dot_pos__pb2.GetSettlementStatementRequest.SerializeToString,
             loyalty_dot_v1_dot_pos__pb2.SettlementStatementReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSettlementPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.SettlementService/RecordSettlementPayment',
+            loyalty_dot_v1_dot_pos__pb2.RecordSettlementPaymentRequest.SerializeToString,
+            loyalty_dot_v1_dot_pos__pb2.RecordSettlementPaymentReply.FromString,
             options,
             channel_credentials,
             insecure,

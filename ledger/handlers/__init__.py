@@ -16,11 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ledger.handlers import cards, coupons, maintenance, purchases, registry, reversal
+from ledger.handlers import (
+    cards,
+    coupons,
+    exchange,
+    maintenance,
+    purchases,
+    recon,
+    registry,
+    reversal,
+)
 from ledger.handlers.context import Ctx
 from ledger.work import Request
 
-_MODULES = (cards, reversal, registry, purchases, coupons, maintenance)
+_MODULES = (cards, reversal, registry, purchases, coupons, maintenance, recon, exchange)
 
 HANDLERS: dict[type, Callable[[Ctx], Any]] = {}
 for _module in _MODULES:

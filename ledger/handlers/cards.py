@@ -122,7 +122,12 @@ def authorize(ctx: Ctx) -> Outcome:
     state = ctx.card(command.card_number)
     if state is None:
         return Outcome(int(Result.DECLINED_CARD_NOT_FOUND), "Authorize")
-    return ctx.apply(state, lambda s, c: cards.decide_authorize(s, command, c))
+
+    def decide(s: cards.CardState, c: cards.Context) -> cards.Decision:
+        if ctx.over_cap(s, c.acquirer_partner_id, command.amount_minor):
+            return cards.decline(Result.DECLINED_NET_DEBIT_CAP)
+        return cards.decide_authorize(s, command, c)
+    return ctx.apply(state, decide)
 
 
 _FOLLOW_UPS = {cc.Capture: cards.decide_capture, cc.Void: cards.decide_void,

@@ -16,8 +16,9 @@ from domain.common import APPROVALS, Meta, Principal
 from domain.currency import major_to_minor
 from domain.points import purse
 from domain.purchases import decide as purchases
+from domain.settlement.agreements import entity_of
 from ledger import limits
-from ledger.codec import Outcome, card_stream_id, card_view
+from ledger.codec import Outcome, PurseView, card_stream_id, card_view
 from ledger.pricing import RuleBook
 from ledger.state import State
 from ledger.work import Request, Work
@@ -88,6 +89,8 @@ class Ctx:
             state = cards.evolve(state, event)
             self.work.append(card_stream_id(state.card_number), state.version, event)
         assert state is not None
+        if self.state.positions is not None:  # an agreement sets a net debit cap
+            self.state.track(self.work, state.currency, events)
         stream_id = card_stream_id(state.card_number)
         self.state.cards[stream_id] = state
         self.work.touch(stream_id, state)
@@ -103,20 +106,52 @@ class Ctx:
     def expiries(self, state: cards.CardState, now_us: int) -> tuple[CardEvent, ...]:
         meta = system_meta(now_us)
         return (cards.expired_holds(state, now_us, meta)
-                + purchases.expired_points(state, now_us, meta))
+                + purchases.expired_points(state, now_us, meta, self.own_program(state)))
 
     def expire_all(self, state: cards.CardState) -> cards.CardState:
         """Record expired holds and points before a decision that reads them."""
         due = self.expiries(state, self.now_us)
         return self.emit(state, due) if due else state
 
+    def own_program(self, state: cards.CardState) -> str:
+        """The owner of the program the card earns in ("" when there is none)."""
+        program = self.registry.program_of(state.issuing_partner_id)
+        return program.owner if program is not None else ""
+
+    def issuer_entity(self, state: cards.CardState) -> str:
+        """The accounting entity that owes the card's value: its issuing store if that is an
+        entity of its own, else its issuing partner."""
+        return entity_of(self.registry.store_entities, state.issuing_store_id,
+                         state.issuing_partner_id)
+
+    def acquirer_entity(self, store_id: str, partner_id: str) -> str:
+        return entity_of(self.registry.store_entities, store_id, partner_id)
+
+    def over_cap(self, state: cards.CardState, acquirer: str, amount_minor: int,
+                 payer: str = "") -> bool:
+        """Would `amount_minor` more owed by `payer` (default: the card's issuing entity, for
+        its value spent; a program's owner for its points redeemed) to `acquirer` take the
+        payer past its net debit cap in the open period? An entity's own stores never are.
+        O(1): a few dict reads (domain.settlement.positions)."""
+        positions = self.state.positions
+        if positions is None or amount_minor <= 0:
+            return False  # no cap is set (keep_positions keeps them whenever one is)
+        payer = payer or self.issuer_entity(state)
+        if payer == acquirer:
+            return False
+        cap = self.registry.agreements.cap(payer, state.currency, self.now_us)
+        return bool(cap) and positions.would_exceed(payer, state.currency, amount_minor, cap)
+
     def card_context(self, state: cards.CardState) -> cards.Context:
         card_class = self.registry.card_class(state.card_class)
+        principal = self.principal
+        issuer = self.issuer_entity(state)
         return cards.Context(
             self.meta(), self.now_us,
             major_to_minor(card_class.max_balance_major, state.currency),
             card_class.hold_ttl_seconds * 1_000_000,
-            self.principal.partner_id or state.issuing_partner_id)
+            self.acquirer_entity(principal.store_id, principal.partner_id) if principal.partner_id
+            else issuer, issuer)
 
     def new_card_number(self) -> str:
         for _ in range(8):
@@ -152,5 +187,16 @@ def view(state: cards.CardState, now_us: int, points: bool = True) -> Any:
     POINTS_DEBT policy); 0 when the reply shows no points (`points` False)."""
     if not points:
         return card_view(state, cards.held_at(state, now_us), 0)
-    spendable = purse.spendable(state.purse, now_us) if state.lots else 0
-    return card_view(state, cards.held_at(state, now_us), spendable - state.points_debt)
+    if not state.lots:
+        return card_view(state, cards.held_at(state, now_us), -state.points_debt)
+    spendable = purse.spendable(state.purse, now_us)
+    return card_view(state, cards.held_at(state, now_us), spendable - state.points_debt,
+                     purses(state, now_us))
+
+
+def purses(state: cards.CardState, now_us: int) -> tuple[PurseView, ...]:
+    """Each program's spendable and pending points; the card's own program ("") first."""
+    programs = sorted({lot.program for lot in state.lots.values()})
+    return tuple(PurseView(program, purse.spendable(state.purse_of(program), now_us),
+                           purse.pending(state.purse_of(program), now_us))
+                 for program in programs)

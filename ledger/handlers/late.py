@@ -64,7 +64,7 @@ def _story(ctx: Ctx, state: cards.CardState, start: int) -> list[object]:
                if s.originator_id == stream_id and s.originator_version > last]
         if (own[-1].originator_version if own else last) == state.version and (
                 not own or own[0].originator_version == last + 1):
-            return [decode_event(s.state) for s in stored + own]
+            return [decode_event(s.state) for s in [*stored, *own]]
         if attempt == 0 and last < state.version:
             ctx.state.written()  # earlier batches still at the committer: wait for them
     raise StillWriting(f"card {state.card_number}'s latest changes are still being written")

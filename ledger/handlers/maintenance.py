@@ -26,7 +26,7 @@ def maintain(ctx: Ctx) -> Outcome:
     state = ctx.expire_holds(state)  # holds whose time is up, recorded too
     meta = system_meta(ctx.now_us)
     tier_before = state.tier
-    expired = purchases.expired_points(state, command.as_of_us, meta)
+    expired = purchases.expired_points(state, command.as_of_us, meta, ctx.own_program(state))
     lapsed = tuple(ev.CouponExpired(meta, coupon_id, remaining) for coupon_id, remaining
                    in coupons.expired_coupons(state.coupons, command.as_of_us))
     program = ctx.registry.program_of(state.issuing_partner_id)

@@ -130,10 +130,19 @@ def purchase(ctx: Ctx) -> Outcome:
         evaluation.coupon_campaigns, ctx.registry.campaigns, state.currency, now_us,
     ) if ctx.services.coupon_key is not None else ()
     decision = purchases.decide_purchase(state, bought, purchases.PurchaseContext(
-        ctx.meta(), now_us, store.partner_id, program, evaluation, basket.weekday,
-        basket.minute_of_day, coupon_ids(ctx, state, bought.coupon_codes), to_issue,
-        rule_sets, local.date().isoformat()))
+        ctx.meta(), now_us, ctx.acquirer_entity(store.store_id, store.partner_id), program,
+        evaluation, basket.weekday, basket.minute_of_day,
+        coupon_ids(ctx, state, bought.coupon_codes), to_issue, rule_sets,
+        local.date().isoformat(), ctx.issuer_entity(state)))
     event = decision.event
+    if event is not None and (
+            ctx.over_cap(state, event.acquirer_partner_id, event.sv_charged_minor)
+            or ctx.over_cap(state, event.acquirer_partner_id,
+                            event.points_redeemed_value_minor, event.points_owner)):
+        decision = purchases.PurchaseDecision(
+            Result.DECLINED_NET_DEBIT_CAP, "the card's issuer (or its points program's owner) "
+            "is over its net debit cap: pay by other means or at its own stores")
+        event = None
     if event is None:
         return Outcome(int(decision.result), tag, state.card_number,
                        card=view(state, now_us), purchase=PurchaseView(
@@ -174,10 +183,13 @@ def take_return(ctx: Ctx) -> Outcome:
         late = ctx.let_go(command.card_number, command.purchase_id, purchases=True)
         return Outcome(int(Result.DECLINED_RETURN_WINDOW_CLOSED if late
                            else Result.DECLINED_PURCHASE_NOT_FOUND), "Return")
-    check(access.take_return(ctx.principal, record.acquirer_partner_id))
+    bought_at = ctx.registry.stores.get(record.store_id)  # its partner, if its own entity
+    check(access.take_return(ctx.principal, bought_at.partner_id if bought_at is not None
+                             else record.acquirer_partner_id))
     state = ctx.expire_all(state)
     decision = purchases.decide_return(state, command, ctx.meta(), ctx.now_us,
-                                       ctx.registry.program_of(state.issuing_partner_id))
+                                       ctx.registry.program_of(state.issuing_partner_id),
+                                       ctx.issuer_entity(state))
     if decision.result not in APPROVALS:
         return Outcome(int(decision.result), "Return", state.card_number,
                        card=view(state, ctx.now_us))

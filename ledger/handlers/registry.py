@@ -10,11 +10,13 @@ from collections.abc import Callable
 from domain import access
 from domain.common import APPROVALS, Principal, Result, shown
 from domain.coupons.model import DefineCouponCampaign
+from domain.exchange.rates import PublishExchangeRate
 from domain.points.program import DefineProgram
 from domain.registry import commands as rc
 from domain.registry import decide as registry
 from domain.registry.events import RegistryEvent, SettlementPeriodClosed
 from domain.rules.commands import GetRuleSet, ListRuleSets, PublishRuleSet
+from domain.settlement.agreements import PublishAgreement, RegisterStoreEntity
 from domain.settlement.periods import CloseSettlementPeriod
 from ledger import limits
 from ledger.codec import REGISTRY_ID, Outcome
@@ -70,6 +72,7 @@ def write(ctx: Ctx) -> Outcome:
         emit(ctx, event)
         if isinstance(event, SettlementPeriodClosed):
             period_id = event.period_id
+            ctx.state.period_closed(ctx.work)
     return Outcome(int(decision.result), tag, credential_id=credential_id, token=token,
                    period_id=period_id)
 
@@ -103,6 +106,7 @@ HANDLERS = {
     rc.RegisterPartner: write, rc.RegisterStore: write, rc.RegisterTerminal: write,
     rc.CreateCredential: write, rc.RevokeCredential: write, rc.DefineCardClass: write,
     DefineProgram: write, PublishRuleSet: write, DefineCouponCampaign: write,
-    CloseSettlementPeriod: write,
+    CloseSettlementPeriod: write, PublishAgreement: write, RegisterStoreEntity: write,
+    PublishExchangeRate: write,
     GetRuleSet: read_rules, ListRuleSets: read_rules,
 }

@@ -127,6 +127,8 @@ class Pools:
     rule_sets: list[str] = field(default_factory=list)
     card_classes: list[str] = field(default_factory=lambda: ["STANDARD", "VIP", "FUZZ_SHORT"])
     tokens: list[str] = field(default_factory=list)  # bearer tokens (override_token)
+    breaks: list[str] = field(default_factory=list)  # reconciliation break ids
+    quotes: list[str] = field(default_factory=list)  # exchange quote ids
 
     def remember(self, pool: list[str], value: str, cap: int = 2_000) -> None:
         """Keep a bounded pool (a long run must not grow without end)."""
@@ -217,6 +219,13 @@ def _by_name(rng: random.Random, name: str, pools: Pools) -> str | None:
         return pick(TIMEZONES)
     if name == "scope":
         return pick(SCOPES)
+    if name in ("payer_id", "payee_id", "entity_id"):
+        return from_pool(pools.partners, "P1")
+    if name == "break_id":
+        return from_pool(pools.breaks, "0" * 16)
+    if name == "type":  # a journal row's movement kind
+        return pick(["CAPTURED", "REFUNDED", "PURCHASE", "RETURN", "LOADED", "LOAD_REVERSED",
+                     "CAPTURE_REVERSED", "AUTHORIZED", "captured", ""])
     if name in ("partner_id", "owner", "funded_by"):
         return from_pool([*pools.partners, "alliance"], "P1")
     if name in ("store_id", "issuing_store_id", "stores"):
@@ -240,6 +249,10 @@ def _by_name(rng: random.Random, name: str, pools: Pools) -> str | None:
     if name in ("sku", "skus", "category", "categories"):
         return pick(["tea-2", "jacket-7", "apparel", "grocery", "gift-card", "x" * 48,
                      "x" * 49, "a:b.c_d-e", "a/b", "a b", "é"])
+    if name == "quote_id":
+        return from_pool(pools.quotes, "A" * 40 + "." + "B" * 22)
+    if name in ("from_program", "to_program"):
+        return from_pool([*pools.partners, "alliance"], "P1")
     if name == "override_token":
         return from_pool(pools.tokens, "llk_nope_nope")
     if name in ("stan",):

@@ -495,7 +495,8 @@ class Fuzzer:
     def summary(self, seconds: float) -> str:
         lines = [f"fuzz on {self.store_name}: {self.calls:,} calls in {seconds:.1f} s "
                  f"({', '.join(f'{k} {v}' for k, v in sorted(self.modes.items()))})"]
-        for group in ("Admin", "Card", "Pos", "Program", "Settlement", "Finance", "Batch"):
+        for group in ("Admin", "Card", "Pos", "Program", "Settlement", "Reconcile", "Agreement",
+                      "Exchange", "Finance", "Batch"):
             counts = self.statuses.get(group, Counter())
             shown = ", ".join(f"{code} {n:,}" for code, n in counts.most_common())
             lines.append(f"  {group:<8} {sum(counts.values()):>7,}  {shown}")

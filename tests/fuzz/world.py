@@ -24,19 +24,30 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from domain.common import luhn_complete
+from grpc_api.generated import agreements_pb2 as apb
+from grpc_api.generated import agreements_pb2_grpc as apb_grpc
+from grpc_api.generated import exchange_pb2 as xpb
+from grpc_api.generated import exchange_pb2_grpc as xpb_grpc
 from grpc_api.generated import finance_pb2 as fpb
 from grpc_api.generated import finance_pb2_grpc as fpb_grpc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from grpc_api.generated import reconcile_pb2 as rpb
+from grpc_api.generated import reconcile_pb2_grpc as rpb_grpc
 from ledger.engine import Ledger
 from tests.fuzz.generator import Pools
 from tests.support.alliance import Alliance
 
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
           "ProgramService": "Program", "SettlementService": "Settlement",
-          "FinanceService": "Finance"}
-# The generated modules of the services not in pos.proto.
-MODULES: dict[str, tuple[Any, Any]] = {"FinanceService": (fpb, fpb_grpc)}
+          "ReconciliationService": "Reconcile", "AgreementService": "Agreement",
+          "ExchangeService": "Exchange", "FinanceService": "Finance"}
+# The generated modules of the services not in pos.proto (default: pos.proto's).
+MODULES: dict[str, tuple[Any, Any]] = {"ReconciliationService": (rpb, rpb_grpc),
+                                       "AgreementService": (apb, apb_grpc),
+                                       "ExchangeService": (xpb, xpb_grpc),
+                                       "FinanceService": (fpb, fpb_grpc)}
+PROGRAMS = ["P1", "P2", "alliance"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,8 @@ class World:
     purchase_lines: dict[str, int] = field(default_factory=dict)  # purchase id -> line count
     sent_by: dict[str, list[str]] = field(default_factory=dict)  # till -> its request ids
     rule_set_versions: dict[str, int] = field(default_factory=dict)
+    rate_versions: dict[str, int] = field(default_factory=dict)  # "<from>><to>" -> latest
+    quotes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (card, caller)
     touched: set[str] = field(default_factory=set)  # cards an accepted call named
     # Cards last seen ACTIVE: most requests go to them, or nearly every purchase would be
     # declined on a card the fuzzer issued but never activated (or blocked since).
@@ -461,6 +474,100 @@ class World:
             period_id=rng.choice([0, 1]), entity_id=rng.choice(["", "P1", "P2"])), \
             rng.choice(["admin", "finance", "auditor"])
 
+    def _v_RecordSettlementPayment(self, rng: random.Random) -> tuple[Message, str]:
+        payer, payee = rng.choice([("P1", "P2"), ("P2", "P1")])
+        return pb.RecordSettlementPaymentRequest(
+            request_id=self.fresh_id("fz"), period_id=rng.choice([1, 1, 2]), currency="USD",
+            payer_id=payer, payee_id=payee, amount_minor=edge(rng, 1, 10_000, 1, 99),
+            reference=rng.choice(["wire-1", "Ω" * 200])), rng.choice(["admin", "finance"])
+
+    # AgreementService
+
+    def _v_PublishAgreement(self, rng: random.Random) -> tuple[Message, str]:
+        pair = rng.choice([("", ""), ("P1", ""), ("P1", "P2"), ("P2", "")])
+        cap = rng.choice([0, 0, edge(rng, 1, 10**9, 1, 10**6)])
+        agreement = apb.Agreement(
+            agreement_id=self.fresh_id("agr"), version=1, entity_a=pair[0], entity_b=pair[1],
+            sv_commission_bps=edge(rng, 0, 10_000, 0, 300),
+            commission_paid_by=rng.choice([apb.ISSUER, apb.ACQUIRER]),
+            voucher_share_bps=0 if pair[1] else rng.choice([0, 2_500]),
+            net_debit_cap_minor=0 if pair[1] else cap,
+            cap_currency="USD" if cap and not pair[1] else "")
+        return apb.PublishAgreementRequest(request_id=self.fresh_id("fz"),
+                                           agreement=agreement), "admin"
+
+    def _v_RegisterStoreEntity(self, rng: random.Random) -> tuple[Message, str]:
+        return apb.RegisterStoreEntityRequest(request_id=self.fresh_id("fz"),
+                                              store_id=rng.choice(["S1", "S404", "A1"])), \
+            "admin"
+
+    def _v_ListAgreements(self, rng: random.Random) -> tuple[Message, str]:
+        return apb.ListAgreementsRequest(agreement_id=rng.choice(["", "agr-1"])), \
+            rng.choice(["admin", "t1", "auditor", "p2_manager"])
+
+    # ReconciliationService
+
+    def _journal_row(self, rng: random.Random) -> rpb.JournalRow:
+        till = rng.choice(["t1", "t2", "t3"])
+        sent = self.sent_by.get(till) or ["fz-1"]
+        return rpb.JournalRow(
+            store_id=STORE_OF[till], reference=rng.choice(sent[-50:]),
+            type=rng.choice(["CAPTURED", "REFUNDED", "PURCHASE", "RETURN", "LOADED"]),
+            amount_minor=edge(rng, 0, 100_000, 1, 100), currency="USD")
+
+    def _v_Reconcile(self, rng: random.Random) -> tuple[Message, str]:
+        return rpb.ReconcileRequest(
+            request_id=self.fresh_id("fz"), partner_id="P1", period_id=rng.choice([1, 1, 2]),
+            rows=[self._journal_row(rng) for _ in range(rng.randint(0, 20))]), \
+            rng.choice(["admin", "finance"])
+
+    def _v_ResolveBreak(self, rng: random.Random) -> tuple[Message, str]:
+        breaks = self.pools.breaks or ["0" * 16]
+        return rpb.ResolveBreakRequest(
+            request_id=self.fresh_id("fz"), partner_id="P1", period_id=1,
+            break_id=rng.choice(breaks), reason="checked with the store"), \
+            rng.choice(["admin", "finance"])
+
+    def _v_GetReconciliation(self, rng: random.Random) -> tuple[Message, str]:
+        return rpb.GetReconciliationRequest(partner_id=rng.choice(["P1", "P2"]),
+                                            period_id=1), rng.choice(["auditor", "finance"])
+
+    def _v_ExportLedgerTotals(self, rng: random.Random) -> tuple[Message, str]:
+        return rpb.ExportLedgerTotalsRequest(partner_id=rng.choice(["P1", "P2"]),
+                                             period_id=1), rng.choice(["auditor", "finance"])
+    # ExchangeService
+
+    def _v_PublishExchangeRate(self, rng: random.Random) -> tuple[Message, str]:
+        source, target = rng.sample(PROGRAMS, 2)
+        pair = f"{source}>{target}"
+        minimum = edge(rng, 1, 10**6, 100)
+        return xpb.PublishExchangeRateRequest(request_id=self.fresh_id("fz"), rate=xpb.ExchangeRate(
+            from_program=source, to_program=target, version=self.rate_versions.get(pair, 0) + 1,
+            valid_from=rng.choice(["", "", "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]),
+            numerator=edge(rng, 1, 10**9, 1, 3), denominator=edge(rng, 1, 10**9, 2, 7),
+            rounding=rng.choice([xpb.ROUND_DOWN, xpb.ROUND_HALF_UP, xpb.ROUND_UP]),
+            fee_fixed_points=rng.choice([0, minimum - 1]), fee_bp=edge(rng, 0, 5_000, 100),
+            min_points=minimum, max_points=edge(rng, minimum, 10**12),
+            daily_limit_points=rng.choice([0, minimum, 10**12]),
+            quote_ttl_s=rng.choice([0, 1, 60, 3_600]))), "admin"
+
+    def _v_QuoteExchange(self, rng: random.Random) -> tuple[Message, str]:
+        source, target = rng.sample(PROGRAMS, 2)
+        wanted = rng.random() < 0.3
+        amount = edge(rng, 1, 10**12, 100, 1_000)
+        return xpb.QuoteExchangeRequest(
+            card_number=self.card(rng), from_program=source, to_program=target,
+            points_taken=0 if wanted else amount, points_wanted=amount if wanted else 0), \
+            rng.choice([*TILLS, "gw1", "auditor", "admin"])
+
+    def _v_ExecuteExchange(self, rng: random.Random) -> tuple[Message, str] | None:
+        if not self.quotes:
+            return None
+        quote_id = rng.choice(list(self.quotes)[-100:])
+        card, caller = self.quotes[quote_id]
+        return xpb.ExecuteExchangeRequest(request_id=self.fresh_id("fz"), card_number=card,
+                                          quote_id=quote_id), caller
+
     # FinanceService (read-only: valid days around today, entities in and out of scope)
 
     def _day(self, rng: random.Random) -> str:
@@ -527,6 +634,9 @@ class World:
         approved = getattr(reply, "result", 0) in (pb.APPROVED, pb.PARTIALLY_APPROVED)
         if not approved:
             return
+        if rpc_name == "Reconcile":
+            for found in reply.breaks:
+                pools.remember(pools.breaks, found.break_id, cap=200)
         if rpc_name == "Authorize" and reply.authorization_id and caller in STORE_OF:
             self.auth_owner[reply.authorization_id] = caller
             pools.remember(pools.authorizations, reply.authorization_id)
@@ -546,6 +656,14 @@ class World:
         elif rpc_name == "CreateCredential":
             pools.remember(pools.credentials, reply.credential_id)
             pools.remember(pools.tokens, reply.token)
+        elif rpc_name == "PublishExchangeRate":
+            rate = request.rate
+            self.rate_versions[f"{rate.from_program}>{rate.to_program}"] = rate.version
+        elif rpc_name == "QuoteExchange" and reply.quote_id:
+            self.quotes[reply.quote_id] = (request.card_number, caller)
+            pools.remember(pools.quotes, reply.quote_id)
+            if len(self.quotes) > 500:
+                del self.quotes[next(iter(self.quotes))]
         elif rpc_name == "PublishRuleSet":
             rule_set = request.rule_set
             self.rule_set_versions[rule_set.rule_set_id] = rule_set.version

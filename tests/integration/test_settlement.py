@@ -180,10 +180,11 @@ def test_every_card_event_with_legs_is_classified_for_settlement():
     from projections.settlement import _FLOWS
 
     stays_home = {ev.ValueLoaded, ev.LoadReversed, ev.ValueAuthorized, ev.AuthorizationReleased,
-                  ev.CardReplaced}
+                  ev.CardReplaced, ev.PointsExpired}
+    awaiting: set[type] = set()  # kinds with legs settlement does not read yet: none
     with_legs = {t for t in ev.CARD_EVENTS if "legs" in t.__struct_fields__}
     flows = {t for t in with_legs if t.__struct_config__.tag in _FLOWS}
-    assert with_legs == flows | stays_home and not flows & stays_home
+    assert with_legs == flows | stays_home | awaiting and not flows & (stays_home | awaiting)
 
 
 def test_read_models_sharing_the_log_read_each_full_batch_once(ledger, alliance):

@@ -102,6 +102,7 @@ class ModelPurchase:
     clawed: int = 0  # from lots
     written_off: int = 0
     qualifying_returned: int = 0
+    points_legs: Counter[str] = field(default_factory=Counter)  # the purchase's and returns'
 
     @property
     def redeemed(self) -> int:
@@ -262,8 +263,16 @@ class Run:
         assert (e.total_minor, e.discount_minor, e.sv_charged_minor, e.points_redeemed,
                 e.points_redeemed_value_minor, e.other_tender_minor, e.qualifying_minor) == (
             total, discount, charged, points, value, rest - charged, due)
-        assert e.legs == (postings.move(AVAILABLE_ACCOUNT, CLEARING_ACCOUNT, charged)
-                          if charged else ())
+        owner = program.owner
+        earned_value = earn * program.point_value_micros // 1_000_000
+        assert e.legs == ((postings.move(AVAILABLE_ACCOUNT, CLEARING_ACCOUNT, charged)
+                           if charged else ())
+                          + (postings.move(postings.points_outstanding(owner),
+                                           postings.points_redeemed(owner, ACQUIRER), value)
+                             if value else ())
+                          + (postings.move(postings.points_sold(ACQUIRER, owner),
+                                           postings.points_outstanding(owner), earned_value)
+                             if earned_value else ()))
 
         # Redemption: exactly the points asked, from spendable lots, earliest expiry first.
         assert sum(p for _, p in e.redeemed) == points
@@ -298,6 +307,9 @@ class Run:
         model.purchases[purchase_id] = ModelPurchase(
             list(lines_spec), charged, dict(e.redeemed), earn, purchase_id if earn else "", due,
             [0] * len(lines_spec))
+        for leg in e.legs:
+            if leg.account.startswith("points"):
+                model.purchases[purchase_id].points_legs[leg.account] += leg.amount_minor
         self._apply((e,))
 
     def _pick(self, pick: int, prefer: str) -> str:
@@ -353,7 +365,19 @@ class Run:
         assert e.sv_refunded_minor == sv
         assert e.qualifying_minor_returned == share(record.qualifying, before, after, total)
         assert decision.approved_amount_minor == sv
-        assert e.legs == (postings.move(CLEARING_ACCOUNT, AVAILABLE_ACCOUNT, sv) if sv else ())
+        sv_legs = tuple(leg for leg in e.legs if not leg.account.startswith("points"))
+        assert sv_legs == (postings.move(CLEARING_ACCOUNT, AVAILABLE_ACCOUNT, sv) if sv else ())
+        assert postings.is_balanced(e.legs)
+        for leg in e.legs:
+            if leg.account.startswith("points"):
+                record.points_legs[leg.account] += leg.amount_minor
+        if after == total:  # returned in full: what the points legs said is undone exactly
+            owner = self.program.owner
+            lost = record.points_legs[postings.points_written_off(owner)]
+            assert record.points_legs[postings.points_sold(ACQUIRER, owner)] == 0
+            assert record.points_legs[postings.points_redeemed(owner, ACQUIRER)] == 0
+            assert record.points_legs[postings.points_outstanding(owner)] == -lost
+            note("points legs undone by a full return")
         assert restored == restore, (restored, restore)
         assert e.points_written_off >= 0
         assert e.points_debt_added == 0  # WRITE_OFF: the card never owes points

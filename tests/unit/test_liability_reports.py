@@ -95,13 +95,17 @@ def test_breakage_is_valued_on_the_day_the_points_expired() -> None:
     (postings.funding("P1"), ("partner_sv_funding", "P1", "")),
     (postings.coupon_funding("SUPPLIER-9"), ("coupons_funding", "SUPPLIER-9", "")),
     (postings.coupon_given("P2"), ("coupons_given", "P2", "")),
-    # the exchange's accounts (issue 9, section 2), named as that branch names them
-    ("points:P1:outstanding", ("points_outstanding", "P1", "")),
-    ("points:P2:funding", ("points_funding", "P2", "")),
-    ("exchange:P1:fee", ("exchange_fee", "P1", "")),
-    ("exchange:P1:P2", ("exchange", "P1", "P2")),
-    ("exchange:P1:P2:difference", ("exchange_difference", "P1", "P2")),
+    (postings.points_outstanding("P1"), ("points_outstanding", "P1", "")),
+    (postings.points_funding("P2"), ("points_funding", "P2", "")),
+    (postings.exchange_fee("P1"), ("exchange_fee", "P1", "")),
+    (postings.exchange_clearing("P1", "P2"), ("exchange", "P1", "P2")),
+    (postings.exchange_difference("P1", "P2"), ("exchange_difference", "P1", "P2")),
+    (postings.points_sold("S9", "P1"), ("points_sold", "S9", "P1")),
+    (postings.points_redeemed("P1", "S9"), ("points_redeemed", "P1", "S9")),
+    (postings.points_breakage("P1"), ("points_breakage", "P1", "")),
+    (postings.points_written_off("P1"), ("points_written_off", "P1", "")),
     ("newkind:P1", ("newkind", "P1", "")),
+    ("newkind:P1:P2:side", ("newkind_side", "P1", "P2")),
 ])
 def test_accounts_become_classes_entities_and_counterparties(account: str,
                                                              parsed: tuple[str, str, str],
@@ -110,8 +114,8 @@ def test_accounts_become_classes_entities_and_counterparties(account: str,
 
 
 def test_an_exchange_moves_points_between_programs_and_an_unknown_lot_is_counted() -> None:
-    """The handler the exchange's PointsExchanged gets where both branches are merged, on a
-    stand-in event with its fields; and a lot no known event earned does not stop the model."""
+    """The handler of PointsExchanged, on a stand-in event with its fields (the integration
+    traffic has no exchanges); and a lot no known event earned does not stop the model."""
     from types import SimpleNamespace
 
     from projections.finance import Batch, FinanceModel, _card, _exchanged
