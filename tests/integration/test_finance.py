@@ -7,8 +7,9 @@ a rebuild from zero, and a model followed by two runners, give the digest of the
 The traffic (a seeded generator, forty simulated days with a clock the test moves): loads,
 load reversals, authorizations captured in part or in full, voided or left to lapse, refunds
 and capture reversals, purchases paying with stored value and points and earning points
-(P1's program keeps them pending three days and expires them after a month), returns, the
-expiry job, and a card replaced. One world per store, built once for the module."""
+(P1's program keeps them pending three days and expires them after a month), returns,
+exchanges between P1's and P2's programs, the expiry job, and a card replaced. One world per
+store, built once for the module."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from domain.cards import commands as cc
 from domain.cards import decide as cards
 from domain.cards import events as ev
 from domain.common import InvalidInput
+from domain.exchange.commands import ExecuteExchange, QuoteExchange
+from domain.exchange.rates import ExchangeRate, PublishExchangeRate, Rounding
 from domain.liability import days
 from domain.points.program import DefineProgram
 from domain.points.purse import ExpiryKind
@@ -84,6 +87,9 @@ def _traffic(w: World, seed: int) -> None:
                                                  "UTC", 0)))
     assert ok(w.call(a.p1_manager, _earn_rules("partner:P1", "p1-base")))
     assert ok(w.call(a.p2_manager, _earn_rules("partner:P2", "p2-base")))
+    for source, target, num, den in (("P1", "P2", 1, 3), ("P2", "P1", 5, 2)):
+        assert ok(w.call(a.admin, PublishExchangeRate(ExchangeRate(
+            source, target, 1, 0, num, den, int(Rounding.DOWN), 2, 100, 10, 100_000, 0, 0))))
     numbers: list[str] = []
     for index in range(8):
         manager, store = (a.p1_manager, "S1") if index < 5 else (a.p2_manager, "A1")
@@ -91,6 +97,7 @@ def _traffic(w: World, seed: int) -> None:
         assert ok(w.call(manager, cc.ActivateCard(number, "")))
         numbers.append(number)
     managers = {n: (a.t1 if i < 5 else a.t_air) for i, n in enumerate(numbers)}
+    p1 = set(numbers[:5])  # the cards P1 issued (their own program: P1's)
     terminals = (a.t1, a.t_air)
     holds: list[tuple[str, str]] = []  # (terminal, authorization id)
     captured: list[tuple[str, str, str]] = []  # (terminal, authorization id, capture req id)
@@ -132,7 +139,7 @@ def _traffic(w: World, seed: int) -> None:
                 else:  # the capture held again, then captured or voided later
                     w.call(terminal, cc.Reverse(request_id))
                     holds.append((terminal, captured.pop(index)[1]))
-            elif op < 0.88:
+            elif op < 0.85:
                 lines = tuple(Line(f"sku-{i}", "general", rng.randint(1, 3),
                                    rng.randint(1, 60) * 100) for i in range(rng.randint(1, 3)))
                 reply = w.call(terminal, Purchase(
@@ -140,6 +147,12 @@ def _traffic(w: World, seed: int) -> None:
                     stored_value_pays_rest=rng.random() < 0.7))
                 if ok(reply) and reply.purchase is not None:
                     purchases.append((terminal, reply.purchase.purchase_id, len(lines)))
+            elif op < 0.90:
+                reply = w.call(terminal, QuoteExchange(number, "P1" if number in p1 else "P2",
+                                                       "P2" if number in p1 else "P1",
+                                                       rng.randint(10, 40), 0), "")
+                if ok(reply) and reply.exchange is not None:
+                    w.call(terminal, ExecuteExchange(number, reply.exchange.quote_id))
             elif op < 0.96 and purchases:
                 terminal, purchase_id, count = rng.choice(purchases)
                 w.call(terminal, Return(purchase_id, (ReturnLine(rng.randrange(count), 1),),
@@ -152,6 +165,7 @@ def _traffic(w: World, seed: int) -> None:
                     new = reply.card_number
                     numbers[0] = new
                     managers[new] = a.t1
+                    p1.add(new)
             w.clock.advance(rng.randint(60, 3 * 3600))
         if day % 7 == 6:
             PointsExpiry(w.ledger).run(w.clock.now_us)
@@ -218,18 +232,34 @@ def oracle_liability(w: World, day: str) -> tuple[dict[str, tuple[int, int]],
     for state in _fold_until(w, end).values():
         sv[state.issuing_partner_id][0] += state.balance_minor - state.held_minor
         sv[state.issuing_partner_id][1] += state.held_minor
-        purse = points[state.issuing_partner_id]  # each issuer earns in its own program
-        for lot in state.lots.values():
+        for lot in state.lots.values():  # the card's own program's, or one it exchanged into
+            purse = points[lot.program or state.issuing_partner_id]
             purse[0 if lot.vests_at_us < end else 1] += lot.remaining
-        purse[2] += state.points_debt
+        points[state.issuing_partner_id][2] += state.points_debt
     return ({k: (a, h) for k, (a, h) in sv.items()},
             {k: tuple(v) for k, v in points.items() if any(v)})  # type: ignore[misc]
 
 
+def _lot_programs(w: World) -> dict[str, str]:
+    """Every lot's program: its own `program`, else its card's issuer's (as earned)."""
+    found: dict[str, str] = {}
+    for events in _card_events(w).values():
+        issuer = ""
+        for e in events:
+            if isinstance(e, ev.CardIssued | ev.CardIssuedAsReplacement):
+                issuer = e.issuing_partner_id
+            lot = getattr(e, "lot", None)
+            if lot is not None:
+                found[lot.lot_id] = lot.program or issuer
+    return found
+
+
 def oracle_moves(w: World, from_day: str, to_day: str) -> dict[tuple[str, str], int]:
-    """(entity, line) -> amount, from the events' own fields, for the events in the window."""
+    """(entity, line) -> amount, from the events' own fields, for the events in the window:
+    stored value by the card's issuer, points by each lot's program."""
     start, end = days.end_us(days.previous(from_day)), days.end_us(to_day)
     found: dict[tuple[str, str], int] = defaultdict(int)
+    program = _lot_programs(w)
     for events in _card_events(w).values():
         issuer = ""
         for e in events:
@@ -248,14 +278,22 @@ def oracle_moves(w: World, from_day: str, to_day: str) -> dict[tuple[str, str], 
                     found[issuer, "refunded"] += e.amount_minor
                 case ev.PurchaseMade():
                     found[issuer, "spent"] += e.sv_charged_minor
-                    found[issuer, "pts:redeemed"] += e.points_redeemed
-                    found[issuer, "pts:earned"] += e.lot.amount if e.lot else 0
+                    for lot_id, points in e.redeemed:
+                        found[program[lot_id], "pts:redeemed"] += points
+                    if e.lot:
+                        found[program[e.lot.lot_id], "pts:earned"] += e.lot.amount
                 case ev.PurchaseReturned():
                     found[issuer, "refunded"] += e.sv_refunded_minor
-                    found[issuer, "pts:restored"] += sum(p for _, p in e.points_restored)
-                    found[issuer, "pts:clawed_back"] += sum(p for _, p in e.points_clawed)
+                    for lot_id, points in e.points_restored:
+                        found[program[lot_id], "pts:restored"] += points
+                    for lot_id, points in e.points_clawed:
+                        found[program[lot_id], "pts:clawed_back"] += points
                 case ev.PointsExpired():
-                    found[issuer, "pts:expired"] += e.amount
+                    found[program[e.lot_id], "pts:expired"] += e.amount
+                case ev.PointsExchanged():
+                    for lot_id, points in e.taken:
+                        found[program[lot_id], "pts:exchanged_out"] += points
+                    found[program[e.lot.lot_id], "pts:exchanged_in"] += e.lot.amount
     return found
 
 
@@ -266,9 +304,10 @@ def test_the_traffic_has_every_kind_of_movement(world: World) -> None:
     kinds = {type(e) for events in _card_events(world).values() for e in events}
     assert {ev.ValueLoaded, ev.LoadReversed, ev.AuthorizationCaptured,
             ev.AuthorizationReleased, ev.ValueRefunded, ev.CaptureReversed, ev.PurchaseMade,
-            ev.PurchaseReturned, ev.PointsExpired, ev.CardReplaced} <= kinds
+            ev.PurchaseReturned, ev.PointsExpired, ev.CardReplaced, ev.PointsExchanged} <= kinds
     found = oracle_moves(world, world.first_day, world.day)
     assert found["P1", "pts:expired"] > 0 and found["P1", "pts:redeemed"] > 0
+    assert found["P1", "pts:exchanged_in"] > 0 and found["P2", "pts:exchanged_in"] > 0
 
 
 def _as_of_days(w: World) -> list[str]:
@@ -322,7 +361,8 @@ def test_the_roll_forward_ties_and_each_line_is_the_events_own(world: World, a: 
         else:
             assert row.opening == sum(pts_open.get(row.entity_id, (0, 0, 0))[:2])
             assert row.closing == sum(pts_close.get(row.entity_id, (0, 0, 0))[:2])
-            for line in ("earned", "redeemed", "restored", "clawed_back", "expired"):
+            for line in ("earned", "redeemed", "restored", "clawed_back", "expired",
+                         "exchanged_in", "exchanged_out"):
                 assert lines[line] == expected.get((row.entity_id, "pts:" + line), 0), line
             assert lines["adjustments"] == 0
 
@@ -350,10 +390,13 @@ def test_each_cards_balances_equal_its_state(world: World) -> None:
         available, held, purses = found
         assert (available, held) == (state.balance_minor - state.held_minor,
                                      state.held_minor)
-        vested = sum(lot.remaining for lot in state.lots.values() if lot.vests_at_us <= now)
-        pending = sum(lot.remaining for lot in state.lots.values() if lot.vests_at_us > now)
-        purse = purses.get(state.issuing_partner_id, (0, 0, 0))
-        assert purse == (vested, pending, state.points_debt), state.card_number
+        expected: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for lot in state.lots.values():
+            expected[lot.program or state.issuing_partner_id][
+                0 if lot.vests_at_us <= now else 1] += lot.remaining
+        expected[state.issuing_partner_id][2] += state.points_debt
+        assert {p: v for p, v in purses.items() if any(v)} == {
+            p: tuple(v) for p, v in expected.items() if any(v)}, state.card_number
     assert finance.card_balances(world.runner, "6000000000000000", now) is None
 
 
