@@ -90,7 +90,8 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
         rows = await self._off_loop(lambda: finance.breakage(self.runner, start, end, scope))
         return fpb.BreakageReply(**{"from": start}, to=end, rows=[fpb.Breakage(
             month=b.month, kind=b.kind, entity_id=b.entity_id, currency=b.currency,
-            points=b.points, amount_minor=b.amount_minor) for b in rows])
+            points=b.points, amount_minor=b.amount_minor, posted_minor=b.posted_minor)
+            for b in rows])
 
 
 def _roll(r: rp.RollForward) -> Any:

@@ -696,8 +696,12 @@ def breakage(runner: ProjectionRunner, from_day: str, to_day: str,
             f"WHERE day >= ? AND day <= ? AND {_OUTSTANDING}{pts_only} AND kind IN "
             f"({', '.join('?' * len(pts_kinds))}) GROUP BY day, program",
             (from_day, to_day, *pts_args, *pts_kinds))]
+        posted = [(d, e, c, int(s)) for d, e, c, s in session.query(
+            "SELECT day, entity, currency, sum(amount_minor) FROM proj_fin_money "
+            f"WHERE day >= ? AND day <= ? AND account = 'points_breakage'{sv_only} "
+            "GROUP BY day, entity, currency", (from_day, to_day, *sv_args))]
         values = _values(session)
-    return reports.breakage(sv, pts, values)
+    return reports.breakage(sv, pts, values, posted)
 
 
 def card_balances(runner: ProjectionRunner, card_number: str, now_us: int,

@@ -221,22 +221,31 @@ class Breakage(msgspec.Struct, frozen=True):
     entity_id: str
     currency: str
     points: int
-    amount_minor: int
+    amount_minor: int  # POINTS: at the point value in force on the day they expired
+    # POINTS: what the ledger posted to points_breakage:{program} for them (each lot at the
+    # value it was earned at, domain/purchases/decide.py: expired_points)
+    posted_minor: int = 0
 
 
 def breakage(sv_expired: Iterable[tuple[str, str, str, int]],
              points_expired: Iterable[tuple[str, str, int]],
-             values: Iterable[ProgramValue]) -> tuple[Breakage, ...]:
+             values: Iterable[ProgramValue],
+             posted: Iterable[tuple[str, str, str, int]] = ()) -> tuple[Breakage, ...]:
     """`sv_expired`: (day, issuer, currency, amount) with amount the (negative) movement of
-    the card accounts; `points_expired`: (day, program, points), negative likewise."""
+    the card accounts; `points_expired`: (day, program, points), negative likewise; `posted`:
+    (day, program, currency, amount) credited to the program's breakage account."""
     values = list(values)
-    sums: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    sums: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for day, issuer, currency, amount in sv_expired:
         sums[days.month_of(day), "STORED_VALUE", issuer, currency][1] -= amount
+    currencies: dict[str, str] = {}
     for day, program, points in points_expired:
         value = value_at(values, program, days.end_us(day))
-        key = (days.month_of(day), "POINTS", program, value.currency if value else "")
+        currency = currencies[program] = value.currency if value else ""
+        key = (days.month_of(day), "POINTS", program, currency)
         sums[key][0] -= points
         # Valued per day, then summed: each day's rounding as the till would have done it.
         sums[key][1] += value_minor(-points, value)
-    return tuple(Breakage(*key, p, a) for key, (p, a) in sorted(sums.items()))
+    for day, program, currency, amount in posted:
+        sums[days.month_of(day), "POINTS", program, currency][2] += amount
+    return tuple(Breakage(*key, p, a, b) for key, (p, a, b) in sorted(sums.items()))

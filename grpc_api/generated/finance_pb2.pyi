@@ -116,20 +116,22 @@ class GetBreakageRequest(_message.Message):
     def __init__(self, to: _Optional[str] = ..., entity_id: _Optional[str] = ..., **kwargs) -> None: ...
 
 class Breakage(_message.Message):
-    __slots__ = ("month", "kind", "entity_id", "currency", "points", "amount_minor")
+    __slots__ = ("month", "kind", "entity_id", "currency", "points", "amount_minor", "posted_minor")
     MONTH_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POSTED_MINOR_FIELD_NUMBER: _ClassVar[int]
     month: str
     kind: str
     entity_id: str
     currency: str
     points: int
     amount_minor: int
-    def __init__(self, month: _Optional[str] = ..., kind: _Optional[str] = ..., entity_id: _Optional[str] = ..., currency: _Optional[str] = ..., points: _Optional[int] = ..., amount_minor: _Optional[int] = ...) -> None: ...
+    posted_minor: int
+    def __init__(self, month: _Optional[str] = ..., kind: _Optional[str] = ..., entity_id: _Optional[str] = ..., currency: _Optional[str] = ..., points: _Optional[int] = ..., amount_minor: _Optional[int] = ..., posted_minor: _Optional[int] = ...) -> None: ...
 
 class BreakageReply(_message.Message):
     __slots__ = ("to", "rows")

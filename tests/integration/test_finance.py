@@ -374,12 +374,16 @@ def test_breakage_is_what_expired_month_by_month(world: World) -> None:
         world, world.first_day, world.day)["P1", "pts:expired"]
     for r in rows:
         assert r.amount_minor == r.points * P1_VALUE // 1_000_000  # one a day at most here
-    by_month = defaultdict(int)
+    by_month: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for events in _card_events(world).values():
         for e in events:
             if isinstance(e, ev.PointsExpired):
-                by_month[days.day_of(e.meta.recorded_at_us)[:7]] += e.amount
-    assert {r.month: r.points for r in rows} == dict(by_month)
+                month = by_month[days.day_of(e.meta.recorded_at_us)[:7]]
+                month[0] += e.amount
+                month[1] += sum(leg.amount_minor for leg in e.legs
+                                if leg.account.startswith("points_breakage:"))
+    assert {r.month: [r.points, r.posted_minor] for r in rows} == dict(by_month)
+    assert all(r.posted_minor for r in rows)  # the ledger posts expiries' value
 
 
 def test_each_cards_balances_equal_its_state(world: World) -> None:

@@ -85,9 +85,10 @@ def test_a_new_kind_lands_on_adjustments_and_the_roll_forward_ties() -> None:
 
 def test_breakage_is_valued_on_the_day_the_points_expired() -> None:
     rows = rp.breakage([], [("1970-01-02", "P1", -10), ("1970-01-06", "P1", -10),
-                            ("1970-02-01", "P1", -1)], VALUES)
-    assert rows == (rp.Breakage("1970-01", "POINTS", "P1", "USD", 20, 10 + 15),
-                    rp.Breakage("1970-02", "POINTS", "P1", "USD", 1, 1))
+                            ("1970-02-01", "P1", -1)], VALUES,
+                       [("1970-01-02", "P1", "USD", 10), ("1970-01-06", "P1", "USD", 9)])
+    assert rows == (rp.Breakage("1970-01", "POINTS", "P1", "USD", 20, 10 + 15, 19),
+                    rp.Breakage("1970-02", "POINTS", "P1", "USD", 1, 1, 0))
 
 
 @pytest.mark.parametrize(("account", "parsed"), [
