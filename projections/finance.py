@@ -29,21 +29,23 @@ Tables (plain SQL; amounts are integers, money in minor units of `currency`):
   recorded time). `account` is the account's class: `card_available`, `card_held` (entity:
   the card's issuer), `partner_sv_funding` (entity: the issuer), `clearing` (entity: the
   issuer, counterparty: the partner whose store took the value), `coupons_funding`,
-  `coupons_given`; an account this model does not know, `x:e:...:s`, becomes class `x_s`,
-  entity `e`. `kind` is the movement (KINDS: LOADED, LOAD_REVERSED, AUTHORIZED, CAPTURED,
-  HOLD_VOIDED, HOLD_REVERSED, HOLD_EXPIRED, CAPTURE_REVERSED, REFUNDED, PURCHASE, RETURN,
-  REPLACED; an event kind with legs this table does not name: its tag). Rows sum to zero
-  per (day, currency, kind) as the legs do.
+  `coupons_given`, and the points legs (`points_outstanding`, `points_sold`,
+  `points_redeemed`, `points_breakage`, `exchange`, ...): `x:e:side` becomes class `x_side`,
+  `x:e:o` class `x` with counterparty `o`, `x:e:o:side` class `x_side` (account_class).
+  `kind` is the movement (KINDS: LOADED, LOAD_REVERSED, AUTHORIZED, CAPTURED, HOLD_VOIDED,
+  HOLD_REVERSED, HOLD_EXPIRED, CAPTURE_REVERSED, REFUNDED, PURCHASE, RETURN, REPLACED,
+  POINTS_EXPIRED, EXCHANGED; an event kind with legs this table does not name: its tag).
+  Rows sum to zero per (day, currency, kind) as the legs do.
 - `proj_fin_points(day, program, issuer, bucket, kind, points)`: points movements per UTC day,
   program and issuing partner of the card. Buckets `VESTED`, `PENDING` (outstanding),
   `DEBT` (owed by cards), `WRITTEN_OFF` (clawed back after being spent: the program's loss).
-  Kinds EARNED, REDEEMED, RESTORED, CLAWED_BACK, EXPIRED, DEBT_ADDED, DEBT_SETTLED, RETURN
-  (a write-off), VESTING (pending to vested, on the day the lot vests: rows may be dated in
+  Kinds EARNED, REDEEMED, RESTORED, CLAWED_BACK, EXPIRED, EXCHANGED_IN, EXCHANGED_OUT,
+  DEBT_ADDED, DEBT_SETTLED, RETURN (a write-off), VESTING (pending to vested, on the day the lot vests: rows may be dated in
   the future; a report as of a day counts the vesting up to its end).
 
 A lot's program: the program the card's issuer earned in when the lot was earned (its own
 program, else the alliance's, as the registry stood at that row of the log), or the lot's own
-`program` field if events carry one. New kinds of movement: legs land in `proj_fin_money` with
+`program` (points received by exchange). New kinds of movement: legs land in `proj_fin_money` with
 no change here (kind = the event's tag); a new kind of points movement is one entry in
 `_POINTS` (a function of the event that calls `take`/`earn`), and a roll-forward line for
 either is one entry in domain/liability/reports.py's SV_LINES or POINTS_LINES.
