@@ -40,8 +40,9 @@ Tables (plain SQL; amounts are integers, money in minor units of `currency`):
   program and issuing partner of the card. Buckets `VESTED`, `PENDING` (outstanding),
   `DEBT` (owed by cards), `WRITTEN_OFF` (clawed back after being spent: the program's loss).
   Kinds EARNED, REDEEMED, RESTORED, CLAWED_BACK, EXPIRED, EXCHANGED_IN, EXCHANGED_OUT,
-  DEBT_ADDED, DEBT_SETTLED, RETURN (a write-off), VESTING (pending to vested, on the day the lot vests: rows may be dated in
-  the future; a report as of a day counts the vesting up to its end).
+  DEBT_ADDED, DEBT_SETTLED, RETURN (a write-off), VESTING (pending to vested, on the day the
+  lot vests: rows may be dated in the future; a report as of a day counts the vesting up to
+  its end).
 
 A lot's program: the program the card's issuer earned in when the lot was earned (its own
 program, else the alliance's, as the registry stood at that row of the log), or the lot's own
