@@ -64,7 +64,7 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
         scope = self._scope(credential, request.entity_id)
         found = await self._off_loop(lambda: finance.liability(self.runner, as_of, scope))
         return fpb.LiabilityReply(
-            as_of=found.as_of,
+            as_of=found.as_of, log_position=self.runner.position,
             stored_value=[fpb.StoredValueLiability(
                 issuer_id=s.issuer_id, currency=s.currency, available_minor=s.available_minor,
                 held_minor=s.held_minor, outstanding_minor=s.outstanding_minor)
@@ -81,17 +81,20 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
         scope = self._scope(credential, request.entity_id)
         rows = await self._off_loop(lambda: finance.roll_forward(self.runner, start, end,
                                                                  scope))
-        return fpb.RollForwardReply(**{"from": start}, to=end, rows=[_roll(r) for r in rows])
+        return fpb.RollForwardReply(**{"from": start}, to=end, rows=[_roll(r) for r in rows],
+                                    log_position=self.runner.position)
 
     @rpc
     async def GetBreakage(self, request: Any, context: Any, credential: Any) -> Any:
         start, end = day_range(getattr(request, "from"), request.to, self._today())
         scope = self._scope(credential, request.entity_id)
         rows = await self._off_loop(lambda: finance.breakage(self.runner, start, end, scope))
-        return fpb.BreakageReply(**{"from": start}, to=end, rows=[fpb.Breakage(
-            month=b.month, kind=b.kind, entity_id=b.entity_id, currency=b.currency,
-            points=b.points, amount_minor=b.amount_minor, posted_minor=b.posted_minor)
-            for b in rows])
+        return fpb.BreakageReply(
+            **{"from": start}, to=end, log_position=self.runner.position,
+            rows=[fpb.Breakage(month=b.month, kind=b.kind, entity_id=b.entity_id,
+                               currency=b.currency, points=b.points,
+                               amount_minor=b.amount_minor, posted_minor=b.posted_minor)
+                  for b in rows])
 
 
 def _roll(r: rp.RollForward) -> Any:

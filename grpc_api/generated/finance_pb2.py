@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loyalty/v1/finance.proto\x12\nloyalty.v1\"7\n\x13GetLiabilityRequest\x12\r\n\x05\x61s_of\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\"\x83\x01\n\x14StoredValueLiability\x12\x11\n\tissuer_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x17\n\x0f\x61vailable_minor\x18\x03 \x01(\x03\x12\x12\n\nheld_minor\x18\x04 \x01(\x03\x12\x19\n\x11outstanding_minor\x18\x05 \x01(\x03\"\xc8\x01\n\x0fPointsLiability\x12\x12\n\nprogram_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x15\n\rvested_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\x12\x1a\n\x12outstanding_points\x18\x05 \x01(\x03\x12\x1a\n\x12point_value_micros\x18\x06 \x01(\x03\x12\x13\n\x0bvalue_minor\x18\x07 \x01(\x03\x12\x13\n\x0b\x64\x65\x62t_points\x18\x08 \x01(\x03\"\x84\x01\n\x0eLiabilityReply\x12\r\n\x05\x61s_of\x18\x01 \x01(\t\x12\x36\n\x0cstored_value\x18\x02 \x03(\x0b\x32 .loyalty.v1.StoredValueLiability\x12+\n\x06points\x18\x03 \x03(\x0b\x32\x1b.loyalty.v1.PointsLiability\"D\n\x15GetRollForwardRequest\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\"/\n\x0fRollForwardLine\x12\x0c\n\x04line\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"\xf3\x01\n\x0bRollForward\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07opening\x18\x04 \x01(\x03\x12*\n\x05lines\x18\x05 \x03(\x0b\x32\x1b.loyalty.v1.RollForwardLine\x12\x0f\n\x07\x63losing\x18\x06 \x01(\x03\x12\x1b\n\x13opening_value_minor\x18\x07 \x01(\x03\x12\x1b\n\x13\x63losing_value_minor\x18\x08 \x01(\x03\x12)\n\x04memo\x18\t \x03(\x0b\x32\x1b.loyalty.v1.RollForwardLine\"S\n\x10RollForwardReply\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12%\n\x04rows\x18\x03 \x03(\x0b\x32\x17.loyalty.v1.RollForward\"A\n\x12GetBreakageRequest\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\"\x88\x01\n\x08\x42reakage\x12\r\n\x05month\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06points\x18\x05 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x06 \x01(\x03\x12\x14\n\x0cposted_minor\x18\x07 \x01(\x03\"M\n\rBreakageReply\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\"\n\x04rows\x18\x03 \x03(\x0b\x32\x14.loyalty.v1.Breakage2\xfa\x01\n\x0e\x46inanceService\x12K\n\x0cGetLiability\x12\x1f.loyalty.v1.GetLiabilityRequest\x1a\x1a.loyalty.v1.LiabilityReply\x12Q\n\x0eGetRollForward\x12!.loyalty.v1.GetRollForwardRequest\x1a\x1c.loyalty.v1.RollForwardReply\x12H\n\x0bGetBreakage\x12\x1e.loyalty.v1.GetBreakageRequest\x1a\x19.loyalty.v1.BreakageReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loyalty/v1/finance.proto\x12\nloyalty.v1\"7\n\x13GetLiabilityRequest\x12\r\n\x05\x61s_of\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\"\x83\x01\n\x14StoredValueLiability\x12\x11\n\tissuer_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x17\n\x0f\x61vailable_minor\x18\x03 \x01(\x03\x12\x12\n\nheld_minor\x18\x04 \x01(\x03\x12\x19\n\x11outstanding_minor\x18\x05 \x01(\x03\"\xc8\x01\n\x0fPointsLiability\x12\x12\n\nprogram_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x15\n\rvested_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\x12\x1a\n\x12outstanding_points\x18\x05 \x01(\x03\x12\x1a\n\x12point_value_micros\x18\x06 \x01(\x03\x12\x13\n\x0bvalue_minor\x18\x07 \x01(\x03\x12\x13\n\x0b\x64\x65\x62t_points\x18\x08 \x01(\x03\"\x9a\x01\n\x0eLiabilityReply\x12\r\n\x05\x61s_of\x18\x01 \x01(\t\x12\x36\n\x0cstored_value\x18\x02 \x03(\x0b\x32 .loyalty.v1.StoredValueLiability\x12+\n\x06points\x18\x03 \x03(\x0b\x32\x1b.loyalty.v1.PointsLiability\x12\x14\n\x0clog_position\x18\x04 \x01(\x03\"D\n\x15GetRollForwardRequest\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\"/\n\x0fRollForwardLine\x12\x0c\n\x04line\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"\xf3\x01\n\x0bRollForward\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07opening\x18\x04 \x01(\x03\x12*\n\x05lines\x18\x05 \x03(\x0b\x32\x1b.loyalty.v1.RollForwardLine\x12\x0f\n\x07\x63losing\x18\x06 \x01(\x03\x12\x1b\n\x13opening_value_minor\x18\x07 \x01(\x03\x12\x1b\n\x13\x63losing_value_minor\x18\x08 \x01(\x03\x12)\n\x04memo\x18\t \x03(\x0b\x32\x1b.loyalty.v1.RollForwardLine\"i\n\x10RollForwardReply\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12%\n\x04rows\x18\x03 \x03(\x0b\x32\x17.loyalty.v1.RollForward\x12\x14\n\x0clog_position\x18\x04 \x01(\x03\"A\n\x12GetBreakageRequest\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\"\x88\x01\n\x08\x42reakage\x12\r\n\x05month\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06points\x18\x05 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x06 \x01(\x03\x12\x14\n\x0cposted_minor\x18\x07 \x01(\x03\"c\n\rBreakageReply\x12\x0c\n\x04\x66rom\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\"\n\x04rows\x18\x03 \x03(\x0b\x32\x14.loyalty.v1.Breakage\x12\x14\n\x0clog_position\x18\x04 \x01(\x03\x32\xfa\x01\n\x0e\x46inanceService\x12K\n\x0cGetLiability\x12\x1f.loyalty.v1.GetLiabilityRequest\x1a\x1a.loyalty.v1.LiabilityReply\x12Q\n\x0eGetRollForward\x12!.loyalty.v1.GetRollForwardRequest\x1a\x1c.loyalty.v1.RollForwardReply\x12H\n\x0bGetBreakage\x12\x1e.loyalty.v1.GetBreakageRequest\x1a\x19.loyalty.v1.BreakageReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,21 +38,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POINTSLIABILITY']._serialized_start=232
   _globals['_POINTSLIABILITY']._serialized_end=432
   _globals['_LIABILITYREPLY']._serialized_start=435
-  _globals['_LIABILITYREPLY']._serialized_end=567
-  _globals['_GETROLLFORWARDREQUEST']._serialized_start=569
-  _globals['_GETROLLFORWARDREQUEST']._serialized_end=637
-  _globals['_ROLLFORWARDLINE']._serialized_start=639
-  _globals['_ROLLFORWARDLINE']._serialized_end=686
-  _globals['_ROLLFORWARD']._serialized_start=689
-  _globals['_ROLLFORWARD']._serialized_end=932
-  _globals['_ROLLFORWARDREPLY']._serialized_start=934
-  _globals['_ROLLFORWARDREPLY']._serialized_end=1017
-  _globals['_GETBREAKAGEREQUEST']._serialized_start=1019
-  _globals['_GETBREAKAGEREQUEST']._serialized_end=1084
-  _globals['_BREAKAGE']._serialized_start=1087
-  _globals['_BREAKAGE']._serialized_end=1223
-  _globals['_BREAKAGEREPLY']._serialized_start=1225
-  _globals['_BREAKAGEREPLY']._serialized_end=1302
-  _globals['_FINANCESERVICE']._serialized_start=1305
-  _globals['_FINANCESERVICE']._serialized_end=1555
+  _globals['_LIABILITYREPLY']._serialized_end=589
+  _globals['_GETROLLFORWARDREQUEST']._serialized_start=591
+  _globals['_GETROLLFORWARDREQUEST']._serialized_end=659
+  _globals['_ROLLFORWARDLINE']._serialized_start=661
+  _globals['_ROLLFORWARDLINE']._serialized_end=708
+  _globals['_ROLLFORWARD']._serialized_start=711
+  _globals['_ROLLFORWARD']._serialized_end=954
+  _globals['_ROLLFORWARDREPLY']._serialized_start=956
+  _globals['_ROLLFORWARDREPLY']._serialized_end=1061
+  _globals['_GETBREAKAGEREQUEST']._serialized_start=1063
+  _globals['_GETBREAKAGEREQUEST']._serialized_end=1128
+  _globals['_BREAKAGE']._serialized_start=1131
+  _globals['_BREAKAGE']._serialized_end=1267
+  _globals['_BREAKAGEREPLY']._serialized_start=1269
+  _globals['_BREAKAGEREPLY']._serialized_end=1368
+  _globals['_FINANCESERVICE']._serialized_start=1371
+  _globals['_FINANCESERVICE']._serialized_end=1621
 # @@protoc_insertion_point(module_scope)

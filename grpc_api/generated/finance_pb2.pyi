@@ -49,14 +49,16 @@ class PointsLiability(_message.Message):
     def __init__(self, program_id: _Optional[str] = ..., currency: _Optional[str] = ..., vested_points: _Optional[int] = ..., pending_points: _Optional[int] = ..., outstanding_points: _Optional[int] = ..., point_value_micros: _Optional[int] = ..., value_minor: _Optional[int] = ..., debt_points: _Optional[int] = ...) -> None: ...
 
 class LiabilityReply(_message.Message):
-    __slots__ = ("as_of", "stored_value", "points")
+    __slots__ = ("as_of", "stored_value", "points", "log_position")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     STORED_VALUE_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    LOG_POSITION_FIELD_NUMBER: _ClassVar[int]
     as_of: str
     stored_value: _containers.RepeatedCompositeFieldContainer[StoredValueLiability]
     points: _containers.RepeatedCompositeFieldContainer[PointsLiability]
-    def __init__(self, as_of: _Optional[str] = ..., stored_value: _Optional[_Iterable[_Union[StoredValueLiability, _Mapping]]] = ..., points: _Optional[_Iterable[_Union[PointsLiability, _Mapping]]] = ...) -> None: ...
+    log_position: int
+    def __init__(self, as_of: _Optional[str] = ..., stored_value: _Optional[_Iterable[_Union[StoredValueLiability, _Mapping]]] = ..., points: _Optional[_Iterable[_Union[PointsLiability, _Mapping]]] = ..., log_position: _Optional[int] = ...) -> None: ...
 
 class GetRollForwardRequest(_message.Message):
     __slots__ = ("to", "entity_id")
@@ -98,13 +100,15 @@ class RollForward(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., entity_id: _Optional[str] = ..., currency: _Optional[str] = ..., opening: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[RollForwardLine, _Mapping]]] = ..., closing: _Optional[int] = ..., opening_value_minor: _Optional[int] = ..., closing_value_minor: _Optional[int] = ..., memo: _Optional[_Iterable[_Union[RollForwardLine, _Mapping]]] = ...) -> None: ...
 
 class RollForwardReply(_message.Message):
-    __slots__ = ("to", "rows")
+    __slots__ = ("to", "rows", "log_position")
     FROM_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    LOG_POSITION_FIELD_NUMBER: _ClassVar[int]
     to: str
     rows: _containers.RepeatedCompositeFieldContainer[RollForward]
-    def __init__(self, to: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[RollForward, _Mapping]]] = ..., **kwargs) -> None: ...
+    log_position: int
+    def __init__(self, to: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[RollForward, _Mapping]]] = ..., log_position: _Optional[int] = ..., **kwargs) -> None: ...
 
 class GetBreakageRequest(_message.Message):
     __slots__ = ("to", "entity_id")
@@ -134,10 +138,12 @@ class Breakage(_message.Message):
     def __init__(self, month: _Optional[str] = ..., kind: _Optional[str] = ..., entity_id: _Optional[str] = ..., currency: _Optional[str] = ..., points: _Optional[int] = ..., amount_minor: _Optional[int] = ..., posted_minor: _Optional[int] = ...) -> None: ...
 
 class BreakageReply(_message.Message):
-    __slots__ = ("to", "rows")
+    __slots__ = ("to", "rows", "log_position")
     FROM_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    LOG_POSITION_FIELD_NUMBER: _ClassVar[int]
     to: str
     rows: _containers.RepeatedCompositeFieldContainer[Breakage]
-    def __init__(self, to: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[Breakage, _Mapping]]] = ..., **kwargs) -> None: ...
+    log_position: int
+    def __init__(self, to: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[Breakage, _Mapping]]] = ..., log_position: _Optional[int] = ..., **kwargs) -> None: ...

@@ -107,6 +107,8 @@ def test_the_alliance_reads_every_entitys_liability(world: World) -> None:
     before = _liability(world, world.tokens["finance"],
                         as_of=days.previous(days.previous(world.today)))
     assert list(before.stored_value) == []  # nothing was recorded two days ago
+    # computed from the whole log as it was at the call
+    assert admin.log_position == world.server.ledger.store.max_notification_id()
 
 
 def test_a_partners_finance_reads_its_own_entity_only(world: World) -> None:
