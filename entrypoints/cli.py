@@ -251,13 +251,19 @@ def _stop_projector(projector: subprocess.Popen[bytes] | None) -> None:
 
 
 def cmd_project(ns: argparse.Namespace) -> int:
+    from projections.finance import finance_runner
     from projections.movements import movements_runner
     from projections.runner import SharedLog
     from projections.settlement import settlement_runner
 
+    if ns.rebuild:
+        from entrypoints.finance_reports import cmd_rebuild
+
+        return _on_store(ns, cmd_rebuild)
     store = _open_ready_store(_database(ns))
-    log = SharedLog(store)  # each full batch of the log read once for both read models
-    runners = [movements_runner(store, log), settlement_runner(store, log)]
+    log = SharedLog(store)  # each full batch of the log read once for every read model
+    runners = [movements_runner(store, log), settlement_runner(store, log),
+               finance_runner(store, log)]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -285,9 +291,11 @@ def _on_store(ns: argparse.Namespace, run: Callable[[argparse.Namespace, Any], i
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
+    from entrypoints.finance_reports import cmd_report_finance
     from entrypoints.reports import cmd_report_statement
 
-    return _on_store(ns, cmd_report_statement)
+    return _on_store(ns, cmd_report_statement if ns.report == "statement"
+                     else cmd_report_finance)
 
 
 def cmd_settlement(ns: argparse.Namespace) -> int:
@@ -458,10 +466,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "ListMovements then catches them up itself")
     p.set_defaults(func=cmd_serve)
 
-    p = sub("project", "Follow the log into the read models (movements, settlement) until "
-            "SIGTERM; serve starts one. Safe to run several: each batch is applied once.",
-            "loyalty-ledger project --database postgresql://postgres@127.0.0.1/ledger")
+    p = sub("project", "Follow the log into the read models (movements, settlement, finance) "
+            "until SIGTERM; serve starts one. Safe to run several: each batch is applied once. "
+            "With --rebuild NAME: drop that read model, apply the whole log again (progress on "
+            "stderr), print its position (and the finance model's digest) and exit.",
+            "loyalty-ledger project --database postgresql://postgres@127.0.0.1/ledger\n"
+            "  loyalty-ledger project --rebuild finance --database sqlite:///ledger.db")
     p.add_argument("--database", help=database_help)
+    p.add_argument("--rebuild", choices=["finance", "movements", "settlement"], default="",
+                   help="rebuild this read model from zero, then exit")
     p.add_argument("--poll-s", type=float, default=1.0,
                    help="look at the log this often when idle, in seconds (default %(default)s)")
     p.set_defaults(func=cmd_project)
@@ -558,14 +571,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub("report", "statement: a settlement period's statements per entity (lines per "
             "counterparty and category, bilateral and multilateral nets) and the instructions "
-            "that settle them, from the settlement read model (brought up to the log's end).",
+            "that settle them, from the settlement read model (brought up to the log's end). "
+            "liability: stored value per issuer (available, held) and points per program "
+            "(vested, pending, value) outstanding at the end of the UTC day --as-of. "
+            "rollforward: opening, movements line by line and closing, per issuer and "
+            "program, from the start of --from to the end of --to (UTC days). breakage: what "
+            "expired per UTC month from --from to --to. From the finance read model.",
             "loyalty-ledger report statement --period 1 --entity P1 --format csv "
+            "--database sqlite:///ledger.db\n"
+            "  loyalty-ledger report liability --as-of 2026-11-30 --database "
+            "sqlite:///ledger.db\n"
+            "  loyalty-ledger report rollforward --from 2026-11-01 --to 2026-11-30 --format csv "
             "--database sqlite:///ledger.db")
-    p.add_argument("report", choices=["statement"])
+    p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage"])
+    p.add_argument("--as-of", default="", help="liability: YYYY-MM-DD, UTC (default: today)")
+    p.add_argument("--from", dest="from_day", default="",
+                   help="rollforward, breakage: first UTC day YYYY-MM-DD (default: the first "
+                        "of --to's month)")
+    p.add_argument("--to", default="",
+                   help="rollforward, breakage: last UTC day YYYY-MM-DD (default: today)")
     p.add_argument("--database", help=database_help)
     p.add_argument("--period", type=int, default=0,
                    help="period id (default: the last closed one, else the open one)")
-    p.add_argument("--entity", default="", help="only this entity's statement")
+    p.add_argument("--entity", default="", help="only this entity's statement or report")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_report)
 

@@ -33,6 +33,8 @@ import grpc
 
 from benchmarks.stats import percentile
 from grpc_api.generated import agreements_pb2, agreements_pb2_grpc
+from grpc_api.generated import finance_pb2 as fpb
+from grpc_api.generated import finance_pb2_grpc as fpb_grpc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.server import ServerThread
@@ -135,6 +137,7 @@ class Client:
         self.pos = pb_grpc.PosServiceStub(self.channel)
         self.settlement = pb_grpc.SettlementServiceStub(self.channel)
         self.agreements = agreements_pb2_grpc.AgreementServiceStub(self.channel)
+        self.finance = fpb_grpc.FinanceServiceStub(self.channel)
         self.stats = stats
 
     def call(self, operation: str, method: Callable[..., Any], request: Any,
@@ -570,6 +573,28 @@ def settlement(client: Client, admin_token: str) -> tuple[list[str], list[str]]:
     return lines, problems
 
 
+def liability(client: Client, admin_token: str,
+              totals: dict[str, list[int]]) -> tuple[list[str], list[str]]:
+    """The finance read model's liability as of today, and its stored value checked against
+    the cards' own balances read above."""
+    reply = client.finance.GetLiability(fpb.GetLiabilityRequest(), metadata=_md(admin_token),
+                                        timeout=30)
+    lines = ["", f"liability as of the end of {reply.as_of} (UTC):",
+             f"  {'stored value':<12} {'available':>12} {'held':>10} {'outstanding':>12}"]
+    problems = []
+    for s in reply.stored_value:
+        lines.append(f"  {s.issuer_id:<12} {_money(s.available_minor):>12} "
+                     f"{_money(s.held_minor):>10} {_money(s.outstanding_minor):>12}")
+        if s.outstanding_minor != totals.get(s.issuer_id, [0])[0]:
+            problems.append(f"liability of {s.issuer_id}: {s.outstanding_minor}, the cards "
+                            f"hold {totals.get(s.issuer_id, [0])[0]}")
+    lines.append(f"  {'points':<12} {'vested':>12} {'pending':>10} {'value':>12}")
+    for p in reply.points:
+        lines.append(f"  {p.program_id:<12} {p.vested_points:>12,} {p.pending_points:>10,} "
+                     f"{_money(p.value_minor):>12}")
+    return lines, problems
+
+
 def run_demo(seconds: float = 5.0, concurrency: int = 16, cards: int = 200,
              seed: int = 1) -> int:
     """Run the demo; 0 when the ledger check holds, 1 otherwise."""
@@ -613,6 +638,9 @@ def run_demo(seconds: float = 5.0, concurrency: int = 16, cards: int = 200,
             lines, settled = settlement(setup_client, admin_token)
             print("\n".join(lines))
             problems += settled
+            lines, owed = liability(setup_client, admin_token, totals)
+            print("\n".join(lines))
+            problems += owed
             for client in [setup_client, *clients]:
                 client.channel.close()
             return 1 if problems else 0

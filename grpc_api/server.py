@@ -78,6 +78,7 @@ SERVICE_NAMES = (
     "loyalty.v1.AgreementService",
     "loyalty.v1.ReconciliationService",  # grpc_api/reconcile.py (issue 9)
     "loyalty.v1.ExchangeService",
+    "loyalty.v1.FinanceService",  # grpc_api/finance.py (proto/loyalty/v1/finance.proto)
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
@@ -689,6 +690,9 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     from grpc_api.exchange import ExchangeService, xpb_grpc
 
     xpb_grpc.add_ExchangeServiceServicer_to_server(ExchangeService(gateway), server)
+    from grpc_api.finance import FinanceService, fpb_grpc  # the finance reports
+
+    fpb_grpc.add_FinanceServiceServicer_to_server(FinanceService(gateway), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

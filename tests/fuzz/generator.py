@@ -208,6 +208,9 @@ def _by_name(rng: random.Random, name: str, pools: Pools) -> str | None:
                      "\x7f", "r\t1", "~!@#$%^&*()_+{}|:<>?", "-" * 64])
     if name in ("valid_from", "valid_to"):
         return pick(TIMES)
+    if name in ("as_of", "from", "to"):  # the finance reports' UTC days
+        return pick(["2026-06-01", "2024-02-29", "2025-02-29", "1970-01-01", "1969-12-31",
+                     "9999-12-31", "2026-6-1", "2026-06-01T00:00:00Z", "", "0000-00-00"])
     if name == "local_time":
         return pick(LOCAL_TIMES)
     if name == "currency":

@@ -28,6 +28,8 @@ from grpc_api.generated import agreements_pb2 as apb
 from grpc_api.generated import agreements_pb2_grpc as apb_grpc
 from grpc_api.generated import exchange_pb2 as xpb
 from grpc_api.generated import exchange_pb2_grpc as xpb_grpc
+from grpc_api.generated import finance_pb2 as fpb
+from grpc_api.generated import finance_pb2_grpc as fpb_grpc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.generated import reconcile_pb2 as rpb
@@ -39,11 +41,12 @@ from tests.support.alliance import Alliance
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
           "ProgramService": "Program", "SettlementService": "Settlement",
           "ReconciliationService": "Reconcile", "AgreementService": "Agreement",
-          "ExchangeService": "Exchange"}
+          "ExchangeService": "Exchange", "FinanceService": "Finance"}
 # The generated modules of the services not in pos.proto (default: pos.proto's).
 MODULES: dict[str, tuple[Any, Any]] = {"ReconciliationService": (rpb, rpb_grpc),
                                        "AgreementService": (apb, apb_grpc),
-                                       "ExchangeService": (xpb, xpb_grpc)}
+                                       "ExchangeService": (xpb, xpb_grpc),
+                                       "FinanceService": (fpb, fpb_grpc)}
 PROGRAMS = ["P1", "P2", "alliance"]
 
 
@@ -564,6 +567,25 @@ class World:
         card, caller = self.quotes[quote_id]
         return xpb.ExecuteExchangeRequest(request_id=self.fresh_id("fz"), card_number=card,
                                           quote_id=quote_id), caller
+
+    # FinanceService (read-only: valid days around today, entities in and out of scope)
+
+    def _day(self, rng: random.Random) -> str:
+        return rng.choice(["", "2026-01-01", "2026-12-31", "1970-01-01", "9999-12-31",
+                           "2024-02-29"])
+
+    def _v_GetLiability(self, rng: random.Random) -> tuple[Message, str]:
+        return fpb.GetLiabilityRequest(as_of=self._day(rng), entity_id=rng.choice(
+            ["", "P1", "P2", "alliance"])), rng.choice(["admin", "finance", "auditor"])
+
+    def _v_GetRollForward(self, rng: random.Random) -> tuple[Message, str]:
+        return fpb.GetRollForwardRequest(**{"from": "2026-01-01"}, to=rng.choice(
+            ["", "2026-12-31", "2026-01-01"]), entity_id=rng.choice(["", "P1"])), \
+            rng.choice(["admin", "finance", "auditor"])
+
+    def _v_GetBreakage(self, rng: random.Random) -> tuple[Message, str]:
+        return fpb.GetBreakageRequest(**{"from": "1970-01-01"}, to=self._day(rng)), \
+            rng.choice(["admin", "finance", "auditor"])
 
     def hold_card(self) -> str:
         """A new FUZZ_SHORT card, loaded, with a pending hold of 100.00; its number."""

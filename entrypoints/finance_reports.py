@@ -1,0 +1,134 @@
+"""`loyalty-ledger report liability|rollforward|breakage` (a table, CSV or JSON, from the
+finance read model brought up to the log's end) and `loyalty-ledger project --rebuild NAME`
+(a read model rebuilt from zero with a progress bar)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+from domain.common import InvalidInput, shown
+from domain.liability import days
+from entrypoints.reports import render
+
+
+def _today() -> str:
+    return days.day_of(time.time_ns() // 1000)
+
+
+def _range(ns: argparse.Namespace) -> tuple[str, str]:
+    end = days.parse_day(ns.to, "--to") if ns.to else _today()
+    start = days.parse_day(ns.from_day, "--from") if ns.from_day else end[:8] + "01"
+    if start > end:
+        raise InvalidInput("--to", f"must not be before --from ({start})")
+    return start, end
+
+
+def _entity(ns: argparse.Namespace, store: Any) -> str:
+    if not ns.entity:
+        return ""
+    from ledger.state import State
+
+    state = State(store)
+    state.load_registry()
+    if ns.entity not in state.registry.partners and ns.entity not in state.registry.programs:
+        raise InvalidInput("--entity", f"unknown partner {shown(ns.entity)}")
+    return str(ns.entity)
+
+
+def liability_rows(found: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"as_of": found.as_of, "kind": "STORED_VALUE", "entity": s.issuer_id,
+         "currency": s.currency, "available_or_vested": s.available_minor,
+         "held_or_pending": s.held_minor, "outstanding": s.outstanding_minor,
+         "point_value_micros": "", "value_minor": s.outstanding_minor, "debt_points": ""}
+        for s in found.stored_value]
+    rows += [{"as_of": found.as_of, "kind": "POINTS", "entity": p.program_id,
+              "currency": p.currency, "available_or_vested": p.vested_points,
+              "held_or_pending": p.pending_points, "outstanding": p.outstanding_points,
+              "point_value_micros": p.point_value_micros, "value_minor": p.value_minor,
+              "debt_points": p.debt_points} for p in found.points]
+    return rows
+
+
+LINES = ("loaded", "earned", "exchanged_in", "refunded", "restored", "spent", "redeemed",
+         "clawed_back", "exchanged_out", "expired", "written_off", "adjustments")
+
+
+def roll_forward_rows(found: Any) -> list[dict[str, Any]]:
+    """One row per issuer and program, every line a column ("" where a line is not its)."""
+    rows = []
+    for r in found:
+        row: dict[str, Any] = {"kind": r.kind, "entity": r.entity_id, "currency": r.currency,
+                               "opening": r.opening}
+        lines = dict(r.lines)
+        row.update({line: lines.get(line, "") for line in LINES})
+        row["closing"] = r.closing
+        rows.append(row)
+    return rows
+
+
+def cmd_report_finance(ns: argparse.Namespace, store: Any) -> int:
+    from projections import finance
+
+    entity = _entity(ns, store)
+    runner = finance.finance_runner(store)
+    if ns.report == "liability":
+        as_of = days.parse_day(ns.as_of, "--as-of") if ns.as_of else _today()
+        found = finance.liability(runner, as_of, entity)
+        if ns.format == "json":
+            print(json.dumps(msgspec.to_builtins(found), indent=1))
+            return 0
+        if ns.format == "table":
+            print(f"liability as of the end of {as_of} (UTC); money in minor units")
+        sys.stdout.write(render(liability_rows(found), ns.format))
+        return 0
+    start, end = _range(ns)
+    if ns.report == "rollforward":
+        rolled = finance.roll_forward(runner, start, end, entity)
+        if ns.format == "json":
+            print(json.dumps(msgspec.to_builtins(rolled), indent=1))
+            return 0
+        if ns.format == "table":
+            print(f"roll-forward from the start of {start} to the end of {end} (UTC): opening "
+                  "+ loaded/earned + exchanged in + refunded/restored - spent/redeemed - "
+                  "clawed back - exchanged out - expired - written off + adjustments = "
+                  "closing")
+        sys.stdout.write(render(roll_forward_rows(rolled), ns.format))
+        return 0
+    broken = finance.breakage(runner, start, end, entity)
+    if ns.format == "json":
+        print(json.dumps(msgspec.to_builtins(broken), indent=1))
+        return 0
+    if ns.format == "table":
+        print(f"breakage (expired) per UTC month from {start} to {end}")
+    sys.stdout.write(render([msgspec.to_builtins(b) for b in broken], ns.format))
+    return 0
+
+
+def cmd_rebuild(ns: argparse.Namespace, store: Any) -> int:
+    """Rebuild one read model from zero (progress on stderr), then print its position and,
+    for the finance model, its digest (equal to the digest of a model that followed live)."""
+    from projections import finance
+    from projections.audit import ProgressBar
+    from projections.movements import movements_runner
+    from projections.settlement import settlement_runner
+
+    make = {"finance": finance.finance_runner, "movements": movements_runner,
+            "settlement": settlement_runner}
+    runner = make[ns.rebuild](store)
+    bar = ProgressBar(sys.stderr, f"rebuild {ns.rebuild}")
+    start = time.perf_counter()
+    position = runner.rebuild(progress=lambda done, total: bar("log", done, total))
+    bar.end()
+    seconds = time.perf_counter() - start
+    line = f"rebuilt {ns.rebuild} to log position {position:,} in {seconds:.1f} s"
+    if ns.rebuild == "finance":
+        line += f"; digest {finance.digest(runner)}"
+    print(line)
+    return 0
