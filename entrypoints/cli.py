@@ -583,8 +583,15 @@ def build_parser() -> argparse.ArgumentParser:
             "sqlite:///ledger.db\n"
             "  loyalty-ledger report rollforward --from 2026-11-01 --to 2026-11-30 --format csv "
             "--database sqlite:///ledger.db")
-    p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage"])
-    p.add_argument("--as-of", default="", help="liability: YYYY-MM-DD, UTC (default: today)")
+    p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage",
+                                      "ifrs15"])
+    p.add_argument("--method", choices=["published", "runoff"], default="runoff",
+                   help="ifrs15: expected redemptions published by finance (--expected-bps) "
+                        "or estimated from the cohorts' own run-off (default)")
+    p.add_argument("--expected-bps", type=int, default=10_000,
+                   help="ifrs15 --method published: expected redemption rate, basis points")
+    p.add_argument("--as-of", default="",
+                   help="liability, ifrs15: YYYY-MM-DD, UTC (default: today)")
     p.add_argument("--from", dest="from_day", default="",
                    help="rollforward, breakage: first UTC day YYYY-MM-DD (default: the first "
                         "of --to's month)")

@@ -73,9 +73,53 @@ def roll_forward_rows(found: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def cmd_report_ifrs15(ns: argparse.Namespace, store: Any) -> int:
+    """IFRS 15 for points: the cohorts traced lot by lot from the log up to the end of
+    --as-of (projections/ifrs15_cohorts.py), then allocation, recognition and the liability
+    schedule per program and month (domain/finance)."""
+    from domain.finance.estimates import Method, PublishedEstimate
+    from domain.finance.ifrs15 import ifrs15_report
+    from projections.ifrs15_cohorts import cohorts_from_log
+
+    as_of = days.parse_day(ns.as_of, "--as-of") if ns.as_of else _today()
+    cohorts, months = cohorts_from_log(store, days.end_us(as_of) - 1)
+    if ns.entity:
+        cohorts = [c for c in cohorts if c.program == ns.entity]
+    if not cohorts:
+        print("(no points earned by sales up to the end of that day)")
+        return 0
+    if ns.method == "published":
+        if not 0 <= ns.expected_bps <= 10_000:
+            raise InvalidInput("--expected-bps", "must be 0..10000 basis points")
+        estimates = [PublishedEstimate(program, min(c.period for c in cohorts
+                                                    if c.program == program), ns.expected_bps)
+                     for program in sorted({c.program for c in cohorts})]
+        found = ifrs15_report(cohorts, months, Method.PUBLISHED, estimates)
+    else:
+        found = ifrs15_report(cohorts, months, Method.COHORT_RUNOFF)
+    if ns.format == "json":
+        print(json.dumps({"periods": list(found.periods),
+                          "allocations": found.allocation_rows(),
+                          "schedule": found.schedule_rows(),
+                          "estimates": found.estimate_rows()}, indent=1))
+        return 0
+    if ns.format == "table":
+        print(f"IFRS 15 for points to the end of {as_of} (UTC), per program and month; "
+              f"expected redemptions: {ns.method}"
+              + (f" {ns.expected_bps} bp" if ns.method == "published" else " (cohort run-off)"))
+        print("\nallocation of the sales that earned points (relative stand-alone prices)")
+    sys.stdout.write(render(found.allocation_rows(), ns.format))
+    if ns.format == "table":
+        print("\ncontract liability schedule (minor units)")
+    sys.stdout.write(render(found.schedule_rows(), ns.format))
+    return 0
+
+
 def cmd_report_finance(ns: argparse.Namespace, store: Any) -> int:
     from projections import finance
 
+    if ns.report == "ifrs15":
+        return cmd_report_ifrs15(ns, store)
     entity = _entity(ns, store)
     runner = finance.finance_runner(store)
     if ns.report == "liability":
