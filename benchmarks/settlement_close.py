@@ -99,7 +99,8 @@ def main() -> int:
             conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
                          "ledger_request_keys, projection_positions, proj_settlement_totals, "
                          "proj_settlement_periods, proj_settlement_cards, "
-                         "proj_settlement_commission CASCADE")
+                         "proj_settlement_commission, proj_settlement_point_rates, "
+                         "proj_settlement_payments CASCADE")
     store = open_store(url)
     store.create_schema()
     start = time.perf_counter()

@@ -48,7 +48,7 @@ from domain.registry.events import (
     SettlementPeriodClosed,
 )
 from domain.settlement import legs as settlement_legs
-from domain.settlement.agreements import Agreement, Agreements, Payer, commission
+from domain.settlement.agreements import BPS, Agreement, Agreements, Payer, commission
 from domain.settlement.instructions import Instruction, Payment, instructions
 from domain.settlement.model import Category
 from domain.settlement.statements import StatementSet, statements
@@ -77,6 +77,7 @@ _TOPICS = _FLOWS | {_tag(ev.CardIssued), _tag(ev.CardIssuedAsReplacement),
                     _tag(SettlementPeriodClosed), _tag(AgreementPublished),
                     _tag(SettlementPaymentRecorded)}
 CommissionKey = tuple[int, str, str, str, str, int, int, int]
+MICROS = 1_000_000
 
 
 class SettlementModel:
@@ -104,6 +105,13 @@ class SettlementModel:
             f"CREATE TABLE IF NOT EXISTS proj_settlement_cards (stream_id {blob} PRIMARY KEY, "
             "currency TEXT NOT NULL)")
         session.execute(
+            "CREATE TABLE IF NOT EXISTS proj_settlement_point_rates (period_id BIGINT NOT NULL,"
+            " currency TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, "
+            "category INTEGER NOT NULL, agreement_id TEXT NOT NULL, version INTEGER NOT NULL, "
+            "micros INTEGER NOT NULL, bps INTEGER NOT NULL, points BIGINT NOT NULL, "
+            "value_minor BIGINT NOT NULL, PRIMARY KEY (period_id, currency, payer, payee, "
+            "category, agreement_id, version))")
+        session.execute(
             "CREATE TABLE IF NOT EXISTS proj_settlement_commission (period_id BIGINT NOT NULL, "
             "currency TEXT NOT NULL, issuer TEXT NOT NULL, acquirer TEXT NOT NULL, "
             "agreement_id TEXT NOT NULL, version INTEGER NOT NULL, bps INTEGER NOT NULL, "
@@ -119,6 +127,7 @@ class SettlementModel:
     def drop(self, session: Session) -> None:
         for table in ("proj_settlement_totals", "proj_settlement_periods",
                       "proj_settlement_cards", "proj_settlement_commission",
+                      "proj_settlement_point_rates",
                       "proj_settlement_payments"):
             session.execute(f"DROP TABLE IF EXISTS {table}")
         self.agreements = None
@@ -134,6 +143,7 @@ class SettlementModel:
                                                if row.topic in _FLOWS})
         sums: dict[Key, int] = defaultdict(int)
         bases: dict[CommissionKey, int] = defaultdict(int)
+        rates: dict[tuple[Any, ...], tuple[int, int]] = defaultdict(lambda: (0, 0))
         closes: list[tuple[int, int, int, str]] = []
         new_cards: list[tuple[bytes, str]] = []
         paid: list[tuple[Any, ...]] = []
@@ -169,17 +179,34 @@ class SettlementModel:
             at_us = event.meta.recorded_at_us  # type: ignore[union-attr]
             for payer, payee, category, amount in settlement_legs.flows(legs):
                 sums[(period, currency, payer, payee, category)] += amount
-                if category == Category.SV_SPENT_ACROSS and agreements.versions:
-                    terms = agreements.for_pair(payer, payee, at_us)
-                    if terms is not None and terms.sv_commission_bps:
-                        bases[(period, currency, payer, payee, terms.agreement_id,
-                               terms.version, terms.sv_commission_bps,
-                               terms.commission_paid_by)] += amount
+                if not agreements.versions:
+                    continue
+                terms = agreements.for_pair(payer, payee, at_us)
+                if terms is None:
+                    continue
+                if category == Category.SV_SPENT_ACROSS and terms.sv_commission_bps:
+                    bases[(period, currency, payer, payee, terms.agreement_id,
+                           terms.version, terms.sv_commission_bps,
+                           terms.commission_paid_by)] += amount
+                rate = point_rate(category, terms)
+                if rate is not None:
+                    key = (period, currency, payer, payee, category, terms.agreement_id,
+                           terms.version, *rate)
+                    points = settlement_legs.points_of(event, category)  # type: ignore[arg-type]
+                    rates[key] = (rates[key][0] + points, rates[key][1] + amount)
         return ([(*key, amount) for key, amount in sums.items() if amount], closes, new_cards,
-                [(*key, amount) for key, amount in bases.items() if amount], paid)
+                [(*key, amount) for key, amount in bases.items() if amount], paid,
+                [(*key, *figures) for key, figures in rates.items() if any(figures)])
 
     def write(self, session: Session, prepared: Any) -> None:
-        totals, closes, new_cards, bases, paid = prepared
+        totals, closes, new_cards, bases, paid, rates = prepared
+        session.executemany(
+            "INSERT INTO proj_settlement_point_rates (period_id, currency, payer, payee, "
+            "category, agreement_id, version, micros, bps, points, value_minor) VALUES (?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (period_id, currency, payer, payee, "
+            "category, agreement_id, version) DO UPDATE SET points = "
+            "proj_settlement_point_rates.points + excluded.points, value_minor = "
+            "proj_settlement_point_rates.value_minor + excluded.value_minor", rates)
         session.executemany(
             "INSERT INTO proj_settlement_payments (position, part, period_id, currency, payer, "
             "payee, instruction_id, amount_minor, reference, recorded_at_us) VALUES "
@@ -201,6 +228,23 @@ class SettlementModel:
         session.executemany(
             "INSERT INTO proj_settlement_periods (period_id, closed_at_us, position, note) "
             "VALUES (?, ?, ?, ?)", closes)
+
+
+def point_rate(category: int, terms: Agreement) -> tuple[int, int] | None:
+    """(micro-minor units per point, billed basis points) an agreement sets for a points flow,
+    or None: then the points settle at the program's point value, as their legs say."""
+    if category == Category.POINTS_REDEEMED_ACROSS and terms.points_reimbursement_micros:
+        return terms.points_reimbursement_micros, BPS
+    if category == Category.POINTS_ISSUED_ACROSS and terms.points_price_micros:
+        return terms.points_price_micros, terms.points_billing_bps
+    return None
+
+
+def agreed_value(points: int, micros: int, bps: int) -> int:
+    """`points` at `micros` each, `bps` of it billed, rounded half up once (on the period's
+    sum per pair and agreement version)."""
+    scale = MICROS * BPS
+    return (2 * points * micros * bps + scale) // (2 * scale)
 
 
 def _learn(agreements: Agreements, agreement: Agreement) -> None:
@@ -255,9 +299,18 @@ def period_statements(runner: ProjectionRunner, period_id: int,
         bases = session.query("SELECT currency, issuer, acquirer, bps, paid_by, base_minor "
                               "FROM proj_settlement_commission WHERE period_id = ?",
                               (period_id,))
+        point_rates = session.query(
+            "SELECT currency, payer, payee, category, micros, bps, points, value_minor FROM "
+            "proj_settlement_point_rates WHERE period_id = ?", (period_id,))
     by_currency: dict[str, dict[tuple[str, str, int], int]] = defaultdict(dict)
     for currency, payer, payee, category, amount in rows:
         by_currency[currency][(payer, payee, int(category))] = int(amount)
+    for currency, payer, payee, category, micros, bps, points, value in point_rates:
+        # what the agreement says the period's points are worth, in place of their value
+        totals = by_currency[currency]
+        key = (payer, payee, int(category))
+        totals[key] = totals.get(key, 0) + agreed_value(int(points), int(micros),
+                                                        int(bps)) - int(value)
     for currency, issuer, acquirer, bps, paid_by, base in bases:
         fee = commission(int(base), int(bps))
         pair = (issuer, acquirer) if int(paid_by) == Payer.ISSUER else (acquirer, issuer)

@@ -71,6 +71,21 @@ def flows(legs: Iterable[Leg]) -> list[Flow]:
     return found
 
 
+def points_of(event: ev.CardEvent, category: int) -> int:
+    """The points behind a points flow of `event` (signed as the flow: a return's are
+    negative), for agreements that price points rather than value them."""
+    if type(event) is ev.PurchaseMade:
+        if category == Category.POINTS_REDEEMED_ACROSS:
+            return event.points_redeemed
+        return (event.lot.amount if event.lot else 0) + event.debt_settled
+    if type(event) is ev.PurchaseReturned:
+        if category == Category.POINTS_REDEEMED_ACROSS:
+            return -sum(points for _, points in event.points_restored)
+        return -(sum(points for _, points in event.points_clawed) + event.points_written_off
+                 + event.points_debt_added)
+    return 0
+
+
 def flow_currency(event: ev.CardEvent, card_currency: str,
                   program_currency: Mapping[str, str]) -> str:
     """The currency of an event's flows: the card's, or for an exchange its programs' (an

@@ -326,3 +326,33 @@ def test_points_legs_keep_a_programs_outstanding_value(ledger, alliance, clock):
     assert totals["points_breakage:P1"] == 349 + 300
     assert totals["points_redeemed:P1:P1"] == 150  # spent at home: no flow to settle
     assert totals["points_sold:P1:P1"] == -(499 + 300)
+
+
+def test_agreed_rates_per_point_replace_the_point_value(ledger, alliance, clock):
+    """Under P1 and P2's agreement, P2 pays 0.8 cents per P1 point its sales hand out, billed
+    at 50 %, and P1 reimburses 1.2 cents per point redeemed at P2 (the point value is 1 cent):
+    the statement shows the agreed amounts, rounded once on the period's sums."""
+    approved = Result.APPROVED
+    assert ok(call(ledger, alliance.p1_manager, DefineProgram(
+        "P1", USD, 1_000_000, int(ExpiryKind.MONTHS_AFTER), 12, "UTC", 0))).result == approved
+    assert ok(call(ledger, alliance.admin, PublishRuleSet(RuleSet(
+        rule_set_id="everywhere", version=1, scope="alliance", valid_from_us=0,
+        valid_to_us=FOREVER_US, rules=(EARN_1_PER_CENT,))))).result == approved
+    assert ok(publish(ledger, alliance.admin, Agreement(
+        "p1p2", 1, clock.now_us, "P1", "P2", points_reimbursement_micros=1_200_000,
+        points_price_micros=800_000, points_billing_bps=5_000))).result == approved
+    number = card(ledger, alliance, 0)
+    for receipt, price, points in (("r1", 501, 0), ("r2", 300, 299)):
+        bought = ok(call(ledger, alliance.t_air, pc.Purchase(
+            number, USD, (Line("x", "y", 1, price),), 0, False, points, "", receipt)))
+        assert bought.result == approved, bought
+    assert ok(call(ledger, alliance.admin, CloseSettlementPeriod("end"))).result == approved
+    found, _ = period_statements(settlement_runner(ledger.store), 1)
+    p1 = found.statement(USD, "P1")
+    assert p1 is not None
+    lines = {Category(line.category).name: (line.receivable_minor, line.payable_minor)
+             for line in p1.lines}
+    # issued: 501 + 300 points (the second basket, paid in points, earned on its price too)
+    # x 0.8 cents x 50 % = 320.4 -> 320; redeemed: 299 x 1.2 cents = 358.8 -> 359 (at the
+    # point value they would be 801 x 1 cent = 801 and 299)
+    assert lines == {"POINTS_ISSUED_ACROSS": (320, 0), "POINTS_REDEEMED_ACROSS": (0, 359)}

@@ -49,7 +49,8 @@ def empty_postgres(url: str) -> str:
                      "ledger_request_keys, projection_positions, proj_movements, "
                      "proj_movement_cards, proj_maintenance_cards, proj_settlement_totals, "
                      "proj_settlement_periods, proj_settlement_cards, "
-                     "proj_settlement_commission, proj_settlement_payments, proj_fin_cards, "
+                     "proj_settlement_commission, proj_settlement_point_rates, "
+                     "proj_settlement_payments, proj_fin_cards, "
                      "proj_fin_card_points, proj_fin_lots, proj_fin_programs, proj_fin_money, "
                      "proj_fin_points CASCADE")
     return url
