@@ -238,7 +238,7 @@ def _start_projector(url: str) -> subprocess.Popen[bytes]:
     (measured: a quarter of Batch throughput). A server still catches a read model up before
     reading it, so a reply is never stale, only the follower keeps the backlog short."""
     return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--database",
-                             url])
+                             url, "--parent-pid", str(os.getpid())])
 
 
 def _stop_projector(projector: subprocess.Popen[bytes] | None) -> None:
@@ -269,7 +269,11 @@ def cmd_project(ns: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     for runner in runners:
         runner.start(ns.poll_s)
-    stop.wait()
+    # Started by `serve`: end with it, even when it is killed (kill -9 leaves no time to stop
+    # its children, and an orphan follower would go on moving the read models' positions).
+    while not stop.wait(0.5):
+        if ns.parent_pid and os.getppid() != ns.parent_pid:
+            break
     for runner in runners:
         runner.stop()
     store.close()
@@ -477,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild this read model from zero, then exit")
     p.add_argument("--poll-s", type=float, default=1.0,
                    help="look at the log this often when idle, in seconds (default %(default)s)")
+    p.add_argument("--parent-pid", type=int, default=0,
+                   help="end when this process (the server that started it) is gone")
     p.set_defaults(func=cmd_project)
 
     p = sub("expire", "Record the expiry of every points lot whose time is up at --as-of "

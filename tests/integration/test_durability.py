@@ -280,3 +280,37 @@ def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
         server.kill()
         if restarted is not None:
             restarted.stop()
+
+
+def test_the_read_model_follower_ends_with_a_killed_server(pg_server_url):
+    """`serve` starts `project`; kill -9 of the server leaves no time to stop it, and an
+    orphan follower would go on moving the read models' positions: it ends by itself."""
+    import signal
+    import time
+    from pathlib import Path
+
+    url = empty_postgres(pg_server_url)
+    subprocess.run(cli("init", "--database", url), cwd=ROOT, env=env(), check=True,
+                   capture_output=True)
+    server = ServerProcess(url)
+
+    def children() -> list[int]:
+        found = []
+        for task in Path(f"/proc/{server.proc.pid}/task").iterdir():
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+        return found
+
+    followers = [pid for pid in children()
+                 if b"project" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(followers) == 1, children()
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(f"/proc/{followers[0]}").exists():
+        status = Path(f"/proc/{followers[0]}/stat").read_text().split()[2]
+        if status == "Z":  # ended; a zombie until init reaps it
+            break
+        time.sleep(0.2)
+    alive = Path(f"/proc/{followers[0]}").exists() and \
+        Path(f"/proc/{followers[0]}/stat").read_text().split()[2] != "Z"
+    assert not alive, "the follower outlived its server"
