@@ -61,6 +61,18 @@ def publish(ledger: Ledger, who: str, agreement: Agreement) -> Any:
     return call(ledger, who, PublishAgreement(agreement))
 
 
+def earning_everywhere(ledger: Ledger, alliance: Any, *, point_value_micros: int = 1_000_000,
+                       months: int = 12) -> None:
+    """P1's program (points expire `months` after earning), and a point per cent spent at
+    every store of the alliance."""
+    assert ok(call(ledger, alliance.p1_manager, DefineProgram(
+        "P1", USD, point_value_micros, int(ExpiryKind.MONTHS_AFTER), months, "UTC",
+        0))).result == Result.APPROVED
+    assert ok(call(ledger, alliance.admin, PublishRuleSet(RuleSet(
+        rule_set_id="everywhere", version=1, scope="alliance", valid_from_us=0,
+        valid_to_us=FOREVER_US, rules=(EARN_1_PER_CENT,))))).result == Result.APPROVED
+
+
 def cap_of(clock: Any, entity: str, cap: int) -> Agreement:
     return Agreement(f"cap-{entity}", 1, clock.now_us, entity, net_debit_cap_minor=cap,
                      cap_currency=USD)
@@ -261,11 +273,7 @@ def test_points_earned_and_redeemed_across_partners_are_settled(ledger, alliance
     (P1 owes P2 what they paid for); a full return undoes both; P1 over its cap may not have
     its points redeemed at P2's lounge, while P1's own stores keep taking them."""
     approved = Result.APPROVED
-    assert ok(call(ledger, alliance.p1_manager, DefineProgram(
-        "P1", USD, 1_000_000, int(ExpiryKind.MONTHS_AFTER), 12, "UTC", 0))).result == approved
-    assert ok(call(ledger, alliance.admin, PublishRuleSet(RuleSet(
-        rule_set_id="everywhere", version=1, scope="alliance", valid_from_us=0,
-        valid_to_us=FOREVER_US, rules=(EARN_1_PER_CENT,))))).result == approved
+    earning_everywhere(ledger, alliance)
     number = card(ledger, alliance, 0)
     lounge = ok(call(ledger, alliance.t_air, pc.Purchase(
         number, USD, (Line("seat", "travel", 1, 500),), 0, False, 0, "", "r1")))
@@ -299,11 +307,7 @@ def test_points_earned_and_redeemed_across_partners_are_settled(ledger, alliance
 def test_points_legs_keep_a_programs_outstanding_value(ledger, alliance, clock):
     """Earned (+), redeemed (-) and expired (-, to breakage) at the point value: the sum of a
     program's outstanding legs over a card's events is what its points are worth."""
-    assert ok(call(ledger, alliance.p1_manager, DefineProgram(
-        "P1", USD, 1_500_000, int(ExpiryKind.MONTHS_AFTER), 1, "UTC", 0))).result == 1
-    assert ok(call(ledger, alliance.admin, PublishRuleSet(RuleSet(
-        rule_set_id="everywhere", version=1, scope="alliance", valid_from_us=0,
-        valid_to_us=FOREVER_US, rules=(EARN_1_PER_CENT,))))).result == 1
+    earning_everywhere(ledger, alliance, point_value_micros=1_500_000, months=1)
     number = card(ledger, alliance, 0)
     assert ok(call(ledger, alliance.t1, pc.Purchase(
         number, USD, (Line("a", "b", 1, 333),), 0, False, 0, "", "r1"))).result == 1
@@ -333,11 +337,7 @@ def test_agreed_rates_per_point_replace_the_point_value(ledger, alliance, clock)
     at 50 %, and P1 reimburses 1.2 cents per point redeemed at P2 (the point value is 1 cent):
     the statement shows the agreed amounts, rounded once on the period's sums."""
     approved = Result.APPROVED
-    assert ok(call(ledger, alliance.p1_manager, DefineProgram(
-        "P1", USD, 1_000_000, int(ExpiryKind.MONTHS_AFTER), 12, "UTC", 0))).result == approved
-    assert ok(call(ledger, alliance.admin, PublishRuleSet(RuleSet(
-        rule_set_id="everywhere", version=1, scope="alliance", valid_from_us=0,
-        valid_to_us=FOREVER_US, rules=(EARN_1_PER_CENT,))))).result == approved
+    earning_everywhere(ledger, alliance)
     assert ok(publish(ledger, alliance.admin, Agreement(
         "p1p2", 1, clock.now_us, "P1", "P2", points_reimbursement_micros=1_200_000,
         points_price_micros=800_000, points_billing_bps=5_000))).result == approved
