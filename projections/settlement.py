@@ -39,6 +39,7 @@ from typing import Any
 import msgspec
 from eventsourcing.persistence import Notification
 
+from domain import postings
 from domain.cards import events as ev
 from domain.common import InvalidInput
 from domain.registry.events import (
@@ -194,6 +195,17 @@ class SettlementModel:
                            terms.version, *rate)
                     points = settlement_legs.points_of(event, category)  # type: ignore[arg-type]
                     rates[key] = (rates[key][0] + points, rates[key][1] + amount)
+            if type(event) is ev.PointsExchanged and agreements.versions:
+                # the exchange fee stays with the source program's owner unless the two
+                # owners' agreement names another earner: then the owner pays it over
+                terms = agreements.for_pair(event.from_program, event.to_program, at_us)
+                earner = terms.exchange_fee_earner if terms is not None else ""
+                if earner and earner != event.from_program:
+                    fee_account = postings.exchange_fee(event.from_program)
+                    fee = sum(leg.amount_minor for leg in legs if leg.account == fee_account)
+                    if fee:
+                        sums[(period, currency, event.from_program, earner,
+                              Category.FEE)] += fee
         return ([(*key, amount) for key, amount in sums.items() if amount], closes, new_cards,
                 [(*key, amount) for key, amount in bases.items() if amount], paid,
                 [(*key, *figures) for key, figures in rates.items() if any(figures)])

@@ -22,6 +22,7 @@ from domain.points.program import DefineProgram
 from domain.points.purse import ExpiryKind, expires_at_us
 from domain.purchases.commands import MaintainCard
 from domain.rules.commands import PublishRuleSet
+from domain.settlement.agreements import Agreement, PublishAgreement
 from domain.settlement.model import Category
 from domain.settlement.periods import CloseSettlementPeriod
 from ledger.codec import Outcome
@@ -397,3 +398,20 @@ def test_an_exchange_is_settled_between_the_program_owners(ledger, alliance, clo
             for line in p1.lines] == [("P2", Category.EXCHANGE, 7_35)]  # 490 miles x 1.5 cents
     assert [(i.payer_id, i.payee_id, i.amount_minor) for i in instructions] == [
         ("P1", "P2", 7_35)]
+
+
+def test_an_agreement_may_give_the_exchange_fee_to_another_entity(ledger, alliance, clock):
+    """P1 and P2 agree that P2 earns the fee of exchanges out of P1's program: besides the
+    value of the miles, P1 pays P2 the fee (20 points at 1 cent) as a FEE line."""
+    setup(ledger, alliance)
+    approved(call(ledger, alliance.admin, PublishAgreement(Agreement(
+        "p1p2", 1, 0, "P1", "P2", exchange_fee_earner="P2"))))
+    number = loyal_card(ledger, alliance, 1_000)
+    offer = quote(ledger, alliance.t_air, number, 1_000)
+    approved(execute(ledger, alliance.t_air, number, offer.exchange.quote_id))
+    approved(call(ledger, alliance.admin, CloseSettlementPeriod("after the exchange")))
+    found, _ = period_statements(settlement_runner(ledger.store), 1)
+    p1 = found.statement("USD", "P1")
+    assert p1 is not None
+    assert sorted((Category(line.category), line.payable_minor) for line in p1.lines) == [
+        (Category.EXCHANGE, 7_35), (Category.FEE, 20)]
