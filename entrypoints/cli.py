@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  loyalty-ledger report rollforward --from 2026-11-01 --to 2026-11-30 --format csv "
             "--database sqlite:///ledger.db")
     p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage",
-                                      "ifrs15"])
+                                      "ifrs15", "campaigns"])
     p.add_argument("--method", choices=["published", "runoff"], default="runoff",
                    help="ifrs15: expected redemptions published by finance (--expected-bps) "
                         "or estimated from the cohorts' own run-off (default)")
@@ -599,10 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", default="",
                    help="liability, ifrs15: YYYY-MM-DD, UTC (default: today)")
     p.add_argument("--from", dest="from_day", default="",
-                   help="rollforward, breakage: first UTC day YYYY-MM-DD (default: the first "
-                        "of --to's month)")
+                   help="rollforward, breakage, campaigns: first UTC day YYYY-MM-DD (default: "
+                        "the first of --to's month)")
     p.add_argument("--to", default="",
-                   help="rollforward, breakage: last UTC day YYYY-MM-DD (default: today)")
+                   help="rollforward, breakage, campaigns: last UTC day YYYY-MM-DD (default: "
+                        "today)")
     p.add_argument("--database", help=database_help)
     p.add_argument("--period", type=int, default=0,
                    help="period id (default: the last closed one, else the open one)")

@@ -769,3 +769,33 @@ def test_without_a_coupon_key_coupons_are_refused_and_nothing_else_is(store, clo
                 Refusal.NOT_CONFIGURED)
         assert buy(keyless, alliance, purchase(number, stored_value=55_00)).result == \
             Result.APPROVED
+
+
+def test_campaign_profitability_from_the_log(ledger, alliance, clock, store_url):
+    """What a rule set and a coupon campaign gave (points at their value, discounts, coupons,
+    who funded them) against the sales and the margin on the lines of the purchases they
+    touched; `report campaigns` prints the same."""
+    from projections.campaigns import campaigns_from_log
+    from tests.support.processes import run
+
+    setup_program(ledger, alliance)
+    approved(call(ledger, alliance.p1_manager, campaign("gift-5", clock, value_minor=5_00)))
+    number = new_card(ledger, alliance, load=100_00)
+    code = give_coupon(ledger, alliance, number, "gift-5")
+    buy(ledger, alliance, purchase(number, (Line("mug", "home", 2, 10_00, 4_00),),
+                                   coupons=(code,)))
+    buy(ledger, alliance, purchase(number, (Line("pen", "office", 1, 3_00, 1_00),)))
+    found = {(f.kind, f.name): f.row() for f in campaigns_from_log(
+        ledger.store, 0, clock.now_us + 1)}
+    rules = found[("rule_set", "p1-everyday@1")]
+    assert (rules["purchases"], rules["sales_minor"], rules["margin_minor"]) == (
+        2, 20_00 + 3_00, 8_00 + 1_00)
+    assert rules["points"] == 20 + 3  # a point a dollar (a coupon is a tender: still earns)
+    assert rules["points_value_minor"] == 23  # at a cent a point
+    coupons = found[("coupon_campaign", "gift-5")]
+    assert (coupons["coupons_issued"], coupons["coupons_used"], coupons["discount_minor"],
+            coupons["funded_by"], coupons["margin_minor"]) == (1, 1, 5_00, "P1", 8_00)
+    assert coupons["margin_after_minor"] == 8_00 - 5_00
+    done = run("report", "campaigns", "--format", "json", "--database", store_url)
+    assert done.returncode == 0, done.stderr
+    assert "gift-5" in done.stdout
