@@ -1,0 +1,48 @@
+"""CPU the writer spends per authorization, in process (no gRPC): `--rounds` x 1,000
+authorizations of 1 on the 200 cards of `benchmarks/bench_writer.py` (SQLite in a temporary
+directory), after 3 rounds of warm-up. The figure is the process's CPU time (decider,
+committer and caller threads together) per authorization, so two commits can be compared
+back to back on a noisy machine better than by throughput.
+
+    .venv/bin/python -m benchmarks.writer_cpu [--rounds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+
+from benchmarks import bench_writer
+from domain.cards import commands as cc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    ns = parser.parse_args()
+    prepared = bench_writer._prepare(f"sqlite:///{tempfile.mkdtemp()}/writer.db")
+    bench = next(prepared)
+    cards = itertools.cycle(bench.cards)
+
+    def run(rounds: int) -> None:
+        for _ in range(rounds):
+            bench_writer._approved(bench_writer._submit_all(
+                bench.ledger, bench.terminal,
+                [cc.Authorize(next(cards), 1, "USD", False, "") for _ in range(1_000)]))
+
+    run(3)
+    cpu, wall = time.process_time(), time.perf_counter()
+    run(ns.rounds)
+    operations = ns.rounds * 1_000
+    print(f"cpu per authorization {(time.process_time() - cpu) / operations * 1e6:.1f} us, "
+          f"wall {(time.perf_counter() - wall) / operations * 1e6:.1f} us "
+          f"({operations:,} authorizations)")
+    for _ in prepared:  # stop the ledger, close the store
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
