@@ -62,7 +62,7 @@ class AgreementService(_AdminWrites, apb_grpc.AgreementServiceServicer):
             check_id(request.agreement_id, "agreement_id")
         registry = self.gateway.ledger.registry
         versions = dict(registry.agreements.versions)  # one C-level copy: never torn
-        entities = dict(registry.entities())
+        entities = registry.entities()  # a new dict
         principal = credential.principal
         everyone = principal.role in ALLIANCE_READERS and not principal.partner_id
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from domain.cards import events as ev
 from ledger.codec import decode_event
 from ledger.store import EventStore
+from projections.runner import log_rows
 
-PAGE = 10_000
 MICROS = 1_000_000
 _TOPICS = frozenset(t.__struct_config__.tag for t in (  # type: ignore[attr-defined]
     ev.PurchaseMade, ev.CouponIssued))
@@ -64,25 +64,20 @@ def campaigns_from_log(store: EventStore, start_us: int, end_us: int) -> list[Ca
             found[key] = CampaignFigures(kind, name)
         return found[key]
 
-    position = 1
-    while page := store.read_log(position, PAGE):
-        for row in page:
-            if row.topic not in _TOPICS:
-                continue
-            event = decode_event(row.state)
-            stream = row.originator_id.bytes
-            issued = ((event.coupon,) if isinstance(event, ev.CouponIssued)
-                      else event.coupons_issued)
-            for coupon in issued:
-                campaign_of[(stream, coupon.coupon_id)] = coupon.terms.campaign_id
-            at_us = event.meta.recorded_at_us
-            if not start_us <= at_us < end_us:
-                continue
-            for coupon in issued:
-                figures("coupon_campaign", coupon.terms.campaign_id).coupons_issued += 1
-            if isinstance(event, ev.PurchaseMade):
-                _purchase(event, stream, campaign_of, figures)
-        position = page[-1].id + 1
+    for row in log_rows(store, _TOPICS):
+        event = decode_event(row.state)
+        stream = row.originator_id.bytes
+        issued = ((event.coupon,) if isinstance(event, ev.CouponIssued)
+                  else event.coupons_issued)
+        for coupon in issued:
+            campaign_of[(stream, coupon.coupon_id)] = coupon.terms.campaign_id
+        at_us = event.meta.recorded_at_us
+        if not start_us <= at_us < end_us:
+            continue
+        for coupon in issued:
+            figures("coupon_campaign", coupon.terms.campaign_id).coupons_issued += 1
+        if isinstance(event, ev.PurchaseMade):
+            _purchase(event, stream, campaign_of, figures)
     return sorted(found.values(), key=lambda f: (f.kind, f.name))
 
 

@@ -29,8 +29,8 @@ from domain.finance.cohorts import Cohort
 from domain.registry.events import ProgramDefined
 from ledger.codec import REGISTRY_ID, decode_event
 from ledger.store import EventStore
+from projections.runner import log_rows
 
-PAGE = 10_000
 _TOPICS = frozenset(t.__struct_config__.tag for t in (  # type: ignore[attr-defined]
     ev.PurchaseMade, ev.PurchaseReturned, ev.PointsExpired, ProgramDefined))
 
@@ -67,29 +67,24 @@ def cohorts_from_log(store: EventStore, as_of_us: int,
     lot_cohort: dict[str, tuple[str, str, int]] = {}  # lot id -> (program, month, micros)
     purchase_lot: dict[str, str] = {}  # purchase id -> the lot it earned
     redeemed_at: dict[str, list[tuple[str, str, int]]] = {}  # purchase -> (lot, month, pts)
-    position = 1
-    while page := store.read_log(position, PAGE):
-        for row in page:
-            if row.topic not in _TOPICS:
-                continue
-            event = decode_event(row.state)
-            at_us = event.meta.recorded_at_us
-            if at_us > as_of_us:
-                continue
-            if row.originator_id == REGISTRY_ID:
-                if isinstance(event, ProgramDefined):
-                    currency_of.setdefault(event.program.owner, event.program.currency)
-                continue
-            month = month_of(at_us)
-            if isinstance(event, ev.PurchaseMade):
-                _purchased(event, month, currency_of, building, lot_cohort, purchase_lot,
-                           redeemed_at)
-            elif isinstance(event, ev.PurchaseReturned):
-                _returned(event, building, lot_cohort, purchase_lot, redeemed_at)
-            elif isinstance(event, ev.PointsExpired) and event.lot_id in lot_cohort:
-                program, earned_in, _ = lot_cohort[event.lot_id]
-                building[(program, earned_in)].expired[month] += event.amount
-        position = page[-1].id + 1
+    for row in log_rows(store, _TOPICS):
+        event = decode_event(row.state)
+        at_us = event.meta.recorded_at_us
+        if at_us > as_of_us:
+            continue
+        if row.originator_id == REGISTRY_ID:
+            if isinstance(event, ProgramDefined):
+                currency_of.setdefault(event.program.owner, event.program.currency)
+            continue
+        month = month_of(at_us)
+        if isinstance(event, ev.PurchaseMade):
+            _purchased(event, month, currency_of, building, lot_cohort, purchase_lot,
+                       redeemed_at)
+        elif isinstance(event, ev.PurchaseReturned):
+            _returned(event, building, lot_cohort, purchase_lot, redeemed_at)
+        elif isinstance(event, ev.PointsExpired) and event.lot_id in lot_cohort:
+            program, earned_in, _ = lot_cohort[event.lot_id]
+            building[(program, earned_in)].expired[month] += event.amount
     if not building:
         return [], []
     months = months_between(min(m for _, m in building), month_of(as_of_us))

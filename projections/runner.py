@@ -29,7 +29,7 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
@@ -61,6 +61,18 @@ class ReadModel(Protocol):
         (another runner committed since the position was read)."""
 
     def write(self, session: Session, prepared: Any) -> None: ...
+
+
+def log_rows(store: EventStore, topics: frozenset[str] | None = None,
+             page_rows: int = 10_000) -> Iterator[Notification]:
+    """The whole log in its order, a page at a time (for reports that scan it once rather than
+    keep a read model); only the rows of `topics` when given."""
+    position = 1
+    while page := store.read_log(position, page_rows):
+        for row in page:
+            if topics is None or row.topic in topics:
+                yield row
+        position = page[-1].id + 1
 
 
 class SharedLog:

@@ -154,10 +154,8 @@ class SettlementModel:
         for row in relevant:
             event = decode_event(row.state)
             if row.originator_id == REGISTRY_ID:
-                if isinstance(event, AgreementPublished):
-                    _learn(agreements, event.agreement)
-                elif isinstance(event, ProgramDefined):
-                    self.program_currency.setdefault(event.program.owner, event.program.currency)
+                if isinstance(event, AgreementPublished | ProgramDefined):
+                    _learn(agreements, self.program_currency, event)
                 elif isinstance(event, SettlementPeriodClosed):
                     assert event.period_id == period, (event.period_id, period)
                     closes.append((period, event.meta.recorded_at_us, row.id, event.note))
@@ -259,11 +257,16 @@ def agreed_value(points: int, micros: int, bps: int) -> int:
     return (2 * points * micros * bps + scale) // (2 * scale)
 
 
-def _learn(agreements: Agreements, agreement: Agreement) -> None:
-    """Add a published version once (a model restarted mid-log learns the registry first)."""
-    known = agreements.versions.get(agreement.agreement_id, [])
-    if not known or known[-1].version < agreement.version:
-        agreements.add(agreement)
+def _learn(agreements: Agreements, program_currency: dict[str, str],
+           event: AgreementPublished | ProgramDefined) -> None:
+    """Learn an agreement version (once: a model restarted mid-log learns the registry first)
+    or a program's currency (its first definition's)."""
+    if isinstance(event, ProgramDefined):
+        program_currency.setdefault(event.program.owner, event.program.currency)
+        return
+    known = agreements.versions.get(event.agreement.agreement_id, [])
+    if not known or known[-1].version < event.agreement.version:
+        agreements.add(event.agreement)
 
 
 def _currencies(session: Session, stream_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -345,14 +348,13 @@ def period_statements(runner: ProjectionRunner, period_id: int,
 def registry_terms(store: EventStore) -> tuple[Agreements, dict[str, str]]:
     """Every published agreement version and each program's currency, from the registry
     stream (small: read whole)."""
-    found, programs = Agreements(), {}
+    found: Agreements = Agreements()
+    programs: dict[str, str] = {}
     for stored in store.stream(REGISTRY_ID):
         if stored.topic in (_tag(AgreementPublished), _tag(ProgramDefined)):
             event = decode_event(stored.state)
-            if isinstance(event, AgreementPublished):
-                _learn(found, event.agreement)
-            elif isinstance(event, ProgramDefined):
-                programs.setdefault(event.program.owner, event.program.currency)
+            assert isinstance(event, AgreementPublished | ProgramDefined)
+            _learn(found, programs, event)
     return found, programs
 
 
