@@ -4,7 +4,7 @@ directory), after 3 rounds of warm-up. The figure is the process's CPU time (dec
 committer and caller threads together) per authorization, so two commits can be compared
 back to back on a noisy machine better than by throughput.
 
-    .venv/bin/python -m benchmarks.writer_cpu [--rounds 20]
+    .venv/bin/python -m benchmarks.writer_cpu [--rounds 20] [--gc server|default]
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import time
 
 from benchmarks import bench_writer
 from domain.cards import commands as cc
+from ledger import collector
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--gc", choices=["server", "default"], default="server",
+                        help="the collector as `serve` sets it (ledger.collector), or Python's "
+                             "default thresholds")
     ns = parser.parse_args()
     prepared = bench_writer._prepare(f"sqlite:///{tempfile.mkdtemp()}/writer.db")
     bench = next(prepared)
@@ -33,6 +37,8 @@ def main() -> int:
                 [cc.Authorize(next(cards), 1, "USD", False, "") for _ in range(1_000)]))
 
     run(3)
+    if ns.gc == "server":
+        collector.for_serving()
     cpu, wall = time.process_time(), time.perf_counter()
     run(ns.rounds)
     operations = ns.rounds * 1_000

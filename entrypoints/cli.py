@@ -348,6 +348,7 @@ async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
     from grpc_health.v1 import health_pb2
 
     from grpc_api.server import create_server, shutdown
+    from ledger import collector
     from ledger.engine import Ledger
 
     # The writer's threads wake on I/O while the event loop runs gRPC code; a shorter GIL
@@ -358,6 +359,7 @@ async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
     warm_up()  # numba kernels compiled (or loaded from cache) before the port opens
     ledger = Ledger(store, coupon_key=key).start()
     served = await create_server(ledger, listen)
+    collector.for_serving()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -135,6 +135,14 @@ IMPORT_ERRORS_SHOWN = 1_000
 # PostgreSQL, a file with a load on every other line).
 IMPORT_GC_THRESHOLDS = (50_000, 20, 100)
 
+# The server's collector, for the same reason: the writer allocates a few dozen objects per
+# operation (commands, events, replies) and frees nearly all of them by reference counting,
+# while the card and request-key caches hold millions of long-lived objects that every
+# older-generation pass walks again. At the default (700, 10, 10) the collector took ~15 % of
+# the writer's CPU per authorization (`python -m benchmarks.writer_cpu --gc default`); what is
+# loaded before the port opens is frozen out of every scan (gc.freeze).
+SERVER_GC_THRESHOLDS = (20_000, 20, 100)
+
 # ---- settlement payments and reconciliation (issue 9, section 4)
 # Rows of one partner's journal file (the CLI reads it whole: ~60 bytes a row, ~12 MB) and
 # movements of one partner's period on the ledger's side; a run records 8 bytes per break in
