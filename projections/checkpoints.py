@@ -1,0 +1,361 @@
+"""Signed checkpoints over the log (issue 10, section 2; the format is domain/audit/chain.py).
+
+A checkpointer follows the log beside the read models (in `loyalty-ledger project`, which
+`serve --audit-key FILE` starts with the key; or once with `loyalty-ledger audit checkpoint`).
+It folds each event into the partition's chain, and every `limits.AUDIT_CHECKPOINT_EVENTS`
+events, at every settlement close (a checkpoint ends at the close's marker) and when
+`limits.AUDIT_CHECKPOINT_S` passed with events pending, it writes one checkpoint signed with
+the operator's Ed25519 key and the chain value of each event it covers, in one transaction.
+The key stays in its file: the database holds only public key ids and signatures.
+
+Several checkpointers may run (one per `project` process): a checkpoint is keyed by its
+partition and first position, so the second one to write the same range writes nothing and
+starts again from what the first wrote."""
+
+from __future__ import annotations
+
+import binascii
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from domain.audit import chain as ch
+from domain.audit import merkle
+from domain.registry.events import SettlementPeriodClosed
+from ledger import limits
+from ledger.store import EventStore, Session
+
+PARTITION = 0  # the log is one partition until stage 5
+CLOSE_TOPIC: str = msgspec.inspect.type_info(SettlementPeriodClosed).tag  # type: ignore[attr-defined]
+PAGE_ROWS = 5_000
+
+_TABLES = {
+    "audit_checkpoints": "partition_no INTEGER NOT NULL, first_position BIGINT NOT NULL, "
+                         "last_position BIGINT NOT NULL, size BIGINT NOT NULL, root TEXT NOT NULL, "
+                         "chain_before TEXT NOT NULL, chain TEXT NOT NULL, at_us BIGINT NOT NULL, "
+                         "key_id TEXT NOT NULL, signature TEXT NOT NULL, "
+                         "PRIMARY KEY (partition_no, first_position)",
+    "audit_chain": "partition_no INTEGER NOT NULL, position BIGINT NOT NULL, chain TEXT NOT NULL, "
+                   "PRIMARY KEY (partition_no, position)",
+}
+
+
+# ------------------------------------------------------------------------------------ keys
+
+
+class Signer:
+    """The operator's signing key, read from a PEM file (PKCS#8, unencrypted)."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.public_raw = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                        serialization.PublicFormat.Raw)
+        self.key_id = ch.key_id(self.public_raw)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Signer:
+        try:
+            key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"audit key {path}: {error}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"audit key {path}: not an Ed25519 private key")
+        return cls(key)
+
+    def sign(self, checkpoint: ch.Checkpoint) -> ch.Checkpoint:
+        return msgspec.structs.replace(checkpoint,
+                                       signature=self._key.sign(checkpoint.message()).hex())
+
+
+def generate_keys(directory: str | Path) -> tuple[Path, Path, str]:
+    """A new key pair as `audit-key.pem` (private: give it to `serve`, keep it out of the
+    database and of backups of it) and `audit-key.pub.pem` (public: give it to auditors)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    private, public = out / "audit-key.pem", out / "audit-key.pub.pem"
+    if private.exists():
+        raise ValueError(f"{private} exists: a key is never overwritten (rotate into a new "
+                         f"directory)")
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    private.chmod(0o600)
+    public.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public, Signer(key).key_id
+
+
+def load_public_keys(paths: Iterable[str | Path]) -> dict[str, Ed25519PublicKey]:
+    """Public keys by key id (several after a rotation: each checkpoint names its own)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for path in paths:
+        try:
+            key = serialization.load_pem_public_key(Path(path).read_bytes())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"public key {path}: {error}") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError(f"public key {path}: not an Ed25519 public key")
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        keys[ch.key_id(raw)] = key
+    return keys
+
+
+def signed_by(checkpoint: ch.Checkpoint, keys: dict[str, Ed25519PublicKey]) -> bool:
+    key = keys.get(checkpoint.key_id)
+    if key is None:
+        return False
+    try:
+        key.verify(binascii.unhexlify(checkpoint.signature), checkpoint.message())
+    except (InvalidSignature, ValueError, binascii.Error):
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def create_tables(store: EventStore) -> None:
+    with store.session(commit=True) as session:
+        for name, columns in _TABLES.items():
+            session.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+
+
+def read_checkpoints(session: Session, partition: int = PARTITION) -> list[ch.Checkpoint]:
+    return [ch.Checkpoint(*row) for row in session.query(
+        "SELECT partition_no, first_position, last_position, size, root, chain_before, chain, "
+        "at_us, key_id, signature FROM audit_checkpoints WHERE partition_no = ? "
+        "ORDER BY first_position", (partition,))]
+
+
+def _latest(session: Session, partition: int) -> ch.Checkpoint | None:
+    rows = session.query(
+        "SELECT partition_no, first_position, last_position, size, root, chain_before, chain, "
+        "at_us, key_id, signature FROM audit_checkpoints WHERE partition_no = ? "
+        "ORDER BY first_position DESC LIMIT 1", (partition,))
+    return ch.Checkpoint(*rows[0]) if rows else None
+
+
+def recorded_chain(session: Session, first: int, last: int,
+                   partition: int = PARTITION) -> dict[int, str]:
+    return dict(session.query("SELECT position, chain FROM audit_chain WHERE partition_no = ? "
+                              "AND position BETWEEN ? AND ?", (partition, first, last)))
+
+
+# ------------------------------------------------------------------------ the checkpointer
+
+
+@dataclass
+class Checkpointer:
+    store: EventStore
+    signer: Signer
+    every_events: int = limits.AUDIT_CHECKPOINT_EVENTS
+    every_s: float = limits.AUDIT_CHECKPOINT_S
+    partition: int = PARTITION
+    clock: object = time.time  # seconds; tests pass their own
+    # Folded but not yet checkpointed: kept between passes while the table's latest
+    # checkpoint is still the one they continue.
+    _after: ch.Checkpoint | None = None
+    _position: int = 0
+    _chain: bytes = ch.GENESIS
+    _leaves: list[bytes] = field(default_factory=list)
+    _rows: list[tuple[int, str]] = field(default_factory=list)
+    _since: float = 0.0
+    _created: bool = False
+    written: int = 0  # checkpoints this one wrote
+
+    def run_once(self, *, flush: bool = False) -> list[ch.Checkpoint]:
+        """Fold what the log holds after the last pass; write the checkpoints that are due
+        (all pending events when `flush`). Returns the checkpoints written."""
+        if not self._created:
+            create_tables(self.store)
+            self._created = True
+        with self.store.session(commit=False) as session:
+            latest = _latest(session, self.partition)
+        if latest != self._after or not self._since:
+            self._restart(latest)
+        made: list[ch.Checkpoint] = []
+        position = self._position + 1
+        while page := self.store.read_log(position, PAGE_ROWS):
+            for row in page:
+                leaf = ch.leaf_hash(row.id, row.originator_id, row.originator_version,
+                                    row.topic, row.state)
+                self._chain = ch.link(self._chain, leaf)
+                self._leaves.append(leaf)
+                self._rows.append((row.id, self._chain.hex()))
+                self._position = row.id
+                due = len(self._leaves) >= self.every_events or row.topic == CLOSE_TOPIC
+                if due and not self._write(made):
+                    return made
+            position = page[-1].id + 1
+        due = float(self.clock()) - self._since >= self.every_s  # type: ignore[operator]
+        if self._leaves and (flush or due):
+            self._write(made)
+        return made
+
+    def _restart(self, latest: ch.Checkpoint | None) -> None:
+        self._after = latest
+        self._position = latest.last if latest else 0
+        self._chain = bytes.fromhex(latest.chain) if latest else ch.GENESIS
+        self._leaves, self._rows = [], []
+        self._since = float(self.clock())  # type: ignore[arg-type]
+
+    def _write(self, made: list[ch.Checkpoint]) -> bool:
+        first = self._rows[0][0]
+        before = bytes.fromhex(self._after.chain) if self._after else ch.GENESIS
+        checkpoint = self.signer.sign(ch.Checkpoint(
+            self.partition, first, self._position, len(self._leaves),
+            merkle.root(self._leaves).hex(), before.hex(), self._chain.hex(),
+            int(float(self.clock()) * 1_000_000), self.signer.key_id))  # type: ignore[arg-type]
+        with self.store.session(commit=True) as session:
+            on_conflict = " ON CONFLICT DO NOTHING"
+            inserted = session.execute(
+                "INSERT INTO audit_checkpoints (partition_no, first_position, last_position, "
+                "size, root, chain_before, chain, at_us, key_id, signature) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + on_conflict,
+                msgspec.structs.astuple(checkpoint))
+            if inserted:
+                session.executemany("INSERT INTO audit_chain (partition_no, position, chain) "
+                                    "VALUES (?, ?, ?)",
+                                    [(self.partition, p, c) for p, c in self._rows])
+        if not inserted:  # another checkpointer wrote this range first: continue from its
+            self._since = 0.0
+            return False
+        made.append(checkpoint)
+        self.written += 1
+        self._after = checkpoint
+        self._leaves, self._rows = [], []
+        self._since = float(self.clock())  # type: ignore[arg-type]
+        return True
+
+
+# --------------------------------------------------------------------------- verification
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One log row as an auditor sees it; `chain` is the chain value recorded for it."""
+
+    position: int
+    stream_id: str  # UUID, canonical text
+    version: int
+    topic: str
+    state: bytes
+    chain: str = ""
+
+    def leaf(self) -> bytes:
+        import uuid
+
+        return ch.leaf_hash(self.position, uuid.UUID(self.stream_id), self.version,
+                            self.topic, self.state)
+
+
+@dataclass
+class Verdict:
+    checkpoints: int = 0
+    events: int = 0
+    uncovered: int = 0  # events after the last checkpoint: not yet protected
+    problems: list[str] = field(default_factory=list)
+    first_bad_position: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def bad(self, position: int | None, problem: str) -> None:
+        if position is not None and self.first_bad_position is None:
+            self.first_bad_position = position
+        self.problems.append(problem)
+
+
+def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
+           keys: dict[str, Ed25519PublicKey]) -> Verdict:
+    """Check a contiguous run of one partition's events against its signed checkpoints: every
+    checkpoint signed by one of `keys` and continuing the one before it, every event's chain
+    value as recorded, every checkpoint's size, root and chain as recomputed. The events must
+    start at the first checkpoint's first position (an export) or at the log's start."""
+    verdict = Verdict(checkpoints=len(checkpoints))
+    for index, cp in enumerate(checkpoints):
+        if not signed_by(cp, keys):
+            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: not signed by any given "
+                                  f"key (key id {cp.key_id})")
+        if index and (cp.chain_before != checkpoints[index - 1].chain
+                      or cp.first <= checkpoints[index - 1].last):
+            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last} does not continue the "
+                                  f"one before it")
+    if verdict.problems:
+        return verdict
+    chain = bytes.fromhex(checkpoints[0].chain_before) if checkpoints else ch.GENESIS
+    at = 0
+    leaves: list[bytes] = []
+    previous = 0
+    for event in events:
+        verdict.events += 1
+        if event.position <= previous:
+            verdict.bad(event.position, f"position {event.position}: out of order after "
+                                        f"{previous}")
+            return verdict
+        previous = event.position
+        while at < len(checkpoints) and event.position > checkpoints[at].last:
+            if not _closes(checkpoints[at], leaves, chain, verdict):
+                return verdict
+            leaves, at = [], at + 1
+        leaf = event.leaf()
+        chain = ch.link(chain, leaf)
+        if at < len(checkpoints):
+            if event.position < checkpoints[at].first:
+                verdict.bad(event.position, f"position {event.position}: between checkpoints "
+                                            f"(inserted?)")
+                return verdict
+            leaves.append(leaf)
+        else:
+            verdict.uncovered += 1
+        if event.chain and event.chain != chain.hex():
+            verdict.bad(event.position, f"position {event.position}: its chain value differs "
+                                        f"from the one recorded (this event or one before it "
+                                        f"since the previous was altered, inserted, removed or "
+                                        f"moved)")
+            return verdict
+    while at < len(checkpoints):
+        if not _closes(checkpoints[at], leaves, chain, verdict):
+            return verdict
+        leaves, at = [], at + 1
+    return verdict
+
+
+def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes, verdict: Verdict) -> bool:
+    if len(leaves) != cp.size:
+        verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: {len(leaves)} events, the "
+                              f"signed checkpoint counts {cp.size}")
+    elif merkle.root(leaves).hex() != cp.root:
+        verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the events' Merkle root "
+                              f"differs from the signed one")
+    elif chain.hex() != cp.chain:
+        verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the chain differs from the "
+                              f"signed one")
+    return verdict.ok
+
+
+def database_events(store: EventStore, partition: int = PARTITION) -> Iterator[Event]:
+    """The log as `verify` reads it, with each event's recorded chain value (none after the
+    last checkpoint)."""
+    position = 1
+    while page := store.read_log(position, PAGE_ROWS):
+        with store.session(commit=False) as session:
+            recorded = recorded_chain(session, page[0].id, page[-1].id, partition)
+        for row in page:
+            yield Event(row.id, str(row.originator_id), row.originator_version, row.topic,
+                        bytes(row.state), recorded.get(row.id, ""))
+        position = page[-1].id + 1
+
+
+def verify_database(store: EventStore, keys: dict[str, Ed25519PublicKey]) -> Verdict:
+    create_tables(store)
+    with store.session(commit=False) as session:
+        checkpoints = read_checkpoints(session)
+    return verify(database_events(store), checkpoints, keys)
