@@ -5,6 +5,7 @@ not signed by the operator's key."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_checkpoints_cover_the_log_and_verify(ledger, alliance, store, keys) -> 
 
 def test_a_settlement_close_ends_a_checkpoint_at_its_marker(ledger, alliance, store,
                                                             keys) -> None:
-    signer, public = keys
+    signer, _ = keys
     _traffic(ledger, alliance, cards=1)
     approved(call(ledger, alliance.admin, CloseSettlementPeriod("month end")))
     close = store.max_notification_id()
@@ -117,7 +118,7 @@ def _reorder(store, position: int) -> None:
 
 def test_a_checkpoint_signed_by_another_key_is_refused(ledger, alliance, store, keys,
                                                        tmp_path: Path) -> None:
-    signer, public = keys
+    _, public = keys
     _traffic(ledger, alliance, cards=1)
     private2, _, key_id2 = cps.generate_keys(tmp_path / "other")
     cps.Checkpointer(store, cps.Signer.from_file(private2), every_events=4).run_once(flush=True)
@@ -137,6 +138,6 @@ def test_two_checkpointers_never_cover_an_event_twice(ledger, alliance, store, k
     with store.session(commit=False) as session:
         written = cps.read_checkpoints(session)
     assert all(b.first > a.last and b.chain_before == a.chain
-               for a, b in zip(written, written[1:], strict=False))
+               for a, b in itertools.pairwise(written))
     assert written[-1].last == store.max_notification_id()
     assert cps.verify_database(store, public).ok

@@ -53,7 +53,7 @@ def test_every_proof_is_the_rfcs_path_and_verifies_only_for_its_leaf(n: int,
         assert not merkle.verify_inclusion(leaves[other], m, n, path, tree.root)
     if n > 1:
         assert not merkle.verify_inclusion(leaves[m], (m + 1) % n, n, path, tree.root)
-    assert not merkle.verify_inclusion(leaves[m], m, n, path + [leaves[m]], tree.root)
+    assert not merkle.verify_inclusion(leaves[m], m, n, [*path, leaves[m]], tree.root)
 
 
 def test_a_leaf_and_a_checkpoint_message_byte_for_byte() -> None:
