@@ -122,8 +122,17 @@ def cmd_prune_keys(ns: argparse.Namespace) -> int:
 
 
 def cmd_audit(ns: argparse.Namespace) -> int:
+    from entrypoints import audit_commands as ac
     from projections.audit import audit_replay
 
+    if ns.check == "keygen":
+        return _bad_input_exits(lambda: ac.cmd_keygen(ns))
+    if ns.check == "verify":
+        return ac.cmd_verify(ns)
+    if ns.check == "checkpoint":
+        return _on_store(ns, ac.cmd_checkpoint)
+    if ns.check == "export":
+        return _on_store(ns, ac.cmd_export)
     store = _open_ready_store(_database(ns))
     try:
         return audit_replay(store)
@@ -225,20 +234,21 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         return _serve_workers(ns, url)
     key = coupon_key()
     store = _open_ready_store(url)
-    projector = _start_projector(url) if ns.projector else None
+    projector = _start_projector(url, ns.audit_key) if ns.projector else None
     try:
         return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key))
     finally:
         _stop_projector(projector)
 
 
-def _start_projector(url: str) -> subprocess.Popen[bytes]:
+def _start_projector(url: str, audit_key: str = "") -> subprocess.Popen[bytes]:
     """The read models follow the log in a process of their own (`loyalty-ledger project`):
     applying every event to them inside a server would take the writer's interpreter from it
     (measured: a quarter of Batch throughput). A server still catches a read model up before
     reading it, so a reply is never stale, only the follower keeps the backlog short."""
     return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--database",
-                             url, "--parent-pid", str(os.getpid())])
+                             url, "--parent-pid", str(os.getpid())]
+                            + (["--audit-key", audit_key] if audit_key else []))
 
 
 def _stop_projector(projector: subprocess.Popen[bytes] | None) -> None:
@@ -248,6 +258,21 @@ def _stop_projector(projector: subprocess.Popen[bytes] | None) -> None:
             projector.wait(timeout=10)
         except subprocess.TimeoutExpired:
             projector.kill()
+
+
+def _checkpoint_loop(store: EventStore, signer: Any, poll_s: float,
+                     stop: threading.Event) -> None:
+    """Signed checkpoints beside the read models (projections/checkpoints.py); a failed pass
+    (the database away) is retried at the next poll."""
+    from ledger.store import StoreError
+    from projections.checkpoints import Checkpointer
+
+    checkpointer = Checkpointer(store, signer)
+    while not stop.wait(poll_s):
+        try:
+            checkpointer.run_once()
+        except StoreError as error:
+            logging.getLogger(__name__).warning("checkpointer: %s", error)
 
 
 def cmd_project(ns: argparse.Namespace) -> int:
@@ -260,6 +285,11 @@ def cmd_project(ns: argparse.Namespace) -> int:
         from entrypoints.finance_reports import cmd_rebuild
 
         return _on_store(ns, cmd_rebuild)
+    signer = None
+    if ns.audit_key:
+        from projections.checkpoints import Signer
+
+        signer = Signer.from_file(ns.audit_key)  # a bad key stops the command at once
     store = _open_ready_store(_database(ns))
     log = SharedLog(store)  # each full batch of the log read once for every read model
     runners = [movements_runner(store, log), settlement_runner(store, log),
@@ -269,6 +299,9 @@ def cmd_project(ns: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     for runner in runners:
         runner.start(ns.poll_s)
+    if signer is not None:
+        threading.Thread(target=_checkpoint_loop, args=(store, signer, ns.poll_s, stop),
+                         daemon=True, name="checkpointer").start()
     # Started by `serve`: end with it, even when it is killed (kill -9 leaves no time to stop
     # its children, and an orphan follower would go on moving the read models' positions).
     while not stop.wait(0.5):
@@ -278,6 +311,16 @@ def cmd_project(ns: argparse.Namespace) -> int:
         runner.stop()
     store.close()
     return 0
+
+
+def _bad_input_exits(run: Callable[[], int]) -> int:
+    from domain.common import InvalidInput
+
+    try:
+        return run()
+    except InvalidInput as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
 
 
 def _on_store(ns: argparse.Namespace, run: Callable[[argparse.Namespace, Any], int]) -> int:
@@ -392,7 +435,8 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
          "--no-projector"],
         stdout=subprocess.PIPE, text=True)
         for _ in range(ns.workers)]
-    projector = _start_projector(url) if ns.projector else None  # one for all the workers
+    projector = (_start_projector(url, ns.audit_key) if ns.projector  # one for all the workers
+                 else None)
     ready = threading.Barrier(ns.workers + 1)
 
     def relay(child: subprocess.Popen[str]) -> None:
@@ -470,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-projector", dest="projector", action="store_false",
                    help="do not start the read models' follower process (`project`); "
                         "ListMovements then catches them up itself")
+    p.add_argument("--audit-key", default="",
+                   help="the operator's Ed25519 private key file (audit keygen): the "
+                        "follower signs checkpoints over the log with it")
     p.set_defaults(func=cmd_serve)
 
     p = sub("project", "Follow the log into the read models (movements, settlement, finance) "
@@ -485,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="look at the log this often when idle, in seconds (default %(default)s)")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="end when this process (the server that started it) is gone")
+    p.add_argument("--audit-key", default="",
+                   help="also sign checkpoints over the log with this private key file")
     p.set_defaults(func=cmd_project)
 
     p = sub("expire", "Record the expiry of every points lot whose time is up at --as-of "
@@ -506,10 +555,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub("audit", "replay: read the whole log, re-evaluate every purchase with the reference "
             "evaluator and its pinned rule-set versions, rebuild every purse lot by lot and "
-            "compare (progress on stderr; exit 0 if all equal, 1 listing the differences).",
-            "loyalty-ledger audit replay --database sqlite:///ledger.db")
-    p.add_argument("check", choices=["replay"])
+            "compare (progress on stderr; exit 0 if all equal, 1 listing the differences). "
+            "keygen: a new Ed25519 key pair for signing checkpoints. checkpoint: sign "
+            "checkpoints over every event not yet covered. export: the package of the signed "
+            "checkpoints covering --from..--to (positions or RFC 3339 times), --entity P for "
+            "P's events only with inclusion proofs. verify: check a package offline (or "
+            "--database) against --public-key; exit 1 naming the first bad position.",
+            "loyalty-ledger audit replay --database sqlite:///ledger.db\n"
+            "  loyalty-ledger audit keygen --out keys/2026\n"
+            "  loyalty-ledger audit export --from 2026-11-01T00:00:00Z --to "
+            "2026-12-01T00:00:00Z --entity P2 --out p2-nov --database sqlite:///ledger.db\n"
+            "  loyalty-ledger audit verify p2-nov --public-key keys/2026/audit-key.pub.pem")
+    p.add_argument("check", choices=["replay", "keygen", "checkpoint", "export", "verify"])
+    p.add_argument("package", nargs="?", default="", help="verify: the package directory")
     p.add_argument("--database", help=database_help)
+    p.add_argument("--out", default="", help="keygen, export: the directory to write")
+    p.add_argument("--audit-key", default="", help="checkpoint: the private key file")
+    p.add_argument("--public-key", action="append", default=[],
+                   help="verify: a public key file (repeat for rotated keys)")
+    p.add_argument("--from", dest="from_", default="", help="export: first position or time")
+    p.add_argument("--to", default="", help="export: last position or time (default: now)")
+    p.add_argument("--entity", default="", help="export: only this entity's events")
     p.set_defaults(func=cmd_audit)
 
     p = sub("import-cards", "Issue the cards of a card file (CSV with a header: card_number, "

@@ -1,0 +1,120 @@
+"""`loyalty-ledger audit keygen|checkpoint|export|verify` (tamper evidence: README "Tamper
+evidence"); `audit replay` stays in projections/audit.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from domain.common import InvalidInput, parse_time_us
+from ledger.store import EventStore
+
+
+def cmd_keygen(ns: argparse.Namespace) -> int:
+    from projections.checkpoints import generate_keys
+
+    if not ns.out:
+        raise InvalidInput("--out", "give the directory for the new key pair")
+    private, public, key_id = generate_keys(ns.out)
+    print(f"key id {key_id}\nprivate key (give to serve --audit-key; keep out of the "
+          f"database): {private}\npublic key (give to auditors): {public}")
+    return 0
+
+
+def cmd_checkpoint(ns: argparse.Namespace, store: EventStore) -> int:
+    from projections.checkpoints import Checkpointer, Signer
+
+    checkpointer = Checkpointer(store, _signer(ns, Signer))
+    made = checkpointer.run_once(flush=True)
+    for cp in made:
+        print(f"checkpoint {cp.first}..{cp.last}: {cp.size} events, root {cp.root}")
+    print(f"{len(made)} checkpoints written")
+    return 0
+
+
+def _signer(ns: argparse.Namespace, signer: Any) -> Any:
+    if not ns.audit_key:
+        raise InvalidInput("--audit-key", "give the operator's private key file")
+    try:
+        return signer.from_file(ns.audit_key)
+    except ValueError as error:
+        raise InvalidInput("--audit-key", str(error)) from None
+
+
+def _position_or_time(value: str, field: str, default: int, store: EventStore) -> int:
+    """A log position (an integer) or an RFC 3339 time: the last position recorded by then."""
+    if not value:
+        return default
+    if value.isdigit():
+        return int(value)
+    at_us = parse_time_us(value, field, 0)
+    from projections.runner import log_rows
+
+    last = 0
+    for row in log_rows(store):
+        from ledger.codec import decode_event
+
+        if decode_event(row.state).meta.recorded_at_us > at_us:
+            break
+        last = row.id
+    return last
+
+
+def cmd_export(ns: argparse.Namespace, store: EventStore) -> int:
+    from projections.audit_package import PackageError, export
+
+    if not ns.out:
+        raise InvalidInput("--out", "give the directory to write the package to")
+    first = max(1, _position_or_time(ns.from_, "--from", 1, store))
+    last = _position_or_time(ns.to, "--to", store.max_notification_id(), store)
+    if last < first:
+        raise InvalidInput("--to", f"position {last} is before --from's {first}")
+    try:
+        manifest = export(store, first, last, ns.out, ns.entity)
+    except PackageError as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+def cmd_verify(ns: argparse.Namespace) -> int:
+    """Offline (a package directory) or against a database (--database): exit 0 when every
+    check holds, 1 naming the first bad position, 2 when the input cannot be read."""
+    from projections.audit_package import PackageError, verify_package
+    from projections.checkpoints import load_public_keys, verify_database
+
+    if not ns.public_key:
+        print("loyalty-ledger: --public-key: give the operator's public key file (repeat it "
+              "for rotated keys)", file=sys.stderr)
+        return 2
+    try:
+        keys = load_public_keys(ns.public_key)
+        if ns.package:
+            verdict = verify_package(ns.package, keys)
+        elif ns.database:
+            from entrypoints.cli import _open_ready_store
+
+            store = _open_ready_store(ns.database)
+            try:
+                verdict = verify_database(store, keys)
+            finally:
+                store.close()
+        else:
+            print("loyalty-ledger: give a package directory or --database", file=sys.stderr)
+            return 2
+    except (PackageError, ValueError) as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
+    print(f"{verdict.checkpoints} checkpoints, {verdict.events} events checked"
+          + (f", {verdict.uncovered} after the last checkpoint (not yet signed)"
+             if verdict.uncovered else ""))
+    if verdict.ok:
+        print("verified: every checkpoint signed, every event as recorded")
+        return 0
+    print(f"FAILED: first bad position {verdict.first_bad_position}")
+    for problem in verdict.problems:
+        print(f"  {problem}")
+    return 1
