@@ -47,16 +47,6 @@ def _checkpoints_between(store: EventStore, first: int, last: int) -> list[ch.Ch
                 if cp.last >= first and cp.first <= last]
 
 
-def _rows(store: EventStore, first: int, last: int) -> Iterator[Any]:
-    position = first
-    while position <= last and (page := store.read_log(position, cps.PAGE_ROWS)):
-        for row in page:
-            if row.id > last:
-                return
-            yield row
-        position = page[-1].id + 1
-
-
 def _decoded(state: bytes) -> Any:
     try:
         return msgspec.to_builtins(decode_event(state))
@@ -82,8 +72,8 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
     with (directory / "events.jsonl").open("w") as f:
         for cp in chosen:
             with store.session(commit=False) as session:
-                recorded = cps.recorded_chain(session, cp.first, cp.last)
-            rows = list(_rows(store, cp.first, cp.last))
+                recorded = cps.recorded_chain(session, cp)
+            rows = list(cps.log(store, cp.first, cp.last))
             tree = merkle.Tree([ch.leaf_hash(r.id, r.originator_id, r.originator_version,
                                              r.topic, r.state) for r in rows]) if entity else None
             for index, row in enumerate(rows):
@@ -93,7 +83,7 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
                     "version": row.originator_version, "topic": row.topic,
                     "state": base64.b64encode(bytes(row.state)).decode(), "event": event}
                 if tree is None:
-                    line["chain"] = recorded.get(row.id, "")
+                    line["chain"] = recorded[index] if index < len(recorded) else ""
                 elif _belongs(event, row.originator_id, issuers, entity):
                     line["proof"] = {"checkpoint": cp.first, "index": index,
                                      "path": [h.hex() for h in tree.proof(index)]}
@@ -114,7 +104,7 @@ def _issuers(store: EventStore, last: int) -> dict[uuid.UUID, str]:
     issuers: dict[uuid.UUID, str] = {}
     topics = {msgspec.inspect.type_info(t).tag  # type: ignore[attr-defined]
               for t in (CardIssued, CardIssuedAsReplacement)}
-    for row in _rows(store, 1, last):
+    for row in cps.log(store, 1, last):
         if row.topic in topics:
             event = decode_event(row.state)
             issuers[row.originator_id] = event.issuing_partner_id  # type: ignore[union-attr]

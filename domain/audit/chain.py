@@ -30,12 +30,16 @@ GENESIS = bytes(32)
 FORMAT = "loyalty-ledger/checkpoint/v1"
 
 
+_HEAD = struct.Struct(">Q16sQ")
+_LENGTH = struct.Struct(">I")
+
+
 def leaf_data(position: int, stream_id: uuid.UUID, version: int, topic: str,
               state: bytes) -> bytes:
     topic_bytes = topic.encode()
-    return b"".join((struct.pack(">Q", position), stream_id.bytes, struct.pack(">Q", version),
-                     struct.pack(">I", len(topic_bytes)), topic_bytes,
-                     struct.pack(">I", len(state)), state))
+    return b"".join((_HEAD.pack(position, stream_id.bytes, version),
+                     _LENGTH.pack(len(topic_bytes)), topic_bytes,
+                     _LENGTH.pack(len(state)), state))
 
 
 def leaf_hash(position: int, stream_id: uuid.UUID, version: int, topic: str,
