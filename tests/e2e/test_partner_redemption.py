@@ -133,6 +133,15 @@ def test_miles_spent_at_a_hotel_with_an_agreement_and_settled_at_the_agreed_rate
     _agreement(server, alliance, apb.Agreement(
         agreement_id="air-hotel", version=1, entity_a="P2", entity_b="P3",
         points_reimbursement_micros=1_200_000))  # 1.2 cents a mile, the mile being worth 1.5
+    before = db_state(server.ledger)
+    simulated = call(server.pos.SimulatePurchase, pb.SimulatePurchaseRequest(
+        purchase=pb.PurchaseRequest(
+            card_number=number, currency="USD", points_to_redeem=400, redeem_program="P2",
+            lines=[pb.PurchaseLine(sku="a", category="rooms", quantity=1,
+                                   unit_price_minor=1_000)])), hotel)
+    assert (simulated.result, simulated.points_redeemed_program) == (R.APPROVED, "P2")
+    assert dict(simulated.card.purse_points) == {"": 4_000, "P2": 90}  # what it would leave
+    assert db_state(server.ledger) == before  # and nothing written
     request_id = rid("stay")
     stay = _buy(server, hotel, number, (600, 400), 400, "P2", request_id)
     assert stay.result == R.APPROVED, stay

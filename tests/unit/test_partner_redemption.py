@@ -276,3 +276,23 @@ def test_an_event_written_before_the_field_decodes_as_the_cards_own() -> None:
     assert isinstance(old, ev.PurchaseMade) and old.redeemed_owner == "" and old == made
     record = cards.evolve(card(*HOLDINGS), old).purchases[made.purchase_id]
     assert record.redeemed_owner == "" and record.points_owner == "P1"
+
+
+def test_a_replacement_card_returns_the_miles_to_the_purse_they_came_from() -> None:
+    """The purchase record and the P2 lots move to the new card (CarriedLoyalty), which
+    restores the miles and reverses P2's legs when the basket comes back."""
+    old = card(*HOLDINGS)
+    made = buy(old, 100)[2]
+    old = cards.evolve(old, made)
+    ctx = cards.Context(META, NOW, 10**9, 3_600_000_000, "P1")
+    replaced = cards.decide_replace(old, "6000000000000023", False, "lost", ctx)
+    assert replaced.result == Result.APPROVED
+    new = cards.fold(list(replaced.replacement_events))
+    assert new is not None and new.purchases[made.purchase_id].redeemed_owner == "P2"
+    decision = decide_return(new, Return(made.purchase_id, (ReturnLine(0, 1),), "r"), META,
+                             NOW + 1, RETAIL)
+    returned = decision.events[0]
+    assert isinstance(returned, ev.PurchaseReturned)
+    assert returned.points_restored == (("air-soon", 100),)
+    assert legs_of(made, returned) == {}
+    assert purse.spendable(cards.evolve(new, returned).purse_of("P2"), NOW) == 500
