@@ -46,6 +46,9 @@ class Result(enum.IntEnum):
     DECLINED_QUOTE_FOREIGN = 27  # another card's, another partner's, or not made by this ledger
     DECLINED_EXCHANGE_LIMIT = 28  # below the minimum, above the maximum or the daily limit
     DECLINED_NO_EXCHANGE_RATE = 29
+    # Added by the project (issue 9: redeeming another program's points at a partner): no
+    # agreement in force links the program's owner and the store's accounting entity.
+    DECLINED_NO_AGREEMENT = 30
 
 
 APPROVALS = frozenset({Result.APPROVED, Result.PARTIALLY_APPROVED})

@@ -96,7 +96,7 @@ def purchase(message: pb.PurchaseRequest, approver: str = "") -> Purchase:
                     message.stored_value_minor, message.allow_partial, message.points_to_redeem,
                     message.local_time, message.receipt_ref, tuple(message.coupon_codes),
                     message.override_discount_minor, approver, message.override_reason,
-                    message.stored_value_pays_rest)
+                    message.stored_value_pays_rest, message.redeem_program)
 
 
 def return_command(message: pb.ReturnRequest) -> Return:
@@ -131,7 +131,7 @@ def purchase_reply(outcome: Outcome, card: pb.Card | None) -> pb.PurchaseReply:
                                  discount_minor=s.discount_minor) for s in p.stamps],
         override_discount_minor=p.override_discount_minor,
         override_approved_by=p.override_approver, points_debt_added=p.points_debt_added,
-        points_debt_settled=p.debt_settled)
+        points_debt_settled=p.debt_settled, points_redeemed_program=p.redeemed_program)
 
 
 def _int32(value: int) -> int:

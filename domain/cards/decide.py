@@ -113,8 +113,8 @@ class CardState(msgspec.Struct, array_like=True):
         return Purse(tuple(lot for lot in self.lots.values() if not lot.program))
 
     def purse_of(self, program: str) -> Purse:
-        """The purse of one program ("" = the card's own), e.g. for an exchange or, later,
-        redemption at a partner with an agreement."""
+        """The purse of one program ("" = the card's own): an exchange's source, or the
+        points a purchase redeems at a partner (PurchaseRequest.redeem_program)."""
         return Purse(tuple(lot for lot in self.lots.values() if lot.program == program))
 
     def copy(self) -> CardState:
@@ -616,7 +616,8 @@ def _purchased(state: CardState, e: ev.PurchaseMade) -> CardState:
         stamped=tuple((p.key, line, n) for p in e.stamps for line, n in p.stamped),
         stamps_taken={}, points_owner=e.points_owner,
         points_value_micros=e.points_value_micros,
-        points_redeemed_value_minor=e.points_redeemed_value_minor)
+        points_redeemed_value_minor=e.points_redeemed_value_minor,
+        redeemed_owner=e.redeemed_owner)
     retention.purchase_made(state, e)
     for progress in e.stamps:
         state.stamps[progress.key] = progress.after

@@ -212,6 +212,11 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     # are every input of the evaluation: a replay recomputes the lot exactly.
     points_owner: str = ""  # the program's owner (partner id or "alliance"); "" without one
     points_value_micros: int = 0  # a point's value when earned (the points legs' rate)
+    # The owner of the program whose points were redeemed when they are not the card's own
+    # (redemption at a partner, PurchaseRequest.redeem_program): `redeemed` names lots of that
+    # program's purse and the redemption's legs are its owner's. "" = points_owner's, as in
+    # every event written before a purchase could redeem another program's points.
+    redeemed_owner: str = ""
 
 
 class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):

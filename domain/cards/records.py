@@ -37,6 +37,7 @@ class PurchaseRecord(msgspec.Struct, array_like=True):
     points_owner: str = ""
     points_value_micros: int = 0
     points_redeemed_value_minor: int = 0
+    redeemed_owner: str = ""  # the redeemed points' program's owner ("" = points_owner)
 
 
 class History(msgspec.Struct, array_like=True):

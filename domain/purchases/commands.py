@@ -21,6 +21,7 @@ from domain.common import (
 )
 from domain.coupons.model import COUPONS_PER_PURCHASE_MAX, check_code_shape
 from domain.currency import check_currency
+from domain.points.program import ALLIANCE
 from domain.rules.model import Basket, Line, check_basket
 
 LINES_MAX = 500
@@ -64,6 +65,18 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
     override_approver: str = ""
     override_reason: str = ""
     stored_value_pays_rest: bool = False  # charge whatever is left after the other tenders
+    # The owner of the program whose points `points_to_redeem` are (a partner id or
+    # "alliance"); "" = the card's own program. Keep it the last field: `hashed` drops it.
+    redeem_program: str = ""
+
+    def hashed(self) -> object:
+        """What the idempotency hash covers (ledger.codec.payload_hash): the command, but
+        while `redeem_program` is unset, exactly the array a Purchase was encoded as before the
+        field existed (msgpack encodes a tuple and an array-like struct alike), so a retry of a
+        request keyed before the upgrade still matches its key."""
+        if self.redeem_program:
+            return self
+        return (self.__struct_config__.tag, *msgspec.structs.astuple(self)[:-1])
 
     def validate(self) -> None:
         check_card_number(self.card_number)
@@ -92,6 +105,11 @@ class Purchase(msgspec.Struct, frozen=True, array_like=True, tag="Purchase"):
             check_code_shape(code, f"coupon_codes[{index}]")
             if code in self.coupon_codes[:index]:
                 raise InvalidInput(f"coupon_codes[{index}]", "names a coupon twice")
+        if self.redeem_program:
+            if self.redeem_program != ALLIANCE:
+                check_id(self.redeem_program, "redeem_program")
+            if not self.points_to_redeem:
+                raise InvalidInput("redeem_program", "is set without points_to_redeem")
 
     @property
     def total_minor(self) -> int:
@@ -103,6 +121,12 @@ class SimulatePurchase(msgspec.Struct, frozen=True, array_like=True, tag="Simula
 
     purchase: Purchase
     store_id: str  # managers name the store; "" = the caller's own
+
+    def hashed(self) -> object:
+        """As Purchase.hashed: the purchase inside hashes as it did before redeem_program."""
+        if self.purchase.redeem_program:
+            return self
+        return (self.__struct_config__.tag, self.purchase.hashed(), self.store_id)
 
     def validate(self) -> None:
         self.purchase.validate()

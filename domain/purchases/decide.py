@@ -6,8 +6,12 @@ kernel's), then free units of stamp cards and the card's other history rules
 (domain/purchases/stateful.py), then a manager's special discount, give the amount due;
 coupons come off next, in the order tendered; points to redeem pay first of what is left, at
 the program's point value, earliest-expiring lots first; then stored value; what is still left
-is paid by tenders outside the ledger. Points are earned on the basket as the rules see it
-(after member discounts), whatever the tender mix, into one lot that records the rule-set
+is paid by tenders outside the ledger. The points redeemed are the card's own program's, or
+another program's the card holds (`Purchase.redeem_program`, e.g. received by exchange) where
+that program's owner accepts them (`accepted_at`): its purse pays, at its point value, and the
+legs say its owner owes the store's entity. Points are earned on the basket as the rules see it
+(after member discounts), whatever the tender mix and whichever program's points paid, into
+one lot of the card's own program that records the rule-set
 versions and the program's point value at that moment; a points debt is paid first.
 
 A return gives back its share of each tender and claws back its share of the earned points,
@@ -27,7 +31,7 @@ from domain import postings
 from domain.cards import events as ev
 from domain.cards import retention
 from domain.cards.decide import CardState, Decision, PurchaseRecord, decline
-from domain.common import CardStatus, Meta, Result
+from domain.common import CardStatus, Meta, Result, shown
 from domain.coupons.decide import CouponUse, NotUsable, apply_coupons, new_coupon
 from domain.coupons.model import Campaign
 from domain.points import purse
@@ -36,6 +40,7 @@ from domain.purchases import stateful
 from domain.purchases.commands import Purchase, Return
 from domain.purchases.evaluation import Evaluation
 from domain.rules.model import Basket, RuleSet
+from domain.settlement.agreements import Agreements
 
 MICROS = 1_000_000  # a point value is in millionths of a minor unit
 
@@ -52,6 +57,11 @@ class PurchaseContext(msgspec.Struct, frozen=True):
     rule_sets: tuple[RuleSet, ...] = ()  # in force: their rules on the card's history apply
     local_date: str = ""  # the store's local date, "YYYY-MM-DD"
     issuer_entity: str = ""  # the card's issuing entity ("": its issuing partner)
+    # Redemption at a partner (Purchase.redeem_program naming another program than the
+    # card's own): that program as defined (None: it is not), and the published agreements
+    # that say where its points may pay (`accepted_at`).
+    redeem_program: Program | None = None
+    agreements: Agreements | None = None
 
 
 class PurchaseDecision(msgspec.Struct, frozen=True):
@@ -90,25 +100,39 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
     due -= sum(use.amount_minor for use in uses)
     redeemed: tuple[tuple[str, int], ...] = ()
     points_value = 0
+    redeemed_owner = ""  # the redeemed points' program's owner when not the card's own
     if cmd.points_to_redeem:
-        if program is None:
+        own = not cmd.redeem_program or (program is not None
+                                         and cmd.redeem_program == program.owner)
+        source = program if own else ctx.redeem_program
+        if source is None:
             return _declined(Result.DECLINED_NO_POINTS_PROGRAM,
-                             "the card's issuer has no points program")
-        if program.currency != cmd.currency:
+                             "the card's issuer has no points program" if own else
+                             f"no points program of {shown(cmd.redeem_program)} is defined")
+        if source.currency != cmd.currency:
             return _declined(Result.DECLINED_CURRENCY_MISMATCH,
-                             f"points are valued in {program.currency}")
-        points_value = program.value_minor(cmd.points_to_redeem)
+                             f"points are valued in {source.currency}")
+        if not own and not accepted_at(ctx.agreements, source.owner,
+                                       ctx.acquirer_partner_id, ctx.now_us):
+            return _declined(Result.DECLINED_NO_AGREEMENT,
+                             f"{source.owner}'s points do not pay here: no agreement in force "
+                             f"between {source.owner} and {ctx.acquirer_partner_id}")
+        points_value = source.value_minor(cmd.points_to_redeem)
         if points_value > due:
             return _declined(Result.DECLINED_TENDER_EXCEEDS_DUE,
                              f"{cmd.points_to_redeem} points are worth {points_value}, more "
                              f"than the {due} due")
-        free = purse.spendable(state.purse, ctx.now_us) - state.points_debt
+        lots = state.purse if own else state.purse_of(source.owner)
+        owed = state.points_debt if own else 0  # a points debt is owed the card's own program
+        free = purse.spendable(lots, ctx.now_us) - owed
         if cmd.points_to_redeem > free:
-            owed = f" ({state.points_debt} owed)" if state.points_debt else ""
+            debt = f" ({owed} owed)" if owed else ""
+            of = "" if own else f" in {source.owner}'s program"
             return _declined(Result.DECLINED_INSUFFICIENT_POINTS,
                              f"{cmd.points_to_redeem} points asked, {max(0, free)} "
-                             f"spendable{owed}")
-        redeemed = purse.redeem(state.purse, cmd.points_to_redeem, ctx.now_us).takes
+                             f"spendable{of}{debt}")
+        redeemed = purse.redeem(lots, cmd.points_to_redeem, ctx.now_us).takes
+        redeemed_owner = "" if own else source.owner
     rest = due - points_value
     charged = rest if cmd.stored_value_pays_rest else cmd.stored_value_minor
     result = Result.APPROVED
@@ -145,9 +169,8 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
                                                ctx.acquirer_partner_id), charged)
     legs += _coupon_legs(uses, ctx.acquirer_partner_id)
     owner, micros = (program.owner, program.point_value_micros) if program else ("", 0)
-    if program is not None:
-        legs += _points_legs(owner, ctx.acquirer_partner_id, points_value,
-                             earned * micros // MICROS)
+    legs += _points_legs(redeemed_owner or owner, owner, ctx.acquirer_partner_id, points_value,
+                         earned * micros // MICROS)
     issued = tuple(new_coupon(campaign, state.coupon_id(index), ctx.now_us)
                    for index, campaign in enumerate(ctx.campaigns_to_issue))
     return PurchaseDecision(result, event=ev.PurchaseMade(
@@ -156,18 +179,33 @@ def decide_purchase(state: CardState, cmd: Purchase, ctx: PurchaseContext) -> Pu
         cmd.points_to_redeem, points_value, rest - charged, redeemed, lot,
         evaluation.rule_sets, _explained(evaluation, earned > 0), legs, uses, issued,
         ctx.local_date, stamps, cmd.override_discount_minor, cmd.override_approver,
-        cmd.override_reason, settled, owner, micros))
+        cmd.override_reason, settled, owner, micros, redeemed_owner))
 
 
-def _points_legs(owner: str, acquirer: str, redeemed_value: int,
+def accepted_at(agreements: Agreements | None, owner: str, acquirer: str, at_us: int) -> bool:
+    """May points of `owner`'s program (not the card's own) pay at a store of entity
+    `acquirer`? At the owner's own entity's stores, always (the flow stays within it);
+    elsewhere only with an agreement in force between the owner and the store's entity: the
+    pair's (named either way round), else an alliance-wide one, which every member has agreed
+    to. These are the terms settlement prices the redeemed points by
+    (`points_reimbursement_micros`, projections/settlement.py). An entity's own terms (its net
+    debit cap, its voucher share) link it to no other entity and do not count."""
+    if owner == acquirer:
+        return True
+    return agreements is not None and agreements.for_pair(owner, acquirer, at_us) is not None
+
+
+def _points_legs(redeemed_owner: str, owner: str, acquirer: str, redeemed_value: int,
                  earned_value: int) -> tuple[postings.Leg, ...]:
-    """A purchase's points at their value (domain/postings.py): what the program's owner owes
-    the store's entity for points redeemed, what the store's entity owes the owner for points
-    its sale handed out (flows only when they differ: domain/settlement/legs.py)."""
+    """A purchase's points at their value (domain/postings.py): what the redeemed points'
+    program's owner owes the store's entity for them, what the store's entity owes the card's
+    own program's owner for points its sale handed out (flows only when they differ:
+    domain/settlement/legs.py)."""
     legs: tuple[postings.Leg, ...] = ()
     if redeemed_value:
-        legs += postings.move(postings.points_outstanding(owner),
-                              postings.points_redeemed(owner, acquirer), redeemed_value)
+        legs += postings.move(postings.points_outstanding(redeemed_owner),
+                              postings.points_redeemed(redeemed_owner, acquirer),
+                              redeemed_value)
     if earned_value:
         legs += postings.move(postings.points_sold(acquirer, owner),
                               postings.points_outstanding(owner), earned_value)
@@ -180,17 +218,16 @@ def _returned_points_legs(record: PurchaseRecord, restored: int, clawed: int,
     the cumulative points less what earlier returns reversed, so a purchase returned in parts
     ends exactly where it began (nothing lost to rounding each part)."""
     owner, acquirer = record.points_owner, record.acquirer_partner_id
-    if not owner:
-        return ()
+    spent_in = record.redeemed_owner or owner  # the redeemed points' program's owner
     legs: tuple[postings.Leg, ...] = ()
-    if restored and record.points_redeemed:
+    if restored and record.points_redeemed and spent_in:
         value, total = record.points_redeemed_value_minor, record.points_redeemed
         back = (value * (record.points_restored + restored) // total
                 - value * record.points_restored // total)
         if back:
-            legs += postings.move(postings.points_redeemed(owner, acquirer),
-                                  postings.points_outstanding(owner), back)
-    if clawed:
+            legs += postings.move(postings.points_redeemed(spent_in, acquirer),
+                                  postings.points_outstanding(spent_in), back)
+    if clawed and owner:
         micros = record.points_value_micros
         undone = ((record.points_clawed + clawed) * micros // MICROS
                   - record.points_clawed * micros // MICROS)

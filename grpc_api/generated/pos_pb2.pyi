@@ -39,6 +39,7 @@ class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECLINED_QUOTE_FOREIGN: _ClassVar[Result]
     DECLINED_EXCHANGE_LIMIT: _ClassVar[Result]
     DECLINED_NO_EXCHANGE_RATE: _ClassVar[Result]
+    DECLINED_NO_AGREEMENT: _ClassVar[Result]
 
 class CardStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -140,6 +141,7 @@ DECLINED_QUOTE_USED: Result
 DECLINED_QUOTE_FOREIGN: Result
 DECLINED_EXCHANGE_LIMIT: Result
 DECLINED_NO_EXCHANGE_RATE: Result
+DECLINED_NO_AGREEMENT: Result
 CARD_STATUS_UNSPECIFIED: CardStatus
 ISSUED: CardStatus
 ACTIVE: CardStatus
@@ -464,7 +466,7 @@ class PurchaseLine(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., margin_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseRequest(_message.Message):
-    __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref", "coupon_codes", "override_token", "override_discount_minor", "override_reason", "stored_value_pays_rest")
+    __slots__ = ("request_id", "card_number", "currency", "lines", "stored_value_minor", "allow_partial", "points_to_redeem", "local_time", "receipt_ref", "coupon_codes", "override_token", "override_discount_minor", "override_reason", "stored_value_pays_rest", "redeem_program")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -479,6 +481,7 @@ class PurchaseRequest(_message.Message):
     OVERRIDE_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_REASON_FIELD_NUMBER: _ClassVar[int]
     STORED_VALUE_PAYS_REST_FIELD_NUMBER: _ClassVar[int]
+    REDEEM_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     card_number: str
     currency: str
@@ -493,7 +496,8 @@ class PurchaseRequest(_message.Message):
     override_discount_minor: int
     override_reason: str
     stored_value_pays_rest: bool
-    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., stored_value_minor: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., points_to_redeem: _Optional[int] = ..., local_time: _Optional[str] = ..., receipt_ref: _Optional[str] = ..., coupon_codes: _Optional[_Iterable[str]] = ..., override_token: _Optional[str] = ..., override_discount_minor: _Optional[int] = ..., override_reason: _Optional[str] = ..., stored_value_pays_rest: _Optional[bool] = ...) -> None: ...
+    redeem_program: str
+    def __init__(self, request_id: _Optional[str] = ..., card_number: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseLine, _Mapping]]] = ..., stored_value_minor: _Optional[int] = ..., allow_partial: _Optional[bool] = ..., points_to_redeem: _Optional[int] = ..., local_time: _Optional[str] = ..., receipt_ref: _Optional[str] = ..., coupon_codes: _Optional[_Iterable[str]] = ..., override_token: _Optional[str] = ..., override_discount_minor: _Optional[int] = ..., override_reason: _Optional[str] = ..., stored_value_pays_rest: _Optional[bool] = ..., redeem_program: _Optional[str] = ...) -> None: ...
 
 class SimulatePurchaseRequest(_message.Message):
     __slots__ = ("purchase", "store_id")
@@ -516,7 +520,7 @@ class RuleAward(_message.Message):
     def __init__(self, rule_set: _Optional[str] = ..., rule_id: _Optional[str] = ..., points: _Optional[int] = ..., discount_minor: _Optional[int] = ...) -> None: ...
 
 class PurchaseReply(_message.Message):
-    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier", "coupons_used", "coupons_issued", "coupon_discount_minor", "stamps", "override_discount_minor", "override_approved_by", "points_debt_added", "points_debt_settled")
+    __slots__ = ("result", "purchase_id", "total_minor", "discount_minor", "stored_value_charged_minor", "points_redeemed", "points_redeemed_value_minor", "other_tender_minor", "points_earned", "points_pending", "points_vest_at", "points_expire_at", "rule_sets", "explanation", "decline_reason", "stored_value_refunded_minor", "points_restored", "points_clawed_back", "points_written_off", "card", "replayed", "tier", "coupons_used", "coupons_issued", "coupon_discount_minor", "stamps", "override_discount_minor", "override_approved_by", "points_debt_added", "points_debt_settled", "points_redeemed_program")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -547,6 +551,7 @@ class PurchaseReply(_message.Message):
     OVERRIDE_APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
     POINTS_DEBT_ADDED_FIELD_NUMBER: _ClassVar[int]
     POINTS_DEBT_SETTLED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_REDEEMED_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     result: Result
     purchase_id: str
     total_minor: int
@@ -577,7 +582,8 @@ class PurchaseReply(_message.Message):
     override_approved_by: str
     points_debt_added: int
     points_debt_settled: int
-    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ..., coupons_used: _Optional[_Iterable[_Union[CouponUse, _Mapping]]] = ..., coupons_issued: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ..., coupon_discount_minor: _Optional[int] = ..., stamps: _Optional[_Iterable[_Union[StampProgress, _Mapping]]] = ..., override_discount_minor: _Optional[int] = ..., override_approved_by: _Optional[str] = ..., points_debt_added: _Optional[int] = ..., points_debt_settled: _Optional[int] = ...) -> None: ...
+    points_redeemed_program: str
+    def __init__(self, result: _Optional[_Union[Result, str]] = ..., purchase_id: _Optional[str] = ..., total_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., stored_value_charged_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_redeemed_value_minor: _Optional[int] = ..., other_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[int] = ..., points_vest_at: _Optional[str] = ..., points_expire_at: _Optional[str] = ..., rule_sets: _Optional[_Iterable[str]] = ..., explanation: _Optional[_Iterable[_Union[RuleAward, _Mapping]]] = ..., decline_reason: _Optional[str] = ..., stored_value_refunded_minor: _Optional[int] = ..., points_restored: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_written_off: _Optional[int] = ..., card: _Optional[_Union[Card, _Mapping]] = ..., replayed: _Optional[bool] = ..., tier: _Optional[str] = ..., coupons_used: _Optional[_Iterable[_Union[CouponUse, _Mapping]]] = ..., coupons_issued: _Optional[_Iterable[_Union[Coupon, _Mapping]]] = ..., coupon_discount_minor: _Optional[int] = ..., stamps: _Optional[_Iterable[_Union[StampProgress, _Mapping]]] = ..., override_discount_minor: _Optional[int] = ..., override_approved_by: _Optional[str] = ..., points_debt_added: _Optional[int] = ..., points_debt_settled: _Optional[int] = ..., points_redeemed_program: _Optional[str] = ...) -> None: ...
 
 class StampProgress(_message.Message):
     __slots__ = ("stamp_card", "before", "after", "needed", "free_units", "discount_minor")

@@ -133,12 +133,15 @@ def purchase(ctx: Ctx) -> Outcome:
         ctx.meta(), now_us, ctx.acquirer_entity(store.store_id, store.partner_id), program,
         evaluation, basket.weekday, basket.minute_of_day,
         coupon_ids(ctx, state, bought.coupon_codes), to_issue, rule_sets,
-        local.date().isoformat(), ctx.issuer_entity(state)))
+        local.date().isoformat(), ctx.issuer_entity(state),
+        ctx.registry.programs.get(bought.redeem_program) if bought.redeem_program else None,
+        ctx.registry.agreements))
     event = decision.event
     if event is not None and (
             ctx.over_cap(state, event.acquirer_partner_id, event.sv_charged_minor)
             or ctx.over_cap(state, event.acquirer_partner_id,
-                            event.points_redeemed_value_minor, event.points_owner)):
+                            event.points_redeemed_value_minor,
+                            event.redeemed_owner or event.points_owner)):
         decision = purchases.PurchaseDecision(
             Result.DECLINED_NET_DEBIT_CAP, "the card's issuer (or its points program's owner) "
             "is over its net debit cap: pay by other means or at its own stores")
@@ -168,7 +171,9 @@ def purchase(ctx: Ctx) -> Outcome:
                        stamps=event.stamps,
                        override_discount_minor=event.override_discount_minor,
                        override_approver=event.override_approver,
-                       debt_settled=event.debt_settled))
+                       debt_settled=event.debt_settled,
+                       redeemed_program=(event.redeemed_owner or event.points_owner)
+                       if event.points_redeemed else ""))
 
 
 def take_return(ctx: Ctx) -> Outcome:
@@ -204,7 +209,9 @@ def take_return(ctx: Ctx) -> Outcome:
                        points_clawed=sum(p for _, p in event.points_clawed),
                        points_written_off=event.points_written_off,
                        points_debt_added=event.points_debt_added,
-                       coupons_used=_uses(event.coupons_restored)))
+                       coupons_used=_uses(event.coupons_restored),
+                       redeemed_program=(record.redeemed_owner or record.points_owner)
+                       if event.points_restored else ""))
 
 
 def _uses(uses: tuple[coupons.CouponUse, ...]) -> tuple[CouponUseView, ...]:
