@@ -133,9 +133,16 @@ def cmd_audit(ns: argparse.Namespace) -> int:
         return _on_store(ns, ac.cmd_checkpoint)
     if ns.check == "export":
         return _on_store(ns, ac.cmd_export)
+    from domain.common import InvalidInput, parse_time_us
+
+    try:
+        as_of_us = parse_time_us(ns.as_of, "--as-of", 0) if ns.as_of else None
+    except InvalidInput as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
     store = _open_ready_store(_database(ns))
     try:
-        return audit_replay(store)
+        return audit_replay(store, as_of_us=as_of_us, figures_to=ns.figures)
     finally:
         store.close()
 
@@ -562,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
             "P's events only with inclusion proofs. verify: check a package offline (or "
             "--database) against --public-key; exit 1 naming the first bad position.",
             "loyalty-ledger audit replay --database sqlite:///ledger.db\n"
+            "  loyalty-ledger audit replay --as-of 2026-11-30T23:59:59+08:00 --figures "
+            "nov.json --database sqlite:///ledger.db\n"
             "  loyalty-ledger audit keygen --out keys/2026\n"
             "  loyalty-ledger audit export --from 2026-11-01T00:00:00Z --to "
             "2026-12-01T00:00:00Z --entity P2 --out p2-nov --database sqlite:///ledger.db\n"
@@ -576,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_", default="", help="export: first position or time")
     p.add_argument("--to", default="", help="export: last position or time (default: now)")
     p.add_argument("--entity", default="", help="export: only this entity's events")
+    p.add_argument("--as-of", default="", help="replay: only the events recorded by this RFC "
+                                               "3339 time (default: all)")
+    p.add_argument("--figures", default="", help="replay: write every card's figures and every "
+                                                 "account balance (JSON) to this file")
     p.set_defaults(func=cmd_audit)
 
     p = sub("import-cards", "Issue the cards of a card file (CSV with a header: card_number, "
