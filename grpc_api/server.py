@@ -380,7 +380,7 @@ class CardService(pb_grpc.CardServiceServicer):
         found = await loop.run_in_executor(None, read_as_of, self.gateway.ledger.store,
                                            principal, request.card_number, as_of_us)
         if isinstance(found, str):
-            raise Rejected(Refusal.PERMISSION_DENIED, found)
+            raise Rejected(Refusal.DENIED, found)
         return card_reply(found)
 
     async def _fresh(self, credential: Credential) -> Principal:
