@@ -348,6 +348,10 @@ def cmd_report(ns: argparse.Namespace) -> int:
     from entrypoints.finance_reports import cmd_report_finance
     from entrypoints.reports import cmd_report_statement
 
+    if ns.report == "html":
+        from entrypoints.report_page import cmd_report_html
+
+        return _on_store(ns, cmd_report_html)
     return _on_store(ns, cmd_report_statement if ns.report == "statement"
                      else cmd_report_finance)
 
@@ -476,7 +480,8 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
 def cmd_demo(ns: argparse.Namespace) -> int:
     from entrypoints.demo import run_demo
 
-    return run_demo(seconds=ns.seconds, concurrency=ns.concurrency, cards=ns.cards)
+    return run_demo(seconds=ns.seconds, concurrency=ns.concurrency, cards=ns.cards,
+                    page=ns.report)
 
 
 def cmd_bench(ns: argparse.Namespace) -> int:
@@ -669,9 +674,12 @@ def build_parser() -> argparse.ArgumentParser:
             "  loyalty-ledger report liability --as-of 2026-11-30 --database "
             "sqlite:///ledger.db\n"
             "  loyalty-ledger report rollforward --from 2026-11-01 --to 2026-11-30 --format csv "
-            "--database sqlite:///ledger.db")
+            "--database sqlite:///ledger.db\n"
+            "  loyalty-ledger report html --out report.html --database sqlite:///ledger.db")
     p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage",
-                                      "ifrs15", "campaigns"])
+                                      "ifrs15", "campaigns", "html"])
+    p.add_argument("--out", default="", help="html: the page to write (one self-contained "
+                                             "file: liability, settlement, customer views)")
     p.add_argument("--method", choices=["published", "runoff"], default="runoff",
                    help="ifrs15: expected redemptions published by finance (--expected-bps) "
                         "or estimated from the cohorts' own run-off (default)")
@@ -698,6 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0, help="traffic duration (default 5)")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     p.add_argument("--cards", type=int, default=200, help="cards issued (default 200)")
+    p.add_argument("--report", default="loyalty-report.html",
+                   help="write the report page (report html) of the demo's database here at "
+                        "the end (default %(default)s; '' = none)")
     p.set_defaults(func=cmd_demo)
 
     p = sub("bench", "Measure the server against baselines on this machine (see README).",
