@@ -16,11 +16,12 @@ rules read the card's history); it is not a tracked projection: it always starts
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -30,6 +31,7 @@ from domain.cards import decide as cards
 from domain.cards import events as ev
 from domain.cards.events import CardEvent, RuleAward
 from domain.common import Meta, Role
+from domain.postings import Leg
 from domain.purchases import stateful
 from domain.purchases.evaluation import Evaluation
 from domain.registry import decide as registry
@@ -37,7 +39,6 @@ from domain.registry.events import RegistryEvent
 from domain.rules.model import Basket, RuleSet
 from domain.rules.reference import evaluate
 from ledger.codec import (
-    REGISTRY_ID,
     SNAPSHOT_TOPIC,
     Outcome,
     decode_card_state,
@@ -78,21 +79,16 @@ def replay(store: EventStore, progress: Progress | None = None,
     report = AuditReport(as_of_us=as_of_us)
     state = registry.RegistryState()
     total = store.max_notification_id()
-    position = 1
-    while page := store.read_log(position, PAGE_ROWS):
-        decoded = [(row, decode_event(row.state)) for row in page]
-        if as_of_us is not None:
-            decoded = [(r, e) for r, e in decoded if e.meta.recorded_at_us <= as_of_us]
-        replies = _stored_replies(store, [e for _, e in decoded])
+    position = 0
+    for page, decoded, replies in _pages(store, as_of_us):
         for row, event in decoded:
-            position = row.id + 1
             report.events += 1
-            _post(report, row.id, event)
-            if row.originator_id == REGISTRY_ID:
-                assert isinstance(event, RegistryEvent)
+            legs = getattr(event, "legs", None)
+            if legs:
+                _post(report, row.id, event, legs)
+            if isinstance(event, RegistryEvent):  # (the registry's stream: REGISTRY_ID)
                 registry.evolve(state, event)
                 continue
-            assert isinstance(event, CardEvent)
             before = report.cards.get(row.originator_id)
             if isinstance(event, ev.PurchaseMade):
                 report.purchases += 1
@@ -114,26 +110,52 @@ def replay(store: EventStore, progress: Progress | None = None,
                 report.differences.append(f"log id {row.id}: card {after.card_number} "
                                           f"available {after.balance_minor - after.held_minor}"
                                           " (below zero)")
-            _compare_with_reply(report, row.id, after, replies.get(_key_of(event.meta)))
-        position = page[-1].id + 1
+            if replies:
+                _compare_with_reply(report, row.id, after, replies.get(_key_of(event.meta)))
+        position = page[-1].id
         if progress is not None:
-            progress("log", min(position - 1, total), total)
+            progress("log", min(position, total), total)
     if as_of_us is None:
         _compare_with_snapshots(store, report, progress)
     return report
 
 
-def _post(report: AuditReport, position: int, event: CardEvent | RegistryEvent) -> None:
+Page = tuple[Sequence[Any], list[tuple[Any, Any]], dict[tuple[str, str], Outcome]]
+
+
+def _pages(store: EventStore, as_of_us: int | None) -> Iterator[Page]:
+    """The log a page at a time, decoded, with the stored replies of its requests; the next
+    page is read (rows and replies: two queries) on a thread while this one is replayed."""
+
+    def fetch(start: int) -> Page | None:
+        page = store.read_log(start, PAGE_ROWS)
+        if not page:
+            return None
+        decoded = [(row, decode_event(row.state)) for row in page]
+        if as_of_us is not None:
+            decoded = [(r, e) for r, e in decoded if e.meta.recorded_at_us <= as_of_us]
+        return page, decoded, _stored_replies(store, [e for _, e in decoded])
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-read") as pool:
+        pending = pool.submit(fetch, 1)
+        while (fetched := pending.result()) is not None:
+            pending = pool.submit(fetch, fetched[0][-1].id + 1)
+            yield fetched
+
+
+def _post(report: AuditReport, position: int, event: CardEvent | RegistryEvent,
+          legs: Sequence[Leg]) -> None:
     """Every event's legs sum to zero (double entry), and add up per account."""
-    legs = getattr(event, "legs", ())
-    if not legs:
-        return
     report.postings += 1
-    if sum(leg.amount_minor for leg in legs) != 0:
-        report.differences.append(f"log id {position}: {type(event).__name__}'s postings sum "
-                                  f"to {sum(leg.amount_minor for leg in legs)}, not 0")
+    balances = report.balances
+    total = 0
     for leg in legs:
-        report.balances[leg.account] = report.balances.get(leg.account, 0) + leg.amount_minor
+        amount = leg.amount_minor
+        total += amount
+        balances[leg.account] = balances.get(leg.account, 0) + amount
+    if total:
+        report.differences.append(f"log id {position}: {type(event).__name__}'s postings sum "
+                                  f"to {total}, not 0")
 
 
 def _key_of(meta: Meta) -> tuple[str, str]:
@@ -177,32 +199,43 @@ def _compare_with_reply(report: AuditReport, position: int, card: cards.CardStat
                                   f"{card.balance_minor - card.held_minor} (below zero)")
 
 
+SNAPSHOT_CHUNK = 500  # cards whose snapshots and later events are read in one query
+
+
 def _compare_with_snapshots(store: EventStore, report: AuditReport,
                             progress: Progress | None) -> None:
-    for done, (stream_id, card) in enumerate(report.cards.items(), 1):
-        snapshot = store.latest_snapshot(stream_id)
-        if snapshot is not None and snapshot.topic == SNAPSHOT_TOPIC:  # older kinds: ignored
-            report.cards_compared += 1
-            held = decode_card_state(snapshot.state)
-            tail = [decode_event(e.state) for e in store.stream(stream_id, gt=held.version)]
-            try:
-                held = cards.fold(tail, held)  # type: ignore[arg-type,assignment]
-            except Exception as error:
-                report.differences.append(f"card {card.card_number}: its events do not apply "
-                                          f"to its snapshot ({error})")
-                continue
-            assert held is not None
-            if held.lots != card.lots:
-                changed = sorted(k for k in held.lots.keys() | card.lots.keys()
-                                 if held.lots.get(k) != card.lots.get(k))
-                report.differences.append(f"card {card.card_number}: lots {', '.join(changed)} "
-                                          "differ from what the writer held")
-            if held.points_written_off != card.points_written_off:
-                report.differences.append(
-                    f"card {card.card_number}: {card.points_written_off} points written off in "
-                    f"the replay, {held.points_written_off} by the writer")
-        if progress is not None and (done % 500 == 0 or done == len(report.cards)):
-            progress("cards", done, len(report.cards))
+    streams = list(report.cards)
+    done = 0
+    for start in range(0, len(streams), SNAPSHOT_CHUNK):
+        chunk = streams[start:start + SNAPSHOT_CHUNK]
+        for position, tail in store.load_tails(chunk, SNAPSHOT_TOPIC):
+            if tail.snapshot is not None:  # cards without one (or an older kind): skipped
+                _compare_with_snapshot(report, report.cards[chunk[position]], tail)
+        done += len(chunk)
+        if progress is not None:
+            progress("cards", done, len(streams))
+
+
+def _compare_with_snapshot(report: AuditReport, card: cards.CardState, tail: Any) -> None:
+    report.cards_compared += 1
+    held = decode_card_state(tail.snapshot)
+    try:
+        held = cards.fold([decode_event(e) for e in tail.events],  # type: ignore[arg-type]
+                          held)
+    except Exception as error:
+        report.differences.append(f"card {card.card_number}: its events do not apply to its "
+                                  f"snapshot ({error})")
+        return
+    assert held is not None
+    if held.lots != card.lots:
+        changed = sorted(k for k in held.lots.keys() | card.lots.keys()
+                         if held.lots.get(k) != card.lots.get(k))
+        report.differences.append(f"card {card.card_number}: lots {', '.join(changed)} "
+                                  "differ from what the writer held")
+    if held.points_written_off != card.points_written_off:
+        report.differences.append(
+            f"card {card.card_number}: {card.points_written_off} points written off in "
+            f"the replay, {held.points_written_off} by the writer")
 
 
 def check_purchase(state: registry.RegistryState, before: cards.CardState,
