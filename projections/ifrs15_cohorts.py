@@ -60,9 +60,18 @@ _TOPICS = frozenset(t.__struct_config__.tag for t in (  # type: ignore[attr-defi
     ev.PurchaseMade, ev.PurchaseReturned, ev.PointsExpired, ev.PointsExchanged, ProgramDefined))
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def month_of(at_us: int) -> str:
-    moment = dt.datetime.fromtimestamp(at_us / 1_000_000, tz=dt.UTC)
+    moment = _EPOCH + dt.timedelta(microseconds=at_us)  # exact: no float near 9999-12-31
     return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def month_count(first: str, last: str) -> int:
+    """Months from `first` to `last`, both counted."""
+    (y1, m1), (y2, m2) = map(int, first.split("-")), map(int, last.split("-"))
+    return (y2 - y1) * 12 + m2 - m1 + 1
 
 
 def months_between(first: str, last: str) -> list[str]:
@@ -266,8 +275,13 @@ def trace_log(store: EventStore, as_of_us: int) -> Traced:
         elif isinstance(event, ev.PointsExpired):
             trace.expired(event, month)
     last = month_of(as_of_us)
-    exchanged = _exchanged_rows(trace, last)
     building = trace.building
+    started = [m for _, m in building] + [m for _, m in trace.exchanged]
+    if started and month_count(min(started), last) > PERIODS_MAX:
+        raise InvalidInput("as_of", f"{month_count(min(started), last)} months after the "
+                           f"first points ({min(started)}): a report covers at most "
+                           f"{PERIODS_MAX}")
+    exchanged = _exchanged_rows(trace, last)
     if not building:
         return Traced([], [], exchanged)
     months = months_between(min(m for _, m in building), last)
@@ -403,9 +417,6 @@ def ifrs15_from_log(store: EventStore, as_of: str, program: str, method: Method,
     if not cohorts:
         return Ifrs15Found(as_of, method, None, exchanged)
     months = traced.months[traced.months.index(min(c.period for c in cohorts)):]
-    if len(months) > PERIODS_MAX:
-        raise InvalidInput("as_of", f"{len(months)} months after the first cohort "
-                           f"({months[0]}): a report covers at most {PERIODS_MAX}")
     estimates = published_estimates(cohorts, months, rates, rates_field) \
         if method == Method.PUBLISHED else []
     return Ifrs15Found(as_of, method, ifrs15_report(cohorts, months, method, estimates),
