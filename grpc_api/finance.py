@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from domain.common import InvalidInput, Principal, check_id, shown
 from domain.finance.estimates import Method
@@ -119,7 +119,7 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
         found = await self._off_loop(lambda: ifrs15_from_log(
             self.gateway.ledger.store, as_of, scope, request.method, rates))
         return fpb.Ifrs15Reply(
-            as_of=found.as_of, method=int(found.method), periods=found.periods,
+            as_of=found.as_of, method=cast(Any, int(found.method)), periods=found.periods,
             schedule=[fpb.Ifrs15Period(**row) for row in found.schedule_rows()],
             allocations=[fpb.Ifrs15Allocation(**row) for row in found.allocation_rows()],
             estimates=[fpb.Ifrs15Estimate(**estimate_fields(row))
@@ -144,7 +144,7 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
             rows=[fpb.CampaignProfitability(**f.row()) for f in found])
 
 
-def estimate_fields(row: dict[str, int | str]) -> dict[str, int | str]:
+def estimate_fields(row: dict[str, int | str]) -> dict[str, Any]:
     """An estimate row of the command's JSON as the message's fields: the method by its
     number, no published rate as 0."""
     return {**row, "method": Method[str(row["method"])].value,

@@ -36,7 +36,7 @@ from domain.points.purse import ExpiryKind
 from domain.purchases.commands import Purchase, Return, ReturnLine
 from domain.registry import commands as rc
 from domain.rules.commands import PublishRuleSet
-from domain.rules.model import Effect, Rule
+from domain.rules.model import Effect, Line, Rule
 from grpc_api.generated import finance_pb2 as fpb
 from grpc_api.generated import finance_pb2_grpc as fpb_grpc
 from ledger.store import open_store
@@ -104,8 +104,8 @@ def _traffic(w: World) -> None:
     retail = _card(w, "s1_manager", "")
     w.do("t1", purchase(retail, basket(("tv", "electronics", 1, 10_000_00))))
     (coupon,) = w.do("s1_manager", IssueCoupon(retail, "gift-5")).coupons
-    mugs = w.do("t1", purchase(retail, basket(("mug", "home", 2, 10_00, 4_00),
-                                              ("pen", "office", 1, 3_00, 1_00)),
+    mugs = w.do("t1", purchase(retail, (Line("mug", "home", 2, 10_00, 4_00),
+                                        Line("pen", "office", 1, 3_00, 1_00)),
                                coupons=(coupon.code,))).purchase.purchase_id
     example = _card(w, "p2_manager", "A1")
     sale = w.do("t_air", Purchase(example, "USD", basket(("goods", "x", 1, 100_000_00)), 0,
@@ -187,6 +187,7 @@ def _cli(w: World, *args: str) -> Any:
 
 @pytest.mark.parametrize("method", ["runoff", "published"])
 def test_ifrs15_over_grpc_is_the_commands_json(world: World, method: str) -> None:
+    options: tuple[str, ...]
     if method == "published":
         options = ("--method", "published", "--expected-bps", "9500", "--estimate",
                    f"{world.months[1]}=9700")
