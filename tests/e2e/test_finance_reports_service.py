@@ -355,3 +355,22 @@ def test_bad_input_names_its_field_and_writes_nothing(world: World, method: str,
             (who, refused)
         assert refused.details.startswith(f"{field}:"), refused
     assert db_state(ledger) == before
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (("ifrs15", "--method", "published", "--estimate", "2027-13=9000"),
+     "--estimate[1].effective_from"),
+    (("ifrs15", "--method", "published", "--estimate", "2027-01"), "--estimate"),
+    (("ifrs15", "--method", "published", "--estimate", "2027-01=10001"), "--estimate"),
+    (("ifrs15", "--method", "runoff", "--estimate", "2027-01=9000"), "--estimate"),
+    (("ifrs15", "--entity", "P9"), "--entity"),
+    (("campaigns", "--entity", "P9"), "--entity"),
+    (("campaigns", "--from", "2026-12-31", "--to", "2026-12-01"), "--to"),
+])
+def test_the_commands_bad_input_names_its_option(world: World, args: tuple[str, ...],
+                                                 field: str) -> None:
+    before = db_state(world.server.ledger)
+    done = run("report", *args, "--database", world.url)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.startswith(f"loyalty-ledger: {field}:"), done.stderr
+    assert db_state(world.server.ledger) == before
