@@ -60,6 +60,7 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
                             lambda e: e in registry.partners or e in registry.programs)
 
     def _position(self) -> int:
+        """The log's end before a scan (off the loop: a database read)."""
         return self.gateway.ledger.store.max_notification_id()
 
     def _today(self) -> str:
@@ -115,9 +116,8 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
         if request.method == fpb.ESTIMATE_METHOD_UNSPECIFIED:
             raise InvalidInput("method", "say PUBLISHED or COHORT_RUNOFF")
         rates = [(e.effective_from, e.redemption_rate_bp) for e in request.estimates]
-        position = self._position()
-        found = await self._off_loop(lambda: ifrs15_from_log(
-            self.gateway.ledger.store, as_of, scope, request.method, rates))
+        position, found = await self._off_loop(lambda: (self._position(), ifrs15_from_log(
+            self.gateway.ledger.store, as_of, scope, request.method, rates)))
         return fpb.Ifrs15Reply(
             as_of=found.as_of, method=cast(Any, int(found.method)), periods=found.periods,
             schedule=[fpb.Ifrs15Period(**row) for row in found.schedule_rows()],
@@ -135,10 +135,9 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
         registry = self.gateway.ledger.registry
         scope = report_scope(credential.principal, request.entity_id,
                              lambda e: e == ALLIANCE or e in registry.partners)
-        position = self._position()
-        found = await self._off_loop(lambda: campaigns_from_log(
+        position, found = await self._off_loop(lambda: (self._position(), campaigns_from_log(
             self.gateway.ledger.store, days.end_us(start) - days.DAY_US, days.end_us(end),
-            scope))
+            scope)))
         return fpb.CampaignProfitabilityReply(
             **{"from": start}, to=end, log_position=position,
             rows=[fpb.CampaignProfitability(**f.row()) for f in found])
