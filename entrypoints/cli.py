@@ -684,7 +684,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ifrs15: expected redemptions published by finance (--expected-bps) "
                         "or estimated from the cohorts' own run-off (default)")
     p.add_argument("--expected-bps", type=int, default=10_000,
-                   help="ifrs15 --method published: expected redemption rate, basis points")
+                   help="ifrs15 --method published: expected redemption rate, basis points, "
+                        "from each program's first cohort")
+    p.add_argument("--estimate", action="append", default=[], metavar="YYYY-MM=BPS",
+                   help="ifrs15 --method published: a revised rate from that month on "
+                        "(repeatable)")
     p.add_argument("--as-of", default="",
                    help="liability, ifrs15: YYYY-MM-DD, UTC (default: today)")
     p.add_argument("--from", dest="from_day", default="",
