@@ -96,6 +96,13 @@ def generate_card_number() -> str:
     return luhn_complete("7" + "".join(secrets.choice("0123456789") for _ in range(14)))
 
 
+def snapshot_every(size_bytes: int) -> int:
+    """Events between a card's snapshots for a state of this size (limits: why)."""
+    step = limits.SNAPSHOT_INTERVAL
+    wanted = -(-size_bytes // limits.SNAPSHOT_BYTES_PER_EVENT)  # ceil
+    return min(limits.SNAPSHOT_INTERVAL_MAX, max(step, -(-wanted // step) * step))
+
+
 class Ledger:
     def __init__(self, store: EventStore, *, clock_us: Callable[[], int] | None = None,
                  queue_max: int = limits.QUEUE_MAX, batch_max: int = limits.BATCH_MAX,
@@ -310,11 +317,17 @@ class Ledger:
         """Make the batch's keys and snapshots visible to the next batch before the commit;
         if the commit fails, `forget` takes them back and everything after is re-decided."""
         self.state.speculate(work)
+        step = limits.SNAPSHOT_INTERVAL
         for stream_id, state in work.touched.items():
             before = work.versions_before[stream_id]
-            if state.version // limits.SNAPSHOT_INTERVAL != before // limits.SNAPSHOT_INTERVAL:
-                work.snapshots.append(StoredEvent(stream_id, state.version, SNAPSHOT_TOPIC,
-                                                  encode(state)))
+            if state.version // step != before // step:
+                encoded = encode(state)
+                every = snapshot_every(len(encoded))
+                most = limits.SNAPSHOT_INTERVAL_MAX  # whatever the size: a tail stays < 100
+                if (state.version // every != before // every
+                        or state.version // most != before // most):
+                    work.snapshots.append(StoredEvent(stream_id, state.version, SNAPSHOT_TOPIC,
+                                                      encoded))
 
     def _commit_loop(self) -> None:
         """The committer: appends decided batches in order, every batch waiting at that

@@ -35,12 +35,20 @@ TURN_WAIT_MAX_S = 5.0
 # Past this many turns the rest of the batch is answered RESOURCE_EXHAUSTED (and logged).
 TURN_CONFLICTS_MAX = 8
 
-# A card's state is snapshotted every this many events, so a cold load never folds more than
-# this. A card's state is bounded and small (domain/cards/retention.py: 1-8 kB), so a snapshot
-# costs little, and folding fewer events is what a cold batch waits for: at 100, a batch of
-# cards with 44-56 events ran at 0.15x of warm; at 20, 0.43x
-# (`python -m benchmarks.cold_batch --history 40`, PostgreSQL, same minutes).
+# A card's state is snapshotted every SNAPSHOT_INTERVAL events while it is small, less often as
+# it grows, and at least every SNAPSHOT_INTERVAL_MAX events, so a cold load folds at most
+# SNAPSHOT_INTERVAL_MAX - 1 events. Folding fewer events is what a cold batch waits for: at
+# 100, a batch of cards with 44-56 events ran at 0.15x of warm; at 20, 0.43x
+# (`python -m benchmarks.cold_batch --history 40`, PostgreSQL, same minutes). But a snapshot
+# is the whole state, written (and its predecessor deleted) in the commit: at every 20 events,
+# cards holding dozens of pending authorizations (3-10 kB) made the gateway Batch benchmark
+# ~20 % slower than every 100 (`loyalty-ledger bench --only c`, alternated). So the interval
+# grows with the state's size: one event for every SNAPSHOT_BYTES_PER_EVENT bytes of state,
+# rounded up to a multiple of SNAPSHOT_INTERVAL (under 2 kB: 20; 4 kB: 40; 10 kB and more:
+# 100); the size is known from the encoding, made only at every SNAPSHOT_INTERVAL-th event.
 SNAPSHOT_INTERVAL = 20
+SNAPSHOT_INTERVAL_MAX = 100
+SNAPSHOT_BYTES_PER_EVENT = 100
 
 # Replacement chains followed when routing an authorization to the card that holds it now.
 REPLACEMENT_HOPS_MAX = 16
