@@ -59,19 +59,19 @@ class CardAction(msgspec.Struct, frozen=True, array_like=True):
         check_text(self.reason, "reason")
 
 
-class ActivateCard(CardAction, tag="ActivateCard"):
+class ActivateCard(CardAction, frozen=True, tag="ActivateCard"):
     pass
 
 
-class BlockCard(CardAction, tag="BlockCard"):
+class BlockCard(CardAction, frozen=True, tag="BlockCard"):
     pass
 
 
-class UnblockCard(CardAction, tag="UnblockCard"):
+class UnblockCard(CardAction, frozen=True, tag="UnblockCard"):
     pass
 
 
-class CloseCard(CardAction, tag="CloseCard"):
+class CloseCard(CardAction, frozen=True, tag="CloseCard"):
     pass
 
 

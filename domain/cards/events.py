@@ -20,7 +20,7 @@ class CardEvent(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
     meta: Meta
 
 
-class CardIssued(CardEvent, tag="card.issued.v1"):
+class CardIssued(CardEvent, frozen=True, tag="card.issued.v1"):
     card_number: str
     card_class: str
     currency: str
@@ -29,19 +29,19 @@ class CardIssued(CardEvent, tag="card.issued.v1"):
     customer_ref: str
 
 
-class CardActivated(CardEvent, tag="card.activated.v1"):
+class CardActivated(CardEvent, frozen=True, tag="card.activated.v1"):
     reason: str
 
 
-class CardBlocked(CardEvent, tag="card.blocked.v1"):
+class CardBlocked(CardEvent, frozen=True, tag="card.blocked.v1"):
     reason: str
 
 
-class CardUnblocked(CardEvent, tag="card.unblocked.v1"):
+class CardUnblocked(CardEvent, frozen=True, tag="card.unblocked.v1"):
     reason: str
 
 
-class CardClosed(CardEvent, tag="card.closed.v1"):
+class CardClosed(CardEvent, frozen=True, tag="card.closed.v1"):
     reason: str
 
 
@@ -61,7 +61,7 @@ class HoldMoved(msgspec.Struct, frozen=True, array_like=True):
     authorized_at_us: int = 0  # 0 in events written before it was carried
 
 
-class CardReplaced(CardEvent, tag="card.replaced.v1"):
+class CardReplaced(CardEvent, frozen=True, tag="card.replaced.v1"):
     new_card_number: str
     reason: str
     legs: tuple[Leg, ...]
@@ -84,7 +84,7 @@ class CarriedLoyalty(msgspec.Struct, frozen=True, array_like=True):
     history: History | None = None  # None in events written before it was carried
 
 
-class CardIssuedAsReplacement(CardEvent, tag="card.issued_as_replacement.v1"):
+class CardIssuedAsReplacement(CardEvent, frozen=True, tag="card.issued_as_replacement.v1"):
     card_number: str
     replaces: str
     card_class: str
@@ -98,19 +98,19 @@ class CardIssuedAsReplacement(CardEvent, tag="card.issued_as_replacement.v1"):
     carried: CarriedLoyalty | None = None  # absent in events written before stage 2
 
 
-class ValueLoaded(CardEvent, tag="sv.loaded.v1"):
+class ValueLoaded(CardEvent, frozen=True, tag="sv.loaded.v1"):
     amount_minor: int
     payment_ref: str
     legs: tuple[Leg, ...]
 
 
-class LoadReversed(CardEvent, tag="sv.load_reversed.v1"):
+class LoadReversed(CardEvent, frozen=True, tag="sv.load_reversed.v1"):
     original_request_id: str
     amount_minor: int
     legs: tuple[Leg, ...]
 
 
-class ValueAuthorized(CardEvent, tag="sv.authorized.v1"):
+class ValueAuthorized(CardEvent, frozen=True, tag="sv.authorized.v1"):
     authorization_id: str
     requested_minor: int
     amount_minor: int
@@ -120,14 +120,14 @@ class ValueAuthorized(CardEvent, tag="sv.authorized.v1"):
     legs: tuple[Leg, ...]
 
 
-class AuthorizationCaptured(CardEvent, tag="sv.captured.v1"):
+class AuthorizationCaptured(CardEvent, frozen=True, tag="sv.captured.v1"):
     authorization_id: str
     amount_minor: int
     released_minor: int
     legs: tuple[Leg, ...]
 
 
-class AuthorizationReleased(CardEvent, tag="sv.released.v1"):
+class AuthorizationReleased(CardEvent, frozen=True, tag="sv.released.v1"):
     """A pending hold let go without capture: voided, reversed or expired (`reason`)."""
 
     authorization_id: str
@@ -136,7 +136,7 @@ class AuthorizationReleased(CardEvent, tag="sv.released.v1"):
     legs: tuple[Leg, ...]
 
 
-class CaptureReversed(CardEvent, tag="sv.capture_reversed.v1"):
+class CaptureReversed(CardEvent, frozen=True, tag="sv.capture_reversed.v1"):
     """A capture undone by a terminal reversal: the captured amount is held again."""
 
     authorization_id: str
@@ -147,7 +147,7 @@ class CaptureReversed(CardEvent, tag="sv.capture_reversed.v1"):
     hold: HoldMoved | None = None
 
 
-class ValueRefunded(CardEvent, tag="sv.refunded.v1"):
+class ValueRefunded(CardEvent, frozen=True, tag="sv.refunded.v1"):
     authorization_id: str
     amount_minor: int
     legs: tuple[Leg, ...]
@@ -175,7 +175,7 @@ class StampProgress(msgspec.Struct, frozen=True, array_like=True):
     stamped: tuple[tuple[int, int], ...]  # (line index, units that earned a stamp)
 
 
-class PurchaseMade(CardEvent, tag="purchase.made.v1"):
+class PurchaseMade(CardEvent, frozen=True, tag="purchase.made.v1"):
     """A basket paid at a store: stored value charged, points redeemed and earned, at once.
 
     `purchase_id` is "{card_number}.{version}" of this event. `lot` is the points earned
@@ -219,7 +219,7 @@ class PurchaseMade(CardEvent, tag="purchase.made.v1"):
     redeemed_owner: str = ""
 
 
-class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
+class PurchaseReturned(CardEvent, frozen=True, tag="purchase.returned.v1"):
     """Some lines of an earlier purchase brought back: stored value and redeemed points given
     back, earned points clawed back pro rata. Points that were already spent are written off
     (`points_written_off`, the program's loss): a card's points never go below zero."""
@@ -238,7 +238,7 @@ class PurchaseReturned(CardEvent, tag="purchase.returned.v1"):
     points_debt_added: int  # spent points the card now owes (the POINTS_DEBT policy)
 
 
-class TierChanged(CardEvent, tag="tier.changed.v1"):
+class TierChanged(CardEvent, frozen=True, tag="tier.changed.v1"):
     """A downgrade by the periodic review: the spend in the window that ended at
     `period_end_us` no longer reaches the card's tier."""
 
@@ -247,18 +247,18 @@ class TierChanged(CardEvent, tag="tier.changed.v1"):
     period_end_us: int
 
 
-class CouponIssued(CardEvent, tag="coupon.issued.v1"):
+class CouponIssued(CardEvent, frozen=True, tag="coupon.issued.v1"):
     """A coupon given to the card by a manager (coupons a purchase earns are in PurchaseMade)."""
 
     coupon: Coupon
 
 
-class CouponExpired(CardEvent, tag="coupon.expired.v1"):
+class CouponExpired(CardEvent, frozen=True, tag="coupon.expired.v1"):
     coupon_id: str
     remaining_minor: int  # the value that lapsed (0 for a percentage coupon)
 
 
-class PointsExpired(CardEvent, tag="points.expired.v1"):
+class PointsExpired(CardEvent, frozen=True, tag="points.expired.v1"):
     """The unspent remainder of a lot whose time is up. A lot expires once: afterwards it has
     no remainder left to expire."""
 
@@ -269,7 +269,7 @@ class PointsExpired(CardEvent, tag="points.expired.v1"):
     legs: tuple[Leg, ...] = ()
 
 
-class PointsExchanged(CardEvent, tag="points.exchanged.v1"):
+class PointsExchanged(CardEvent, frozen=True, tag="points.exchanged.v1"):
     """Points of one program left the card's purse and points of another arrived, on the
     same card, in one event (domain/exchange: both purses are the card's, so no saga)."""
 

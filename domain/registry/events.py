@@ -17,25 +17,25 @@ class RegistryEvent(msgspec.Struct, frozen=True, array_like=True, tag_field="t")
     meta: Meta
 
 
-class PartnerRegistered(RegistryEvent, tag="reg.partner.v1"):
+class PartnerRegistered(RegistryEvent, frozen=True, tag="reg.partner.v1"):
     partner_id: str
     name: str
     currency: str
 
 
-class StoreRegistered(RegistryEvent, tag="reg.store.v1"):
+class StoreRegistered(RegistryEvent, frozen=True, tag="reg.store.v1"):
     partner_id: str
     store_id: str
     name: str
     timezone: str
 
 
-class TerminalRegistered(RegistryEvent, tag="reg.terminal.v1"):
+class TerminalRegistered(RegistryEvent, frozen=True, tag="reg.terminal.v1"):
     store_id: str
     terminal_id: str
 
 
-class CredentialCreated(RegistryEvent, tag="reg.credential.v1"):
+class CredentialCreated(RegistryEvent, frozen=True, tag="reg.credential.v1"):
     credential_id: str
     role: int
     partner_id: str
@@ -45,33 +45,33 @@ class CredentialCreated(RegistryEvent, tag="reg.credential.v1"):
     token_sha256: bytes  # the token itself is shown once and never stored
 
 
-class CredentialRevoked(RegistryEvent, tag="reg.credential_revoked.v1"):
+class CredentialRevoked(RegistryEvent, frozen=True, tag="reg.credential_revoked.v1"):
     credential_id: str
 
 
-class CardClassDefined(RegistryEvent, tag="reg.card_class.v1"):
+class CardClassDefined(RegistryEvent, frozen=True, tag="reg.card_class.v1"):
     card_class: str
     max_balance_major: int
     hold_ttl_seconds: int
 
 
-class ProgramDefined(RegistryEvent, tag="reg.program.v1"):
+class ProgramDefined(RegistryEvent, frozen=True, tag="reg.program.v1"):
     program: Program
 
 
-class RuleSetPublished(RegistryEvent, tag="reg.rule_set.v1"):
+class RuleSetPublished(RegistryEvent, frozen=True, tag="reg.rule_set.v1"):
     """An immutable version of a rule set (its id, version and scope are inside)."""
 
     rule_set: RuleSet
 
 
-class CouponCampaignDefined(RegistryEvent, tag="reg.coupon_campaign.v1"):
+class CouponCampaignDefined(RegistryEvent, frozen=True, tag="reg.coupon_campaign.v1"):
     """A campaign's terms; redefining it changes the coupons issued afterwards only."""
 
     campaign: Campaign
 
 
-class SettlementPeriodClosed(RegistryEvent, tag="reg.settlement_closed.v1"):
+class SettlementPeriodClosed(RegistryEvent, frozen=True, tag="reg.settlement_closed.v1"):
     """The open settlement period ends here: the movements committed before this row of the
     log (in its partition) are the period's (domain.settlement.periods)."""
 
@@ -80,17 +80,17 @@ class SettlementPeriodClosed(RegistryEvent, tag="reg.settlement_closed.v1"):
     note: str
 
 
-class AgreementPublished(RegistryEvent, tag="reg.agreement.v1"):
+class AgreementPublished(RegistryEvent, frozen=True, tag="reg.agreement.v1"):
     """An immutable version of an agreement (domain.settlement.agreements)."""
 
     agreement: Agreement
 
 
-class StoreEntityRegistered(RegistryEvent, tag="reg.store_entity.v1"):
+class StoreEntityRegistered(RegistryEvent, frozen=True, tag="reg.store_entity.v1"):
     """A store became its own accounting entity (its id is the entity's)."""
 
     store_id: str
-class ExchangeRatePublished(RegistryEvent, tag="reg.exchange_rate.v1"):
+class ExchangeRatePublished(RegistryEvent, frozen=True, tag="reg.exchange_rate.v1"):
     """An immutable version of the rate from one program to another (domain/exchange)."""
 
     rate: ExchangeRate
@@ -113,7 +113,7 @@ class PaymentPart(msgspec.Struct, frozen=True, array_like=True):
     amount_minor: int
 
 
-class SettlementPaymentRecorded(RegistryEvent, tag="reg.settlement_payment.v1"):
+class SettlementPaymentRecorded(RegistryEvent, frozen=True, tag="reg.settlement_payment.v1"):
     """A payment against a closed period's transfer from payer to payee, split over the
     transfer's instructions (CASH first, then VOUCHER)."""
 
@@ -126,7 +126,7 @@ class SettlementPaymentRecorded(RegistryEvent, tag="reg.settlement_payment.v1"):
     parts: tuple[PaymentPart, ...]
 
 
-class ReconciliationRecorded(RegistryEvent, tag="reg.reconciliation.v1"):
+class ReconciliationRecorded(RegistryEvent, frozen=True, tag="reg.reconciliation.v1"):
     """A partner's journal matched against a closed period: the file's digest and the counts
     per class (domain.reconcile.matching.MatchClass, by number), never the rows themselves."""
 
@@ -141,7 +141,7 @@ class ReconciliationRecorded(RegistryEvent, tag="reg.reconciliation.v1"):
     repeat_of: str  # "" or the first run of the same file
 
 
-class ReconciliationBreakResolved(RegistryEvent, tag="reg.reconciliation_resolved.v1"):
+class ReconciliationBreakResolved(RegistryEvent, frozen=True, tag="reg.reconciliation_resolved.v1"):
     partner_id: str
     period_id: int
     break_id: str
