@@ -47,7 +47,7 @@ def _card(authorizations: int) -> CardState:
 EVENT = _authorized(17)
 EVENT_BYTES = codec.encode(EVENT)
 OUTCOME = codec.Outcome(1, "Authorize", CARD, f"{CARD}.17", 100,
-                        codec.card_view(_card(10), 1_000))
+                        codec.card_view(_card(10), 1_000, 0))
 OUTCOME_BYTES = codec.encode(OUTCOME)
 COMMAND = cc.Authorize(CARD, 100, "USD", False, "")
 
