@@ -60,16 +60,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import Notification
-
 from domain.cards import events as ev
 from domain.liability import days, reports
 from domain.liability.reports import ProgramValue
 from domain.points.program import ALLIANCE
-from domain.registry.events import ProgramDefined
+from domain.registry.events import REGISTRY_EVENTS, ProgramDefined
 from ledger import limits
-from ledger.codec import REGISTRY_ID, card_stream_id, decode_event
-from ledger.store import EventStore, Session
+from ledger.codec import EVENT_TYPES, REGISTRY_ID, card_stream_id, decode_event
+from ledger.store import EventStore, LogRow, Session
 from projections.runner import ProjectionRunner, SharedLog
 
 NAME = "finance"
@@ -126,8 +124,8 @@ def account_class(account: str) -> tuple[str, str, str]:
 
 
 # A card in memory: (number, issuer, currency, its available account, its held account, and
-# the (currency, class, entity, counterparty) of each in proj_fin_money).
-Card = tuple[str, str, str, str, str, tuple[str, str, str, str], tuple[str, str, str, str]]
+# the key of each in a batch's money sums: `_card_key`).
+Card = tuple[str, str, str, str, str, str, str]
 Lot = tuple[str, int]  # (program, vests_at_us)
 Stream = int  # a stream id as its 128-bit integer: hashed in C, unlike uuid.UUID
 
@@ -135,9 +133,29 @@ Stream = int  # a stream id as its 128-bit integer: hashed in C, unlike uuid.UUI
 _CARD_SIDES = (":available", ":held")
 
 
+# A batch sums money per (day, kind, currency) and then per key: the account itself for an
+# account that is not a card's, or for every card of an issuer one key per side, made once
+# (one string object, so its hash is computed once: a tuple's is computed at every lookup).
+# The keys start with a NUL, which no account does.
+_CARD_KEYS: dict[str, tuple[str, str, str]] = {}  # key -> (class, entity, counterparty)
+_card_keys: dict[tuple[str, str], str] = {}
+
+
+def _card_key(issuer: str, side: str) -> str:
+    key = _card_keys.get((issuer, side))
+    if key is None:
+        key = _card_keys[(issuer, side)] = f"\0{side}\0{issuer}"
+        _CARD_KEYS[key] = (f"card_{side}", issuer, "")
+    return key
+
+
+def _money_class(key: str) -> tuple[str, str, str]:
+    return _CARD_KEYS.get(key) or account_class(key)
+
+
 def _card(number: str, issuer: str, currency: str) -> Card:
     return (number, issuer, currency, f"card:{number}:available", f"card:{number}:held",
-            (currency, "card_available", issuer, ""), (currency, "card_held", issuer, ""))
+            _card_key(issuer, "available"), _card_key(issuer, "held"))
 
 
 def _bytes(stream: Stream) -> bytes:
@@ -149,8 +167,8 @@ class Batch:
 
     def __init__(self, model: FinanceModel) -> None:
         self.model = model
-        # (day, kind, (currency, account class, entity, counterparty)) -> sum
-        self.money: dict[tuple[str, str, tuple[str, str, str, str]], int] = defaultdict(int)
+        # (day, kind, currency) -> {an account, or a card key (_card_key): sum}
+        self.money: dict[tuple[str, str, str], defaultdict[str, int]] = {}
         self.points: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
         self.touched: set[Stream] = set()  # cards whose row this batch changes
         self.new: set[Stream] = set()  # of those, cards whose row may not be there yet
@@ -326,6 +344,31 @@ def _bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequ
                     f"{tail}", columns)
 
 
+def _money_rows(money: dict[tuple[str, str, str], defaultdict[str, int]],
+                ) -> dict[tuple[str, str, tuple[str, str, str], str], int]:
+    """A batch's money sums per row of proj_fin_money: (day, currency, (class, entity,
+    counterparty), kind) -> amount."""
+    rows: dict[tuple[str, str, tuple[str, str, str], str], int] = defaultdict(int)
+    for (day, kind, currency), sums in money.items():
+        for key, amount in sums.items():
+            rows[(day, currency, _money_class(key), kind)] += amount
+    return rows
+
+
+def _wanted(event_type: type) -> bool:
+    """Whether the model reads events of this type: a card's legs, points or issue, or a
+    program's definition (every other registry event is passed over)."""
+    if event_type in REGISTRY_EVENTS:
+        return event_type is ProgramDefined
+    return ("legs" in event_type.__struct_fields__ or event_type in _POINTS  # type: ignore
+            or event_type in (ev.CardIssued, ev.CardIssuedAsReplacement))
+
+
+# Topics passed over without decoding (a topic the codec does not know is decoded, and fails
+# there as it would have).
+_SKIPPED = frozenset(topic for topic, t in EVENT_TYPES.items() if not _wanted(t))
+
+
 class FinanceModel:
     name = NAME
     # prepare reads of its tables only facts it also keeps in memory from the batches it
@@ -400,7 +443,7 @@ class FinanceModel:
             found[program] = min(position, found.get(program, position))
         return found
 
-    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Batch:
+    def prepare(self, store: EventStore, rows: Sequence[LogRow]) -> Batch:
         # A batch makes ~10 objects per row that all live until its end: the cyclic
         # collector would walk them again and again (measured: decoding runs at half speed
         # with it on). Nothing here makes a cycle, so it is off for the batch.
@@ -412,26 +455,30 @@ class FinanceModel:
             if collecting:
                 gc.enable()
 
-    def _prepare(self, store: EventStore, rows: Sequence[Notification]) -> Batch:
-        # The hot loop of a catch-up: ints for stream ids, locals for the dictionaries, the
-        # card's own accounts compared as whole strings (parsed only when another card's).
+    def _prepare(self, store: EventStore, rows: Sequence[LogRow]) -> Batch:
+        # The hot loop of a catch-up: rows of topics the model has no use for are never
+        # decoded; ints for stream ids, locals for the dictionaries; a card's own accounts
+        # compared as whole strings and summed under one key per issuer (parsed only when
+        # another card's); the money sums of an event's legs in one dict.
         cards, lots = self.cards, self.lots
         registry = REGISTRY_ID.int
-        decode = decode_event
-        decoded = [(row.originator_id.int, decode(row.state)) for row in rows]
-        streams = {stream for stream, _ in decoded if stream not in cards}
+        decode, skipped = decode_event, _SKIPPED
+        decoded = [(row, decode(row.state)) for row in rows if row.topic not in skipped]
+        streams = {row.originator_id.int for row, _ in decoded}
+        streams.difference_update(cards.keys())
         streams.discard(registry)
-        lot_ids = {lot_id for _, event in decoded if type(event) in _POINTS
+        points_handlers = _POINTS
+        lot_ids = {lot_id for _, event in decoded if type(event) in points_handlers
                    for lot_id in _lot_ids(event) if lot_id not in lots}
         # Every program's first definition: from then on its owner's cards earn in it.
         first = self._look_up(store, streams, lot_ids)
         b = Batch(self)
         money, available, held, new = b.money, b.available, b.held, b.new
-        kinds, points_handlers, parse = KINDS, _POINTS, account_class
-        tails: dict[str, dict[str, tuple[str, str, str, str]]] = {}  # currency -> account -> tail
+        kinds = KINDS
         day_names, day_us = days.names, days.DAY_US
         issued = (ev.CardIssued, ev.CardIssuedAsReplacement)
-        for (stream, event), row in zip(decoded, rows, strict=True):
+        for row, event in decoded:
+            stream = row.originator_id.int
             at = event.meta.recorded_at_us
             if stream == registry:
                 if isinstance(event, ProgramDefined):
@@ -453,15 +500,18 @@ class FinanceModel:
                     kind = ("HOLD_" + event.reason if kind_of is ev.AuthorizationReleased
                             else _tag(event))  # type: ignore[union-attr]
                 day = day_names.get(at // day_us) or days.day_of(at)
-                _, issuer, currency, own_available, own_held, available_tail, held_tail = card
+                _, issuer, currency, own_available, own_held, available_key, held_key = card
+                sums = money.get((day, kind, currency))
+                if sums is None:
+                    sums = money[(day, kind, currency)] = defaultdict(int)
                 for leg in legs:
                     account, amount = leg.account, leg.amount_minor
                     if account == own_available:
                         available[stream] += amount
-                        money[(day, kind, available_tail)] += amount
+                        sums[available_key] += amount
                     elif account == own_held:
                         held[stream] += amount
-                        money[(day, kind, held_tail)] += amount
+                        sums[held_key] += amount
                     elif account.startswith("card:") and account.endswith(_CARD_SIDES):
                         # the replacement's side of a CardReplaced
                         number, _, side = account[5:].rpartition(":")
@@ -470,15 +520,9 @@ class FinanceModel:
                         new.add(other)
                         held_side = side == "held"
                         (held if held_side else available)[other] += amount
-                        money[(day, kind, replacement[6 if held_side else 5])] += amount
+                        sums[replacement[6 if held_side else 5]] += amount
                     else:
-                        known = tails.get(currency)
-                        if known is None:
-                            known = tails[currency] = {}
-                        tail = known.get(account)
-                        if tail is None:
-                            tail = known[account] = (currency, *parse(account))
-                        money[(day, kind, tail)] += amount
+                        sums[account] += amount
             handler = points_handlers.get(kind_of)
             if handler is not None:
                 issuer = card[1]
@@ -490,7 +534,7 @@ class FinanceModel:
         # while this batch is written.
         b.identities = {s: cards[s][:3] for s in new}
         if len(cards) > CARDS_KEPT:  # keep this batch's: the next may need them before
-            keep = b.touched | {stream for stream, _ in decoded}  # this one is written
+            keep = b.touched | {row.originator_id.int for row, _ in decoded}  # it is written
             self.cards = {s: c for s, c in cards.items() if s in keep}
         if len(lots) > LOTS_KEPT:
             keep_lots = {row[0] for row in b.lots} | lot_ids
@@ -544,8 +588,8 @@ class FinanceModel:
         _bulk(session, "INSERT INTO proj_fin_money (day, currency, account, entity, "
               "counterparty, kind, amount_minor)",
               ("text", "text", "text", "text", "text", "text", "bigint"),
-              [(day, *tail, kind, amount) for (day, kind, tail), amount in b.money.items()
-               if amount],
+              [(day, currency, *tail, kind, amount) for (day, currency, tail, kind), amount
+               in _money_rows(b.money).items() if amount],
               "ON CONFLICT (day, currency, account, entity, counterparty, kind) DO UPDATE SET "
               "amount_minor = proj_fin_money.amount_minor + excluded.amount_minor")
         _bulk(session, "INSERT INTO proj_fin_points (day, program, issuer, bucket, kind, "
