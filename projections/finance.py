@@ -66,7 +66,7 @@ from domain.liability.reports import ProgramValue
 from domain.points.program import ALLIANCE
 from domain.registry.events import REGISTRY_EVENTS, ProgramDefined
 from ledger import limits
-from ledger.codec import EVENT_TYPES, REGISTRY_ID, card_stream_id, decode_event
+from ledger.codec import EVENT_TYPES, REGISTRY_ID, card_stream_id, decode_event, lean_decoder
 from ledger.store import EventStore, LogRow, Session
 from projections.runner import ProjectionRunner, SharedLog
 
@@ -94,8 +94,8 @@ KINDS: dict[type, str] = {
 }  # AuthorizationReleased: "HOLD_" + its reason
 
 
-def _tag(event: Any) -> str:
-    return type(event).__struct_config__.tag  # type: ignore[no-any-return]
+def _tag(event_type: Any) -> str:
+    return event_type.__struct_config__.tag  # type: ignore[no-any-return]
 
 
 _parsed: dict[str, tuple[str, str, str]] = {}
@@ -123,9 +123,12 @@ def account_class(account: str) -> tuple[str, str, str]:
     return found
 
 
-# A card in memory: (number, issuer, currency, its available account, its held account, and
-# the key of each in a batch's money sums: `_card_key`).
-Card = tuple[str, str, str, str, str, str, str]
+# A card in memory: [number, issuer, currency, its available account, its held account, the
+# key of each in a batch's money sums (`_card_key`), its row key, and what the batch being
+# prepared moved on each account, and that batch] (a list: the sums are added in place, with
+# no dictionary lookup per leg).
+Card = list[Any]
+AVAILABLE, HELD, MARK = 8, 9, 10  # the batch's sums and the batch, in a Card
 Lot = tuple[str, int]  # (program, vests_at_us)
 Stream = int  # a stream id as its 128-bit integer: hashed in C, unlike uuid.UUID
 
@@ -153,9 +156,10 @@ def _money_class(key: str) -> tuple[str, str, str]:
     return _CARD_KEYS.get(key) or account_class(key)
 
 
-def _card(number: str, issuer: str, currency: str) -> Card:
-    return (number, issuer, currency, f"card:{number}:available", f"card:{number}:held",
-            _card_key(issuer, "available"), _card_key(issuer, "held"))
+def _card(number: str, issuer: str, currency: str, stream: Stream) -> Card:
+    return [number, issuer, currency, f"card:{number}:available", f"card:{number}:held",
+            _card_key(issuer, "available"), _card_key(issuer, "held"), _bytes(stream), 0, 0,
+            None]
 
 
 def _bytes(stream: Stream) -> bytes:
@@ -173,8 +177,8 @@ class Batch:
         self.touched: set[Stream] = set()  # cards whose row this batch changes
         self.new: set[Stream] = set()  # of those, cards whose row may not be there yet
         self.identities: dict[Stream, tuple[str, str, str]] = {}  # new: number, issuer, cur
-        self.available: dict[Stream, int] = defaultdict(int)
-        self.held: dict[Stream, int] = defaultdict(int)
+        self.available: dict[Stream, int] = {}
+        self.held: dict[Stream, int] = {}
         self.card_points: dict[tuple[Stream, str], list[int]] = {}
         self.lots: list[tuple[Any, ...]] = []
         self.pending: dict[str, int] = defaultdict(int)
@@ -315,15 +319,16 @@ _POINTS: dict[type, Callable[..., None]] = {
 }
 
 
-def _lot_ids(event: Any) -> list[str]:
-    """The existing lots an event takes from or gives back to (to look up their program)."""
-    if isinstance(event, ev.PurchaseMade):
+def _lot_ids(kind_of: type, event: Any) -> list[str]:
+    """The existing lots an event (of type `kind_of`) takes from or gives back to (to look up
+    their program)."""
+    if kind_of is ev.PurchaseMade:
         return [lot_id for lot_id, _ in event.redeemed]
-    if isinstance(event, ev.PurchaseReturned):
+    if kind_of is ev.PurchaseReturned:
         return [lot_id for lot_id, _ in (*event.points_restored, *event.points_clawed)]
-    if isinstance(event, ev.PointsExpired):
+    if kind_of is ev.PointsExpired:
         return [event.lot_id]
-    if isinstance(event, ev.CardIssuedAsReplacement) and event.carried is not None:
+    if kind_of is ev.CardIssuedAsReplacement and event.carried is not None:
         return [lot.lot_id for lot in event.carried.lots if lot.remaining]
     return [lot_id for lot_id, _ in getattr(event, "taken", ())]
 
@@ -355,18 +360,39 @@ def _money_rows(money: dict[tuple[str, str, str], defaultdict[str, int]],
     return rows
 
 
-def _wanted(event_type: type) -> bool:
-    """Whether the model reads events of this type: a card's legs, points or issue, or a
-    program's definition (every other registry event is passed over)."""
+# The fields of each kind of event the model reads besides `meta` and `legs` (what its points
+# handlers, _lot_ids and the loop in FinanceModel._prepare use): events are decoded with
+# these only (ledger.codec.lean_decoder). A handler that reads another field needs it here.
+FIELDS: dict[type, tuple[str, ...]] = {
+    ev.CardIssued: ("card_number", "issuing_partner_id", "currency"),
+    ev.CardIssuedAsReplacement: ("card_number", "issuing_partner_id", "currency", "replaces",
+                                 "carried"),
+    ev.AuthorizationReleased: ("reason",),
+    ev.PurchaseMade: ("redeemed", "lot", "debt_settled"),
+    ev.PurchaseReturned: ("points_restored", "points_clawed", "points_written_off",
+                          "points_debt_added"),
+    ev.PointsExpired: ("lot_id", "amount"),
+    ev.PointsExchanged: ("taken", "lot"),
+}
+
+
+def _reader(event_type: type) -> tuple[Callable[[bytes], Any], type] | None:
+    """How the model decodes events of this type (and the type, to dispatch on), or None
+    when it has no use for them: it reads a card's legs, points and issue, and a program's
+    definition (every other registry event is passed over)."""
     if event_type in REGISTRY_EVENTS:
-        return event_type is ProgramDefined
-    return ("legs" in event_type.__struct_fields__ or event_type in _POINTS  # type: ignore
-            or event_type in (ev.CardIssued, ev.CardIssuedAsReplacement))
+        return (decode_event, event_type) if event_type is ProgramDefined else None
+    fields = ("legs",) if "legs" in event_type.__struct_fields__ else ()  # type: ignore
+    fields += FIELDS.get(event_type, ())
+    if not fields:
+        return None
+    return lean_decoder(event_type, fields), event_type
 
 
-# Topics passed over without decoding (a topic the codec does not know is decoded, and fails
-# there as it would have).
-_SKIPPED = frozenset(topic for topic, t in EVENT_TYPES.items() if not _wanted(t))
+# topic -> (decoder, event type) or None (passed over without decoding); a topic the codec does
+# not know is decoded whole, and fails there as it would have.
+_READERS = {topic: _reader(t) for topic, t in EVENT_TYPES.items()}
+_UNKNOWN = (decode_event, type(None))
 
 
 class FinanceModel:
@@ -417,9 +443,21 @@ class FinanceModel:
 
     # ------------------------------------------------------------------ prepare
 
+    def _enter(self, stream: Stream, number: str, issuer: str, currency: str,
+               b: Batch) -> Card:
+        """A card into the cache (issued, or named by a replacement's legs), with what the
+        batch has summed on it so far if it was there."""
+        known = self.cards.get(stream)
+        card = self.cards[stream] = _card(number, issuer, currency, stream)
+        if known is not None and known[MARK] is b:
+            card[AVAILABLE], card[HELD], card[MARK] = known[AVAILABLE], known[HELD], b
+        return card
+
     def _look_up(self, store: EventStore, streams: set[Stream], lot_ids: set[str],
-                 ) -> dict[str, int]:
-        """Fill the caches for `streams` and `lot_ids`; every program's first position."""
+                 programs: bool = True) -> dict[str, int]:
+        """Fill the caches for `streams` and `lot_ids`; every program's first position
+        (with `programs`)."""
+        found: dict[str, int] = {}
         with store.session(commit=False) as session:
             step = limits.PROJECTION_STATES_PER_QUERY
             ids = sorted(streams)
@@ -428,8 +466,8 @@ class FinanceModel:
                 for stream_id, number, issuer, currency in session.query(
                         "SELECT stream_id, card_number, issuer, currency FROM proj_fin_cards "
                         f"WHERE stream_id IN ({', '.join('?' * len(chunk))})", chunk):
-                    self.cards[int.from_bytes(bytes(stream_id), "big")] = _card(
-                        number, issuer, currency)
+                    stream = int.from_bytes(bytes(stream_id), "big")
+                    self.cards[stream] = _card(number, issuer, currency, stream)
             wanted = sorted(lot_ids)
             for start in range(0, len(wanted), step):
                 chunk = wanted[start:start + step]
@@ -437,8 +475,9 @@ class FinanceModel:
                         "SELECT lot_id, program, vests_at_us FROM proj_fin_lots "
                         f"WHERE lot_id IN ({', '.join('?' * len(chunk))})", chunk):
                     self.lots[lot_id] = (program, int(vests_at_us))
-            found = {program: int(position) for program, position in session.query(
-                "SELECT program, min(position) FROM proj_fin_programs GROUP BY program")}
+            if programs:
+                found = {program: int(position) for program, position in session.query(
+                    "SELECT program, min(position) FROM proj_fin_programs GROUP BY program")}
         for program, position in self.programs.items():  # the batch before may be unwritten
             found[program] = min(position, found.get(program, position))
         return found
@@ -456,90 +495,120 @@ class FinanceModel:
                 gc.enable()
 
     def _prepare(self, store: EventStore, rows: Sequence[LogRow]) -> Batch:
-        # The hot loop of a catch-up: rows of topics the model has no use for are never
-        # decoded; ints for stream ids, locals for the dictionaries; a card's own accounts
-        # compared as whole strings and summed under one key per issuer (parsed only when
-        # another card's); the money sums of an event's legs in one dict.
-        cards, lots = self.cards, self.lots
+        # The hot loop of a catch-up, one pass: each row is decoded and summed at once (its
+        # objects are still in the CPU's cache, and freed before the next); rows of topics
+        # the model has no use for are never decoded; a card's own accounts are compared as
+        # whole strings and summed in place in its cache entry, and under one key per issuer
+        # in the money sums of the event's (day, kind, currency). Points movements, which
+        # may need lots looked up, are applied after the pass, in log order.
+        cards = self.cards
         registry = REGISTRY_ID.int
-        decode, skipped = decode_event, _SKIPPED
-        decoded = [(row, decode(row.state)) for row in rows if row.topic not in skipped]
-        streams = {row.originator_id.int for row, _ in decoded}
+        streams = {row.originator_id.int for row in rows}
         streams.difference_update(cards.keys())
         streams.discard(registry)
-        points_handlers = _POINTS
-        lot_ids = {lot_id for _, event in decoded if type(event) in points_handlers
-                   for lot_id in _lot_ids(event) if lot_id not in lots}
         # Every program's first definition: from then on its owner's cards earn in it.
-        first = self._look_up(store, streams, lot_ids)
+        first = self._look_up(store, streams, set())
         b = Batch(self)
-        money, available, held, new = b.money, b.available, b.held, b.new
-        kinds = KINDS
+        money, new = b.money, b.new
+        touched: list[Stream] = []  # cards whose sums this batch adds to
+        points: list[tuple[int, Stream, Card, type, Any]] = []
+        readers, unknown = _READERS, _UNKNOWN
+        kinds, points_handlers = KINDS, _POINTS
         day_names, day_us = days.names, days.DAY_US
         issued = (ev.CardIssued, ev.CardIssuedAsReplacement)
-        for row, event in decoded:
+        for row in rows:
+            reader = readers.get(row.topic, unknown)
+            if reader is None:
+                continue
+            decode, kind_of = reader
+            event = decode(row.state)
             stream = row.originator_id.int
-            at = event.meta.recorded_at_us
             if stream == registry:
-                if isinstance(event, ProgramDefined):
+                if kind_of is ProgramDefined:
                     p = event.program
                     first.setdefault(p.owner, row.id)
                     self.programs.setdefault(p.owner, first[p.owner])
-                    b.programs.append((p.owner, row.id, at, p.currency, p.point_value_micros))
+                    b.programs.append((p.owner, row.id, event.meta.recorded_at_us, p.currency,
+                                       p.point_value_micros))
                 continue
-            kind_of = type(event)
             if kind_of in issued:
-                cards[stream] = _card(event.card_number, event.issuing_partner_id,  # type: ignore
-                                      event.currency)  # type: ignore[union-attr]
+                card = self._enter(stream, event.card_number,  # type: ignore[union-attr]
+                                   event.issuing_partner_id, event.currency, b)  # type: ignore
                 new.add(stream)
-            card = cards[stream]
+            else:
+                card = cards[stream]
             legs = getattr(event, "legs", None)
             if legs:
+                if card[MARK] is not b:
+                    card[MARK] = b
+                    touched.append(stream)
                 kind = kinds.get(kind_of)
                 if kind is None:
                     kind = ("HOLD_" + event.reason if kind_of is ev.AuthorizationReleased
-                            else _tag(event))  # type: ignore[union-attr]
+                            else _tag(kind_of))
+                at = event.meta.recorded_at_us
                 day = day_names.get(at // day_us) or days.day_of(at)
-                _, issuer, currency, own_available, own_held, available_key, held_key = card
+                currency, own_available, own_held = card[2], card[3], card[4]
                 sums = money.get((day, kind, currency))
                 if sums is None:
                     sums = money[(day, kind, currency)] = defaultdict(int)
-                for leg in legs:
-                    account, amount = leg.account, leg.amount_minor
+                for account, amount in legs:
                     if account == own_available:
-                        available[stream] += amount
-                        sums[available_key] += amount
+                        card[AVAILABLE] += amount
+                        sums[card[5]] += amount
                     elif account == own_held:
-                        held[stream] += amount
-                        sums[held_key] += amount
+                        card[HELD] += amount
+                        sums[card[6]] += amount
                     elif account.startswith("card:") and account.endswith(_CARD_SIDES):
                         # the replacement's side of a CardReplaced
                         number, _, side = account[5:].rpartition(":")
                         other = card_stream_id(number).int
-                        cards[other] = replacement = _card(number, issuer, currency)
+                        replacement = self._enter(other, number, card[1], currency, b)
                         new.add(other)
+                        if replacement[MARK] is not b:
+                            replacement[MARK] = b
+                            touched.append(other)
                         held_side = side == "held"
-                        (held if held_side else available)[other] += amount
+                        replacement[HELD if held_side else AVAILABLE] += amount
                         sums[replacement[6 if held_side else 5]] += amount
                     else:
                         sums[account] += amount
-            handler = points_handlers.get(kind_of)
-            if handler is not None:
-                issuer = card[1]
-                owner = issuer if first.get(issuer, row.id) < row.id else (
-                    ALLIANCE if first.get(ALLIANCE, row.id) < row.id else None)
-                handler(b, stream, card, owner, event, at)
-        b.touched = new | available.keys() | held.keys()
+            if kind_of in points_handlers:
+                points.append((row.id, stream, card, kind_of, event))
+        if points:
+            self._points(store, b, points, first)
+        available, held = b.available, b.held
+        for stream in touched:
+            card = cards[stream]
+            available[stream], held[stream] = card[AVAILABLE], card[HELD]
+            card[AVAILABLE] = card[HELD] = 0
+        b.touched = new.union(touched)
         # The rows of cards new to the table, named now: the memory below may be let go
         # while this batch is written.
-        b.identities = {s: cards[s][:3] for s in new}
+        b.identities = {s: tuple(cards[s][:3]) for s in new}
         if len(cards) > CARDS_KEPT:  # keep this batch's: the next may need them before
-            keep = b.touched | {row.originator_id.int for row, _ in decoded}  # it is written
+            keep = b.touched | {row.originator_id.int for row in rows}  # it is written
             self.cards = {s: c for s, c in cards.items() if s in keep}
+        return b
+
+    def _points(self, store: EventStore, b: Batch,
+                moves: list[tuple[int, Stream, Card, type, Any]], first: dict[str, int]) -> None:
+        """The batch's points movements in log order, once the lots they take from are
+        known (looked up when not in memory)."""
+        lots = self.lots
+        lot_ids = {lot_id for _, _, _, kind_of, event in moves
+                   for lot_id in _lot_ids(kind_of, event) if lot_id not in lots}
+        if lot_ids:
+            self._look_up(store, set(), lot_ids, programs=False)
+        handlers = _POINTS
+        for row_id, stream, card, kind_of, event in moves:
+            issuer = card[1]
+            owner = issuer if first.get(issuer, row_id) < row_id else (
+                ALLIANCE if first.get(ALLIANCE, row_id) < row_id else None)
+            handlers[kind_of](b, stream, card, owner, event, event.meta.recorded_at_us)
         if len(lots) > LOTS_KEPT:
             keep_lots = {row[0] for row in b.lots} | lot_ids
             self.lots = {k: v for k, v in lots.items() if k in keep_lots}
-        return b
 
     # ------------------------------------------------------------------ write
 
