@@ -68,7 +68,7 @@ from domain.registry.events import REGISTRY_EVENTS, ProgramDefined
 from ledger import limits
 from ledger.codec import EVENT_TYPES, REGISTRY_ID, card_stream_id, decode_event, lean_decoder
 from ledger.store import EventStore, LogRow, Session
-from projections.runner import ProjectionRunner, SharedLog
+from projections.runner import ProjectionRunner, SharedLog, arrays, bulk
 
 NAME = "finance"
 TABLES = ("proj_fin_cards", "proj_fin_card_points", "proj_fin_lots", "proj_fin_programs",
@@ -162,6 +162,11 @@ def _card(number: str, issuer: str, currency: str, stream: Stream) -> Card:
             None]
 
 
+def _day(at_us: int, names: dict[int, str] = days.names) -> str:
+    """days.day_of, from its memo when the day has been named (a batch spans a few days)."""
+    return names.get(at_us // days.DAY_US) or days.day_of(at_us)
+
+
 def _bytes(stream: Stream) -> bytes:
     return stream.to_bytes(16, "big")
 
@@ -203,10 +208,10 @@ class Batch:
         pending = at_us < vests_at_us
         self.lots.append((lot_id, _bytes(stream), program, vests_at_us,
                           amount if pending else 0))
-        day = days.day_of(at_us)
+        day = _day(at_us)
         if pending:
             self.points[(day, program, issuer, "PENDING", kind)] += amount
-            vest_day = days.day_of(vests_at_us)
+            vest_day = _day(vests_at_us)
             self.points[(vest_day, program, issuer, "PENDING", "VESTING")] -= amount
             self.points[(vest_day, program, issuer, "VESTED", "VESTING")] += amount
         else:
@@ -228,10 +233,10 @@ class Batch:
         """Points into (+) or out of (-) a lot: pending until the lot vests, vested after."""
         program, vests_at_us = self.lot(lot_id, owner)
         self.purse(stream, program)[0] += points
-        day = days.day_of(at_us)
+        day = _day(at_us)
         if at_us < vests_at_us:
             self.points[(day, program, issuer, "PENDING", kind)] += points
-            vest_day = days.day_of(vests_at_us)  # what vests then changes by as much
+            vest_day = _day(vests_at_us)  # what vests then changes by as much
             self.points[(vest_day, program, issuer, "PENDING", "VESTING")] -= points
             self.points[(vest_day, program, issuer, "VESTED", "VESTING")] += points
             self.pending[lot_id] += points
@@ -241,7 +246,7 @@ class Batch:
     def debt(self, stream: Stream, issuer: str, program: str, points: int, at_us: int,
              kind: str) -> None:
         self.purse(stream, program)[1] += points
-        self.points[(days.day_of(at_us), program, issuer, "DEBT", kind)] += points
+        self.points[(_day(at_us), program, issuer, "DEBT", kind)] += points
 
 
 # ---------------------------------------------------------------------- points movements
@@ -268,7 +273,7 @@ def _return(b: Batch, stream: Stream, card: Card, program: str | None,
     for lot_id, points in e.points_clawed:
         b.take(stream, issuer, lot_id, -points, at, "CLAWED_BACK", program)
     if e.points_written_off:
-        b.points[(days.day_of(at), program or "", issuer, "WRITTEN_OFF", "RETURN")] += (
+        b.points[(_day(at), program or "", issuer, "WRITTEN_OFF", "RETURN")] += (
             e.points_written_off)
     if e.points_debt_added:
         b.debt(stream, issuer, program or "", e.points_debt_added, at, "DEBT_ADDED")
@@ -332,44 +337,6 @@ def _lot_ids(kind_of: type, event: Any) -> list[str]:
     if kind_of is ev.CardIssuedAsReplacement and event.carried is not None:
         return [lot.lot_id for lot in event.carried.lots if lot.remaining]
     return [lot_id for lot_id, _ in getattr(event, "taken", ())]
-
-
-def _bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
-          tail: str = "") -> None:
-    """`head` (an INSERT naming its columns) for every row in one statement on PostgreSQL
-    (unnest of one array per column: a batch touches a thousand cards or more, and a
-    statement per row costs ~20 us in the driver), executemany on SQLite (a C loop)."""
-    if not rows:
-        return
-    if session.dialect == "sqlite":
-        session.executemany(f"{head} VALUES ({', '.join('?' * len(types))}) {tail}", rows)
-        return
-    marks, columns = _arrays(types, rows)
-    session.execute(f"{head} SELECT * FROM unnest({marks}) {tail}", columns)
-
-
-def _arrays(types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
-    """One array per column of `rows` for unnest (PostgreSQL): the placeholders and their
-    values. A column of integers, byte strings or plain text goes as one array literal joined
-    in C (`{1,2,3}`, `{"\\\\x00ff",...}`, `{"a","b"}`; the server parses it); a column whose text
-    holds a quote or a backslash goes as a list, which the driver dumps element by element
-    in Python (~0.5 us each: a batch has tens of thousands)."""
-    marks: list[str] = []
-    values: list[Any] = []
-    for kind, column in zip(types, zip(*rows, strict=True), strict=True):
-        if kind == "bigint":
-            values.append("{" + ",".join(map(str, column)) + "}")
-        elif kind == "bytea":
-            values.append('{"\\\\x' + '","\\\\x'.join(map(bytes.hex, column)) + '"}')
-        else:
-            joined = '","'.join(column)
-            if '\\' in joined or joined.count('"') != 2 * (len(column) - 1):
-                marks.append(f"%b::{kind}[]")
-                values.append(list(column))
-                continue
-            values.append('{"' + joined + '"}')
-        marks.append(f"%s::{kind}[]")
-    return ", ".join(marks), values
 
 
 def _money_rows(money: dict[tuple[str, str, str], defaultdict[str, int]],
@@ -642,7 +609,7 @@ class FinanceModel:
         identities, available, held = b.identities, b.available, b.held
         # Cards issued before this batch have their row: an UPDATE joined on the key (about
         # a third cheaper on PostgreSQL than INSERT ... ON CONFLICT for a thousand rows).
-        _bulk(session, "INSERT INTO proj_fin_cards (stream_id, card_number, issuer, currency, "
+        bulk(session, "INSERT INTO proj_fin_cards (stream_id, card_number, issuer, currency, "
               "available_minor, held_minor)", ("bytea", "text", "text", "text", "bigint",
                                                "bigint"),
               [(_bytes(s), *identities[s], available.get(s, 0), held.get(s, 0))
@@ -656,19 +623,19 @@ class FinanceModel:
                                 "+ ?, held_minor = held_minor + ? WHERE stream_id = ?",
                                 [(a, h, s) for s, a, h in changed])
         elif changed:
-            marks, columns = _arrays(("bytea", "bigint", "bigint"), changed)
+            marks, columns = arrays(("bytea", "bigint", "bigint"), changed)
             session.execute(
                 "UPDATE proj_fin_cards AS c SET available_minor = c.available_minor + u.a, "
                 f"held_minor = c.held_minor + u.h FROM unnest({marks}) AS u(s, a, h) "
                 "WHERE c.stream_id = u.s", columns)
-        _bulk(session, "INSERT INTO proj_fin_card_points (stream_id, program, points, debt)",
+        bulk(session, "INSERT INTO proj_fin_card_points (stream_id, program, points, debt)",
               ("bytea", "text", "bigint", "bigint"),
               [(_bytes(stream), program, p, d) for (stream, program), (p, d)
                in b.card_points.items()],
               "ON CONFLICT (stream_id, program) DO UPDATE SET "
               "points = proj_fin_card_points.points + excluded.points, "
               "debt = proj_fin_card_points.debt + excluded.debt")
-        _bulk(session, "INSERT INTO proj_fin_lots (lot_id, stream_id, program, vests_at_us, "
+        bulk(session, "INSERT INTO proj_fin_lots (lot_id, stream_id, program, vests_at_us, "
               "pending)", ("text", "bytea", "text", "bigint", "bigint"), b.lots)
         session.executemany("UPDATE proj_fin_lots SET pending = pending + ? WHERE lot_id = ?",
                             [(p, lot_id) for lot_id, p in b.pending.items() if p])
@@ -679,14 +646,14 @@ class FinanceModel:
         session.executemany(
             "INSERT INTO proj_fin_programs (program, position, valid_from_us, currency, "
             "point_value_micros) VALUES (?, ?, ?, ?, ?)", b.programs)
-        _bulk(session, "INSERT INTO proj_fin_money (day, currency, account, entity, "
+        bulk(session, "INSERT INTO proj_fin_money (day, currency, account, entity, "
               "counterparty, kind, amount_minor)",
               ("text", "text", "text", "text", "text", "text", "bigint"),
               [(day, currency, *tail, kind, amount) for (day, currency, tail, kind), amount
                in _money_rows(b.money).items() if amount],
               "ON CONFLICT (day, currency, account, entity, counterparty, kind) DO UPDATE SET "
               "amount_minor = proj_fin_money.amount_minor + excluded.amount_minor")
-        _bulk(session, "INSERT INTO proj_fin_points (day, program, issuer, bucket, kind, "
+        bulk(session, "INSERT INTO proj_fin_points (day, program, issuer, bucket, kind, "
               "points)", ("text", "text", "text", "text", "text", "bigint"),
               [(*key, points) for key, points in b.points.items() if points],
               "ON CONFLICT (day, program, issuer, bucket, kind) "

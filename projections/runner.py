@@ -79,6 +79,44 @@ def log_rows(store: EventStore, topics: frozenset[str] | None = None,
         position = page[-1].id + 1
 
 
+def bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
+          tail: str = "") -> None:
+    """`head` (an INSERT naming its columns) for every row in one statement on PostgreSQL
+    (unnest of one array per column: a batch touches a thousand cards or more, and a
+    statement per row costs ~20 us in the driver), executemany on SQLite (a C loop)."""
+    if not rows:
+        return
+    if session.dialect == "sqlite":
+        session.executemany(f"{head} VALUES ({', '.join('?' * len(types))}) {tail}", rows)
+        return
+    marks, columns = arrays(types, rows)
+    session.execute(f"{head} SELECT * FROM unnest({marks}) {tail}", columns)
+
+
+def arrays(types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """One array per column of `rows` for unnest (PostgreSQL): the placeholders and their
+    values. A column of integers, byte strings or plain text goes as one array literal joined
+    in C (`{1,2,3}`, `{"\\\\x00ff",...}`, `{"a","b"}`; the server parses it); a column whose text
+    holds a quote or a backslash goes as a list, which the driver dumps element by element
+    in Python (~0.5 us each: a batch has tens of thousands)."""
+    marks: list[str] = []
+    values: list[Any] = []
+    for kind, column in zip(types, zip(*rows, strict=True), strict=True):
+        if kind == "bigint":
+            values.append("{" + ",".join(map(str, column)) + "}")
+        elif kind == "bytea":
+            values.append('{"\\\\x' + '","\\\\x'.join(map(bytes.hex, column)) + '"}')
+        else:
+            joined = '","'.join(column)
+            if '\\' in joined or joined.count('"') != 2 * (len(column) - 1):
+                marks.append(f"%b::{kind}[]")
+                values.append(list(column))
+                continue
+            values.append('{"' + joined + '"}')
+        marks.append(f"%s::{kind}[]")
+    return ", ".join(marks), values
+
+
 class SharedLog:
     """The log as several runners in one process read it: a full batch (`limit` rows) read by
     one runner is kept for the others, which follow at the same positions, so the projector
