@@ -258,12 +258,51 @@ class ProjectionRunner:
             target = self.store.max_notification_id()
         if getattr(self.model, "overlap", False):
             return self._catch_up_overlapped(target, progress)
-        while self.position < target:
-            if self.step(target) == 0:
+        with self._lock:
+            try:
+                with concurrent.futures.ThreadPoolExecutor(
+                        1, thread_name_prefix=f"projection-{self.model.name}-read") as reader:
+                    self._position = self._stepped(reader, target, progress)
+            except BaseException:
+                self._position = -1
+                raise
+        return self._position
+
+    def _stepped(self, reader: concurrent.futures.ThreadPoolExecutor, target: int,
+                 progress: Callable[[int, int], None] | None) -> int:
+        """catch_up one batch after the other, as `step` applies them, with the next batch
+        of the log read meanwhile (a read needs nothing of the model); the position reached.
+        A batch lost to another runner drops what was read after it."""
+        position = self._read_position()
+        reading = (reader.submit(self._read, position + 1, self._rows(position, target))
+                   if position < target else None)
+        while reading is not None:
+            rows = reading.result()
+            reading = None
+            if not rows:
                 break
+            after = rows[-1].id
+            if after < target:
+                reading = reader.submit(self._read, after + 1, self._rows(after, target))
+            try:
+                prepared = self.model.prepare(self.store, rows)
+                applied = self._apply(position, after, prepared)
+            except PositionMoved:
+                applied = False
+            if not applied:
+                self.batches_lost += 1
+                if reading is not None:
+                    reading.cancel()
+                position = self._read_position()
+                reading = (reader.submit(self._read, position + 1,
+                                         self._rows(position, target))
+                           if position < target else None)
+                continue
+            self.batches_applied += 1
+            position = after
             if progress is not None:
-                progress(min(self.position, target), target)
-        return self.position
+                progress(min(position, target), target)
+        return position
 
     def _catch_up_overlapped(self, target: int,
                              progress: Callable[[int, int], None] | None) -> int:
