@@ -48,7 +48,7 @@ def _make_event_decoder() -> msgspec.msgpack.Decoder[Any]:
 _event_decoder = _make_event_decoder()
 # Every event type by its topic (the tag it is stored under, `topic_of`): a reader that needs
 # a few kinds of event passes the others over by the log row's topic, without decoding them.
-EVENT_TYPES: dict[str, type] = {t.__struct_config__.tag: t for t in _EVENT_TYPES}
+EVENT_TYPES: dict[str, type] = {str(t.__struct_config__.tag): t for t in _EVENT_TYPES}
 _card_decoder = msgspec.msgpack.Decoder(type=CardState)
 
 

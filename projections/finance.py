@@ -372,7 +372,7 @@ def _reader(event_type: type) -> tuple[Callable[[bytes], Any], type] | None:
     definition (every other registry event is passed over)."""
     if event_type in REGISTRY_EVENTS:
         return (decode_event, event_type) if event_type is ProgramDefined else None
-    fields = ("legs",) if "legs" in event_type.__struct_fields__ else ()  # type: ignore
+    fields: tuple[str, ...] = ("legs",) if "legs" in event_type.__struct_fields__ else ()  # type: ignore[attr-defined]
     fields += FIELDS.get(event_type, ())
     if not fields:
         return None
@@ -460,10 +460,10 @@ class FinanceModel:
                     self.cards[stream] = _card(number, issuer, currency, stream)
             wanted = sorted(lot_ids)
             for start in range(0, len(wanted), step):
-                chunk = wanted[start:start + step]
+                lots = wanted[start:start + step]
                 for lot_id, program, vests_at_us in session.query(
                         "SELECT lot_id, program, vests_at_us FROM proj_fin_lots "
-                        f"WHERE lot_id IN ({', '.join('?' * len(chunk))})", chunk):
+                        f"WHERE lot_id IN ({', '.join('?' * len(lots))})", lots):
                     self.lots[lot_id] = (program, int(vests_at_us))
             if programs:
                 found = {program: int(position) for program, position in session.query(

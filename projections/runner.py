@@ -40,7 +40,8 @@ from ledger.store import EventStore, LogRow, Session
 LOG_PARTITION = 0  # the log is one partition until it is split by card (roadmap, stage 5)
 # Rows per batch while more than a batch behind (a catch-up, a rebuild): the sums of a card or
 # a day are written once per batch, and a batch's fixed costs (its statements, its commit,
-# the model's look-ups) are paid a tenth as often. ~10 MB of rows in memory at a time.
+# the model's look-ups) are paid a tenth as often. ~10 MB of rows a batch (two at a time: the
+# next is read while one is worked; a SharedLog keeps up to four).
 CATCHUP_BATCH_ROWS = 20_000
 DDL_LOCK = 0x70726F6A  # PostgreSQL advisory lock taken while projections create their tables
 
@@ -80,7 +81,7 @@ def log_rows(store: EventStore, topics: frozenset[str] | None = None,
 
 
 def bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
-          tail: str = "") -> None:
+         tail: str = "") -> None:
     """`head` (an INSERT naming its columns) for every row in one statement on PostgreSQL
     (unnest of one array per column: a batch touches a thousand cards or more, and a
     statement per row costs ~20 us in the driver), executemany on SQLite (a C loop)."""

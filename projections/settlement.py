@@ -31,6 +31,7 @@ close (for the open period: now).
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -147,7 +148,7 @@ class SettlementModel:
         with store.session(commit=False) as session:
             found = session.query("SELECT max(period_id) FROM proj_settlement_periods")
             period = int(found[0][0] or 0) + 1
-            currencies.update(_currencies(session, unknown))
+            currencies.update(_card_currencies(session, unknown))
         registry = REGISTRY_ID.int
         sums: dict[Key, int] = defaultdict(int)
         bases: dict[CommissionKey, int] = defaultdict(int)
@@ -276,7 +277,14 @@ def _learn(agreements: Agreements, program_currency: dict[str, str],
         agreements.add(event.agreement)
 
 
-def _currencies(session: Session, stream_ids: set[int]) -> dict[int, str]:
+def _currencies(session: Session, stream_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The currencies of these cards, by stream id (projections/reconcile.py)."""
+    found = _card_currencies(session, {i.int for i in stream_ids})
+    return {uuid.UUID(int=i): currency for i, currency in found.items()}
+
+
+def _card_currencies(session: Session, stream_ids: set[int]) -> dict[int, str]:
+    """The currencies of these cards, by stream id as an int."""
     found: dict[int, str] = {}
     ids = sorted(stream_ids)
     for start in range(0, len(ids), limits.PROJECTION_STATES_PER_QUERY):
