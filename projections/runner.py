@@ -97,9 +97,9 @@ def bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Seque
 def arrays(types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
     """One array per column of `rows` for unnest (PostgreSQL): the placeholders and their
     values. A column of integers, byte strings or plain text goes as one array literal joined
-    in C (`{1,2,3}`, `{"\\\\x00ff",...}`, `{"a","b"}`; the server parses it); a column whose text
-    holds a quote or a backslash goes as a list, which the driver dumps element by element
-    in Python (~0.5 us each: a batch has tens of thousands)."""
+    in C (`{1,2,3}`, `{"\\\\x00ff",...}`, `{"a","b"}`; the server parses it); a column of another
+    type, or whose text holds a quote or a backslash, goes as a list, which the driver dumps
+    element by element in Python (~0.5 us each: a batch has tens of thousands)."""
     marks: list[str] = []
     values: list[Any] = []
     for kind, column in zip(types, zip(*rows, strict=True), strict=True):
@@ -107,13 +107,14 @@ def arrays(types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, li
             values.append("{" + ",".join(map(str, column)) + "}")
         elif kind == "bytea":
             values.append('{"\\\\x' + '","\\\\x'.join(map(bytes.hex, column)) + '"}')
-        else:
-            joined = '","'.join(column)
-            if '\\' in joined or joined.count('"') != 2 * (len(column) - 1):
-                marks.append(f"%b::{kind}[]")
-                values.append(list(column))
-                continue
+        elif kind == "text" and all(type(v) is str for v in column) and not (
+                '\\' in (joined := '","'.join(column))
+                or joined.count('"') != 2 * (len(column) - 1)):
             values.append('{"' + joined + '"}')
+        else:  # another type, or text to escape: element by element in the driver
+            marks.append(f"%b::{kind}[]")
+            values.append(list(column))
+            continue
         marks.append(f"%s::{kind}[]")
     return ", ".join(marks), values
 
