@@ -156,7 +156,9 @@ def _money_class(key: str) -> tuple[str, str, str]:
     return _CARD_KEYS.get(key) or account_class(key)
 
 
-def _card(number: str, issuer: str, currency: str, stream: Stream) -> Card:
+def _card(number: str, issuer: str, currency: str, stream: Stream | None = None) -> Card:
+    if stream is None:
+        stream = card_stream_id(number).int
     return [number, issuer, currency, f"card:{number}:available", f"card:{number}:held",
             _card_key(issuer, "available"), _card_key(issuer, "held"), _bytes(stream), 0, 0,
             None]
