@@ -34,7 +34,7 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 import psycopg.errors
 from eventsourcing import persistence as es
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -55,6 +55,7 @@ from ledger import limits
 from ledger.codec import REGISTRY_ID
 
 EVENTS_TABLE = "ledger_events"
+_new_row = tuple.__new__  # a NamedTuple from a row tuple, in C
 SNAPSHOTS_TABLE = "ledger_snapshots"
 KEYS_TABLE = "ledger_request_keys"
 
@@ -79,6 +80,18 @@ class Unavailable(StoreError):
 
 class ConfigError(StoreError):
     """A database URL that is malformed, unreachable or not initialised (exit status 2)."""
+
+
+class LogRow(NamedTuple):
+    """One row of the log as `EventStore.read_log` returns it: a Notification's fields by
+    name (a tuple: built in C, ~10x cheaper than the recorders' frozen dataclass, which a
+    projection catching up over millions of rows would build for every one)."""
+
+    originator_id: uuid.UUID
+    originator_version: int
+    topic: str
+    state: bytes
+    id: int  # the notification id: the row's position in the log
 
 
 class KeyRow(NamedTuple):
@@ -368,9 +381,9 @@ class EventStore(abc.ABC):
         return int(rows[0][0]) if rows else 0
 
     @abc.abstractmethod
-    def _read_log(self, start: int, limit: int) -> Sequence[Notification]: ...
+    def _read_log(self, start: int, limit: int) -> Sequence[LogRow]: ...
 
-    def read_log(self, start: int, limit: int) -> Sequence[Notification]:
+    def read_log(self, start: int, limit: int) -> Sequence[LogRow]:
         """The log in its global order, from notification id `start` (inclusive)."""
         try:
             return self._read_log(start, limit)
@@ -649,6 +662,9 @@ class PostgresStore(EventStore):
         self._watch: LogWatch | None = None
         self.snapshots = PostgresAggregateRecorder(self.datastore,
                                                    events_table_name=SNAPSHOTS_TABLE)
+        self._log_sql = SQL(f"SELECT originator_id, originator_version, topic, state, "
+                            f"notification_id FROM {EVENTS_TABLE} WHERE notification_id >= %s "
+                            "ORDER BY notification_id LIMIT %s")
         self._changes_sql = SQL(
             "SELECT notification_id, originator_id, originator_version, "
             f"CASE WHEN originator_id = %s THEN state END AS state FROM {EVENTS_TABLE} "
@@ -759,9 +775,13 @@ class PostgresStore(EventStore):
     def _max_notification_id(self) -> int:
         return self.events.max_notification_id.__wrapped__(self.events) or 0  # type: ignore[attr-defined]
 
-    def _read_log(self, start: int, limit: int) -> Sequence[Notification]:
-        return self.events.select_notifications.__wrapped__(  # type: ignore[attr-defined]
-            self.events, start, limit)
+    def _read_log(self, start: int, limit: int) -> Sequence[LogRow]:
+        # Binary rows as plain tuples (the recorders' select_notifications reads text, builds
+        # a dict and a frozen dataclass per row: ~7x the cost of the read itself).
+        with (self.datastore.get_connection() as conn,
+              conn.cursor(row_factory=tuple_row, binary=True) as c):
+            c.execute(self._log_sql, (start, limit), prepare=True)
+            return [_new_row(LogRow, row) for row in c.fetchall()]
 
     @contextlib.contextmanager
     def _session(self, commit: bool) -> Iterator[Session]:
@@ -1008,8 +1028,12 @@ class SQLiteStore(EventStore):
     def _max_notification_id(self) -> int:
         return self.events.max_notification_id() or 0
 
-    def _read_log(self, start: int, limit: int) -> Sequence[Notification]:
-        return self.events.select_notifications(start, limit)
+    def _read_log(self, start: int, limit: int) -> Sequence[LogRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_id, originator_version, topic, state, rowid FROM "
+                      f"{EVENTS_TABLE} WHERE rowid >= ? ORDER BY rowid LIMIT ?", (start, limit))
+            rows = c.fetchall()
+        return [LogRow(uuid.UUID(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     @contextlib.contextmanager
     def _session(self, commit: bool) -> Iterator[Session]:

@@ -60,17 +60,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import Notification
-
 from domain.cards import events as ev
 from domain.liability import days, reports
 from domain.liability.reports import ProgramValue
 from domain.points.program import ALLIANCE
-from domain.registry.events import ProgramDefined
+from domain.registry.events import REGISTRY_EVENTS, ProgramDefined
 from ledger import limits
-from ledger.codec import REGISTRY_ID, card_stream_id, decode_event
-from ledger.store import EventStore, Session
-from projections.runner import ProjectionRunner, SharedLog
+from ledger.codec import EVENT_TYPES, REGISTRY_ID, card_stream_id, decode_event, lean_decoder
+from ledger.store import EventStore, LogRow, Session
+from projections.runner import ProjectionRunner, SharedLog, arrays, bulk
 
 NAME = "finance"
 TABLES = ("proj_fin_cards", "proj_fin_card_points", "proj_fin_lots", "proj_fin_programs",
@@ -96,8 +94,8 @@ KINDS: dict[type, str] = {
 }  # AuthorizationReleased: "HOLD_" + its reason
 
 
-def _tag(event: Any) -> str:
-    return type(event).__struct_config__.tag  # type: ignore[no-any-return]
+def _tag(event_type: Any) -> str:
+    return event_type.__struct_config__.tag  # type: ignore[no-any-return]
 
 
 _parsed: dict[str, tuple[str, str, str]] = {}
@@ -125,9 +123,12 @@ def account_class(account: str) -> tuple[str, str, str]:
     return found
 
 
-# A card in memory: (number, issuer, currency, its available account, its held account, and
-# the (currency, class, entity, counterparty) of each in proj_fin_money).
-Card = tuple[str, str, str, str, str, tuple[str, str, str, str], tuple[str, str, str, str]]
+# A card in memory: [number, issuer, currency, its available account, its held account, the
+# key of each in a batch's money sums (`_card_key`), its row key, and what the batch being
+# prepared moved on each account, and that batch] (a list: the sums are added in place, with
+# no dictionary lookup per leg).
+Card = list[Any]
+AVAILABLE, HELD, MARK = 8, 9, 10  # the batch's sums and the batch, in a Card
 Lot = tuple[str, int]  # (program, vests_at_us)
 Stream = int  # a stream id as its 128-bit integer: hashed in C, unlike uuid.UUID
 
@@ -135,9 +136,37 @@ Stream = int  # a stream id as its 128-bit integer: hashed in C, unlike uuid.UUI
 _CARD_SIDES = (":available", ":held")
 
 
-def _card(number: str, issuer: str, currency: str) -> Card:
-    return (number, issuer, currency, f"card:{number}:available", f"card:{number}:held",
-            (currency, "card_available", issuer, ""), (currency, "card_held", issuer, ""))
+# A batch sums money per (day, kind, currency) and then per key: the account itself for an
+# account that is not a card's, or for every card of an issuer one key per side, made once
+# (one string object, so its hash is computed once: a tuple's is computed at every lookup).
+# The keys start with a NUL, which no account does.
+_CARD_KEYS: dict[str, tuple[str, str, str]] = {}  # key -> (class, entity, counterparty)
+_card_keys: dict[tuple[str, str], str] = {}
+
+
+def _card_key(issuer: str, side: str) -> str:
+    key = _card_keys.get((issuer, side))
+    if key is None:
+        key = _card_keys[(issuer, side)] = f"\0{side}\0{issuer}"
+        _CARD_KEYS[key] = (f"card_{side}", issuer, "")
+    return key
+
+
+def _money_class(key: str) -> tuple[str, str, str]:
+    return _CARD_KEYS.get(key) or account_class(key)
+
+
+def _card(number: str, issuer: str, currency: str, stream: Stream | None = None) -> Card:
+    if stream is None:
+        stream = card_stream_id(number).int
+    return [number, issuer, currency, f"card:{number}:available", f"card:{number}:held",
+            _card_key(issuer, "available"), _card_key(issuer, "held"), _bytes(stream), 0, 0,
+            None]
+
+
+def _day(at_us: int, names: dict[int, str] = days.names) -> str:
+    """days.day_of, from its memo when the day has been named (a batch spans a few days)."""
+    return names.get(at_us // days.DAY_US) or days.day_of(at_us)
 
 
 def _bytes(stream: Stream) -> bytes:
@@ -149,14 +178,15 @@ class Batch:
 
     def __init__(self, model: FinanceModel) -> None:
         self.model = model
-        # (day, kind, (currency, account class, entity, counterparty)) -> sum
-        self.money: dict[tuple[str, str, tuple[str, str, str, str]], int] = defaultdict(int)
+        # (day, kind, currency) -> {an account, or a card key (_card_key): sum}
+        self.money: dict[tuple[str, str, str], defaultdict[str, int]] = {}
         self.points: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
         self.touched: set[Stream] = set()  # cards whose row this batch changes
         self.new: set[Stream] = set()  # of those, cards whose row may not be there yet
         self.identities: dict[Stream, tuple[str, str, str]] = {}  # new: number, issuer, cur
-        self.available: dict[Stream, int] = defaultdict(int)
-        self.held: dict[Stream, int] = defaultdict(int)
+        self.available: dict[Stream, int] = {}  # new: the sums of the batch
+        self.held: dict[Stream, int] = {}
+        self.changed: list[tuple[bytes, int, int]] = []  # the others: row key, sums
         self.card_points: dict[tuple[Stream, str], list[int]] = {}
         self.lots: list[tuple[Any, ...]] = []
         self.pending: dict[str, int] = defaultdict(int)
@@ -180,10 +210,10 @@ class Batch:
         pending = at_us < vests_at_us
         self.lots.append((lot_id, _bytes(stream), program, vests_at_us,
                           amount if pending else 0))
-        day = days.day_of(at_us)
+        day = _day(at_us)
         if pending:
             self.points[(day, program, issuer, "PENDING", kind)] += amount
-            vest_day = days.day_of(vests_at_us)
+            vest_day = _day(vests_at_us)
             self.points[(vest_day, program, issuer, "PENDING", "VESTING")] -= amount
             self.points[(vest_day, program, issuer, "VESTED", "VESTING")] += amount
         else:
@@ -205,10 +235,10 @@ class Batch:
         """Points into (+) or out of (-) a lot: pending until the lot vests, vested after."""
         program, vests_at_us = self.lot(lot_id, owner)
         self.purse(stream, program)[0] += points
-        day = days.day_of(at_us)
+        day = _day(at_us)
         if at_us < vests_at_us:
             self.points[(day, program, issuer, "PENDING", kind)] += points
-            vest_day = days.day_of(vests_at_us)  # what vests then changes by as much
+            vest_day = _day(vests_at_us)  # what vests then changes by as much
             self.points[(vest_day, program, issuer, "PENDING", "VESTING")] -= points
             self.points[(vest_day, program, issuer, "VESTED", "VESTING")] += points
             self.pending[lot_id] += points
@@ -218,7 +248,7 @@ class Batch:
     def debt(self, stream: Stream, issuer: str, program: str, points: int, at_us: int,
              kind: str) -> None:
         self.purse(stream, program)[1] += points
-        self.points[(days.day_of(at_us), program, issuer, "DEBT", kind)] += points
+        self.points[(_day(at_us), program, issuer, "DEBT", kind)] += points
 
 
 # ---------------------------------------------------------------------- points movements
@@ -245,7 +275,7 @@ def _return(b: Batch, stream: Stream, card: Card, program: str | None,
     for lot_id, points in e.points_clawed:
         b.take(stream, issuer, lot_id, -points, at, "CLAWED_BACK", program)
     if e.points_written_off:
-        b.points[(days.day_of(at), program or "", issuer, "WRITTEN_OFF", "RETURN")] += (
+        b.points[(_day(at), program or "", issuer, "WRITTEN_OFF", "RETURN")] += (
             e.points_written_off)
     if e.points_debt_added:
         b.debt(stream, issuer, program or "", e.points_debt_added, at, "DEBT_ADDED")
@@ -297,33 +327,64 @@ _POINTS: dict[type, Callable[..., None]] = {
 }
 
 
-def _lot_ids(event: Any) -> list[str]:
-    """The existing lots an event takes from or gives back to (to look up their program)."""
-    if isinstance(event, ev.PurchaseMade):
+def _lot_ids(kind_of: type, event: Any) -> list[str]:
+    """The existing lots an event (of type `kind_of`) takes from or gives back to (to look up
+    their program)."""
+    if kind_of is ev.PurchaseMade:
         return [lot_id for lot_id, _ in event.redeemed]
-    if isinstance(event, ev.PurchaseReturned):
+    if kind_of is ev.PurchaseReturned:
         return [lot_id for lot_id, _ in (*event.points_restored, *event.points_clawed)]
-    if isinstance(event, ev.PointsExpired):
+    if kind_of is ev.PointsExpired:
         return [event.lot_id]
-    if isinstance(event, ev.CardIssuedAsReplacement) and event.carried is not None:
+    if kind_of is ev.CardIssuedAsReplacement and event.carried is not None:
         return [lot.lot_id for lot in event.carried.lots if lot.remaining]
     return [lot_id for lot_id, _ in getattr(event, "taken", ())]
 
 
-def _bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
-          tail: str = "") -> None:
-    """`head` (an INSERT naming its columns) for every row in one statement on PostgreSQL
-    (unnest of one array per column: a batch touches a thousand cards or more, and a
-    statement per row costs ~20 us in the driver), executemany on SQLite (a C loop)."""
-    if not rows:
-        return
-    if session.dialect == "sqlite":
-        session.executemany(f"{head} VALUES ({', '.join('?' * len(types))}) {tail}", rows)
-        return
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    # %b: the arrays go in binary (the text format escapes every element with a regex).
-    session.execute(f"{head} SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)}) "
-                    f"{tail}", columns)
+def _money_rows(money: dict[tuple[str, str, str], defaultdict[str, int]],
+                ) -> dict[tuple[str, str, tuple[str, str, str], str], int]:
+    """A batch's money sums per row of proj_fin_money: (day, currency, (class, entity,
+    counterparty), kind) -> amount."""
+    rows: dict[tuple[str, str, tuple[str, str, str], str], int] = defaultdict(int)
+    for (day, kind, currency), sums in money.items():
+        for key, amount in sums.items():
+            rows[(day, currency, _money_class(key), kind)] += amount
+    return rows
+
+
+# The fields of each kind of event the model reads besides `meta` and `legs` (what its points
+# handlers, _lot_ids and the loop in FinanceModel._prepare use): events are decoded with
+# these only (ledger.codec.lean_decoder). A handler that reads another field needs it here.
+FIELDS: dict[type, tuple[str, ...]] = {
+    ev.CardIssued: ("card_number", "issuing_partner_id", "currency"),
+    ev.CardIssuedAsReplacement: ("card_number", "issuing_partner_id", "currency", "replaces",
+                                 "carried"),
+    ev.AuthorizationReleased: ("reason",),
+    ev.PurchaseMade: ("redeemed", "lot", "debt_settled"),
+    ev.PurchaseReturned: ("points_restored", "points_clawed", "points_written_off",
+                          "points_debt_added"),
+    ev.PointsExpired: ("lot_id", "amount"),
+    ev.PointsExchanged: ("taken", "lot"),
+}
+
+
+def _reader(event_type: type) -> tuple[Callable[[bytes], Any], type] | None:
+    """How the model decodes events of this type (and the type, to dispatch on), or None
+    when it has no use for them: it reads a card's legs, points and issue, and a program's
+    definition (every other registry event is passed over)."""
+    if event_type in REGISTRY_EVENTS:
+        return (decode_event, event_type) if event_type is ProgramDefined else None
+    fields: tuple[str, ...] = ("legs",) if "legs" in event_type.__struct_fields__ else ()  # type: ignore[attr-defined]
+    fields += FIELDS.get(event_type, ())
+    if not fields:
+        return None
+    return lean_decoder(event_type, fields), event_type
+
+
+# topic -> (decoder, event type) or None (passed over without decoding); a topic the codec does
+# not know is decoded whole, and fails there as it would have.
+_READERS = {topic: _reader(t) for topic, t in EVENT_TYPES.items()}
+_UNKNOWN = (decode_event, type(None))
 
 
 class FinanceModel:
@@ -374,9 +435,21 @@ class FinanceModel:
 
     # ------------------------------------------------------------------ prepare
 
+    def _enter(self, stream: Stream, number: str, issuer: str, currency: str,
+               b: Batch) -> Card:
+        """A card into the cache (issued, or named by a replacement's legs), with what the
+        batch has summed on it so far if it was there."""
+        known = self.cards.get(stream)
+        card = self.cards[stream] = _card(number, issuer, currency, stream)
+        if known is not None and known[MARK] is b:
+            card[AVAILABLE], card[HELD], card[MARK] = known[AVAILABLE], known[HELD], b
+        return card
+
     def _look_up(self, store: EventStore, streams: set[Stream], lot_ids: set[str],
-                 ) -> dict[str, int]:
-        """Fill the caches for `streams` and `lot_ids`; every program's first position."""
+                 programs: bool = True) -> dict[str, int]:
+        """Fill the caches for `streams` and `lot_ids`; every program's first position
+        (with `programs`)."""
+        found: dict[str, int] = {}
         with store.session(commit=False) as session:
             step = limits.PROJECTION_STATES_PER_QUERY
             ids = sorted(streams)
@@ -385,22 +458,23 @@ class FinanceModel:
                 for stream_id, number, issuer, currency in session.query(
                         "SELECT stream_id, card_number, issuer, currency FROM proj_fin_cards "
                         f"WHERE stream_id IN ({', '.join('?' * len(chunk))})", chunk):
-                    self.cards[int.from_bytes(bytes(stream_id), "big")] = _card(
-                        number, issuer, currency)
+                    stream = int.from_bytes(bytes(stream_id), "big")
+                    self.cards[stream] = _card(number, issuer, currency, stream)
             wanted = sorted(lot_ids)
             for start in range(0, len(wanted), step):
-                chunk = wanted[start:start + step]
+                lots = wanted[start:start + step]
                 for lot_id, program, vests_at_us in session.query(
                         "SELECT lot_id, program, vests_at_us FROM proj_fin_lots "
-                        f"WHERE lot_id IN ({', '.join('?' * len(chunk))})", chunk):
+                        f"WHERE lot_id IN ({', '.join('?' * len(lots))})", lots):
                     self.lots[lot_id] = (program, int(vests_at_us))
-            found = {program: int(position) for program, position in session.query(
-                "SELECT program, min(position) FROM proj_fin_programs GROUP BY program")}
+            if programs:
+                found = {program: int(position) for program, position in session.query(
+                    "SELECT program, min(position) FROM proj_fin_programs GROUP BY program")}
         for program, position in self.programs.items():  # the batch before may be unwritten
             found[program] = min(position, found.get(program, position))
         return found
 
-    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Batch:
+    def prepare(self, store: EventStore, rows: Sequence[LogRow]) -> Batch:
         # A batch makes ~10 objects per row that all live until its end: the cyclic
         # collector would walk them again and again (measured: decoding runs at half speed
         # with it on). Nothing here makes a cycle, so it is off for the batch.
@@ -412,90 +486,124 @@ class FinanceModel:
             if collecting:
                 gc.enable()
 
-    def _prepare(self, store: EventStore, rows: Sequence[Notification]) -> Batch:
-        # The hot loop of a catch-up: ints for stream ids, locals for the dictionaries, the
-        # card's own accounts compared as whole strings (parsed only when another card's).
-        cards, lots = self.cards, self.lots
+    def _prepare(self, store: EventStore, rows: Sequence[LogRow]) -> Batch:
+        # The hot loop of a catch-up, one pass: each row is decoded and summed at once (its
+        # objects are still in the CPU's cache, and freed before the next); rows of topics
+        # the model has no use for are never decoded; a card's own accounts are compared as
+        # whole strings and summed in place in its cache entry, and under one key per issuer
+        # in the money sums of the event's (day, kind, currency). Points movements, which
+        # may need lots looked up, are applied after the pass, in log order.
+        cards = self.cards
         registry = REGISTRY_ID.int
-        decode = decode_event
-        decoded = [(row.originator_id.int, decode(row.state)) for row in rows]
-        streams = {stream for stream, _ in decoded if stream not in cards}
+        streams = {row.originator_id.int for row in rows}
+        streams.difference_update(cards.keys())
         streams.discard(registry)
-        lot_ids = {lot_id for _, event in decoded if type(event) in _POINTS
-                   for lot_id in _lot_ids(event) if lot_id not in lots}
         # Every program's first definition: from then on its owner's cards earn in it.
-        first = self._look_up(store, streams, lot_ids)
+        first = self._look_up(store, streams, set())
         b = Batch(self)
-        money, available, held, new = b.money, b.available, b.held, b.new
-        kinds, points_handlers, parse = KINDS, _POINTS, account_class
-        tails: dict[str, dict[str, tuple[str, str, str, str]]] = {}  # currency -> account -> tail
+        money, new = b.money, b.new
+        touched: list[Stream] = []  # cards whose sums this batch adds to
+        points: list[tuple[int, Stream, Card, type, Any]] = []
+        readers, unknown = _READERS, _UNKNOWN
+        kinds, points_handlers = KINDS, _POINTS
         day_names, day_us = days.names, days.DAY_US
         issued = (ev.CardIssued, ev.CardIssuedAsReplacement)
-        for (stream, event), row in zip(decoded, rows, strict=True):
-            at = event.meta.recorded_at_us
+        for row in rows:
+            reader = readers.get(row.topic, unknown)
+            if reader is None:
+                continue
+            decode, kind_of = reader
+            event = decode(row.state)
+            stream = row.originator_id.int
             if stream == registry:
-                if isinstance(event, ProgramDefined):
+                if kind_of is ProgramDefined:
                     p = event.program
                     first.setdefault(p.owner, row.id)
                     self.programs.setdefault(p.owner, first[p.owner])
-                    b.programs.append((p.owner, row.id, at, p.currency, p.point_value_micros))
+                    b.programs.append((p.owner, row.id, event.meta.recorded_at_us, p.currency,
+                                       p.point_value_micros))
                 continue
-            kind_of = type(event)
             if kind_of in issued:
-                cards[stream] = _card(event.card_number, event.issuing_partner_id,  # type: ignore
-                                      event.currency)  # type: ignore[union-attr]
+                card = self._enter(stream, event.card_number,  # type: ignore[union-attr]
+                                   event.issuing_partner_id, event.currency, b)  # type: ignore
                 new.add(stream)
-            card = cards[stream]
+            else:
+                card = cards[stream]
             legs = getattr(event, "legs", None)
             if legs:
+                if card[MARK] is not b:
+                    card[MARK] = b
+                    touched.append(stream)
                 kind = kinds.get(kind_of)
                 if kind is None:
                     kind = ("HOLD_" + event.reason if kind_of is ev.AuthorizationReleased
-                            else _tag(event))  # type: ignore[union-attr]
+                            else _tag(kind_of))
+                at = event.meta.recorded_at_us
                 day = day_names.get(at // day_us) or days.day_of(at)
-                _, issuer, currency, own_available, own_held, available_tail, held_tail = card
-                for leg in legs:
-                    account, amount = leg.account, leg.amount_minor
+                currency, own_available, own_held = card[2], card[3], card[4]
+                sums = money.get((day, kind, currency))
+                if sums is None:
+                    sums = money[(day, kind, currency)] = defaultdict(int)
+                for account, amount in legs:
                     if account == own_available:
-                        available[stream] += amount
-                        money[(day, kind, available_tail)] += amount
+                        card[AVAILABLE] += amount
+                        sums[card[5]] += amount
                     elif account == own_held:
-                        held[stream] += amount
-                        money[(day, kind, held_tail)] += amount
+                        card[HELD] += amount
+                        sums[card[6]] += amount
                     elif account.startswith("card:") and account.endswith(_CARD_SIDES):
                         # the replacement's side of a CardReplaced
                         number, _, side = account[5:].rpartition(":")
                         other = card_stream_id(number).int
-                        cards[other] = replacement = _card(number, issuer, currency)
+                        replacement = self._enter(other, number, card[1], currency, b)
                         new.add(other)
+                        if replacement[MARK] is not b:
+                            replacement[MARK] = b
+                            touched.append(other)
                         held_side = side == "held"
-                        (held if held_side else available)[other] += amount
-                        money[(day, kind, replacement[6 if held_side else 5])] += amount
+                        replacement[HELD if held_side else AVAILABLE] += amount
+                        sums[replacement[6 if held_side else 5]] += amount
                     else:
-                        known = tails.get(currency)
-                        if known is None:
-                            known = tails[currency] = {}
-                        tail = known.get(account)
-                        if tail is None:
-                            tail = known[account] = (currency, *parse(account))
-                        money[(day, kind, tail)] += amount
-            handler = points_handlers.get(kind_of)
-            if handler is not None:
-                issuer = card[1]
-                owner = issuer if first.get(issuer, row.id) < row.id else (
-                    ALLIANCE if first.get(ALLIANCE, row.id) < row.id else None)
-                handler(b, stream, card, owner, event, at)
-        b.touched = new | available.keys() | held.keys()
+                        sums[account] += amount
+            if kind_of in points_handlers:
+                points.append((row.id, stream, card, kind_of, event))
+        if points:
+            self._points(store, b, points, first)
+        available, held, changed = b.available, b.held, b.changed
+        for stream in touched:
+            card = cards[stream]
+            if stream in new:
+                available[stream], held[stream] = card[AVAILABLE], card[HELD]
+            else:
+                changed.append((card[7], card[AVAILABLE], card[HELD]))
+            card[AVAILABLE] = card[HELD] = 0
+        b.touched = new.union(touched)
         # The rows of cards new to the table, named now: the memory below may be let go
         # while this batch is written.
-        b.identities = {s: cards[s][:3] for s in new}
+        b.identities = {s: tuple(cards[s][:3]) for s in new}
         if len(cards) > CARDS_KEPT:  # keep this batch's: the next may need them before
-            keep = b.touched | {stream for stream, _ in decoded}  # this one is written
+            keep = b.touched | {row.originator_id.int for row in rows}  # it is written
             self.cards = {s: c for s, c in cards.items() if s in keep}
+        return b
+
+    def _points(self, store: EventStore, b: Batch,
+                moves: list[tuple[int, Stream, Card, type, Any]], first: dict[str, int]) -> None:
+        """The batch's points movements in log order, once the lots they take from are
+        known (looked up when not in memory)."""
+        lots = self.lots
+        lot_ids = {lot_id for _, _, _, kind_of, event in moves
+                   for lot_id in _lot_ids(kind_of, event) if lot_id not in lots}
+        if lot_ids:
+            self._look_up(store, set(), lot_ids, programs=False)
+        handlers = _POINTS
+        for row_id, stream, card, kind_of, event in moves:
+            issuer = card[1]
+            owner = issuer if first.get(issuer, row_id) < row_id else (
+                ALLIANCE if first.get(ALLIANCE, row_id) < row_id else None)
+            handlers[kind_of](b, stream, card, owner, event, event.meta.recorded_at_us)
         if len(lots) > LOTS_KEPT:
             keep_lots = {row[0] for row in b.lots} | lot_ids
             self.lots = {k: v for k, v in lots.items() if k in keep_lots}
-        return b
 
     # ------------------------------------------------------------------ write
 
@@ -503,7 +611,7 @@ class FinanceModel:
         identities, available, held = b.identities, b.available, b.held
         # Cards issued before this batch have their row: an UPDATE joined on the key (about
         # a third cheaper on PostgreSQL than INSERT ... ON CONFLICT for a thousand rows).
-        _bulk(session, "INSERT INTO proj_fin_cards (stream_id, card_number, issuer, currency, "
+        bulk(session, "INSERT INTO proj_fin_cards (stream_id, card_number, issuer, currency, "
               "available_minor, held_minor)", ("bytea", "text", "text", "text", "bigint",
                                                "bigint"),
               [(_bytes(s), *identities[s], available.get(s, 0), held.get(s, 0))
@@ -511,26 +619,25 @@ class FinanceModel:
               "ON CONFLICT (stream_id) DO UPDATE SET available_minor = "
               "proj_fin_cards.available_minor + excluded.available_minor, held_minor = "
               "proj_fin_cards.held_minor + excluded.held_minor")
-        changed = [(_bytes(s), available.get(s, 0), held.get(s, 0)) for s in b.touched
-                   if s not in b.new]
+        changed = b.changed
         if session.dialect == "sqlite":
             session.executemany("UPDATE proj_fin_cards SET available_minor = available_minor "
                                 "+ ?, held_minor = held_minor + ? WHERE stream_id = ?",
                                 [(a, h, s) for s, a, h in changed])
         elif changed:
+            marks, columns = arrays(("bytea", "bigint", "bigint"), changed)
             session.execute(
                 "UPDATE proj_fin_cards AS c SET available_minor = c.available_minor + u.a, "
-                "held_minor = c.held_minor + u.h FROM unnest(%b::bytea[], %b::bigint[], "
-                "%b::bigint[]) AS u(s, a, h) WHERE c.stream_id = u.s",
-                [list(column) for column in zip(*changed, strict=True)])
-        _bulk(session, "INSERT INTO proj_fin_card_points (stream_id, program, points, debt)",
+                f"held_minor = c.held_minor + u.h FROM unnest({marks}) AS u(s, a, h) "
+                "WHERE c.stream_id = u.s", columns)
+        bulk(session, "INSERT INTO proj_fin_card_points (stream_id, program, points, debt)",
               ("bytea", "text", "bigint", "bigint"),
               [(_bytes(stream), program, p, d) for (stream, program), (p, d)
                in b.card_points.items()],
               "ON CONFLICT (stream_id, program) DO UPDATE SET "
               "points = proj_fin_card_points.points + excluded.points, "
               "debt = proj_fin_card_points.debt + excluded.debt")
-        _bulk(session, "INSERT INTO proj_fin_lots (lot_id, stream_id, program, vests_at_us, "
+        bulk(session, "INSERT INTO proj_fin_lots (lot_id, stream_id, program, vests_at_us, "
               "pending)", ("text", "bytea", "text", "bigint", "bigint"), b.lots)
         session.executemany("UPDATE proj_fin_lots SET pending = pending + ? WHERE lot_id = ?",
                             [(p, lot_id) for lot_id, p in b.pending.items() if p])
@@ -541,14 +648,14 @@ class FinanceModel:
         session.executemany(
             "INSERT INTO proj_fin_programs (program, position, valid_from_us, currency, "
             "point_value_micros) VALUES (?, ?, ?, ?, ?)", b.programs)
-        _bulk(session, "INSERT INTO proj_fin_money (day, currency, account, entity, "
+        bulk(session, "INSERT INTO proj_fin_money (day, currency, account, entity, "
               "counterparty, kind, amount_minor)",
               ("text", "text", "text", "text", "text", "text", "bigint"),
-              [(day, *tail, kind, amount) for (day, kind, tail), amount in b.money.items()
-               if amount],
+              [(day, currency, *tail, kind, amount) for (day, currency, tail, kind), amount
+               in _money_rows(b.money).items() if amount],
               "ON CONFLICT (day, currency, account, entity, counterparty, kind) DO UPDATE SET "
               "amount_minor = proj_fin_money.amount_minor + excluded.amount_minor")
-        _bulk(session, "INSERT INTO proj_fin_points (day, program, issuer, bucket, kind, "
+        bulk(session, "INSERT INTO proj_fin_points (day, program, issuer, bucket, kind, "
               "points)", ("text", "text", "text", "text", "text", "bigint"),
               [(*key, points) for key, points in b.points.items() if points],
               "ON CONFLICT (day, program, issuer, bucket, kind) "

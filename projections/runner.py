@@ -7,10 +7,12 @@ and rebuildable on either store.
   split by card (roadmap stage 5) each partition gets its own row and the runner one loop per
   partition, with no change to the read models.
 - A batch: the runner reads up to `PROJECTION_BATCH_ROWS` log rows after the position (no
-  transaction held), lets the read model work out its rows (it may read its own tables), then
-  opens ONE short transaction that first moves the position from the value it read to the
-  batch's last id (`UPDATE ... WHERE position = old`) and then writes the rows. If the update
-  finds another position (another process or runner applied the batch first), the transaction
+  transaction held; `CATCHUP_BATCH_ROWS` while it is more than a batch behind its target, so
+  a catch-up or rebuild writes each card's sums once per 20,000 rows, not per 2,000), lets
+  the read model work out its rows (it may read its own tables), then opens ONE short
+  transaction that first moves the position from the value it read to the batch's last id
+  (`UPDATE ... WHERE position = old`) and then writes the rows. If the update finds another
+  position (another process or runner applied the batch first), the transaction
   is rolled back and the runner reads again from the new position. So rows and position never
   disagree, a crash at any point leaves the previous batch's state, and nothing is applied
   twice. Python work happens outside the transaction (PostgreSQL's idle-in-transaction
@@ -32,12 +34,15 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Notification
-
 from ledger import limits
-from ledger.store import EventStore, Session
+from ledger.store import EventStore, LogRow, Session
 
 LOG_PARTITION = 0  # the log is one partition until it is split by card (roadmap, stage 5)
+# Rows per batch while more than a batch behind (a catch-up, a rebuild): the sums of a card or
+# a day are written once per batch, and a batch's fixed costs (its statements, its commit,
+# the model's look-ups) are paid a tenth as often. ~10 MB of rows a batch (two at a time: the
+# next is read while one is worked; a SharedLog keeps up to four).
+CATCHUP_BATCH_ROWS = 20_000
 DDL_LOCK = 0x70726F6A  # PostgreSQL advisory lock taken while projections create their tables
 
 POSITIONS_DDL = ("CREATE TABLE IF NOT EXISTS projection_positions (name TEXT NOT NULL, "
@@ -56,7 +61,7 @@ class ReadModel(Protocol):
 
     def drop(self, session: Session) -> None: ...
 
-    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Any:
+    def prepare(self, store: EventStore, rows: Sequence[LogRow]) -> Any:
         """May raise PositionMoved when what it reads of its tables is already past `rows`
         (another runner committed since the position was read)."""
 
@@ -64,7 +69,7 @@ class ReadModel(Protocol):
 
 
 def log_rows(store: EventStore, topics: frozenset[str] | None = None,
-             page_rows: int = 10_000) -> Iterator[Notification]:
+             page_rows: int = 10_000) -> Iterator[LogRow]:
     """The whole log in its order, a page at a time (for reports that scan it once rather than
     keep a read model); only the rows of `topics` when given."""
     position = 1
@@ -73,6 +78,45 @@ def log_rows(store: EventStore, topics: frozenset[str] | None = None,
             if topics is None or row.topic in topics:
                 yield row
         position = page[-1].id + 1
+
+
+def bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
+         tail: str = "") -> None:
+    """`head` (an INSERT naming its columns) for every row in one statement on PostgreSQL
+    (unnest of one array per column: a batch touches a thousand cards or more, and a
+    statement per row costs ~20 us in the driver), executemany on SQLite (a C loop)."""
+    if not rows:
+        return
+    if session.dialect == "sqlite":
+        session.executemany(f"{head} VALUES ({', '.join('?' * len(types))}) {tail}", rows)
+        return
+    marks, columns = arrays(types, rows)
+    session.execute(f"{head} SELECT * FROM unnest({marks}) {tail}", columns)
+
+
+def arrays(types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """One array per column of `rows` for unnest (PostgreSQL): the placeholders and their
+    values. A column of integers, byte strings or plain text goes as one array literal joined
+    in C (`{1,2,3}`, `{"\\\\x00ff",...}`, `{"a","b"}`; the server parses it); a column of another
+    type, or whose text holds a quote or a backslash, goes as a list, which the driver dumps
+    element by element in Python (~0.5 us each: a batch has tens of thousands)."""
+    marks: list[str] = []
+    values: list[Any] = []
+    for kind, column in zip(types, zip(*rows, strict=True), strict=True):
+        if kind == "bigint":
+            values.append("{" + ",".join(map(str, column)) + "}")
+        elif kind == "bytea":
+            values.append('{"\\\\x' + '","\\\\x'.join(map(bytes.hex, column)) + '"}')
+        elif kind == "text" and all(type(v) is str for v in column) and not (
+                '\\' in (joined := '","'.join(column))
+                or joined.count('"') != 2 * (len(column) - 1)):
+            values.append('{"' + joined + '"}')
+        else:  # another type, or text to escape: element by element in the driver
+            marks.append(f"%b::{kind}[]")
+            values.append(list(column))
+            continue
+        marks.append(f"%s::{kind}[]")
+    return ", ".join(marks), values
 
 
 class SharedLog:
@@ -86,10 +130,10 @@ class SharedLog:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._batches: dict[tuple[int, int], Sequence[Notification]] = {}
+        self._batches: dict[tuple[int, int], Sequence[LogRow]] = {}
         self.reads = 0  # database reads (tests and measurements)
 
-    def read_log(self, start: int, limit: int) -> Sequence[Notification]:
+    def read_log(self, start: int, limit: int) -> Sequence[LogRow]:
         with self._lock:
             kept = self._batches.get((start, limit))
         if kept is not None:
@@ -114,12 +158,15 @@ class ProjectionRunner:
     thread; several processes may run it on one database (the position decides)."""
 
     def __init__(self, store: EventStore, model: ReadModel,
-                 batch_rows: int = limits.PROJECTION_BATCH_ROWS,
-                 log: SharedLog | None = None) -> None:
+                 batch_rows: int | None = None,
+                 log: SharedLog | None = None, catchup_rows: int | None = None) -> None:
         self.store = store
         self.log = log or store  # where batches are read: the store, or a SharedLog
         self.model = model
-        self.batch_rows = batch_rows
+        self.batch_rows = batch_rows or limits.PROJECTION_BATCH_ROWS
+        # Batches while far behind: CATCHUP_BATCH_ROWS unless the caller chose a batch size.
+        self.catchup_rows = max(self.batch_rows, catchup_rows or (
+            CATCHUP_BATCH_ROWS if batch_rows is None else self.batch_rows))
         self._lock = threading.Lock()  # one batch at a time in this process
         self._position = -1  # cached; -1 until read from the table
         self._wake = threading.Event()
@@ -157,12 +204,19 @@ class ProjectionRunner:
                                   (self.model.name, LOG_PARTITION))
         return int(found[0][0]) if found else 0
 
-    def step(self) -> int:
-        """Apply one batch after the recorded position; returns the log rows it covered
-        (0 at the end of the log)."""
+    def _rows(self, position: int, target: int | None) -> int:
+        """The batch size from `position`: a catch-up's while further than a batch from
+        `target`, a live follower's otherwise."""
+        if target is not None and target - position > self.batch_rows:
+            return self.catchup_rows
+        return self.batch_rows
+
+    def step(self, target: int | None = None) -> int:
+        """Apply one batch after the recorded position (a catch-up's size while further than
+        a batch from `target`); returns the log rows it covered (0 at the end of the log)."""
         with self._lock:
             before = self._read_position()
-            rows = self.log.read_log(before + 1, self.batch_rows)
+            rows = self.log.read_log(before + 1, self._rows(before, target))
             if not rows:
                 self._position = before
                 return 0
@@ -206,29 +260,78 @@ class ProjectionRunner:
             target = self.store.max_notification_id()
         if getattr(self.model, "overlap", False):
             return self._catch_up_overlapped(target, progress)
-        while self.position < target:
-            if self.step() == 0:
+        with self._lock:
+            try:
+                with concurrent.futures.ThreadPoolExecutor(
+                        1, thread_name_prefix=f"projection-{self.model.name}-read") as reader:
+                    self._position = self._stepped(reader, target, progress)
+            except BaseException:
+                self._position = -1
+                raise
+        return self._position
+
+    def _stepped(self, reader: concurrent.futures.ThreadPoolExecutor, target: int,
+                 progress: Callable[[int, int], None] | None) -> int:
+        """catch_up one batch after the other, as `step` applies them, with the next batch
+        of the log read meanwhile (a read needs nothing of the model); the position reached.
+        A batch lost to another runner drops what was read after it."""
+        position = self._read_position()
+        reading = (reader.submit(self._read, position + 1, self._rows(position, target))
+                   if position < target else None)
+        while reading is not None:
+            rows = reading.result()
+            reading = None
+            if not rows:
                 break
+            after = rows[-1].id
+            if after < target:
+                reading = reader.submit(self._read, after + 1, self._rows(after, target))
+            try:
+                prepared = self.model.prepare(self.store, rows)
+                applied = self._apply(position, after, prepared)
+            except PositionMoved:
+                applied = False
+            if not applied:
+                self.batches_lost += 1
+                if reading is not None:
+                    reading.cancel()
+                position = self._read_position()
+                reading = (reader.submit(self._read, position + 1,
+                                         self._rows(position, target))
+                           if position < target else None)
+                continue
+            self.batches_applied += 1
+            position = after
             if progress is not None:
-                progress(min(self.position, target), target)
-        return self.position
+                progress(min(position, target), target)
+        return position
 
     def _catch_up_overlapped(self, target: int,
                              progress: Callable[[int, int], None] | None) -> int:
         """catch_up for a model whose `prepare` needs nothing of its own tables that the
         batch before wrote (`overlap = True`: it keeps what it needs in memory): the next
-        batch is read and prepared while the previous one is written, one write in flight.
-        The writes stay in log order, each moving the position from the previous batch's end
-        in its own transaction, so exactly-once holds as in `step`; when one finds the
-        position moved (another runner), what was prepared after it is dropped and reading
-        starts again from the recorded position."""
+        batch is prepared while the previous one is written, one write in flight, and the
+        batch after it is read meanwhile (reads and writes wait mostly on the server: both
+        run beside the preparing, which is Python). The writes stay in log order, each
+        moving the position from the previous batch's end in its own transaction, so
+        exactly-once holds as in `step`; when one finds the position moved (another runner),
+        what was read and prepared after it is dropped and reading starts again from the
+        recorded position. The cyclic collector is off meanwhile: the batches' rows and sums
+        all live until they are written, and nothing here makes a cycle (it would walk them
+        again and again)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        name = f"projection-{self.model.name}"
         with self._lock:
             try:
-                with concurrent.futures.ThreadPoolExecutor(
-                        1, thread_name_prefix=f"projection-{self.model.name}-write") as pool:
+                with (concurrent.futures.ThreadPoolExecutor(
+                        1, thread_name_prefix=f"{name}-write") as pool,
+                      concurrent.futures.ThreadPoolExecutor(
+                        1, thread_name_prefix=f"{name}-read") as reader):
                     position = self._read_position()
                     while position < target:
-                        position = self._overlapped_run(pool, position, target, progress)
+                        position = self._overlapped_run(pool, reader, position, target,
+                                                        progress)
                         if position < 0:  # a write lost to another runner
                             position = self._read_position()
                             continue
@@ -236,28 +339,39 @@ class ProjectionRunner:
             except BaseException:
                 self._position = -1
                 raise
+            finally:
+                if collecting:
+                    gc.enable()
             self._position = position
             return position
 
-    def _read(self, start: int) -> Sequence[Notification]:
+    def _read(self, start: int, limit: int) -> Sequence[LogRow]:
         """A batch of the log with the cyclic collector off: its thousands of rows all live
         until the batch is applied, and the collector would walk them again and again
         (reading runs ~15 % faster without it; nothing read makes a cycle)."""
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self.log.read_log(start, self.batch_rows)
+            return self.log.read_log(start, limit)
         finally:
             if collecting:
                 gc.enable()
 
-    def _overlapped_run(self, pool: concurrent.futures.ThreadPoolExecutor, position: int,
+    def _overlapped_run(self, pool: concurrent.futures.ThreadPoolExecutor,
+                        reader: concurrent.futures.ThreadPoolExecutor, position: int,
                         target: int, progress: Callable[[int, int], None] | None) -> int:
         """Batches from `position` until `target` or the log's end; the position reached, or
         -1 when a write found the position moved."""
         writing: concurrent.futures.Future[bool] | None = None
+        reading: concurrent.futures.Future[Sequence[LogRow]] | None = None
+        if position < target:
+            reading = reader.submit(self._read, position + 1, self._rows(position, target))
         while True:
-            rows = self._read(position + 1) if position < target else ()
+            rows = reading.result() if reading is not None else ()
+            reading = None
+            if rows and rows[-1].id < target:  # the next batch, read while this one is worked
+                after = rows[-1].id
+                reading = reader.submit(self._read, after + 1, self._rows(after, target))
             try:
                 prepared = self.model.prepare(self.store, rows) if rows else None
             except PositionMoved:
@@ -268,9 +382,13 @@ class ProjectionRunner:
                 writing = None
                 if not applied:
                     self.batches_lost += 1
+                    if reading is not None:
+                        reading.cancel()  # read from a position that is no longer ours
                     return -1
                 self.batches_applied += 1
             if not rows:
+                if reading is not None:
+                    reading.cancel()
                 return position
             writing = pool.submit(self._apply, position, rows[-1].id, prepared)
             position = rows[-1].id

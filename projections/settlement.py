@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from eventsourcing.persistence import Notification
 
 from domain import postings
 from domain.cards import events as ev
@@ -55,8 +54,8 @@ from domain.settlement.model import Category
 from domain.settlement.statements import StatementSet, statements
 from ledger import limits
 from ledger.codec import REGISTRY_ID, decode_event
-from ledger.store import EventStore, Session
-from projections.runner import ProjectionRunner, SharedLog
+from ledger.store import EventStore, LogRow, Session
+from projections.runner import ProjectionRunner, SharedLog, bulk
 
 Key = tuple[int, str, str, str, int]  # (period, currency, payer, payee, category)
 
@@ -78,6 +77,7 @@ _TOPICS = _FLOWS | {_tag(ev.CardIssued), _tag(ev.CardIssuedAsReplacement),
                     _tag(SettlementPeriodClosed), _tag(AgreementPublished),
                     _tag(SettlementPaymentRecorded)}
 CommissionKey = tuple[int, str, str, str, str, int, int, int]
+CARDS_KEPT = 200_000  # card currencies kept in memory (~100 bytes each)
 MICROS = 1_000_000
 
 
@@ -91,6 +91,9 @@ class SettlementModel:
         # when it is defined: exchanges settle in it).
         self.agreements: Agreements | None = None
         self.program_currency: dict[str, str] = {}
+        # Each card's currency (by its stream id as an int), a fact that never changes: read
+        # from proj_settlement_cards once, not for every batch that meets the card.
+        self.currencies: dict[int, str] = {}
 
     def create(self, session: Session) -> None:
         blob = "BLOB" if session.dialect == "sqlite" else "BYTEA"
@@ -133,15 +136,20 @@ class SettlementModel:
             session.execute(f"DROP TABLE IF EXISTS {table}")
         self.agreements = None
 
-    def prepare(self, store: EventStore, rows: Sequence[Notification]) -> Any:
+    def prepare(self, store: EventStore, rows: Sequence[LogRow]) -> Any:
         # Only the kinds that can owe something, open a card or close a period are decoded
         # (an authorization's legs stay on its card): half the log or more is passed over.
         relevant = [row for row in rows if row.topic in _TOPICS]
+        currencies = self.currencies
+        if len(currencies) > CARDS_KEPT:
+            currencies.clear()
+        unknown = {row.originator_id.int for row in relevant if row.topic in _FLOWS}
+        unknown.difference_update(currencies.keys())
         with store.session(commit=False) as session:
             found = session.query("SELECT max(period_id) FROM proj_settlement_periods")
             period = int(found[0][0] or 0) + 1
-            currencies = _currencies(session, {row.originator_id for row in relevant
-                                               if row.topic in _FLOWS})
+            currencies.update(_card_currencies(session, unknown))
+        registry = REGISTRY_ID.int
         sums: dict[Key, int] = defaultdict(int)
         bases: dict[CommissionKey, int] = defaultdict(int)
         rates: dict[tuple[Any, ...], tuple[int, int]] = defaultdict(lambda: (0, 0))
@@ -153,7 +161,8 @@ class SettlementModel:
         agreements = self.agreements
         for row in relevant:
             event = decode_event(row.state)
-            if row.originator_id == REGISTRY_ID:
+            stream = row.originator_id.int
+            if stream == registry:
                 if isinstance(event, AgreementPublished | ProgramDefined):
                     _learn(agreements, self.program_currency, event)
                 elif isinstance(event, SettlementPeriodClosed):
@@ -167,14 +176,14 @@ class SettlementModel:
                              for index, part in enumerate(event.parts)]
                 continue
             if isinstance(event, ev.CardIssued | ev.CardIssuedAsReplacement):
-                currencies[row.originator_id] = event.currency
+                currencies[stream] = event.currency
                 new_cards.append((row.originator_id.bytes, event.currency))
                 continue
             legs = getattr(event, "legs", ())
             if not legs:
                 continue
             currency = settlement_legs.flow_currency(
-                event, currencies[row.originator_id], self.program_currency)  # type: ignore[arg-type]
+                event, currencies[stream], self.program_currency)  # type: ignore[arg-type]
             at_us = event.meta.recorded_at_us  # type: ignore[union-attr]
             for payer, payee, category, amount in settlement_legs.flows(legs):
                 sums[(period, currency, payer, payee, category)] += amount
@@ -227,9 +236,8 @@ class SettlementModel:
             "?) ON CONFLICT (period_id, currency, issuer, acquirer, agreement_id, version) DO "
             "UPDATE SET base_minor = proj_settlement_commission.base_minor + "
             "excluded.base_minor", bases)
-        session.executemany(
-            "INSERT INTO proj_settlement_cards (stream_id, currency) VALUES (?, ?) "
-            "ON CONFLICT (stream_id) DO NOTHING", new_cards)
+        bulk(session, "INSERT INTO proj_settlement_cards (stream_id, currency)",
+             ("bytea", "text"), new_cards, "ON CONFLICT (stream_id) DO NOTHING")
         session.executemany(
             "INSERT INTO proj_settlement_totals (period_id, currency, payer, payee, category, "
             "amount_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (period_id, currency, payer, "
@@ -270,15 +278,23 @@ def _learn(agreements: Agreements, program_currency: dict[str, str],
 
 
 def _currencies(session: Session, stream_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    found: dict[uuid.UUID, str] = {}
+    """The currencies of these cards, by stream id (projections/reconcile.py)."""
+    found = _card_currencies(session, {i.int for i in stream_ids})
+    return {uuid.UUID(int=i): currency for i, currency in found.items()}
+
+
+def _card_currencies(session: Session, stream_ids: set[int]) -> dict[int, str]:
+    """The currencies of these cards, by stream id as an int."""
+    found: dict[int, str] = {}
     ids = sorted(stream_ids)
     for start in range(0, len(ids), limits.PROJECTION_STATES_PER_QUERY):
-        chunk = [i.bytes for i in ids[start:start + limits.PROJECTION_STATES_PER_QUERY]]
+        chunk = [i.to_bytes(16, "big")
+                 for i in ids[start:start + limits.PROJECTION_STATES_PER_QUERY]]
         marks = ", ".join("?" * len(chunk))
         for stream_id, currency in session.query(
                 "SELECT stream_id, currency FROM proj_settlement_cards "
                 f"WHERE stream_id IN ({marks})", chunk):
-            found[uuid.UUID(bytes=bytes(stream_id))] = currency
+            found[int.from_bytes(bytes(stream_id), "big")] = currency
     return found
 
 

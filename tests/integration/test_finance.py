@@ -46,7 +46,7 @@ from ledger.store import open_store
 from projections import finance
 from projections.finance import finance_runner
 from projections.maintenance import PointsExpiry
-from projections.runner import ProjectionRunner
+from projections.runner import ProjectionRunner, bulk
 from tests.support.alliance import FakeClock, build_alliance, rid, started_ledger
 from tests.support.databases import fresh_postgres
 
@@ -558,3 +558,21 @@ def test_the_projector_process_follows_the_finance_model(world: World) -> None:
         _, errors = proc.communicate(timeout=30)
     assert proc.returncode == 0, errors
     assert finance.digest(runner) == world.live_digests[-1]
+
+
+def test_bulk_rows_come_back_as_written_whatever_their_text_holds(store):
+    """The models' bulk statements send a column as one array literal joined in C unless its
+    text would need escaping (a quote, a backslash): every kind of value comes back intact."""
+    rows = [(bytes(range(16)), "", 0, 'q"uote'), (b"\xff" * 16, "NULL", -(2**62), "back\\slash"),
+            (b"\x00" * 16, 'a,b {} "', 2**62, ""), (bytes(16), "\u00e9\u20ac", 7, "plain")]
+    with store.session(commit=True) as session:
+        session.execute("CREATE TABLE bulk_probe (k BYTEA, a TEXT, n BIGINT, b TEXT)"
+                        if session.dialect == "postgres" else
+                        "CREATE TABLE bulk_probe (k BLOB, a TEXT, n BIGINT, b TEXT)")
+        bulk(session, "INSERT INTO bulk_probe (k, a, n, b)",
+                      ("bytea", "text", "bigint", "text"), rows)
+        bulk(session, "INSERT INTO bulk_probe (k, a, n, b)",
+                      ("bytea", "text", "bigint", "text"), [(b"\x01" * 16, "", 1, "")])
+        back = session.query("SELECT k, a, n, b FROM bulk_probe")
+    assert sorted((bytes(k), a, n, b) for k, a, n, b in back) == sorted(
+        [*rows, (b"\x01" * 16, "", 1, "")])
