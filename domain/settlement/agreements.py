@@ -19,8 +19,9 @@ Terms (integers; basis points are 1/10,000):
   the other entity's stores (0: the program's point value);
 - `points_price_micros`, `points_billing_bps`: what an entity pays per point of another's
   program its sales earned, times the billing percentage;
-- `exchange_fee_bps`, `exchange_fee_earner`: the fee on a points exchange between the two
-  entities' programs and who earns it;
+- `exchange_fee_earner`: who earns the fee of a points exchange between the two entities'
+  programs (the fee itself is the exchange rate's; `exchange_fee_bps` is reserved and must be
+  0);
 - `voucher_share_bps`: the share of a payable the payer may settle in its own stored-value
   vouchers (entity and alliance scope);
 - `net_debit_cap_minor`, `cap_currency`: the entity's net debit cap in the open settlement
@@ -120,6 +121,12 @@ def check_publishable(agreement: Agreement, versions: Sequence[Agreement],
                       known_entities: Mapping[str, object], now_us: int) -> None:
     """Whether `agreement` may be published after `versions` (the same id's, oldest first)."""
     agreement.validate()
+    if agreement.exchange_fee_bps:
+        # Reserved: a fee that settlement does not apply would mislead the partners who agree
+        # it, and applying it later would change periods already closed under these terms.
+        raise InvalidInput("agreement.exchange_fee_bps", "must be 0: an exchange's fee is set "
+                           "on its rate (PublishExchangeRate fee_bp, fee_fixed_points); the "
+                           "agreement names who earns it (exchange_fee_earner)")
     for field, entity in (("agreement.entity_a", agreement.entity_a),
                           ("agreement.entity_b", agreement.entity_b),
                           ("agreement.exchange_fee_earner", agreement.exchange_fee_earner)):

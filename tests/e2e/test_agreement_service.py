@@ -57,6 +57,8 @@ def test_publish_replay_and_list(server: Server, alliance: Alliance, stub) -> No
      "agreement.entity_b"),
     (apb.Agreement(agreement_id="x", version=1, sv_commission_bps=10_001),
      "agreement.sv_commission_bps"),
+    (apb.Agreement(agreement_id="x", version=1, entity_a="P1", entity_b="P2",
+                   exchange_fee_bps=25), "agreement.exchange_fee_bps"),
     (apb.Agreement(agreement_id="x", version=1, net_debit_cap_minor=100, cap_currency="usd"),
      "agreement.cap_currency"),
 ])

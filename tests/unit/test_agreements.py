@@ -63,6 +63,7 @@ def test_entity_of_a_store() -> None:
     (Agreement("a", 2, 100), (), "agreement.version"),
     (Agreement("a", 1, 100, "P1", "P404"), (), "agreement.entity_b"),
     (Agreement("a", 1, 100, exchange_fee_earner="P404"), (), "agreement.exchange_fee_earner"),
+    (Agreement("a", 1, 100, "P1", "P2", exchange_fee_bps=50), (), "agreement.exchange_fee_bps"),
     (Agreement("a", 2, 150, "P2"), (Agreement("a", 1, 200, "P1"),), "agreement.entity_a"),
     (Agreement("a", 2, 150, "P1"), (Agreement("a", 1, 200, "P1"),), "agreement.valid_from"),
 ])
