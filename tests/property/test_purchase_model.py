@@ -40,6 +40,7 @@ from hypothesis.stateful import (
 from domain import postings
 from domain.cards import events as ev
 from domain.cards.decide import CardState, evolve
+from domain.cards.retention import RETURN_WINDOW_US
 from domain.common import APPROVALS, Meta, Result, Role
 from domain.points import purse
 from domain.points.program import DAY_US, Program
@@ -103,6 +104,7 @@ class ModelPurchase:
     written_off: int = 0
     qualifying_returned: int = 0
     points_legs: Counter[str] = field(default_factory=Counter)  # the purchase's and returns'
+    made_at: int = 0  # when: a return is refused a year after (retention.RETURN_WINDOW_US)
 
     @property
     def redeemed(self) -> int:
@@ -306,7 +308,7 @@ class Run:
         model.balance -= charged
         model.purchases[purchase_id] = ModelPurchase(
             list(lines_spec), charged, dict(e.redeemed), earn, purchase_id if earn else "", due,
-            [0] * len(lines_spec))
+            [0] * len(lines_spec), made_at=self.now)
         for leg in e.legs:
             if leg.account.startswith("points"):
                 model.purchases[purchase_id].points_legs[leg.account] += leg.amount_minor
@@ -344,6 +346,11 @@ class Run:
                      "changed mind")
         cmd.validate()
         decision = decide_return(self.card, cmd, self._meta(), self.now, self.program)
+        if self.now >= record.made_at + RETURN_WINDOW_US:  # the card may have let it go
+            assert decision.result == Result.DECLINED_RETURN_WINDOW_CLOSED, decision.result
+            assert decision.events == ()
+            note("return DECLINED_RETURN_WINDOW_CLOSED")
+            return
         if any(record.returned[i] + q > record.lines[i][0] for i, q in returning.items()):
             assert decision.result == Result.DECLINED_RETURN_EXCEEDS_PURCHASE
             assert decision.events == ()
@@ -463,7 +470,11 @@ class Run:
         # 2. purchases: nothing given back or taken back beyond the purchase
         assert card.points_written_off == model.written_off
         assert card.points_debt == 0
-        assert set(card.purchases) == set(model.purchases)
+        # Purchases a return may still name are kept; older ones leave at the card's next
+        # purchase or return (domain.cards.retention), never before their year is out.
+        returnable = {p for p, m in model.purchases.items()
+                      if now < m.made_at + RETURN_WINDOW_US}
+        assert returnable <= set(card.purchases) <= set(model.purchases)
         for purchase_id, record in card.purchases.items():
             m = model.purchases[purchase_id]
             assert record.returned == m.returned

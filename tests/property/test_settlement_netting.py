@@ -187,7 +187,7 @@ def test_paid_in_parts_nothing_is_outstanding_and_one_more_unit_is_refused(
         left = i.amount_minor
         for _ in range(2):  # in one to three parts
             if left > 1 and data.draw(st.booleans()):
-                part = data.draw(st.integers(1, left - 1))
+                part = data.draw(st.integers(1, min(left - 1, AMOUNT_MAX_MINOR)))
                 payments.append(Payment(i.instruction_id, f"ref-{len(payments)}", part))
                 left -= part
         while left > AMOUNT_MAX_MINOR:  # a payment is at most 10^15; a net may be more
