@@ -113,14 +113,11 @@ def _scope(ns: argparse.Namespace, store: Any) -> tuple[str, str]:
     return ns.partner, ns.store
 
 
-def _today() -> int:
-    return (time.time_ns() // 1000) // 86_400_000_000
-
-
 def cmd_report_customers(ns: argparse.Namespace, store: Any) -> int:
     from projections import customers
 
-    as_of = act.parse_day(ns.as_of, "--as-of") if ns.as_of else _today()
+    as_of = (act.parse_day(ns.as_of, "--as-of") if ns.as_of
+             else act.today(time.time_ns() // 1000))
     months = act.check_months(ns.months, "--months")
     if ns.top < 1:
         raise InvalidInput("--top", "must be at least 1")

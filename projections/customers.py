@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +43,7 @@ from eventsourcing.persistence import Notification
 
 from domain.cards import events as ev
 from domain.customers import identity, views
-from domain.customers.activity import Activity, day_number
+from domain.customers.activity import EPOCH_ORDINAL, Activity, day_number
 from domain.registry.events import StoreRegistered
 from ledger import limits
 from ledger.codec import REGISTRY_ID, card_stream_id, decode_event
@@ -96,7 +96,7 @@ def _day(local_date: str) -> int:
     return found
 
 
-def local_day_hour(at_us: int, timezone: str) -> tuple[int, int]:
+def _zone_of(timezone: str) -> ZoneInfo:
     zone = _zones.get(timezone)
     if zone is None:
         try:
@@ -104,6 +104,11 @@ def local_day_hour(at_us: int, timezone: str) -> tuple[int, int]:
         except (ValueError, KeyError):
             zone = ZoneInfo("UTC")
         _zones[timezone] = zone
+    return zone
+
+
+def local_day_hour(at_us: int, timezone: str) -> tuple[int, int]:
+    zone = _zone_of(timezone)
     local = dt.datetime.fromtimestamp(at_us // 1_000_000, zone)
     return day_number(local.date().isoformat()), local.hour
 
@@ -384,6 +389,32 @@ def store_partner(runner: ProjectionRunner, store_id: str) -> str | None:
     return str(found[0][0]) if found else None
 
 
+def utc_hours(runner: ProjectionRunner) -> Callable[[Activity], int]:
+    """A row's local day and hour as an hour number in UTC, by its store's timezone (the
+    order of visits at stores in different timezones)."""
+    with runner.store.session(commit=False) as session:
+        zones = dict(session.query("SELECT store_id, timezone FROM proj_cust_stores"))
+    found: dict[tuple[str, int, int], int] = {}
+
+    def when(r: Activity) -> int:
+        key = (r.store_id, r.day, r.hour)
+        hour = found.get(key)
+        if hour is None:
+            hour = found[key] = utc_hour(r.day, r.hour, zones.get(r.store_id, "UTC"))
+        return hour
+
+    return when
+
+
+def utc_hour(day: int, hour: int, timezone: str) -> int:
+    """Local day number and hour in `timezone` -> hours since the epoch, UTC (the earlier
+    of two in a repeated hour; a skipped hour as if the clock had not jumped)."""
+    _zone_of(timezone)
+    local = dt.datetime.fromordinal(day + EPOCH_ORDINAL).replace(hour=hour,
+                                                                 tzinfo=_zones[timezone])
+    return int(local.timestamp()) // 3_600
+
+
 VIEWS = ("pyramid", "matrix", "rfm", "churn", "visits", "affinity")
 
 
@@ -413,5 +444,5 @@ def view(runner: ProjectionRunner, name: str, as_of: int, months: int = 12,
         if partner:
             elsewhere = seen_elsewhere(runner, partner, now.first, now.last)
         return views.affinity(rows, as_of, months, elsewhere, flows=not partner and
-                              not store_id, top=top)
+                              not store_id, top=top, when=utc_hours(runner))
     raise ValueError(name)

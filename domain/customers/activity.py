@@ -48,6 +48,15 @@ def weekday(day: int) -> int:
     return (day + 3) % 7
 
 
+AHEAD_US = 14 * 3_600_000_000  # the furthest a local clock runs ahead of UTC (UTC+14)
+
+
+def today(now_us: int) -> int:
+    """The default as-of day: today in the furthest-ahead timezone, so that every store's
+    today (its local date) is in it."""
+    return (now_us + AHEAD_US) // 86_400_000_000
+
+
 def parse_day(text: str, field: str) -> int:
     if len(text) != 10 or text[4] != "-" or text[7] != "-":
         raise InvalidInput(field, "must be a day YYYY-MM-DD")

@@ -8,15 +8,17 @@
   the partner's customers who also bought at another partner in the period are counted
   (`elsewhere`), and nothing of what they did there is shown.
 - Flows (alliance scope): for each ordered pair of partners (A, B), the customers whose first
-  visit in the period was at A and who later visited B (a later day or hour; the same hour
-  does not count), and their net spend at B in the period. A first visit at two partners in
-  the same hour counts at the smaller partner id.
+  visit in the period was at A and who later visited B (in a later hour; the same hour does
+  not count), and their net spend at B in the period. A first visit at two partners in the
+  same hour counts at the smaller partner id. "Later" compares `when(row)`, an hour number
+  the caller gives: the UTC hour of the row's local day and hour in its store's timezone
+  (stores in different timezones), by default the local day x 24 + hour.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 import msgspec
 
@@ -66,13 +68,18 @@ def _shares(spend: dict[str, int]) -> list[tuple[str, int]]:
                   key=lambda item: (-item[1], item[0]))
 
 
+def local_hour(r: Activity) -> int:
+    return r.day * 24 + r.hour
+
+
 def affinity(rows: Iterable[Activity], period: Period, elsewhere: Collection[str] = (),
-             flows: bool = True, top: int = 20) -> Affinity:
+             flows: bool = True, top: int = 20,
+             when: Callable[[Activity], int] = local_hour) -> Affinity:
     by_store: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_partner: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     store_partner: dict[str, str] = {}
-    first_seen: dict[str, tuple[int, int, str]] = {}
-    visits_at: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    first_seen: dict[str, tuple[int, str]] = {}
+    visits_at: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for r in rows:
         if not period.first <= r.day <= period.last:
             continue
@@ -80,7 +87,7 @@ def affinity(rows: Iterable[Activity], period: Period, elsewhere: Collection[str
         by_partner[r.customer][r.partner_id] += r.spend_minor
         store_partner[r.store_id] = r.partner_id
         if r.visits:
-            at = (r.day, r.hour, r.partner_id)
+            at = (when(r), r.partner_id)
             visits_at[r.customer].append(at)
             if r.customer not in first_seen or at < first_seen[r.customer]:
                 first_seen[r.customer] = at
@@ -99,10 +106,9 @@ def affinity(rows: Iterable[Activity], period: Period, elsewhere: Collection[str
     found_flows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     if flows:
         for customer, start in first_seen.items():
-            later = {p for at in visits_at[customer] if at[:2] > start[:2]
-                     for p in (at[2],)} - {start[2]}
+            later = {p for hour, p in visits_at[customer] if hour > start[0]} - {start[1]}
             for partner in sorted(later):
-                row = found_flows[(start[2], partner)]
+                row = found_flows[(start[1], partner)]
                 row[0] += 1
                 row[1] += by_partner[customer][partner]
     ranked = sorted(((c, sum(f.values())) for c, f in by_store.items()),

@@ -3,7 +3,7 @@ caller may see) and the as-of day: what `loyalty-ledger report` and InsightsServ
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from domain.customers import affinity as af
 from domain.customers import lifecycle as lc
@@ -65,6 +65,6 @@ def visit_times(rows: Sequence[Activity], as_of: int, months: int = 12) -> vt.Vi
 
 
 def affinity(rows: Sequence[Activity], as_of: int, months: int = 12,
-             elsewhere: Collection[str] = (), flows: bool = True,
-             top: int = 20) -> af.Affinity:
-    return af.affinity(rows, period_ending(as_of, months), elsewhere, flows, top)
+             elsewhere: Collection[str] = (), flows: bool = True, top: int = 20,
+             when: Callable[[Activity], int] = af.local_hour) -> af.Affinity:
+    return af.affinity(rows, period_ending(as_of, months), elsewhere, flows, top, when)

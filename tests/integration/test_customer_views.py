@@ -29,6 +29,7 @@ from domain.cards import events as ev
 from domain.customers import activity as act
 from domain.customers import views
 from domain.purchases.commands import Purchase, Return, ReturnLine
+from domain.registry import commands as rc
 from domain.registry.events import StoreRegistered
 from domain.rules.model import Line
 from ledger.codec import REGISTRY_ID, Outcome, card_stream_id, decode_event
@@ -36,7 +37,7 @@ from ledger.engine import Ledger
 from ledger.store import open_store
 from projections import customers
 from projections.runner import ProjectionRunner
-from tests.support.alliance import FakeClock, build_alliance, rid, started_ledger
+from tests.support.alliance import SETUP, FakeClock, build_alliance, rid, started_ledger
 from tests.support.databases import fresh_postgres
 
 USD = "USD"
@@ -192,6 +193,18 @@ def oracle_rows(w: World) -> list[act.Activity]:
                   for (c, s, d, h), (p, v, sp, m) in sums.items())
 
 
+ZONES = {c.store_id: c.timezone for c in SETUP if isinstance(c, rc.RegisterStore)}
+
+
+def _utc_hour(r: act.Activity) -> int:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime.combine(dt.date.fromisoformat(act.day_name(r.day)), dt.time(r.hour),
+                                ZoneInfo(ZONES[r.store_id]))
+    return int(local.timestamp()) // 3_600
+
+
 def model_rows(w: World) -> list[act.Activity]:
     return sorted(customers.activity(w.runner, 10**6))
 
@@ -263,7 +276,8 @@ def test_every_view_equals_the_view_of_the_recomputed_rows(world: World,
                              if r.partner_id != partner and r.customer in mine
                              and period.first <= r.day <= as_of}
             assert got["affinity"] == views.affinity(
-                rows, as_of, months, elsewhere, flows=not partner and not store_id)
+                rows, as_of, months, elsewhere, flows=not partner and not store_id,
+                when=_utc_hour)
 
 
 def test_the_views_show_what_the_traffic_did(world: World) -> None:
