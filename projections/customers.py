@@ -51,6 +51,10 @@ from ledger.store import EventStore, Session
 from projections.runner import ProjectionRunner, SharedLog
 
 NAME = "customers"
+# The kinds of event the model reads (a log row's topic is its event's tag).
+TOPICS = frozenset(kind.__struct_config__.tag for kind in (
+    ev.PurchaseMade, ev.PurchaseReturned, ev.CardIssued, ev.CardIssuedAsReplacement,
+    StoreRegistered))
 TABLES = ("proj_cust_activity", "proj_cust_cards", "proj_cust_stores")
 CARDS_KEPT = 200_000  # card -> customer kept in memory (~150 bytes each), then let go
 Stream = int
@@ -208,14 +212,13 @@ class CustomersModel:
                 gc.enable()
 
     def _prepare(self, store: EventStore, rows: Sequence[Notification]) -> Batch:
-        wanted = (ev.PurchaseMade, ev.PurchaseReturned, ev.CardIssued,
-                  ev.CardIssuedAsReplacement, StoreRegistered)
+        # Only the rows of the kinds this model reads are decoded: the topic is the event's
+        # tag, so authorizations, loads and the rest cost a set look-up each.
+        topics = TOPICS
         registry = REGISTRY_ID.int
-        decoded = []
-        for row in rows:
-            event = decode_event(row.state)
-            if type(event) in wanted:
-                decoded.append((row.originator_id.int, event))
+        decode = decode_event
+        decoded = [(row.originator_id.int, decode(row.state)) for row in rows
+                   if row.topic in topics]
         cards = self.cards
         issued = (ev.CardIssued, ev.CardIssuedAsReplacement)
         missing = {s for s, e in decoded
@@ -227,7 +230,8 @@ class CustomersModel:
             self._look_up(store, missing)
         b = Batch()
         activity = b.activity
-        made: dict[str, Purchase] = {}  # this batch's purchases, for its returns
+        made: dict[str, ev.PurchaseMade] = {}  # this batch's purchases, for its returns
+        days = _days
         for stream, event in decoded:
             kind = type(event)
             if kind is ev.PurchaseMade:
@@ -237,30 +241,39 @@ class CustomersModel:
                     b.unknown_cards += 1
                     continue
                 store_id, partner = event.meta.store_id, event.acquirer_partner_id
-                spend = purchase_spend(event)
-                lines = tuple((line.quantity, line.unit_price_minor, line.margin_minor)
-                              for line in event.lines)
-                made[event.purchase_id] = (store_id, partner, spend, lines)
-                if event.local_date:
-                    day, hour = _day(event.local_date), event.minute_of_day // 60
+                spend = event.total_minor - event.discount_minor
+                for use in event.coupons_used:
+                    spend -= use.amount_minor
+                margin = 0
+                for line in event.lines:
+                    margin += line.quantity * line.margin_minor
+                made[event.purchase_id] = event
+                local_date = event.local_date
+                if local_date:
+                    day = days.get(local_date)
+                    if day is None:
+                        day = _day(local_date)
+                    hour = event.minute_of_day // 60
                 else:
                     day, hour = local_day_hour(event.meta.recorded_at_us,
                                                self._zone(store, store_id))
                 key = (customer, store_id, day, hour)
                 row = activity.get(key)
                 if row is None:
-                    activity[key] = [partner, 1, spend, sum(q * m for q, _, m in lines)]
+                    activity[key] = [partner, 1, spend, margin]
                 else:
                     row[1] += 1
                     row[2] += spend
-                    row[3] += sum(q * m for q, _, m in lines)
+                    row[3] += margin
             elif kind is ev.PurchaseReturned:
                 customer = cards.get(stream)
                 if customer is None:
                     self.unknown_cards += 1
                     b.unknown_cards += 1
                     continue
-                original = made.get(event.purchase_id) or _purchase(store, event.purchase_id)
+                bought = made.get(event.purchase_id)
+                original = (_facts(bought) if bought is not None
+                            else _purchase(store, event.purchase_id))
                 if original is None:
                     continue  # a purchase the log does not hold (never: returns need one)
                 store_id, partner, spend, lines = original
@@ -310,6 +323,12 @@ class CustomersModel:
               "margin_minor = proj_cust_activity.margin_minor + excluded.margin_minor")
 
 
+def _facts(event: ev.PurchaseMade) -> Purchase:
+    return (event.meta.store_id, event.acquirer_partner_id, purchase_spend(event),
+            tuple((line.quantity, line.unit_price_minor, line.margin_minor)
+                  for line in event.lines))
+
+
 def _purchase(store: EventStore, purchase_id: str) -> Purchase | None:
     """A purchase's store, partner, spend and lines, read back from its card's stream."""
     number, _, version = purchase_id.rpartition(".")
@@ -321,9 +340,7 @@ def _purchase(store: EventStore, purchase_id: str) -> Purchase | None:
     event = decode_event(found[0].state)
     if not isinstance(event, ev.PurchaseMade):
         return None
-    return (event.meta.store_id, event.acquirer_partner_id, purchase_spend(event),
-            tuple((line.quantity, line.unit_price_minor, line.margin_minor)
-                  for line in event.lines))
+    return _facts(event)
 
 
 def customers_runner(store: EventStore, log: SharedLog | None = None) -> ProjectionRunner:
