@@ -35,15 +35,28 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Notification
 
 from domain.cards import events as ev
+from domain.customers import affinity as af
 from domain.customers import identity, views
-from domain.customers.activity import EPOCH_ORDINAL, Activity, day_number
+from domain.customers import matrix as mx
+from domain.customers import pyramid as pm
+from domain.customers import rfm as rf
+from domain.customers import visits as vt
+from domain.customers.activity import (
+    EPOCH_ORDINAL,
+    Activity,
+    Period,
+    Totals,
+    day_number,
+    weekday,
+)
+from domain.customers.affinity import StoreFigures
 from domain.registry.events import StoreRegistered
 from ledger import limits
 from ledger.codec import REGISTRY_ID, card_stream_id, decode_event
@@ -72,10 +85,6 @@ def purchase_spend(e: ev.PurchaseMade) -> int:
     """What the customer paid: total less discounts and coupons (stored value, points and
     other tenders together)."""
     return e.total_minor - e.discount_minor - sum(u.amount_minor for u in e.coupons_used)
-
-
-def purchase_margin(lines: Sequence[Any]) -> int:
-    return sum(line.quantity * line.margin_minor for line in lines)
 
 
 def returned(lines: Sequence[tuple[int, int, int]], spend: int,
@@ -399,30 +408,6 @@ def seen_elsewhere(runner: ProjectionRunner, partner: str, first_day: int,
             (partner, first_day, last_day, partner, first_day, last_day))}
 
 
-def store_partner(runner: ProjectionRunner, store_id: str) -> str | None:
-    with runner.store.session(commit=False) as session:
-        found = session.query("SELECT partner_id FROM proj_cust_stores WHERE store_id = ?",
-                              (store_id,))
-    return str(found[0][0]) if found else None
-
-
-def utc_hours(runner: ProjectionRunner) -> Callable[[Activity], int]:
-    """A row's local day and hour as an hour number in UTC, by its store's timezone (the
-    order of visits at stores in different timezones)."""
-    with runner.store.session(commit=False) as session:
-        zones = dict(session.query("SELECT store_id, timezone FROM proj_cust_stores"))
-    found: dict[tuple[str, int, int], int] = {}
-
-    def when(r: Activity) -> int:
-        key = (r.store_id, r.day, r.hour)
-        hour = found.get(key)
-        if hour is None:
-            hour = found[key] = utc_hour(r.day, r.hour, zones.get(r.store_id, "UTC"))
-        return hour
-
-    return when
-
-
 def utc_hour(day: int, hour: int, timezone: str) -> int:
     """Local day number and hour in `timezone` -> hours since the epoch, UTC (the earlier
     of two in a repeated hour; a skipped hour as if the clock had not jumped)."""
@@ -435,31 +420,112 @@ def utc_hour(day: int, hour: int, timezone: str) -> int:
 VIEWS = ("pyramid", "matrix", "rfm", "churn", "visits", "affinity")
 
 
+def _scoped(sql: str, first_day: int, last_day: int, partner: str, store_id: str,
+            tail: str = "") -> tuple[str, list[Any]]:
+    sql += " WHERE day >= ? AND day <= ?"
+    params: list[Any] = [first_day, last_day]
+    if partner:
+        sql += " AND partner_id = ?"
+        params.append(partner)
+    if store_id:
+        sql += " AND store_id = ?"
+        params.append(store_id)
+    return sql + tail, params
+
+
+def totals_of(runner: ProjectionRunner, period: Period, partner: str = "",
+              store_id: str = "") -> dict[str, Totals]:
+    """activity.totals of the scope's rows, summed by the database."""
+    sql, params = _scoped(
+        "SELECT customer, sum(visits), sum(spend_minor), sum(margin_minor), "
+        "min(CASE WHEN visits > 0 THEN day END), max(CASE WHEN visits > 0 THEN day END) "
+        "FROM proj_cust_activity", period.first, period.last, partner, store_id,
+        " GROUP BY customer")
+    with runner.store.session(commit=False) as session:
+        return {c: Totals(int(v), int(s), int(m), int(first or 0), int(last or 0))
+                for c, v, s, m, first, last in session.query(sql, params)}
+
+
+def visit_days_of(runner: ProjectionRunner, last_day: int, partner: str = "",
+                  store_id: str = "") -> dict[str, list[int]]:
+    """activity.visit_days of the scope's rows up to `last_day`."""
+    sql, params = _scoped("SELECT customer, day FROM proj_cust_activity", 0, last_day,
+                          partner, store_id, " AND visits > 0 GROUP BY customer, day "
+                          "ORDER BY customer, day")
+    found: dict[str, list[int]] = {}
+    with runner.store.session(commit=False) as session:
+        for customer, day in session.query(sql, params):
+            found.setdefault(customer, []).append(int(day))
+    return found
+
+
+def grid_of(runner: ProjectionRunner, period: Period, partner: str = "",
+            store_id: str = "") -> dict[tuple[int, int], list[int]]:
+    """visits.grid of the scope's rows."""
+    sql, params = _scoped("SELECT day, hour, sum(visits), sum(spend_minor) "
+                          "FROM proj_cust_activity", period.first, period.last, partner,
+                          store_id, " GROUP BY day, hour")
+    cells: dict[tuple[int, int], list[int]] = {}
+    with runner.store.session(commit=False) as session:
+        for day, hour, visits, spend in session.query(sql, params):
+            cell = cells.setdefault((weekday(int(day)), int(hour)), [0, 0])
+            cell[0] += int(visits)
+            cell[1] += int(spend)
+    return cells
+
+
+def figures_of(runner: ProjectionRunner, period: Period, partner: str = "",
+               store_id: str = "") -> list[StoreFigures]:
+    """affinity.store_figures of the scope's rows, first and last visits in UTC hours."""
+    sql, params = _scoped(
+        "SELECT customer, store_id, partner_id, sum(spend_minor), "
+        "min(CASE WHEN visits > 0 THEN day * 24 + hour END), "
+        "max(CASE WHEN visits > 0 THEN day * 24 + hour END) FROM proj_cust_activity",
+        period.first, period.last, partner, store_id,
+        " GROUP BY customer, store_id, partner_id")
+    with runner.store.session(commit=False) as session:
+        zones = dict(session.query("SELECT store_id, timezone FROM proj_cust_stores"))
+        rows = session.query(sql, params)
+
+    def utc(store: str, local: Any) -> int | None:
+        return None if local is None else utc_hour(int(local) // 24, int(local) % 24,
+                                                   zones.get(store, "UTC"))
+
+    return [StoreFigures(c, s, p, int(spend), utc(s, first), utc(s, last))
+            for c, s, p, spend, first, last in rows]
+
+
 def view(runner: ProjectionRunner, name: str, as_of: int, months: int = 12,
          partner: str = "", store_id: str = "", *, sales_split: int | None = None,
          margin_split: int | None = None, top: int = 20, current: bool = True) -> Any:
     """One view of the scope (a partner's stores, one store, or "" for the alliance) as of
-    local day `as_of`, as the plain struct of domain/customers/views.py. With `current` the
-    model first catches up with the log's end as it is now."""
+    local day `as_of`, as the plain struct of domain/customers (equal to
+    domain/customers/views.py over the scope's rows; the sums are the database's). With
+    `current` the model first catches up with the log's end as it is now."""
     if current:
         runner.catch_up()
     now, before = views.periods(as_of, months)
-    first = {"churn": 0, "pyramid": before.first}.get(name, now.first)
-    rows = activity(runner, as_of, first, partner, store_id)
+    first, last = now.names()
     if name == "pyramid":
-        return views.pyramid(rows, as_of, months)
+        return pm.pyramid(
+            {c: t.spend_minor for c, t in totals_of(runner, now, partner, store_id).items()},
+            {c: t.spend_minor for c, t in totals_of(runner, before, partner,
+                                                     store_id).items()}, first, last)
     if name == "matrix":
-        return views.matrix(rows, as_of, months, sales_split, margin_split)
+        return mx.matrix({c: (t.spend_minor, t.margin_minor) for c, t in totals_of(
+            runner, now, partner, store_id).items()}, first, last, sales_split, margin_split)
     if name == "rfm":
-        return views.rfm(rows, as_of, months)
+        return rf.rfm(totals_of(runner, now, partner, store_id), as_of, first, last)
     if name == "churn":
-        return views.churn(rows, as_of, months)
+        return views.churn_from(visit_days_of(runner, as_of, partner, store_id),
+                                totals_of(runner, before, partner, store_id),
+                                totals_of(runner, now, partner, store_id), as_of, months)
     if name == "visits":
-        return views.visit_times(rows, as_of, months)
+        return vt.from_grid(grid_of(runner, now, partner, store_id), now)
     if name == "affinity":
         elsewhere: set[str] = set()
         if partner:
             elsewhere = seen_elsewhere(runner, partner, now.first, now.last)
-        return views.affinity(rows, as_of, months, elsewhere, flows=not partner and
-                              not store_id, top=top, when=utc_hours(runner))
+        return af.from_figures(figures_of(runner, now, partner, store_id), now, elsewhere,
+                               flows=not partner and not store_id, top=top)
     raise ValueError(name)

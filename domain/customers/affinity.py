@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -72,25 +73,57 @@ def local_hour(r: Activity) -> int:
     return r.day * 24 + r.hour
 
 
+class StoreFigures(NamedTuple):
+    """A customer's period at one store: net spend, and the first and last hour with a
+    visit (in the hours of `when`; None without a visit)."""
+
+    customer: str
+    store_id: str
+    partner_id: str
+    spend_minor: int
+    first_visit: int | None
+    last_visit: int | None
+
+
+def store_figures(rows: Iterable[Activity], period: Period,
+                  when: Callable[[Activity], int] = local_hour) -> list[StoreFigures]:
+    found: dict[tuple[str, str], list[Any]] = {}
+    for r in rows:
+        if not period.first <= r.day <= period.last:
+            continue
+        f = found.setdefault((r.customer, r.store_id), [r.partner_id, 0, None, None])
+        f[1] += r.spend_minor
+        if r.visits:
+            hour = when(r)
+            f[2] = hour if f[2] is None else min(f[2], hour)
+            f[3] = hour if f[3] is None else max(f[3], hour)
+    return [StoreFigures(c, s, *f) for (c, s), f in found.items()]
+
+
 def affinity(rows: Iterable[Activity], period: Period, elsewhere: Collection[str] = (),
              flows: bool = True, top: int = 20,
              when: Callable[[Activity], int] = local_hour) -> Affinity:
+    return from_figures(store_figures(rows, period, when), period, elsewhere, flows, top)
+
+
+def from_figures(figures: Iterable[StoreFigures], period: Period,
+                 elsewhere: Collection[str] = (), flows: bool = True,
+                 top: int = 20) -> Affinity:
     by_store: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_partner: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     store_partner: dict[str, str] = {}
     first_seen: dict[str, tuple[int, str]] = {}
-    visits_at: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for r in rows:
-        if not period.first <= r.day <= period.last:
-            continue
-        by_store[r.customer][r.store_id] += r.spend_minor
-        by_partner[r.customer][r.partner_id] += r.spend_minor
-        store_partner[r.store_id] = r.partner_id
-        if r.visits:
-            at = (when(r), r.partner_id)
-            visits_at[r.customer].append(at)
-            if r.customer not in first_seen or at < first_seen[r.customer]:
-                first_seen[r.customer] = at
+    last_at: dict[str, dict[str, int]] = defaultdict(dict)  # customer -> partner -> hour
+    for f in figures:
+        by_store[f.customer][f.store_id] += f.spend_minor
+        by_partner[f.customer][f.partner_id] += f.spend_minor
+        store_partner[f.store_id] = f.partner_id
+        if f.first_visit is not None and f.last_visit is not None:
+            at = (f.first_visit, f.partner_id)
+            if f.customer not in first_seen or at < first_seen[f.customer]:
+                first_seen[f.customer] = at
+            latest = last_at[f.customer]
+            latest[f.partner_id] = max(latest.get(f.partner_id, f.last_visit), f.last_visit)
     total = sum(sum(s.values()) for s in by_store.values())
     places: list[Place] = []
     for kind, table in (("partner", by_partner), ("store", by_store)):
@@ -106,7 +139,8 @@ def affinity(rows: Iterable[Activity], period: Period, elsewhere: Collection[str
     found_flows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     if flows:
         for customer, start in first_seen.items():
-            later = {p for hour, p in visits_at[customer] if hour > start[0]} - {start[1]}
+            later = {p for p, hour in last_at[customer].items() if hour > start[0]} - {
+                start[1]}
             for partner in sorted(later):
                 row = found_flows[(start[1], partner)]
                 row[0] += 1

@@ -3,7 +3,7 @@ caller may see) and the as-of day: what `loyalty-ledger report` and InsightsServ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from domain.customers import affinity as af
 from domain.customers import lifecycle as lc
@@ -14,6 +14,7 @@ from domain.customers import visits as vt
 from domain.customers.activity import (
     Activity,
     Period,
+    Totals,
     day_name,
     period_ending,
     previous,
@@ -48,15 +49,21 @@ def rfm(rows: Sequence[Activity], as_of: int, months: int = 12) -> rf.Rfm:
 
 def churn(rows: Sequence[Activity], as_of: int, months: int = 12) -> lc.Churn:
     current, before = periods(as_of, months)
-    history = visit_days(rows, as_of)
+    return churn_from(visit_days(rows, as_of), totals(rows, before), totals(rows, current),
+                      as_of, months)
+
+
+def churn_from(history: Mapping[str, Sequence[int]], then: Mapping[str, Totals],
+               now: Mapping[str, Totals], as_of: int, months: int = 12) -> lc.Churn:
+    """From each customer's visit days up to `as_of` and their totals in the previous and
+    the current period."""
+    _, before = periods(as_of, months)
     flagged = [lc.AtRisk(c, day_name(last), gap, interval)
                for c, last, gap, interval in lc.became_at_risk(history, as_of)]
-    then = totals(rows, before)
     scored, *_ = rf.scores(then, before.last)
     segments = {s.customer: s.segment for s in scored}
-    now = {c: t.spend_minor for c, t in totals(rows, current).items()}
-    spend = lc.segment_spend(segments, {c: t.spend_minor for c, t in then.items()}, now,
-                             rf.SEGMENT_NAMES)
+    spend = lc.segment_spend(segments, {c: t.spend_minor for c, t in then.items()},
+                             {c: t.spend_minor for c, t in now.items()}, rf.SEGMENT_NAMES)
     return lc.Churn(day_name(as_of), lc.statuses(history, as_of), flagged, spend)
 
 

@@ -41,7 +41,11 @@ def grid(rows: Iterable[Activity], period: Period) -> dict[tuple[int, int], list
 
 
 def visit_times(rows: Iterable[Activity], period: Period) -> VisitTimes:
-    cells = grid(rows, period)
+    return from_grid(grid(rows, period), period)
+
+
+def from_grid(cells: dict[tuple[int, int], list[int]], period: Period) -> VisitTimes:
+    """From (weekday, hour) -> [visits, spend]."""
     days = [[0, 0] for _ in range(7)]
     hours = [[0, 0] for _ in range(24)]
     for (day, hour), (visits, spend) in cells.items():
