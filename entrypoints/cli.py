@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "follower signs checkpoints over the log with it")
     p.set_defaults(func=cmd_serve)
 
-    p = sub("project", "Follow the log into the read models (movements, settlement, finance) "
+    p = sub("project", "Follow the log into the read models (movements, settlement, finance, "
+            "customers) "
             "until SIGTERM; serve starts one. Safe to run several: each batch is applied once. "
             "With --rebuild NAME: drop that read model, apply the whole log again (progress on "
             "stderr), print its position (and the finance model's digest) and exit.",
@@ -662,12 +663,17 @@ def build_parser() -> argparse.ArgumentParser:
             "(vested, pending, value) outstanding at the end of the UTC day --as-of. "
             "rollforward: opening, movements line by line and closing, per issuer and "
             "program, from the start of --from to the end of --to (UTC days). breakage: what "
-            "expired per UTC month from --from to --to. From the finance read model.",
+            "expired per UTC month from --from to --to. From the finance read model. "
+            "pyramid, matrix, rfm, churn, visits, affinity: the customer views as of --as-of "
+            "(a local day) over --months, for the alliance, --partner or --store, from the "
+            "customers read model (README, Customer views).",
             "loyalty-ledger report statement --period 1 --entity P1 --format csv "
             "--database sqlite:///ledger.db\n"
             "  loyalty-ledger report liability --as-of 2026-11-30 --database "
             "sqlite:///ledger.db\n"
             "  loyalty-ledger report rollforward --from 2026-11-01 --to 2026-11-30 --format csv "
+            "--database sqlite:///ledger.db\n"
+            "  loyalty-ledger report pyramid --as-of 2026-12-03 --partner P1 "
             "--database sqlite:///ledger.db")
     p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage",
                                       "ifrs15", "campaigns", *CUSTOMER_VIEWS])
