@@ -1004,18 +1004,22 @@ class TextbookLedger(Application):  # type: ignore[type-arg]
         return approved
 
 
+def textbook_env(es_url: str) -> dict[str, str]:
+    """The eventsourcing library's settings for the textbook application on `es_url`."""
+    info = conninfo.conninfo_to_dict(es_url)
+    return {"PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(info["dbname"]),
+            "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
+            "POSTGRES_PORT": str(info.get("port") or 5432),
+            "POSTGRES_USER": str(info.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(info.get("password") or ""),
+            "POSTGRES_POOL_SIZE": str(TEXTBOOK_THREADS), "POSTGRES_MAX_OVERFLOW": "4"}
+
+
 def run_textbook(url: str, seconds: float) -> list[Measurement]:
     es_url = _with_database(url, _database_name(url) + "_es")
     _recreate_database(es_url)
-    info = conninfo.conninfo_to_dict(es_url)
-    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres",
-           "POSTGRES_DBNAME": str(info["dbname"]),
-           "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
-           "POSTGRES_PORT": str(info.get("port") or 5432),
-           "POSTGRES_USER": str(info.get("user") or "postgres"),
-           "POSTGRES_PASSWORD": str(info.get("password") or ""),
-           "POSTGRES_POOL_SIZE": str(TEXTBOOK_THREADS), "POSTGRES_MAX_OVERFLOW": "4"}
-    app = TextbookLedger(env=env)
+    app = TextbookLedger(env=textbook_env(es_url))
     try:
         numbers = _card_numbers(CARDS)
         for start in range(0, CARDS, 200):

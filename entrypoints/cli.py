@@ -135,9 +135,16 @@ def cmd_audit(ns: argparse.Namespace) -> int:
         return _on_store(ns, ac.cmd_checkpoint)
     if ns.check == "export":
         return _on_store(ns, ac.cmd_export)
+    from domain.common import InvalidInput, parse_time_us
+
+    try:
+        as_of_us = parse_time_us(ns.as_of, "--as-of", 0) if ns.as_of else None
+    except InvalidInput as error:
+        print(f"loyalty-ledger: {error}", file=sys.stderr)
+        return 2
     store = _open_ready_store(_database(ns))
     try:
-        return audit_replay(store)
+        return audit_replay(store, as_of_us=as_of_us, figures_to=ns.figures)
     finally:
         store.close()
 
@@ -352,6 +359,10 @@ def cmd_report(ns: argparse.Namespace) -> int:
         from entrypoints.customer_reports import cmd_report_customers
 
         return _on_store(ns, cmd_report_customers)
+    if ns.report == "html":
+        from entrypoints.report_page import cmd_report_html
+
+        return _on_store(ns, cmd_report_html)
     return _on_store(ns, cmd_report_statement if ns.report == "statement"
                      else cmd_report_finance)
 
@@ -480,7 +491,8 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
 def cmd_demo(ns: argparse.Namespace) -> int:
     from entrypoints.demo import run_demo
 
-    return run_demo(seconds=ns.seconds, concurrency=ns.concurrency, cards=ns.cards)
+    return run_demo(seconds=ns.seconds, concurrency=ns.concurrency, cards=ns.cards,
+                    page=ns.report)
 
 
 def cmd_bench(ns: argparse.Namespace) -> int:
@@ -575,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
             "P's events only with inclusion proofs. verify: check a package offline (or "
             "--database) against --public-key; exit 1 naming the first bad position.",
             "loyalty-ledger audit replay --database sqlite:///ledger.db\n"
+            "  loyalty-ledger audit replay --as-of 2026-11-30T23:59:59+08:00 --figures "
+            "nov.json --database sqlite:///ledger.db\n"
             "  loyalty-ledger audit keygen --out keys/2026\n"
             "  loyalty-ledger audit export --from 2026-11-01T00:00:00Z --to "
             "2026-12-01T00:00:00Z --entity P2 --out p2-nov --database sqlite:///ledger.db\n"
@@ -589,6 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_", default="", help="export: first position or time")
     p.add_argument("--to", default="", help="export: last position or time (default: now)")
     p.add_argument("--entity", default="", help="export: only this entity's events")
+    p.add_argument("--as-of", default="", help="replay: only the events recorded by this RFC "
+                                               "3339 time (default: all)")
+    p.add_argument("--figures", default="", help="replay: write every card's figures and every "
+                                                 "account balance (JSON) to this file")
     p.set_defaults(func=cmd_audit)
 
     p = sub("import-cards", "Issue the cards of a card file (CSV with a header: card_number, "
@@ -674,9 +692,12 @@ def build_parser() -> argparse.ArgumentParser:
             "  loyalty-ledger report rollforward --from 2026-11-01 --to 2026-11-30 --format csv "
             "--database sqlite:///ledger.db\n"
             "  loyalty-ledger report pyramid --as-of 2026-12-03 --partner P1 "
-            "--database sqlite:///ledger.db")
+            "--database sqlite:///ledger.db\n"
+            "  loyalty-ledger report html --out report.html --database sqlite:///ledger.db")
     p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage",
-                                      "ifrs15", "campaigns", *CUSTOMER_VIEWS])
+                                      "ifrs15", "campaigns", "html", *CUSTOMER_VIEWS])
+    p.add_argument("--out", default="", help="html: the page to write (one self-contained "
+                                             "file: liability, settlement, customer views)")
     p.add_argument("--partner", default="",
                    help="customer views: only this partner's stores and their customers")
     p.add_argument("--store", default="", help="customer views: only this store")
@@ -692,7 +713,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ifrs15: expected redemptions published by finance (--expected-bps) "
                         "or estimated from the cohorts' own run-off (default)")
     p.add_argument("--expected-bps", type=int, default=10_000,
-                   help="ifrs15 --method published: expected redemption rate, basis points")
+                   help="ifrs15 --method published: expected redemption rate, basis points, "
+                        "from each program's first cohort")
+    p.add_argument("--estimate", action="append", default=[], metavar="YYYY-MM=BPS",
+                   help="ifrs15 --method published: a revised rate from that month on "
+                        "(repeatable)")
     p.add_argument("--as-of", default="",
                    help="liability, ifrs15: YYYY-MM-DD, UTC (default: today)")
     p.add_argument("--from", dest="from_day", default="",
@@ -714,6 +739,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0, help="traffic duration (default 5)")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     p.add_argument("--cards", type=int, default=200, help="cards issued (default 200)")
+    p.add_argument("--report", default="loyalty-report.html",
+                   help="write the report page (report html) of the demo's database here at "
+                        "the end (default %(default)s; '' = none)")
     p.set_defaults(func=cmd_demo)
 
     p = sub("bench", "Measure the server against baselines on this machine (see README).",

@@ -595,8 +595,20 @@ def liability(client: Client, admin_token: str,
     return lines, problems
 
 
+def _write_page(url: str, out: str) -> None:
+    """The report page of the demo's database (`report html`), beside the running server."""
+    from entrypoints.report_page import write_page
+    from ledger.store import open_store
+
+    store = open_store(url)
+    try:
+        print(f"\nreport page: {write_page(store, out)}; open it in a browser")
+    finally:
+        store.close()
+
+
 def run_demo(seconds: float = 5.0, concurrency: int = 16, cards: int = 200,
-             seed: int = 1) -> int:
+             seed: int = 1, page: str = "") -> int:
     """Run the demo; 0 when the ledger check holds, 1 otherwise."""
     if seconds <= 0 or concurrency < 1 or cards < 2:
         print("demo: --seconds must be > 0, --concurrency >= 1, --cards >= 2", file=sys.stderr)
@@ -641,6 +653,8 @@ def run_demo(seconds: float = 5.0, concurrency: int = 16, cards: int = 200,
             lines, owed = liability(setup_client, admin_token, totals)
             print("\n".join(lines))
             problems += owed
+            if page:
+                _write_page(f"sqlite:///{directory}/demo.db", page)
             for client in [setup_client, *clients]:
                 client.channel.close()
             return 1 if problems else 0

@@ -73,58 +73,73 @@ def roll_forward_rows(found: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _rates(ns: argparse.Namespace) -> list[tuple[str, int]]:
+    """--expected-bps (from each program's first cohort) and every --estimate YYYY-MM=BPS."""
+    if not 0 <= ns.expected_bps <= 10_000:
+        raise InvalidInput("--expected-bps", "must be 0..10000 basis points")
+    rates = [("", ns.expected_bps)]
+    for text in ns.estimate:
+        month, _, bps = text.partition("=")
+        if not bps.isdigit() or not 0 <= int(bps) <= 10_000:
+            raise InvalidInput("--estimate", f"must be YYYY-MM=BPS (0..10000), not {shown(text)}")
+        rates.append((month, int(bps)))
+    return rates
+
+
 def cmd_report_ifrs15(ns: argparse.Namespace, store: Any) -> int:
     """IFRS 15 for points: the cohorts traced lot by lot from the log up to the end of
-    --as-of (projections/ifrs15_cohorts.py), then allocation, recognition and the liability
-    schedule per program and month (domain/finance)."""
-    from domain.finance.estimates import Method, PublishedEstimate
-    from domain.finance.ifrs15 import ifrs15_report
-    from projections.ifrs15_cohorts import cohorts_from_log
+    --as-of, then allocation, recognition and the liability schedule per program and month,
+    and the points received by exchange apart (projections/ifrs15_cohorts.ifrs15_from_log,
+    which FinanceService.GetIfrs15 calls too)."""
+    from domain.finance.estimates import Method
+    from projections.ifrs15_cohorts import ifrs15_from_log
 
     as_of = days.parse_day(ns.as_of, "--as-of") if ns.as_of else _today()
-    cohorts, months = cohorts_from_log(store, days.end_us(as_of) - 1)
-    if ns.entity:
-        cohorts = [c for c in cohorts if c.program == ns.entity]
-    if not cohorts:
-        print("(no points earned by sales up to the end of that day)")
-        return 0
     if ns.method == "published":
-        if not 0 <= ns.expected_bps <= 10_000:
-            raise InvalidInput("--expected-bps", "must be 0..10000 basis points")
-        estimates = [PublishedEstimate(program, min(c.period for c in cohorts
-                                                    if c.program == program), ns.expected_bps)
-                     for program in sorted({c.program for c in cohorts})]
-        found = ifrs15_report(cohorts, months, Method.PUBLISHED, estimates)
+        method, rates = Method.PUBLISHED, _rates(ns)
     else:
-        found = ifrs15_report(cohorts, months, Method.COHORT_RUNOFF)
+        if ns.estimate:
+            raise InvalidInput("--estimate", "only --method published reads published rates")
+        method, rates = Method.COHORT_RUNOFF, []
+    found = ifrs15_from_log(store, as_of, _entity(ns, store), method, rates,
+                            rates_field="--estimate")
     if ns.format == "json":
-        print(json.dumps({"periods": list(found.periods),
-                          "allocations": found.allocation_rows(),
-                          "schedule": found.schedule_rows(),
-                          "estimates": found.estimate_rows()}, indent=1))
+        print(json.dumps(found.as_json(), indent=1))
         return 0
-    if ns.format == "table":
-        print(f"IFRS 15 for points to the end of {as_of} (UTC), per program and month; "
-              f"expected redemptions: {ns.method}"
-              + (f" {ns.expected_bps} bp" if ns.method == "published" else " (cohort run-off)"))
-        print("\nallocation of the sales that earned points (relative stand-alone prices)")
-    sys.stdout.write(render(found.allocation_rows(), ns.format))
-    if ns.format == "table":
-        print("\ncontract liability schedule (minor units)")
-    sys.stdout.write(render(found.schedule_rows(), ns.format))
+    if found.report is None:
+        print("(no points earned by sales up to the end of that day)")
+    else:
+        if ns.format == "table":
+            print(f"IFRS 15 for points to the end of {as_of} (UTC), per program and month; "
+                  f"expected redemptions: {ns.method}"
+                  + (" " + ", ".join(f"{m or 'first cohort'}: {bp} bp" for m, bp in rates)
+                     if ns.method == "published" else " (cohort run-off)"))
+            print("\nallocation of the sales that earned points (relative stand-alone prices)")
+        sys.stdout.write(render(found.allocation_rows(), ns.format))
+        if ns.format == "table":
+            print("\ncontract liability schedule (minor units)")
+        sys.stdout.write(render(found.schedule_rows(), ns.format))
+    if found.exchanged:
+        if ns.format == "table":
+            print("\npoints received by exchange (no sale to allocate: a liability at the value "
+                  "the exchange moved, recognised as they are redeemed, exchanged on or expire)")
+        sys.stdout.write(render(found.exchanged_rows(), ns.format))
     return 0
 
 
 def cmd_report_campaigns(ns: argparse.Namespace, store: Any) -> int:
-    """Campaign profitability per rule-set version and coupon campaign over --from..--to
-    (projections/campaigns.py)."""
+    """Campaign profitability per rule-set version and coupon campaign over --from..--to, net
+    of returns (projections/campaigns.campaigns_from_log, which
+    FinanceService.GetCampaignProfitability calls too)."""
     from projections.campaigns import campaigns_from_log
 
     start, end = _range(ns)
-    found = campaigns_from_log(store, days.end_us(start) - days.DAY_US, days.end_us(end))
+    found = campaigns_from_log(store, days.end_us(start) - days.DAY_US, days.end_us(end),
+                               _entity(ns, store))
     if ns.format == "table":
         print(f"campaigns from the start of {start} to the end of {end} (UTC): what each "
-              "gave against the sales and margin of the purchases it touched (minor units)")
+              "gave against the sales and margin of the purchases it touched, net of returns "
+              "(minor units)")
     sys.stdout.write(render([f.row() for f in found], ns.format))
     return 0
 

@@ -27,6 +27,7 @@ from domain.common import (
     Principal,
     Role,
     check_request_id,
+    parse_time_us,
 )
 from domain.coupons.model import IssueCoupon, ListCoupons
 from domain.purchases.commands import SimulatePurchase
@@ -39,6 +40,7 @@ from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger import limits
 from ledger.codec import CardView, Outcome
 from ledger.engine import Failure, Ledger, Request, Sync
+from ledger.history import read_as_of
 from ledger.refusals import Refusal, internal_failure
 from ledger.store import Unavailable
 from projections.movements import Movement, Refused, list_movements, movements_runner
@@ -369,7 +371,28 @@ class CardService(pb_grpc.CardServiceServicer):
 
     @rpc
     async def GetCard(self, request: Any, context: Any, credential: Credential) -> Any:
-        return await self._card(request, context, credential, cc.GetCard(request.card_number))
+        if not request.as_of:
+            return await self._card(request, context, credential,
+                                    cc.GetCard(request.card_number))
+        cc.GetCard(request.card_number).validate()
+        as_of_us = parse_time_us(request.as_of, "as_of", 0)
+        principal = await self._fresh(credential)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(None, read_as_of, self.gateway.ledger.store,
+                                           principal, request.card_number, as_of_us)
+        if isinstance(found, str):
+            raise Rejected(Refusal.DENIED, found)
+        return card_reply(found)
+
+    async def _fresh(self, credential: Credential) -> Principal:
+        """The caller's principal once this process has followed the log (a credential
+        revoked through another process is refused here too), for reads that bypass the
+        writer."""
+        await self.gateway.sync()
+        fresh = self.gateway.ledger.registry.credentials.get(credential.credential_id)
+        if fresh is None or fresh.revoked:
+            raise Rejected(Refusal.UNAUTHENTICATED, "missing, unknown or revoked bearer token")
+        return credential.principal
 
     @rpc
     async def LoadValue(self, request: Any, context: Any, credential: Credential) -> Any:
@@ -389,15 +412,12 @@ class CardService(pb_grpc.CardServiceServicer):
         cc.GetCard(request.card_number).validate()
         # Read straight from the store, not through the writer: follow the log first so a
         # credential revoked through another process is refused here too.
-        await self.gateway.sync()
-        fresh = self.gateway.ledger.registry.credentials.get(credential.credential_id)
-        if fresh is None or fresh.revoked:
-            raise Rejected(Refusal.UNAUTHENTICATED, "missing, unknown or revoked bearer token")
+        principal = await self._fresh(credential)
         loop = asyncio.get_running_loop()
         # The read model catches up with the log's end first (what this and every other
         # process committed before the call), so a client sees its own writes.
         found = await loop.run_in_executor(
-            None, list_movements, self.gateway.movements, credential.principal,
+            None, list_movements, self.gateway.movements, principal,
             request.card_number, request.after_version, request.limit,
             self.gateway.ledger.clock_us())
         if isinstance(found, Refused):

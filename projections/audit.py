@@ -16,23 +16,35 @@ rules read the card's history); it is not a tracked projection: it always starts
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
+
+import msgspec
 
 from domain.cards import decide as cards
 from domain.cards import events as ev
 from domain.cards.events import CardEvent, RuleAward
+from domain.common import Meta, Role
+from domain.postings import Leg
 from domain.purchases import stateful
 from domain.purchases.evaluation import Evaluation
 from domain.registry import decide as registry
 from domain.registry.events import RegistryEvent
 from domain.rules.model import Basket, RuleSet
 from domain.rules.reference import evaluate
-from ledger.codec import REGISTRY_ID, SNAPSHOT_TOPIC, decode_card_state, decode_event
+from ledger.codec import (
+    SNAPSHOT_TOPIC,
+    Outcome,
+    decode_card_state,
+    decode_event,
+    decode_outcome,
+)
 from ledger.store import EventStore
 
 PAGE_ROWS = 2_000  # log rows per read; progress is shown once per page at most
@@ -46,29 +58,37 @@ class AuditReport:
     purchases: int = 0
     lots: int = 0  # purchases whose lot was checked
     cards_compared: int = 0  # cards whose snapshot was compared with the replay
+    replies_compared: int = 0  # events whose stored reply was compared with the replay
+    postings: int = 0  # events with legs, each checked to sum to zero
     differences: list[str] = field(default_factory=list)
     cards: dict[uuid.UUID, cards.CardState] = field(default_factory=dict)
+    balances: dict[str, int] = field(default_factory=dict)  # account -> sum of its legs
+    as_of_us: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.differences
 
 
-def replay(store: EventStore, progress: Progress | None = None) -> AuditReport:
-    report = AuditReport()
+def replay(store: EventStore, progress: Progress | None = None,
+           as_of_us: int | None = None) -> AuditReport:
+    """The whole log, or with `as_of_us` the events recorded by then: every card and account
+    balance rebuilt, every purchase re-evaluated, every posting summed, every stored reply
+    (while its request key is kept: the retry window) compared with the card as replayed, and
+    without `as_of_us` every card compared with the writer's snapshot."""
+    report = AuditReport(as_of_us=as_of_us)
     state = registry.RegistryState()
     total = store.max_notification_id()
-    position = 1
-    while page := store.read_log(position, PAGE_ROWS):
-        for row in page:
-            position = row.id + 1
+    position = 0
+    for page, decoded, replies in _pages(store, as_of_us):
+        for row, event in decoded:
             report.events += 1
-            event = decode_event(row.state)
-            if row.originator_id == REGISTRY_ID:
-                assert isinstance(event, RegistryEvent)
+            legs = getattr(event, "legs", None)
+            if legs:
+                _post(report, row.id, event, legs)
+            if isinstance(event, RegistryEvent):  # (the registry's stream: REGISTRY_ID)
                 registry.evolve(state, event)
                 continue
-            assert isinstance(event, CardEvent)
             before = report.cards.get(row.originator_id)
             if isinstance(event, ev.PurchaseMade):
                 report.purchases += 1
@@ -81,42 +101,141 @@ def replay(store: EventStore, progress: Progress | None = None) -> AuditReport:
                 report.differences += [f"purchase {event.purchase_id} (log id {row.id}): {d}"
                                        for d in found]
             try:
-                report.cards[row.originator_id] = cards.evolve(before, event)
+                after = report.cards[row.originator_id] = cards.evolve(before, event)
             except Exception as error:  # a tampered event may not apply at all
                 report.differences.append(f"log id {row.id}: {type(event).__name__} does not "
                                           f"apply to the card as replayed ({error})")
+                continue
+            if after.balance_minor - after.held_minor < 0:
+                report.differences.append(f"log id {row.id}: card {after.card_number} "
+                                          f"available {after.balance_minor - after.held_minor}"
+                                          " (below zero)")
+            if replies:
+                _compare_with_reply(report, row.id, after, replies.get(_key_of(event.meta)))
+        position = page[-1].id
         if progress is not None:
-            progress("log", min(position - 1, total), total)
-    _compare_with_snapshots(store, report, progress)
+            progress("log", min(position, total), total)
+    if as_of_us is None:
+        _compare_with_snapshots(store, report, progress)
     return report
+
+
+Page = tuple[Sequence[Any], list[tuple[Any, Any]], dict[tuple[str, str], Outcome]]
+
+
+def _pages(store: EventStore, as_of_us: int | None) -> Iterator[Page]:
+    """The log a page at a time, decoded, with the stored replies of its requests; the next
+    page is read (rows and replies: two queries) on a thread while this one is replayed."""
+
+    def fetch(start: int) -> Page | None:
+        page = store.read_log(start, PAGE_ROWS)
+        if not page:
+            return None
+        decoded = [(row, decode_event(row.state)) for row in page]
+        if as_of_us is not None:
+            decoded = [(r, e) for r, e in decoded if e.meta.recorded_at_us <= as_of_us]
+        return page, decoded, _stored_replies(store, [e for _, e in decoded])
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-read") as pool:
+        pending = pool.submit(fetch, 1)
+        while (fetched := pending.result()) is not None:
+            pending = pool.submit(fetch, fetched[0][-1].id + 1)
+            yield fetched
+
+
+def _post(report: AuditReport, position: int, event: CardEvent | RegistryEvent,
+          legs: Sequence[Leg]) -> None:
+    """Every event's legs sum to zero (double entry), and add up per account."""
+    report.postings += 1
+    balances = report.balances
+    total = 0
+    for leg in legs:
+        amount = leg.amount_minor
+        total += amount
+        balances[leg.account] = balances.get(leg.account, 0) + amount
+    if total:
+        report.differences.append(f"log id {position}: {type(event).__name__}'s postings sum "
+                                  f"to {total}, not 0")
+
+
+def _key_of(meta: Meta) -> tuple[str, str]:
+    """The request key an event's request was stored under (ledger.work.key_space_of)."""
+    if meta.role == Role.TERMINAL or (meta.role == Role.GATEWAY and meta.terminal_id):
+        return "t:" + meta.terminal_id, meta.request_id
+    return "c:" + meta.credential_id, meta.request_id
+
+
+def _stored_replies(store: EventStore,
+                    events: list[CardEvent | RegistryEvent]) -> dict[tuple[str, str], Outcome]:
+    """The replies the engine gave for a page's requests, where their keys are still kept."""
+    found = store.find_keys(_key_of(e.meta) for e in events
+                            if isinstance(e, CardEvent) and e.meta.request_id)
+    replies = {}
+    for pair, key in found.items():
+        if key.payload_hash and key.outcome:
+            try:
+                replies[pair] = decode_outcome(key.outcome)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+    return replies
+
+
+def _compare_with_reply(report: AuditReport, position: int, card: cards.CardState,
+                        reply: Outcome | None) -> None:
+    """What the engine told the caller about this card after this event (its stored reply,
+    when the reply shows the card at exactly this version) against the card as replayed."""
+    shown = reply.card if reply is not None else None
+    if shown is None or shown.card_number != card.card_number or shown.version != card.version:
+        return
+    report.replies_compared += 1
+    for name, said, replayed in (("balance", shown.balance_minor, card.balance_minor),
+                                 ("status", shown.status, int(card.status)),
+                                 ("tier", shown.tier, card.tier)):
+        if said != replayed:
+            report.differences.append(f"log id {position}: the reply gave card "
+                                      f"{card.card_number} {name} {said}, the replay {replayed}")
+    if card.balance_minor - card.held_minor < 0:
+        report.differences.append(f"log id {position}: card {card.card_number} available "
+                                  f"{card.balance_minor - card.held_minor} (below zero)")
+
+
+SNAPSHOT_CHUNK = 500  # cards whose snapshots and later events are read in one query
 
 
 def _compare_with_snapshots(store: EventStore, report: AuditReport,
                             progress: Progress | None) -> None:
-    for done, (stream_id, card) in enumerate(report.cards.items(), 1):
-        snapshot = store.latest_snapshot(stream_id)
-        if snapshot is not None and snapshot.topic == SNAPSHOT_TOPIC:  # older kinds: ignored
-            report.cards_compared += 1
-            held = decode_card_state(snapshot.state)
-            tail = [decode_event(e.state) for e in store.stream(stream_id, gt=held.version)]
-            try:
-                held = cards.fold(tail, held)  # type: ignore[arg-type,assignment]
-            except Exception as error:
-                report.differences.append(f"card {card.card_number}: its events do not apply "
-                                          f"to its snapshot ({error})")
-                continue
-            assert held is not None
-            if held.lots != card.lots:
-                changed = sorted(k for k in held.lots.keys() | card.lots.keys()
-                                 if held.lots.get(k) != card.lots.get(k))
-                report.differences.append(f"card {card.card_number}: lots {', '.join(changed)} "
-                                          "differ from what the writer held")
-            if held.points_written_off != card.points_written_off:
-                report.differences.append(
-                    f"card {card.card_number}: {card.points_written_off} points written off in "
-                    f"the replay, {held.points_written_off} by the writer")
-        if progress is not None and (done % 500 == 0 or done == len(report.cards)):
-            progress("cards", done, len(report.cards))
+    streams = list(report.cards)
+    done = 0
+    for start in range(0, len(streams), SNAPSHOT_CHUNK):
+        chunk = streams[start:start + SNAPSHOT_CHUNK]
+        for position, tail in store.load_tails(chunk, SNAPSHOT_TOPIC):
+            if tail.snapshot is not None:  # cards without one (or an older kind): skipped
+                _compare_with_snapshot(report, report.cards[chunk[position]], tail)
+        done += len(chunk)
+        if progress is not None:
+            progress("cards", done, len(streams))
+
+
+def _compare_with_snapshot(report: AuditReport, card: cards.CardState, tail: Any) -> None:
+    report.cards_compared += 1
+    held = decode_card_state(tail.snapshot)
+    try:
+        held = cards.fold([decode_event(e) for e in tail.events],  # type: ignore[arg-type]
+                          held)
+    except Exception as error:
+        report.differences.append(f"card {card.card_number}: its events do not apply to its "
+                                  f"snapshot ({error})")
+        return
+    assert held is not None
+    if held.lots != card.lots:
+        changed = sorted(k for k in held.lots.keys() | card.lots.keys()
+                         if held.lots.get(k) != card.lots.get(k))
+        report.differences.append(f"card {card.card_number}: lots {', '.join(changed)} "
+                                  "differ from what the writer held")
+    if held.points_written_off != card.points_written_off:
+        report.differences.append(
+            f"card {card.card_number}: {card.points_written_off} points written off in "
+            f"the replay, {held.points_written_off} by the writer")
 
 
 def check_purchase(state: registry.RegistryState, before: cards.CardState,
@@ -169,6 +288,12 @@ def check_purchase(state: registry.RegistryState, before: cards.CardState,
     return found
 
 
+def _as_of(as_of_us: int | None) -> str:
+    from domain.common import format_time_us
+
+    return "" if as_of_us is None else f" recorded by {format_time_us(as_of_us)}"
+
+
 class ProgressBar:
     """`audit replay: log [#######.............] 35% 12,345/35,000` on one line of a
     terminal (stderr), redrawn at most ten times a second."""
@@ -200,16 +325,48 @@ class ProgressBar:
             self.out.flush()
 
 
+def figures(report: AuditReport) -> dict[str, Any]:
+    """Every card's figures and every account's balance, as rebuilt (`audit replay --out`)."""
+    return {
+        "as_of_us": report.as_of_us,
+        "cards": {card.card_number: {
+            "status": int(card.status), "currency": card.currency,
+            "balance_minor": card.balance_minor, "held_minor": card.held_minor,
+            "pending_holds": sum(1 for h in card.holds.values()
+                                 if h.status == cards.HoldStatus.PENDING),
+            "points_by_program": {program or "own": sum(lot.remaining for lot in lots)
+                                  for program, lots in _by_program(card).items()},
+            "points_debt": card.points_debt, "tier": card.tier,
+            "live_coupons": len(card.coupons), "stamps": dict(card.stamps),
+            "version": card.version} for card in report.cards.values()},
+        "balances": dict(sorted(report.balances.items())),
+    }
+
+
+def _by_program(card: cards.CardState) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for lot in card.lots.values():
+        grouped.setdefault(lot.program, []).append(lot)
+    return grouped
+
+
 def audit_replay(store: EventStore, out: TextIO | None = None,
-                 err: TextIO | None = None) -> int:
+                 err: TextIO | None = None, as_of_us: int | None = None,
+                 figures_to: str = "") -> int:
     """The command: 0 when everything equals the replay, 1 with the differences listed."""
     out, err = out or sys.stdout, err or sys.stderr
     bar = ProgressBar(err, "audit replay")
-    report = replay(store, bar)
+    report = replay(store, bar, as_of_us)
     bar.end()
-    summary = (f"{report.events:,} events, {report.purchases:,} purchases re-evaluated with "
-               f"their pinned rule-set versions, {len(report.cards):,} cards rebuilt, "
-               f"{report.cards_compared:,} compared lot by lot with the writer's snapshots")
+    if figures_to:
+        with open(figures_to, "w") as f:
+            json.dump(figures(report), f, indent=1)
+    summary = (f"{report.events:,} events{_as_of(as_of_us)}, {report.purchases:,} purchases "
+               f"re-evaluated with their pinned rule-set versions, {report.postings:,} "
+               f"postings summed to zero, {len(report.cards):,} cards and "
+               f"{len(report.balances):,} account balances rebuilt, "
+               f"{report.replies_compared:,} compared with the replies the engine gave, "
+               f"{report.cards_compared:,} lot by lot with the writer's snapshots")
     if report.ok:
         print(f"audit replay: OK ({summary})", file=out)
         return 0

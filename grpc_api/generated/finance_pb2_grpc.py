@@ -49,6 +49,16 @@ class FinanceServiceStub:
                 request_serializer=loyalty_dot_v1_dot_finance__pb2.GetBreakageRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_finance__pb2.BreakageReply.FromString,
                 _registered_method=True)
+        self.GetIfrs15 = channel.unary_unary(
+                '/loyalty.v1.FinanceService/GetIfrs15',
+                request_serializer=loyalty_dot_v1_dot_finance__pb2.GetIfrs15Request.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_finance__pb2.Ifrs15Reply.FromString,
+                _registered_method=True)
+        self.GetCampaignProfitability = channel.unary_unary(
+                '/loyalty.v1.FinanceService/GetCampaignProfitability',
+                request_serializer=loyalty_dot_v1_dot_finance__pb2.GetCampaignProfitabilityRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_finance__pb2.CampaignProfitabilityReply.FromString,
+                _registered_method=True)
 
 
 class FinanceServiceServicer:
@@ -72,6 +82,23 @@ class FinanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIfrs15(self, request, context):
+        """IFRS 15 for points per program and UTC month: allocation, recognition, the contract
+        liability schedule, the estimates of expected redemptions with the figures they were made
+        from, and the points received by exchange apart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaignProfitability(self, request, context):
+        """Per rule-set version and coupon campaign: what it gave against the sales and margin of
+        the purchases it touched, net of returns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FinanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +116,16 @@ def add_FinanceServiceServicer_to_server(servicer, server):
                     servicer.GetBreakage,
                     request_deserializer=loyalty_dot_v1_dot_finance__pb2.GetBreakageRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_finance__pb2.BreakageReply.SerializeToString,
+            ),
+            'GetIfrs15': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIfrs15,
+                    request_deserializer=loyalty_dot_v1_dot_finance__pb2.GetIfrs15Request.FromString,
+                    response_serializer=loyalty_dot_v1_dot_finance__pb2.Ifrs15Reply.SerializeToString,
+            ),
+            'GetCampaignProfitability': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignProfitability,
+                    request_deserializer=loyalty_dot_v1_dot_finance__pb2.GetCampaignProfitabilityRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_finance__pb2.CampaignProfitabilityReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +209,60 @@ class FinanceService:
             '/loyalty.v1.FinanceService/GetBreakage',
             loyalty_dot_v1_dot_finance__pb2.GetBreakageRequest.SerializeToString,
             loyalty_dot_v1_dot_finance__pb2.BreakageReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIfrs15(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.FinanceService/GetIfrs15',
+            loyalty_dot_v1_dot_finance__pb2.GetIfrs15Request.SerializeToString,
+            loyalty_dot_v1_dot_finance__pb2.Ifrs15Reply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignProfitability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.FinanceService/GetCampaignProfitability',
+            loyalty_dot_v1_dot_finance__pb2.GetCampaignProfitabilityRequest.SerializeToString,
+            loyalty_dot_v1_dot_finance__pb2.CampaignProfitabilityReply.FromString,
             options,
             channel_credentials,
             insecure,

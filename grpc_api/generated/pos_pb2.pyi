@@ -408,10 +408,12 @@ class ValueReply(_message.Message):
     def __init__(self, result: _Optional[_Union[Result, str]] = ..., balance_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class GetCardRequest(_message.Message):
-    __slots__ = ("card_number",)
+    __slots__ = ("card_number", "as_of")
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     card_number: str
-    def __init__(self, card_number: _Optional[str] = ...) -> None: ...
+    as_of: str
+    def __init__(self, card_number: _Optional[str] = ..., as_of: _Optional[str] = ...) -> None: ...
 
 class ListMovementsRequest(_message.Message):
     __slots__ = ("card_number", "after_version", "limit")

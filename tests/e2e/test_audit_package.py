@@ -64,6 +64,18 @@ def test_an_auditor_checks_the_log_and_a_partner_its_own_events(ledger, alliance
                str(other / "audit-key.pub.pem"))
     assert done.returncode == 1 and "not signed by any given key" in done.stdout
 
+    # Point in time: every card and account as of now, all checks passing.
+    figures = tmp_path / "figures.json"
+    replayed = run("audit", "replay", "--as-of", "9999-01-01T00:00:00Z", "--figures",
+                   str(figures), "--database", store_url)
+    assert replayed.returncode == 0 and "audit replay: OK" in replayed.stdout, replayed.stdout
+    rebuilt = json.loads(figures.read_text())
+    assert {number: card["balance_minor"] for number, card in rebuilt["cards"].items()} \
+        == dict.fromkeys(cards, 50_000)
+    assert {number: card["held_minor"] for number, card in rebuilt["cards"].items()} \
+        == dict.fromkeys(cards, 3_000)
+    assert sum(rebuilt["balances"].values()) == 0
+
     # A row changed directly in the database.
     assert run("audit", "verify", "--database", store_url, "--public-key",
                public).returncode == 0
@@ -86,7 +98,9 @@ def test_bad_audit_arguments_are_one_line_and_exit_2(ledger, alliance, store_url
             (("audit", "export", "--out", str(tmp_path / "x"), "--database", store_url),
              "no signed checkpoint"),
             (("audit", "export", "--out", str(tmp_path / "x"), "--from", "tomorrow",
-              "--database", store_url), "--from")):
+              "--database", store_url), "--from"),
+            (("audit", "replay", "--as-of", "yesterday", "--database", store_url),
+             "--as-of")):
         done = run(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert names in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -29,10 +29,12 @@ def counts(report: str) -> dict[str, int]:
 
 
 def test_the_demo_runs_every_kind_of_operation_and_the_ledger_check_holds(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_demo(seconds=1.5, concurrency=4, cards=20) == 0
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    assert run_demo(seconds=1.5, concurrency=4, cards=20, page=str(page)) == 0
     out = capsys.readouterr().out
     assert "ledger check: OK" in out
+    assert f"report page: wrote {page}" in out and "Settlement period 1" in page.read_text()
     seen = counts(out)
     for operation in ("Authorize", "Capture", "Void", "Refund", "Reverse", "GetBalance",
                       "LoadValue", "Authorize retry", "Batch authorize", "Purchase", "Return"):
@@ -49,9 +51,9 @@ def test_the_demo_refuses_nonsense_arguments(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.slow
-def test_the_demo_command_exits_zero() -> None:
+def test_the_demo_command_exits_zero(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "demo", "--seconds", "1",
-                           "--cards", "10"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+                           "--cards", "10", "--report", str(tmp_path / "r.html")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ledger check: OK" in done.stdout

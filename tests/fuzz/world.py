@@ -591,6 +591,21 @@ class World:
         return fpb.GetBreakageRequest(**{"from": "1970-01-01"}, to=self._day(rng)), \
             rng.choice(["admin", "finance", "auditor"])
 
+    def _v_GetIfrs15(self, rng: random.Random) -> tuple[Message, str]:
+        published = rng.random() < 0.5
+        return fpb.GetIfrs15Request(
+            as_of=rng.choice(["", "2026-12-31", "2027-06-30"]),
+            program_id=rng.choice(["", "P1", "alliance"]),
+            method=fpb.PUBLISHED if published else fpb.COHORT_RUNOFF,
+            estimates=[fpb.PublishedRate(redemption_rate_bp=rng.choice([0, 9_500, 10_000]))]
+            if published else []), rng.choice(["admin", "finance", "auditor"])
+
+    def _v_GetCampaignProfitability(self, rng: random.Random) -> tuple[Message, str]:
+        return fpb.GetCampaignProfitabilityRequest(
+            **{"from": "2026-01-01"}, to=rng.choice(["", "2026-12-31", "2027-06-30"]),
+            entity_id=rng.choice(["", "P1", "alliance"])), \
+            rng.choice(["admin", "finance", "auditor"])
+
     # InsightsService (read-only: days, periods, scopes in and out of the caller's)
 
     def _insights(self, rng: random.Random) -> tuple[Message, str]:
