@@ -397,7 +397,8 @@ def activity(runner: ProjectionRunner, last_day: int, first_day: int = 0, partne
         sql += " AND store_id = ?"
         params.append(store_id)
     with runner.store.session(commit=False) as session:
-        return [Activity(*row) for row in session.query(sql, params)]
+        rows = session.query(sql, params)
+    return [Activity(*row) for row in rows]
 
 
 def seen_elsewhere(runner: ProjectionRunner, partner: str, first_day: int,
@@ -445,8 +446,9 @@ def totals_of(runner: ProjectionRunner, period: Period, partner: str = "",
         "FROM proj_cust_activity", period.first, period.last, partner, store_id,
         " GROUP BY customer")
     with runner.store.session(commit=False) as session:
-        return {c: Totals(int(v), int(s), int(m), int(first or 0), int(last or 0))
-                for c, v, s, m, first, last in session.query(sql, params)}
+        rows = session.query(sql, params)  # converted after the transaction
+    return {c: Totals(int(v), int(s), int(m), int(first or 0), int(last or 0))
+            for c, v, s, m, first, last in rows}
 
 
 def visit_days_of(runner: ProjectionRunner, last_day: int, partner: str = "",
@@ -457,8 +459,9 @@ def visit_days_of(runner: ProjectionRunner, last_day: int, partner: str = "",
                           "ORDER BY customer, day")
     found: dict[str, list[int]] = {}
     with runner.store.session(commit=False) as session:
-        for customer, day in session.query(sql, params):
-            found.setdefault(customer, []).append(int(day))
+        rows = session.query(sql, params)
+    for customer, day in rows:
+        found.setdefault(customer, []).append(int(day))
     return found
 
 
@@ -470,10 +473,11 @@ def grid_of(runner: ProjectionRunner, period: Period, partner: str = "",
                           store_id, " GROUP BY day, hour")
     cells: dict[tuple[int, int], list[int]] = {}
     with runner.store.session(commit=False) as session:
-        for day, hour, visits, spend in session.query(sql, params):
-            cell = cells.setdefault((weekday(int(day)), int(hour)), [0, 0])
-            cell[0] += int(visits)
-            cell[1] += int(spend)
+        rows = session.query(sql, params)
+    for day, hour, visits, spend in rows:
+        cell = cells.setdefault((weekday(int(day)), int(hour)), [0, 0])
+        cell[0] += int(visits)
+        cell[1] += int(spend)
     return cells
 
 
