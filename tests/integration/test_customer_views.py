@@ -371,3 +371,32 @@ def test_card_stream_ids_name_every_card(world: World) -> None:
                 issued.add(row.originator_id.bytes)
         start = page[-1].id + 1
     assert owners == issued
+
+
+def test_the_projector_process_follows_the_customers_model(world: World) -> None:
+    """`loyalty-ledger project` (what `serve` starts) keeps the customers model beside the
+    others: from zero, it reaches the log's end and gives the live digest."""
+    import signal
+    import subprocess
+
+    from tests.support.alliance import wait_until
+    from tests.support.processes import ROOT, cli, env
+
+    with world.ledger.store.session(commit=True) as session:
+        session.execute("UPDATE projection_positions SET position = 0 WHERE name = ?",
+                        (customers.NAME,))
+        customers.CustomersModel().drop(session)
+        customers.CustomersModel().create(session)
+    end = world.ledger.store.max_notification_id()
+    runner = customers.customers_runner(world.ledger.store)
+    assert runner._read_position() == 0
+    proc = subprocess.Popen(cli("project", "--database", world.url, "--poll-s", "0.05"),
+                            cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: runner._read_position() >= end, timeout_s=120)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, errors = proc.communicate(timeout=30)
+    assert proc.returncode == 0, errors
+    assert customers.digest(runner) == world.live_digest
