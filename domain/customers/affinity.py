@@ -129,13 +129,13 @@ def from_figures(figures: Iterable[StoreFigures], period: Period,
     for kind, table in (("partner", by_partner), ("store", by_store)):
         spend: dict[str, int] = defaultdict(int)
         customers: dict[str, int] = defaultdict(int)
-        for figures in table.values():
-            for place, amount in figures.items():
+        for amounts in table.values():
+            for place, amount in amounts.items():
                 spend[place] += amount
                 customers[place] += 1
         places += [Place(kind, p, p if kind == "partner" else store_partner[p], customers[p],
                          spend[p], share_bps(spend[p], total)) for p in sorted(spend)]
-    multi = [c for c, figures in by_partner.items() if len(figures) >= 2]
+    multi = [c for c, partners in by_partner.items() if len(partners) >= 2]
     found_flows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     if flows:
         for customer, start in first_seen.items():
