@@ -21,6 +21,8 @@ DATABASE_ENV = "LEDGER_DATABASE_URL"
 TOKEN_ENV = "LEDGER_TOKEN"
 COUPON_KEY_ENV = "LEDGER_COUPON_KEY"
 COUPON_KEY_MIN_CHARS = 32
+# `report` views of the customer read model (entrypoints/customer_reports.py)
+CUSTOMER_VIEWS = ("pyramid", "matrix", "rfm", "churn", "visits", "affinity")
 log = logging.getLogger("loyalty-ledger")
 
 
@@ -283,11 +285,16 @@ def _checkpoint_loop(store: EventStore, signer: Any, poll_s: float,
 
 
 def cmd_project(ns: argparse.Namespace) -> int:
+    from projections.customers import customers_runner
     from projections.finance import finance_runner
     from projections.movements import movements_runner
     from projections.runner import SharedLog
     from projections.settlement import settlement_runner
 
+    if ns.rebuild == "customers":
+        from entrypoints.customer_reports import cmd_rebuild_customers
+
+        return _on_store(ns, cmd_rebuild_customers)
     if ns.rebuild:
         from entrypoints.finance_reports import cmd_rebuild
 
@@ -300,7 +307,7 @@ def cmd_project(ns: argparse.Namespace) -> int:
     store = _open_ready_store(_database(ns))
     log = SharedLog(store)  # each full batch of the log read once for every read model
     runners = [movements_runner(store, log), settlement_runner(store, log),
-               finance_runner(store, log)]
+               finance_runner(store, log), customers_runner(store, log)]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -348,6 +355,10 @@ def cmd_report(ns: argparse.Namespace) -> int:
     from entrypoints.finance_reports import cmd_report_finance
     from entrypoints.reports import cmd_report_statement
 
+    if ns.report in CUSTOMER_VIEWS:
+        from entrypoints.customer_reports import cmd_report_customers
+
+        return _on_store(ns, cmd_report_customers)
     if ns.report == "html":
         from entrypoints.report_page import cmd_report_html
 
@@ -531,14 +542,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "follower signs checkpoints over the log with it")
     p.set_defaults(func=cmd_serve)
 
-    p = sub("project", "Follow the log into the read models (movements, settlement, finance) "
+    p = sub("project", "Follow the log into the read models (movements, settlement, finance, "
+            "customers) "
             "until SIGTERM; serve starts one. Safe to run several: each batch is applied once. "
             "With --rebuild NAME: drop that read model, apply the whole log again (progress on "
             "stderr), print its position (and the finance model's digest) and exit.",
             "loyalty-ledger project --database postgresql://postgres@127.0.0.1/ledger\n"
             "  loyalty-ledger project --rebuild finance --database sqlite:///ledger.db")
     p.add_argument("--database", help=database_help)
-    p.add_argument("--rebuild", choices=["finance", "movements", "settlement"], default="",
+    p.add_argument("--rebuild", choices=["finance", "movements", "settlement", "customers"],
+                   default="",
                    help="rebuild this read model from zero, then exit")
     p.add_argument("--poll-s", type=float, default=1.0,
                    help="look at the log this often when idle, in seconds (default %(default)s)")
@@ -668,18 +681,34 @@ def build_parser() -> argparse.ArgumentParser:
             "(vested, pending, value) outstanding at the end of the UTC day --as-of. "
             "rollforward: opening, movements line by line and closing, per issuer and "
             "program, from the start of --from to the end of --to (UTC days). breakage: what "
-            "expired per UTC month from --from to --to. From the finance read model.",
+            "expired per UTC month from --from to --to. From the finance read model. "
+            "pyramid, matrix, rfm, churn, visits, affinity: the customer views as of --as-of "
+            "(a local day) over --months, for the alliance, --partner or --store, from the "
+            "customers read model (README, Customer views).",
             "loyalty-ledger report statement --period 1 --entity P1 --format csv "
             "--database sqlite:///ledger.db\n"
             "  loyalty-ledger report liability --as-of 2026-11-30 --database "
             "sqlite:///ledger.db\n"
             "  loyalty-ledger report rollforward --from 2026-11-01 --to 2026-11-30 --format csv "
             "--database sqlite:///ledger.db\n"
+            "  loyalty-ledger report pyramid --as-of 2026-12-03 --partner P1 "
+            "--database sqlite:///ledger.db\n"
             "  loyalty-ledger report html --out report.html --database sqlite:///ledger.db")
     p.add_argument("report", choices=["statement", "liability", "rollforward", "breakage",
-                                      "ifrs15", "campaigns", "html"])
+                                      "ifrs15", "campaigns", "html", *CUSTOMER_VIEWS])
     p.add_argument("--out", default="", help="html: the page to write (one self-contained "
                                              "file: liability, settlement, customer views)")
+    p.add_argument("--partner", default="",
+                   help="customer views: only this partner's stores and their customers")
+    p.add_argument("--store", default="", help="customer views: only this store")
+    p.add_argument("--months", type=int, default=12,
+                   help="customer views: the period, months ending with --as-of (default 12)")
+    p.add_argument("--sales-split", type=int, default=None,
+                   help="matrix: high sales above this net spend (default: the median)")
+    p.add_argument("--margin-split", type=int, default=None,
+                   help="matrix: high margin above this margin (default: the median)")
+    p.add_argument("--top", type=int, default=20,
+                   help="customer views: customers listed in a table (default 20)")
     p.add_argument("--method", choices=["published", "runoff"], default="runoff",
                    help="ifrs15: expected redemptions published by finance (--expected-bps) "
                         "or estimated from the cohorts' own run-off (default)")

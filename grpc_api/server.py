@@ -81,6 +81,7 @@ SERVICE_NAMES = (
     "loyalty.v1.ReconciliationService",  # grpc_api/reconcile.py (issue 9)
     "loyalty.v1.ExchangeService",
     "loyalty.v1.FinanceService",  # grpc_api/finance.py (proto/loyalty/v1/finance.proto)
+    "loyalty.v1.InsightsService",  # grpc_api/insights.py (proto/loyalty/v1/insights.proto)
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
@@ -713,6 +714,9 @@ async def create_server(ledger: Ledger, listen: str = "127.0.0.1:0") -> Served:
     from grpc_api.finance import FinanceService, fpb_grpc  # the finance reports
 
     fpb_grpc.add_FinanceServiceServicer_to_server(FinanceService(gateway), server)
+    from grpc_api.insights import InsightsService, ipb_grpc  # the customer views
+
+    ipb_grpc.add_InsightsServiceServicer_to_server(InsightsService(gateway), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

@@ -500,7 +500,7 @@ class Fuzzer:
         lines = [f"fuzz on {self.store_name}: {self.calls:,} calls in {seconds:.1f} s "
                  f"({', '.join(f'{k} {v}' for k, v in sorted(self.modes.items()))})"]
         for group in ("Admin", "Card", "Pos", "Program", "Settlement", "Reconcile", "Agreement",
-                      "Exchange", "Finance", "Batch"):
+                      "Exchange", "Finance", "Insights", "Batch"):
             counts = self.statuses.get(group, Counter())
             shown = ", ".join(f"{code} {n:,}" for code, n in counts.most_common())
             lines.append(f"  {group:<8} {sum(counts.values()):>7,}  {shown}")

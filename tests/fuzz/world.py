@@ -30,6 +30,8 @@ from grpc_api.generated import exchange_pb2 as xpb
 from grpc_api.generated import exchange_pb2_grpc as xpb_grpc
 from grpc_api.generated import finance_pb2 as fpb
 from grpc_api.generated import finance_pb2_grpc as fpb_grpc
+from grpc_api.generated import insights_pb2 as ipb
+from grpc_api.generated import insights_pb2_grpc as ipb_grpc
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from grpc_api.generated import reconcile_pb2 as rpb
@@ -41,12 +43,14 @@ from tests.support.alliance import Alliance
 GROUPS = {"AdminService": "Admin", "CardService": "Card", "PosService": "Pos",
           "ProgramService": "Program", "SettlementService": "Settlement",
           "ReconciliationService": "Reconcile", "AgreementService": "Agreement",
-          "ExchangeService": "Exchange", "FinanceService": "Finance"}
+          "ExchangeService": "Exchange", "FinanceService": "Finance",
+          "InsightsService": "Insights"}
 # The generated modules of the services not in pos.proto (default: pos.proto's).
 MODULES: dict[str, tuple[Any, Any]] = {"ReconciliationService": (rpb, rpb_grpc),
                                        "AgreementService": (apb, apb_grpc),
                                        "ExchangeService": (xpb, xpb_grpc),
-                                       "FinanceService": (fpb, fpb_grpc)}
+                                       "FinanceService": (fpb, fpb_grpc),
+                                       "InsightsService": (ipb, ipb_grpc)}
 PROGRAMS = ["P1", "P2", "alliance"]
 
 
@@ -601,6 +605,21 @@ class World:
             **{"from": "2026-01-01"}, to=rng.choice(["", "2026-12-31", "2027-06-30"]),
             entity_id=rng.choice(["", "P1", "alliance"])), \
             rng.choice(["admin", "finance", "auditor"])
+
+    # InsightsService (read-only: days, periods, scopes in and out of the caller's)
+
+    def _insights(self, rng: random.Random) -> tuple[Message, str]:
+        request = ipb.InsightsRequest(
+            as_of=self._day(rng), months=rng.choice([0, 1, 12, 120]),
+            partner_id=rng.choice(["", "", "P1", "P2"]), limit=rng.choice([0, 1, 10_000]))
+        if not request.partner_id and rng.random() < 0.3:
+            request.store_id = rng.choice(["S1", "S2", "A1"])
+        if rng.random() < 0.2:
+            request.sales_split_minor = rng.choice([0, -1, 10**12])
+        return request, rng.choice(["admin", "auditor", "p1_manager", "p2_manager"])
+
+    _v_GetPyramid = _v_GetValueMatrix = _v_GetRfm = _insights
+    _v_GetChurn = _v_GetVisitTimes = _v_GetAffinity = _insights
 
     def hold_card(self) -> str:
         """A new FUZZ_SHORT card, loaded, with a pending hold of 100.00; its number."""
