@@ -58,3 +58,18 @@ def save(figure: Figure, path: str) -> None:
         raise ValueError(f"--chart {path}: the file must end in .png or .svg")
     figure.savefig(path, metadata={"Date": None} if path.lower().endswith(".svg") else None)
     plt.close(figure)
+
+
+def heatmap(title: str, rows: Sequence[str], columns: Sequence[str],
+            values: Sequence[Sequence[float]], unit: str = "") -> Figure:
+    """A grid of values (rows x columns), darker for more, with a colour bar."""
+    figure, axes = plt.subplots(figsize=(7.5, 2.9), dpi=100)
+    image = axes.imshow(values, aspect="auto", cmap="Blues")
+    axes.set_yticks(range(len(rows)), list(rows))
+    axes.set_xticks(range(len(columns)), list(columns), fontsize=7)
+    axes.set_title(title, loc="left", fontsize=11)
+    bar = figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02)
+    if unit:
+        bar.set_label(unit)
+    figure.tight_layout()
+    return figure

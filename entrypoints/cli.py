@@ -709,6 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="matrix: high margin above this margin (default: the median)")
     p.add_argument("--top", type=int, default=20,
                    help="customer views: customers listed in a table (default 20)")
+    p.add_argument("--chart", default="",
+                   help="customer views: also draw the view to this PNG or SVG file")
     p.add_argument("--method", choices=["published", "runoff"], default="runoff",
                    help="ifrs15: expected redemptions published by finance (--expected-bps) "
                         "or estimated from the cohorts' own run-off (default)")

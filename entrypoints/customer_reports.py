@@ -121,11 +121,19 @@ def cmd_report_customers(ns: argparse.Namespace, store: Any) -> int:
     months = act.check_months(ns.months, "--months")
     if ns.top < 1:
         raise InvalidInput("--top", "must be at least 1")
+    if ns.chart and not ns.chart.lower().endswith((".png", ".svg")):
+        raise InvalidInput("--chart", "the file must end in .png or .svg")
     partner, store_id = _scope(ns, store)
     runner = customers.customers_runner(store)
     data = customers.view(runner, ns.report, as_of, months, partner, store_id,
                           sales_split=ns.sales_split, margin_split=ns.margin_split,
                           top=ns.top)
+    if ns.chart:
+        from entrypoints.charts import save
+        from entrypoints.customer_charts import chart
+
+        save(chart(ns.report, data), ns.chart)
+        print(f"chart: wrote {ns.chart}", file=sys.stderr)
     if ns.format == "json":
         print(json.dumps(msgspec.to_builtins(data), indent=1))
         return 0
@@ -155,3 +163,36 @@ def cmd_rebuild_customers(ns: argparse.Namespace, store: Any) -> int:
     print(f"rebuilt customers to log position {position:,} in {seconds:.1f} s; "
           f"digest {customers.digest(runner)}")
     return 0
+
+
+def page_sections(store: Any, as_of: str) -> list[Any]:
+    """The report page's customer views, alliance-wide, as of UTC day `as_of` (each a chart
+    and its tables, the top 10 of any list of customers)."""
+    from entrypoints.charts import svg
+    from entrypoints.customer_charts import chart
+    from entrypoints.report_page import Section
+    from projections import customers
+
+    runner = customers.customers_runner(store)
+    runner.catch_up()
+    day = act.parse_day(as_of, "--as-of")
+    notes = {
+        "pyramid": "Customers by net spend over the last 12 months: A the top 1 %, B the next "
+                   "to 5 %, C the next to 20 %, D the rest (a tie goes whole to the higher "
+                   "level).",
+        "matrix": "Customers by sales and by gross margin, split at the period's medians.",
+        "rfm": "Recency, frequency and monetary scores 1-5 by quantiles, and named segments.",
+        "churn": "New, active, at risk and lapsed, against each customer's own usual "
+                 "interval between visits; who became at risk this week.",
+        "visits": "Visits and net spend by weekday and hour, in each store's timezone.",
+        "affinity": "Each partner's customers and those who shop at two or more partners, "
+                    "and the flows between partners.",
+    }
+    sections = []
+    for name in VIEWS:
+        data = customers.view(runner, name, day, current=False, top=10)
+        sections.append(Section(f"Customers: {name}", notes[name],
+                                [(title, rows) for title, rows in
+                                 report_sections(name, data, top=10)],
+                                svg(chart(name, data))))
+    return sections

@@ -595,14 +595,26 @@ def liability(client: Client, admin_token: str,
     return lines, problems
 
 
-def _write_page(url: str, out: str) -> None:
-    """The report page of the demo's database (`report html`), beside the running server."""
+def _end_pages(url: str, out: str) -> None:
+    """The customer pyramid of the demo's traffic (`report pyramid`) and, when `out` is
+    given, the report page (`report html`), from the demo's database beside its server."""
+    import time as clock
+
+    from domain.customers import activity
+    from entrypoints.customer_reports import report_sections
     from entrypoints.report_page import write_page
+    from entrypoints.reports import render
     from ledger.store import open_store
+    from projections import customers
 
     store = open_store(url)
     try:
-        print(f"\nreport page: {write_page(store, out)}; open it in a browser")
+        runner = customers.customers_runner(store)
+        data = customers.view(runner, "pyramid", activity.today(clock.time_ns() // 1000))
+        title, rows = report_sections("pyramid", data)[0]
+        print(f"\n{title}\n{render(rows, 'table')}", end="")
+        if out:
+            print(f"\nreport page: {write_page(store, out)}; open it in a browser")
     finally:
         store.close()
 
@@ -653,8 +665,7 @@ def run_demo(seconds: float = 5.0, concurrency: int = 16, cards: int = 200,
             lines, owed = liability(setup_client, admin_token, totals)
             print("\n".join(lines))
             problems += owed
-            if page:
-                _write_page(f"sqlite:///{directory}/demo.db", page)
+            _end_pages(f"sqlite:///{directory}/demo.db", page)
             for client in [setup_client, *clients]:
                 client.channel.close()
             return 1 if problems else 0

@@ -1,8 +1,8 @@
 """`loyalty-ledger report html --out FILE`: one self-contained page (inline CSS and SVG, no
-script, nothing fetched) with the liability and the settlement figures of stage 3 and, where
-they exist, the customer views of stage 4, each a table and, where a picture says it faster,
-a chart. Every figure on the page is one of the underlying reports' (the same functions the
-`report` commands print); tests/e2e/test_report_page.py opens it in headless Chromium and
+script, nothing fetched) with the liability and the settlement figures of stage 3 and the
+customer views of stage 4, each a table and, where a picture says it faster, a chart. Every
+figure on the page is one of the underlying reports' (the same functions the `report`
+commands print); tests/e2e/test_report_page.py opens it in headless Chromium and
 finds them."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import html
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +26,6 @@ class Section:
     note: str = ""
     tables: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     chart_svg: str = ""
-
-
-# Sections added by other reports (stage 4's customer views): each called with the store
-# and the page's as-of day, returning its sections.
-EXTRA_SECTIONS: list[Callable[[Any, str], Sequence[Section]]] = []
 
 
 def liability_section(store: Any, as_of: str) -> Section:
@@ -88,7 +83,7 @@ def settlement_section(store: Any) -> Section:
 
 def _cell(value: Any) -> str:
     if isinstance(value, bool):
-        return html.escape(str(value))
+        return f"<td>{'yes' if value else ''}</td>"
     if isinstance(value, int):
         return f'<td class="n">{value:,}</td>'
     return f"<td>{html.escape(str(value))}</td>"
@@ -145,9 +140,10 @@ def _where(url: str) -> str:
 def write_page(store: Any, out: str, as_of: str = "") -> str:
     """Write the page for the end of UTC day `as_of` (default today); returns a summary."""
     as_of = as_of or days.day_of(time.time_ns() // 1000)
-    sections = [liability_section(store, as_of), settlement_section(store)]
-    for extra in EXTRA_SECTIONS:
-        sections += extra(store, as_of)
+    from entrypoints.customer_reports import page_sections
+
+    sections = [liability_section(store, as_of), settlement_section(store),
+                *page_sections(store, as_of)]
     page = render(sections, as_of, store.max_notification_id(), _where(store.url))
     with open(out, "w", encoding="utf-8") as f:
         f.write(page)

@@ -16,6 +16,7 @@ import pytest
 from domain.cards import commands as cc
 from domain.settlement.periods import CloseSettlementPeriod
 from tests.integration.test_engine_stories import USD, approved, call, new_card
+from tests.integration.test_purchase_stories import purchase
 from tests.support.processes import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.backends("sqlite")]
@@ -45,6 +46,7 @@ def test_the_report_page_shows_the_reports_figures_in_a_browser(ledger, alliance
         held = approved(call(ledger, alliance.t_air, cc.Authorize(number, amount, USD, False,
                                                                    "")))
         approved(call(ledger, alliance.t_air, cc.Capture(held.authorization_id, amount)))
+        approved(call(ledger, alliance.t1, purchase(number, stored_value=1_000)))
     approved(call(ledger, alliance.admin, CloseSettlementPeriod("month end")))
 
     page = tmp_path / "report.html"
@@ -52,7 +54,7 @@ def test_the_report_page_shows_the_reports_figures_in_a_browser(ledger, alliance
     assert made.returncode == 0, made.stderr
     text = page.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)  # nothing fetched
-    assert "<script" not in text and text.count("<svg") == 2
+    assert "<script" not in text and text.count("<svg") == 8  # liability, settlement, 6 views
 
     dom = _headless(browser, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -72,6 +74,14 @@ def test_the_report_page_shows_the_reports_figures_in_a_browser(ledger, alliance
     for i in statement["instructions"]:
         assert f'<td>{i["payer"]}</td><td>{i["payee"]}</td>' in shown
         assert f'<td class="n">{i["amount_minor"]:,}</td>' in shown
+
+    pyramid = json.loads(run("report", "pyramid", "--format", "json", "--database",
+                             store_url).stdout)
+    assert pyramid["customers"] == 1  # both cards are customer "cust"
+    for level in pyramid["levels"]:
+        assert (f'<td>{level["level"]}</td><td class="n">{level["customers"]:,}</td>'
+                f'<td class="n">{level["spend_minor"]:,}</td>') in shown
+    assert "Customers: affinity" in shown and "Customers: visits" in shown
 
     picture = tmp_path / "report.png"
     shot = _headless(browser, f"--screenshot={picture}", "--window-size=1200,1600",
