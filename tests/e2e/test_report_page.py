@@ -83,6 +83,15 @@ def test_the_report_page_shows_the_reports_figures_in_a_browser(ledger, alliance
                 f'<td class="n">{level["spend_minor"]:,}</td>') in shown
     assert "Customers: affinity" in shown and "Customers: visits" in shown
 
+    for view, suffix in (("pyramid", "png"), ("matrix", "svg"), ("rfm", "svg"),
+                         ("churn", "svg"), ("visits", "png"), ("affinity", "svg")):
+        drawn = tmp_path / f"{view}.{suffix}"
+        done = run("report", view, "--chart", str(drawn), "--database", store_url)
+        assert done.returncode == 0 and drawn.stat().st_size > 5_000, done.stderr
+    refused = run("report", "rfm", "--chart", str(tmp_path / "rfm.gif"), "--database",
+                  store_url)
+    assert refused.returncode == 2 and "--chart" in refused.stderr
+
     picture = tmp_path / "report.png"
     shot = _headless(browser, f"--screenshot={picture}", "--window-size=1200,1600",
                      page.as_uri())
