@@ -605,6 +605,7 @@ class RealServer:
         self.admin_token = ""
         # How to start the CLI; experiments may swap in a wrapper (e.g. one that times GC).
         self.command = [sys.executable, "-m", "entrypoints.cli"]
+        self.serve_options: list[str] = []  # e.g. --no-projector
 
     def init(self) -> None:
         _recreate_database(self.url)
@@ -618,7 +619,8 @@ class RealServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [*self.command, "serve", "--database", self.url, "--listen", self.target],
+            [*self.command, "serve", "--database", self.url, "--listen", self.target,
+             *self.serve_options],
             cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
             stderr=self.stderr, text=True)
         self.children.popens.append(self.process)
@@ -759,10 +761,12 @@ async def _setup_rules(channel: Any, md: Any, new_id: Callable[[], str]) -> None
 
 def run_server(children: Children, profiler: Profiler, url: str, seconds: float,
                unary: bool, batch: bool, command: list[str] | None = None,
-               purchase: bool = False) -> list[Measurement]:
+               purchase: bool = False, projector: bool = True) -> list[Measurement]:
     server = RealServer(children, url)
     if command:
         server.command = command
+    if not projector:
+        server.serve_options.append("--no-projector")
     out: list[Measurement] = []
     try:
         server.init()
@@ -1246,7 +1250,8 @@ def run_bench(ns: argparse.Namespace) -> int:
             if selected & {"b", "c", "f"}:
                 measurements += run_server(children, profiler, url, seconds,
                                            "b" in selected, "c" in selected,
-                                           purchase="f" in selected)
+                                           purchase="f" in selected,
+                                           projector=getattr(ns, "projector", True))
             if "e" in selected:
                 measurements += run_textbook(url, seconds)
             if "d" in selected:

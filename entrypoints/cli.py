@@ -752,6 +752,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement")
     p.add_argument("--only", default="", help="comma-separated subset of: a,b,c,d,e,f")
     p.add_argument("--json", default="", help="also write the results to this JSON file")
+    p.add_argument("--no-projector", dest="projector", action="store_false",
+                   help="(b), (c), (f): the server without its read-model follower, to "
+                        "measure what following the log live costs the POS path")
     p.set_defaults(func=cmd_bench)
     return parser
 
