@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from ledger.codec import decode_event
+from benchmarks import projection_catchup
 from ledger.store import open_store
-from projections.audit import PAGE_ROWS, replay
+from projections.audit import replay
 
 
 def main() -> int:
@@ -24,15 +24,9 @@ def main() -> int:
     parser.add_argument("--database", required=True)
     parser.add_argument("--textbook", action="store_true")
     ns = parser.parse_args()
+    bare, events, _ = projection_catchup.bare(ns.database)
     store = open_store(ns.database)
     try:
-        started, events, position = time.perf_counter(), 0, 1
-        while page := store.read_log(position, PAGE_ROWS):
-            for row in page:
-                decode_event(row.state)
-            events += len(page)
-            position = page[-1].id + 1
-        bare = time.perf_counter() - started
         started = time.perf_counter()
         report = replay(store)
         audited = time.perf_counter() - started

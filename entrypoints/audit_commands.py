@@ -50,12 +50,11 @@ def _position_or_time(value: str, field: str, default: int, store: EventStore) -
     if value.isdigit():
         return int(value)
     at_us = parse_time_us(value, field, 0)
+    from ledger.codec import decode_event
     from projections.runner import log_rows
 
     last = 0
     for row in log_rows(store):
-        from ledger.codec import decode_event
-
         if decode_event(row.state).meta.recorded_at_us > at_us:
             break
         last = row.id

@@ -49,22 +49,9 @@ def liability_section(store: Any, as_of: str) -> Section:
 
 
 def settlement_section(store: Any) -> Section:
-    from domain.settlement.instructions import outstanding
-    from entrypoints.reports import instruction_rows
-    from projections.settlement import (
-        period_payments,
-        period_statements,
-        periods,
-        settlement_runner,
-    )
+    from entrypoints.reports import instruction_rows, period_figures
 
-    runner = settlement_runner(store)
-    known = periods(runner)
-    period = max(1, len(known) - 1)
-    found, instructions = period_statements(runner, period)
-    state = "open" if period == known[-1].period_id else "closed"
-    statuses = {s.instruction_id: s
-                for s in outstanding(instructions, period_payments(runner, period))}
+    period, state, found, instructions, statuses = period_figures(store)
     nets = [{"entity": s.entity_id, "currency": s.currency,
              "gross_receivable_minor": s.gross_receivable_minor,
              "gross_payable_minor": s.gross_payable_minor,

@@ -87,7 +87,11 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cmd_report_statement(ns: argparse.Namespace, store: Any) -> int:
+def period_figures(store: Any, period: int = 0) -> tuple[
+        int, str, StatementSet, tuple[Instruction, ...], dict[str, InstructionStatus]]:
+    """A period's statements, instructions and what is paid of each, from the settlement
+    read model: (period, "open" or "closed", statements, instructions, statuses by
+    instruction id); period 0 = the last closed one (the open one when none is closed)."""
     from projections.settlement import (
         period_payments,
         period_statements,
@@ -97,11 +101,16 @@ def cmd_report_statement(ns: argparse.Namespace, store: Any) -> int:
 
     runner = settlement_runner(store)
     known = periods(runner)
-    period = ns.period or max(1, len(known) - 1)  # default: the last closed one
+    period = period or max(1, len(known) - 1)
     found, instructions = period_statements(runner, period)
     statuses = {s.instruction_id: s
                 for s in outstanding(instructions, period_payments(runner, period))}
     state = "open" if period == known[-1].period_id else "closed"
+    return period, state, found, instructions, statuses
+
+
+def cmd_report_statement(ns: argparse.Namespace, store: Any) -> int:
+    period, state, found, instructions, statuses = period_figures(store, ns.period)
     if ns.format == "json":
         print(json.dumps({"period": period, "state": state, "digest": found.digest(),
                           "statements": msgspec.to_builtins(

@@ -4,11 +4,11 @@ folded up to the last event recorded by then, on the caller's thread."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from domain import access
 from domain.cards import decide as cards
-from domain.cards.events import CardEvent
 from domain.common import Principal, Result
 from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.handlers.context import view
@@ -16,14 +16,10 @@ from ledger.store import EventStore
 
 
 def card_as_of(store: EventStore, card_number: str, as_of_us: int) -> cards.CardState | None:
-    state = None
-    for stored in store.stream(card_stream_id(card_number)):
-        event = decode_event(stored.state)
-        if event.meta.recorded_at_us > as_of_us:
-            break  # a card's events are recorded in its own order
-        assert isinstance(event, CardEvent)
-        state = cards.evolve(state, event)
-    return state
+    events = (decode_event(stored.state) for stored in store.stream(card_stream_id(card_number)))
+    # a card's events are recorded in its own order: the first one after `as_of_us` ends it
+    return cards.fold(list(itertools.takewhile(
+        lambda event: event.meta.recorded_at_us <= as_of_us, events)))  # type: ignore[arg-type]
 
 
 def read_as_of(store: EventStore, principal: Principal, card_number: str,

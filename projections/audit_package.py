@@ -31,6 +31,7 @@ from domain.cards.events import CardIssued, CardIssuedAsReplacement
 from ledger.codec import decode_event
 from ledger.store import EventStore
 from projections import checkpoints as cps
+from projections.runner import log_rows
 
 FORMAT = "loyalty-ledger/audit-export/v1"
 
@@ -73,7 +74,8 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
         for cp in chosen:
             with store.session(commit=False) as session:
                 recorded = cps.recorded_chain(session, cp)
-            rows = list(cps.log(store, cp.first, cp.last))
+            rows = list(log_rows(store, page_rows=cps.PAGE_ROWS, first=cp.first,
+                                 last=cp.last))
             tree = merkle.Tree([ch.leaf_hash(r.id, r.originator_id, r.originator_version,
                                              r.topic, r.state) for r in rows]) if entity else None
             for index, row in enumerate(rows):
@@ -104,10 +106,9 @@ def _issuers(store: EventStore, last: int) -> dict[uuid.UUID, str]:
     issuers: dict[uuid.UUID, str] = {}
     topics = {msgspec.inspect.type_info(t).tag  # type: ignore[attr-defined]
               for t in (CardIssued, CardIssuedAsReplacement)}
-    for row in cps.log(store, 1, last):
-        if row.topic in topics:
-            event = decode_event(row.state)
-            issuers[row.originator_id] = event.issuing_partner_id  # type: ignore[union-attr]
+    for row in log_rows(store, frozenset(topics), cps.PAGE_ROWS, last=last):
+        event = decode_event(row.state)
+        issuers[row.originator_id] = event.issuing_partner_id  # type: ignore[union-attr]
     return issuers
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import binascii
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from domain.audit import merkle
 from domain.registry.events import SettlementPeriodClosed
 from ledger import limits
 from ledger.store import EventStore, Session
+from projections.runner import log_rows
 
 PARTITION = 0  # the log is one partition until stage 5
 CLOSE_TOPIC: str = msgspec.inspect.type_info(SettlementPeriodClosed).tag  # type: ignore[attr-defined]
@@ -163,7 +165,7 @@ class Checkpointer:
     every_events: int = limits.AUDIT_CHECKPOINT_EVENTS
     every_s: float = limits.AUDIT_CHECKPOINT_S
     partition: int = PARTITION
-    clock: object = time.time  # seconds; tests pass their own
+    clock: Callable[[], float] = time.time  # seconds; tests pass their own
     # Folded but not yet checkpointed: kept between passes while the table's latest
     # checkpoint is still the one they continue.
     _after: ch.Checkpoint | None = None
@@ -199,7 +201,7 @@ class Checkpointer:
                 if due and not self._write(made):
                     return made
             position = page[-1].id + 1
-        due = float(self.clock()) - self._since >= self.every_s  # type: ignore[operator]
+        due = self.clock() - self._since >= self.every_s
         if self._leaves and (flush or due):
             self._write(made)
         return made
@@ -209,7 +211,7 @@ class Checkpointer:
         self._position = latest.last if latest else 0
         self._chain = bytes.fromhex(latest.chain) if latest else ch.GENESIS
         self._leaves, self._rows = [], []
-        self._since = float(self.clock())  # type: ignore[arg-type]
+        self._since = self.clock()
 
     def _write(self, made: list[ch.Checkpoint]) -> bool:
         first = self._rows[0][0]
@@ -217,7 +219,7 @@ class Checkpointer:
         checkpoint = self.signer.sign(ch.Checkpoint(
             self.partition, first, self._position, len(self._leaves),
             merkle.root(self._leaves).hex(), before.hex(), self._chain.hex(),
-            int(float(self.clock()) * 1_000_000), self.signer.key_id))  # type: ignore[arg-type]
+            int(self.clock() * 1_000_000), self.signer.key_id))
         with self.store.session(commit=True) as session:
             on_conflict = " ON CONFLICT DO NOTHING"
             inserted = session.execute(
@@ -236,7 +238,7 @@ class Checkpointer:
         self.written += 1
         self._after = checkpoint
         self._leaves, self._rows = [], []
-        self._since = float(self.clock())  # type: ignore[arg-type]
+        self._since = self.clock()
         return True
 
 
@@ -254,8 +256,6 @@ class Event(msgspec.Struct, frozen=True):
     chain: str = ""
 
     def leaf(self) -> bytes:
-        import uuid
-
         return ch.leaf_hash(self.position, uuid.UUID(self.stream_id), self.version,
                             self.topic, self.state)
 
@@ -362,18 +362,9 @@ def with_recorded_chain(store: EventStore, rows: Iterable[Any],
         index += 1
 
 
-def log(store: EventStore, first: int = 1, last: int | None = None) -> Iterator[Any]:
-    position = first
-    while page := store.read_log(position, PAGE_ROWS):
-        for row in page:
-            if last is not None and row.id > last:
-                return
-            yield row
-        position = page[-1].id + 1
-
-
 def verify_database(store: EventStore, keys: dict[str, Ed25519PublicKey]) -> Verdict:
     create_tables(store)
     with store.session(commit=False) as session:
         checkpoints = read_checkpoints(session)
-    return verify(with_recorded_chain(store, log(store), checkpoints), checkpoints, keys)
+    return verify(with_recorded_chain(store, log_rows(store, page_rows=PAGE_ROWS), checkpoints),
+                  checkpoints, keys)

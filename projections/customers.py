@@ -387,15 +387,9 @@ def digest(runner: ProjectionRunner) -> str:
 def activity(runner: ProjectionRunner, last_day: int, first_day: int = 0, partner: str = "",
              store_id: str = "") -> list[Activity]:
     """The rows of the scope from `first_day` to `last_day` (local day numbers)."""
-    sql = ("SELECT customer, store_id, partner_id, day, hour, visits, spend_minor, "
-           "margin_minor FROM proj_cust_activity WHERE day >= ? AND day <= ?")
-    params: list[Any] = [first_day, last_day]
-    if partner:
-        sql += " AND partner_id = ?"
-        params.append(partner)
-    if store_id:
-        sql += " AND store_id = ?"
-        params.append(store_id)
+    sql, params = _scoped("SELECT customer, store_id, partner_id, day, hour, visits, "
+                          "spend_minor, margin_minor FROM proj_cust_activity", first_day,
+                          last_day, partner, store_id)
     with runner.store.session(commit=False) as session:
         rows = session.query(sql, params)
     return [Activity(*row) for row in rows]

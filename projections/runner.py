@@ -69,12 +69,16 @@ class ReadModel(Protocol):
 
 
 def log_rows(store: EventStore, topics: frozenset[str] | None = None,
-             page_rows: int = 10_000) -> Iterator[LogRow]:
-    """The whole log in its order, a page at a time (for reports that scan it once rather than
-    keep a read model); only the rows of `topics` when given."""
-    position = 1
+             page_rows: int = 10_000, *, first: int = 1,
+             last: int | None = None) -> Iterator[LogRow]:
+    """The log in its order from position `first` (to `last` when given), a page at a time
+    (for reports and audits that scan it once rather than keep a read model); only the rows
+    of `topics` when given."""
+    position = first
     while page := store.read_log(position, page_rows):
         for row in page:
+            if last is not None and row.id > last:
+                return
             if topics is None or row.topic in topics:
                 yield row
         position = page[-1].id + 1
