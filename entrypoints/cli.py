@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -245,9 +246,23 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     store = _open_ready_store(url)
     projector = _start_projector(url, ns.audit_key) if ns.projector else None
     try:
-        return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key))
+        return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key,
+                                      _partition_plan(ns, store)))
     finally:
         _stop_projector(projector)
+
+
+def _partition_plan(ns: argparse.Namespace, store: EventStore) -> tuple[int, int, str] | None:
+    """(worker index, workers, route socket directory) when this process takes partition
+    leases and routes requests to their owners: PostgreSQL unless --no-routing."""
+    if not ns.routing or store.connect_params is None:
+        return None
+    index, of = 0, 1
+    if ns.worker:
+        index, of = (int(part) for part in ns.worker.split("/"))
+    route_dir = ns.route_dir or os.path.join(tempfile.gettempdir(), "loyalty-ledger-routes")
+    os.makedirs(route_dir, exist_ok=True)
+    return index, of, route_dir
 
 
 def _start_projector(url: str, audit_key: str = "") -> subprocess.Popen[bytes]:
@@ -409,7 +424,8 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
 
 
 async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
-                     key: bytes | None = None) -> int:
+                     key: bytes | None = None,
+                     partitions: tuple[int, int, str] | None = None) -> int:
     from grpc_health.v1 import health_pb2
 
     from grpc_api.server import create_server, shutdown
@@ -423,6 +439,7 @@ async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
 
     warm_up()  # numba kernels compiled (or loaded from cache) before the port opens
     ledger = Ledger(store, coupon_key=key).start()
+    routes = _start_routing(ledger, store, partitions) if partitions is not None else None
     served = await create_server(ledger, listen)
     collector.for_serving()
     stop = asyncio.Event()
@@ -440,12 +457,38 @@ async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
     if expiry is not None:
         expiry.cancel()
     await shutdown(served, grace_s=10)  # calls already sent are answered; new ones refused
-    ledger.stop()
+    routed = ""
+    if routes is not None:
+        ownership, router, listener = routes
+        routed = (f", {router.forwarded} forwarded to partition owners, "
+                  f"{listener.received} received as owner of {len(ownership.owned)}")
+        router.close()
+        ledger.stop()  # what was forwarded here is answered before the leases go
+        listener.close()
+        ownership.stop()
+    else:
+        ledger.stop()
     store.close()
     print(f"stopped: pid {os.getpid()}; {ledger.batches} batches decided, "
           f"{ledger.requests_committed} requests in {ledger.commits_done} commits, "
-          f"{ledger.conflicts} conflicts re-decided", flush=True)
+          f"{ledger.conflicts} conflicts re-decided{routed}", flush=True)
     return 0
+
+
+def _start_routing(ledger: Any, store: EventStore,
+                   plan: tuple[int, int, str]) -> tuple[Any, Any, Any]:
+    """Take this process's card partition leases and route requests to other owners."""
+    from ledger.ownership import Ownership
+    from ledger.routing import RouteListener, Router
+
+    index, of, route_dir = plan
+    address = f"unix:{os.path.join(route_dir, f'ledger-{os.getpid()}.sock')}"
+    listener = RouteListener(address, ledger.enqueue)  # listening before it is named
+    params = store.connect_params
+    assert params is not None
+    ownership = Ownership(params, address, (index, of)).start()
+    ledger.router = Router(ownership, ledger.enqueue)
+    return ownership, ledger.router, listener
 
 
 def _serve_workers(ns: argparse.Namespace, url: str) -> int:
@@ -454,9 +497,11 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
     children = [subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "serve", "--database", url, "--listen",
          ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s),
-         "--no-projector"],
+         "--no-projector", "--worker", f"{index}/{ns.workers}"]
+        + (["--route-dir", ns.route_dir] if ns.route_dir else [])
+        + ([] if ns.routing else ["--no-routing"]),
         stdout=subprocess.PIPE, text=True)
-        for _ in range(ns.workers)]
+        for index in range(ns.workers)]
     projector = (_start_projector(url, ns.audit_key) if ns.projector  # one for all the workers
                  else None)
     ready = threading.Barrier(ns.workers + 1)
@@ -540,6 +585,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audit-key", default="",
                    help="the operator's Ed25519 private key file (audit keygen): the "
                         "follower signs checkpoints over the log with it")
+    p.add_argument("--no-routing", dest="routing", action="store_false",
+                   help="PostgreSQL: do not take card partition leases nor route requests "
+                        "to their partition's owner; every process decides what it "
+                        "receives, optimistically (the behaviour before partitions)")
+    p.add_argument("--route-dir", default="",
+                   help="directory of the processes' local route sockets (default: a "
+                        "directory under the system's temporary directory)")
+    p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # "K/N", from --workers
     p.set_defaults(func=cmd_serve)
 
     p = sub("project", "Follow the log into the read models (movements, settlement, finance, "

@@ -131,6 +131,8 @@ class Ledger:
         self.commits_done = 0
         self.requests_committed = 0
         self.conflicts = 0
+        # ledger/routing.py's Router when other processes own card partitions (`serve`)
+        self.router: Any = None
 
     # What tests, the CLI and the servicers read of the writer's state.
     @property
@@ -175,7 +177,14 @@ class Ledger:
 
 
     def submit(self, request: Request) -> None:
-        """Queue a request; its callback runs on the writer thread once it is durable."""
+        """Queue a request; its callback runs on the writer thread once it is durable (or,
+        when another process owns its card's partition, once that one answers)."""
+        if self.router is not None and self.router.forward(request):
+            return
+        self.enqueue(request)
+
+    def enqueue(self, request: Request) -> None:
+        """Queue a request for this process's writer, whoever owns its card."""
         try:
             self.queue.put_nowait(request)
         except queue.Full:

@@ -171,3 +171,24 @@ RECONCILE_REPLY_BREAKS_MAX = 1_000
 # keep that under 0.1 % of the log's rows while a busy log is covered within seconds.
 AUDIT_CHECKPOINT_EVENTS = 10_000
 AUDIT_CHECKPOINT_S = 60.0
+
+# ---- card partitions and their owners (issue 14)
+# A card's partition is its stream id modulo this count, chosen once per database (the count
+# is recorded on first use and every later process reads it back: a card never moves). 16
+# gives each of up to 16 owner processes one partition, and keeps a partition's owner lease
+# one advisory lock, far inside PostgreSQL's lock table.
+PARTITIONS = 16
+# An owner process looks at the leases this often; a partition without an owner for longer
+# than the takeover delay is taken by a process that does not prefer it (its preferred owner
+# gets the first chance, at start). Together they bound how long a dead owner's partitions
+# stay without one: a request meanwhile is decided by the process that received it (safe,
+# as before partitions: the log's versions and request keys), only not by its owner.
+LEASE_POLL_S = 0.5
+LEASE_TAKEOVER_S = 2.0
+# A process takes no partition it does not prefer before it has run this long: the workers of
+# one `serve --workers N` start together but not at once (numba's warm-up, a loaded machine),
+# and a late one should find its own partitions free.
+LEASE_STARTUP_S = 10.0
+# A forwarded request waits this long for its owner's socket to accept it before the
+# receiving process decides it itself.
+ROUTE_CONNECT_TIMEOUT_S = 1.0

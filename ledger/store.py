@@ -406,6 +406,11 @@ class EventStore(abc.ABC):
         except (psycopg.Error, sqlite3.Error) as error:
             raise _translate(error) from error
 
+    @property
+    def connect_params(self) -> dict[str, Any] | None:
+        """psycopg.connect() arguments for a connection of one's own; None on SQLite."""
+        return None
+
     def others_may_have_written(self) -> bool:
         """False only when it is certain that no other writer committed since the last call
         (then the writer need not read the log before its next batch). The base answer,
@@ -789,6 +794,11 @@ class PostgresStore(EventStore):
               conn.transaction(force_rollback=not commit),
               conn.cursor(row_factory=tuple_row) as cursor):
             yield Session(cursor, "postgres")
+
+    @property
+    def connect_params(self) -> dict[str, Any] | None:
+        """psycopg.connect() arguments for a connection of one's own (the partition leases)."""
+        return dict(self._connect)
 
     def others_may_have_written(self) -> bool:
         if self._watch is None:  # started on first use: `init` and tools never need it

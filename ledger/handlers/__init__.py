@@ -8,7 +8,8 @@ Besides HANDLERS a module may declare PREPARE (functions run once per batch befo
 decision, e.g. evaluating every basket with one kernel call), RELATED_KEYS (request keys a
 command depends on besides its own, looked up again after a conflict with another process) and
 CARDS (the card numbers a command will read, when not its `card_number`: the pipeline loads a
-batch's cold cards together before deciding).
+batch's cold cards together before deciding) and ROUTE (the card whose partition's owner
+decides a command, when not the one CARDS names: ledger/routing.py).
 """
 
 from __future__ import annotations
@@ -50,17 +51,27 @@ _CARDS: dict[type, Callable[[Any], str]] = {
     for command, card in getattr(module, "CARDS", {}).items()}
 
 
+_ROUTE: dict[type, Callable[[Any], str]] = {
+    command: card for module in _MODULES
+    for command, card in getattr(module, "ROUTE", {}).items()}
+
+
+def card_of(command: Any) -> str:
+    """The card a command names ("" for none): the first one its batch loads."""
+    lookup = _CARDS.get(type(command))
+    return lookup(command) if lookup is not None else getattr(command, "card_number", "")
+
+
+def routed_by(command: Any) -> str:
+    """The card whose partition's owner decides the command ("" for none: any process)."""
+    lookup = _ROUTE.get(type(command))
+    return lookup(command) if lookup is not None else card_of(command)
+
+
 def cards_of(batch: list[Request]) -> list[str]:
     """The card numbers the batch's commands name (a hint: a handler loads any other card it
     needs on demand)."""
-    found = []
-    for request in batch:
-        lookup = _CARDS.get(type(request.command))
-        number = lookup(request.command) if lookup is not None else getattr(
-            request.command, "card_number", "")
-        if number:
-            found.append(number)
-    return found
+    return [number for request in batch if (number := card_of(request.command))]
 
 
 def related_keys(request: Request) -> list[tuple[str, str]]:

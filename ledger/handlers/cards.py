@@ -186,5 +186,6 @@ HANDLERS = {
 CARDS: dict[type, Any] = {command: lambda c: cc.card_of_authorization(c.authorization_id)
                          for command in (cc.Capture, cc.Void, cc.Refund)}
 CARDS[cc.IssueCard] = lambda c: ""  # prepare_issues asks whether they exist, in one query
+ROUTE: dict[type, Any] = {cc.IssueCard: lambda c: c.card_number}  # "" when generated
 
 PREPARE = (prepare_issues,)

@@ -53,5 +53,6 @@ def empty_postgres(url: str) -> str:
                      "proj_settlement_payments, proj_fin_cards, "
                      "proj_fin_card_points, proj_fin_lots, proj_fin_programs, proj_fin_money, "
                      "proj_fin_points, proj_cust_activity, proj_cust_cards, proj_cust_stores, "
-                     "audit_checkpoints, audit_chain CASCADE")
+                     "audit_checkpoints, audit_chain, ledger_partitioning, "
+                     "ledger_partition_owners CASCADE")
     return url

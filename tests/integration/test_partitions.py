@@ -1,0 +1,189 @@
+"""Card partitions, their owners and routing (issue 14): two engines on one PostgreSQL
+database, as two `serve --workers 2` processes run them, each owning half of the partitions
+(ledger/ownership.py) and sending the other's cards to it (ledger/routing.py)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from domain.cards import commands as cc
+from domain.common import Result
+from ledger import limits
+from ledger.engine import Ledger
+from ledger.ownership import Ownership, partition_of_card, recorded_count
+from ledger.routing import RouteListener, Router
+from tests.integration.test_multi_writer import (
+    USD,
+    catch_up,
+    fold_from_store,
+    from_both,
+    new_card,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.backends("postgres")]
+
+WAIT_S = 30.0  # an upper bound for a lease the database has freed to be seen free
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def until(condition: Any, what: str) -> None:
+    """Poll a condition (not a timing assertion: the bound only stops a hung test)."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.05)
+
+
+def test_two_owners_split_the_partitions_and_route_to_each_other(store):
+    params = store.connect_params
+    a = Ownership(params, "unix:/tmp/a.sock", (0, 2))
+    b = Ownership(params, "unix:/tmp/b.sock", (1, 2))
+    try:
+        a.run_once()
+        b.run_once()
+        a.run_once()
+        count = limits.PARTITIONS
+        assert a.count == b.count == count
+        evens = frozenset(range(0, count, 2))
+        odds = frozenset(range(1, count, 2))
+        assert (a.owned, b.owned) == (evens, odds)  # each only its own, though all were free
+        assert {p: a.owner(p) for p in range(count)} == {
+            p: (None if p in evens else "unix:/tmp/b.sock") for p in range(count)}
+        assert {p: b.owner(p) for p in range(count)} == {
+            p: ("unix:/tmp/a.sock" if p in evens else None) for p in range(count)}
+        # the count is recorded once: a process asking for another one gets the recorded one
+        with psycopg.connect(**params, autocommit=True) as conn:
+            assert recorded_count(conn, wanted=64) == count
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_dead_owners_partitions_are_taken_over_and_never_twice(store):
+    params = store.connect_params
+    clock = FakeClock()
+    a = Ownership(params, "unix:/tmp/a.sock", (0, 2), clock=clock)
+    b = Ownership(params, "unix:/tmp/b.sock", (1, 2))
+    c = Ownership(params, "unix:/tmp/c.sock", (0, 2))  # a second process preferring a's
+    try:
+        b.run_once()
+        a.run_once()
+        c.run_once()
+        assert c.owned == frozenset()  # a holds them: a lease is held by one process only
+        # a has run long enough to take over, but b's partitions are owned: nothing to take
+        clock.now += limits.LEASE_STARTUP_S + limits.LEASE_TAKEOVER_S
+        a.run_once()
+        assert len(a.owned) == limits.PARTITIONS // 2
+        b.stop()  # its session ends: its leases are free (kill -9 ends it the same way)
+
+        def b_seen_gone() -> bool:
+            a.run_once()
+            return not any(a.owner(p) == "unix:/tmp/b.sock" for p in range(a.count))
+
+        until(b_seen_gone, "a sees b's leases gone")
+        assert len(a.owned) == limits.PARTITIONS // 2  # free since just now: not yet taken
+        clock.now += limits.LEASE_TAKEOVER_S
+        a.run_once()
+        assert a.owned == frozenset(range(limits.PARTITIONS))
+        c.run_once()
+        assert c.owned == frozenset()
+        assert all(c.owner(p) == "unix:/tmp/a.sock" for p in range(c.count))
+    finally:
+        for ownership in (a, b, c):
+            ownership.stop()
+
+
+@dataclass
+class Node:
+    engine: Ledger
+    ownership: Ownership
+    listener: RouteListener
+    router: Router
+
+
+@pytest.fixture
+def nodes(ledger: Ledger, other: Ledger, tmp_path: Path) -> Iterator[list[Node]]:
+    """The `ledger` and `other` engines as workers 0 and 1 of 2, routing to each other."""
+    made = []
+    for index, engine in enumerate((ledger, other)):
+        address = f"unix:{tmp_path}/worker-{index}.sock"
+        listener = RouteListener(address, engine.enqueue)
+        params = engine.store.connect_params
+        assert params is not None
+        ownership = Ownership(params, address, (index, 2))
+        ownership.run_once()
+        engine.router = Router(ownership, engine.enqueue)
+        made.append(Node(engine, ownership, listener, engine.router))
+    for node in made:
+        node.ownership.run_once()  # each now knows where the other listens
+    yield made
+    for node in made:
+        node.engine.router = None
+        node.router.close()
+        node.listener.close()
+        node.ownership.stop()
+
+
+def card_owned_by(nodes: list[Node], index: int, alliance: Any, load: int) -> str:
+    """A new card whose partition worker `index` owns."""
+    count = nodes[0].ownership.count
+    while True:
+        number = new_card(nodes[0].engine, alliance, load)
+        if partition_of_card(number, count) in nodes[index].ownership.owned:
+            return number
+
+
+def test_a_busy_card_is_decided_by_its_owner_alone(nodes, alliance, store):
+    """160 authorizations for one card arrive through both engines at once: every one is
+    decided by the card's owner, so no commit conflicts (before partitions: one failed
+    optimistic commit and one turn at the log per contended batch), and exactly what fits is
+    approved."""
+    ledger, other = nodes[0].engine, nodes[1].engine
+    number = card_owned_by(nodes, 1, alliance, load=10_000)
+    catch_up(ledger, alliance)
+    catch_up(other, alliance)
+    conflicts = ledger.conflicts + other.conflicts
+    forwarded, received = nodes[0].router.forwarded, nodes[1].listener.received
+    replies = from_both(ledger, other, alliance, cc.Authorize(number, 100, USD, False, ""), 40)
+    assert Counter(Result(r.result) for r in replies) == {
+        Result.APPROVED: 100, Result.DECLINED_INSUFFICIENT_FUNDS: 60}
+    assert nodes[0].router.forwarded - forwarded == 80  # the half that reached worker 0
+    assert nodes[1].listener.received - received == 80
+    assert nodes[1].router.forwarded == 0  # worker 1 owns the card: it never sends it away
+    assert ledger.conflicts + other.conflicts == conflicts  # the owner was never overtaken
+    assert fold_from_store(store, number) == (10_000, 10_000)
+
+
+def test_requests_to_an_owner_that_dies_are_decided_by_the_receiver_once(nodes, alliance,
+                                                                        store):
+    """The owner's socket breaks with requests sent and not answered: the receiving engine
+    decides them itself. Those the owner committed come back as replays, so each request id
+    is applied once and the card's figures add up."""
+    ledger, other = nodes[0].engine, nodes[1].engine
+    number = card_owned_by(nodes, 1, alliance, load=100_000)
+    catch_up(other, alliance)
+    nodes[1].listener.close()  # the owner "dies": its listener and connections go
+    replies = [ledger.call(alliance.t1, cc.Authorize(number, 100, USD, False, ""),
+                           request_id=f"after-{i}", timeout_s=20) for i in range(20)]
+    assert all(getattr(r, "result", None) == Result.APPROVED for r in replies), replies
+    # retried with the same ids through the owner itself: each one is a replay
+    again = [other.call(alliance.t1, cc.Authorize(number, 100, USD, False, ""),
+                        request_id=f"after-{i}", timeout_s=20) for i in range(20)]
+    assert all(getattr(r, "replayed", False) for r in again), again
+    assert [r.authorization_id for r in again] == [r.authorization_id for r in replies]
+    assert fold_from_store(store, number) == (100_000, 2_000)
