@@ -11,17 +11,22 @@ What must hold afterwards:
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
+from ledger import limits
+from ledger.ownership import LEASE_CLASS, partition_of_card
 from tests.support.alliance import card_number
 from tests.support.databases import empty_postgres
 from tests.support.processes import ROOT, ServerProcess, cli, env
@@ -56,7 +61,8 @@ class Op:
         return method(self.request, metadata=md(token), timeout=RPC_TIMEOUT_S)
 
 
-def _setup(server: ServerProcess, admin_token: str) -> tuple[dict[int, str], list[str]]:
+def _setup(server: ServerProcess, admin_token: str, numbers: list[str] | None = None
+           ) -> tuple[dict[int, str], list[str]]:
     admin = server.stub(pb_grpc.AdminServiceStub)
     cards = server.stub(pb_grpc.CardServiceStub)
     R = pb.Result
@@ -85,7 +91,8 @@ def _setup(server: ServerProcess, admin_token: str) -> tuple[dict[int, str], lis
             metadata=md(admin_token))
         assert reply.result == R.APPROVED and reply.token
         tokens[w] = reply.token
-    numbers = [card_number(700_000 + i) for i in range(CARDS)]
+    if numbers is None:
+        numbers = [card_number(700_000 + i) for i in range(CARDS)]
     for i, number in enumerate(numbers):
         issued = cards.IssueCard(pb.IssueCardRequest(
             request_id=f"issue-{i}", card_number=number, card_class="STANDARD", currency=USD,
@@ -165,121 +172,192 @@ def _same_reply(a: Any, b: Any) -> bool:
     return a2 == b2
 
 
-def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
-    url = pg_server_url
+def _init(url: str) -> str:
     empty_postgres(url)
     init = subprocess.run(cli("init", "--database", url), cwd=ROOT, env=env(),
                           capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stderr
     admin_token = init.stdout.strip().splitlines()[-1]
     assert admin_token.startswith("llk_")
+    return admin_token
 
+
+def _drive_and_kill(plans: list[list[Op]], server: ServerProcess, tokens: dict[int, str],
+                    kill: ServerProcess) -> list[Op]:
+    """Every terminal sends its plan through `server`; `kill` gets SIGKILL once
+    KILL_AFTER_ACKS replies have come back. Returns every op (acknowledged or not)."""
+    stubs = {"pos": server.stub(pb_grpc.PosServiceStub),
+             "cards": server.stub(pb_grpc.CardServiceStub)}
+    acks = threading.Condition()
+    acked = [0]
+    failures: list[BaseException] = []
+
+    def drive(w: int) -> None:
+        try:
+            for op in plans[w]:
+                try:
+                    reply = op.send(stubs, tokens[w])
+                except grpc.RpcError:
+                    return  # this one and the rest are unacknowledged
+                op.acked = reply
+                with acks:
+                    acked[0] += 1
+                    acks.notify_all()
+        except BaseException as error:
+            failures.append(error)
+
+    workers = [threading.Thread(target=drive, args=(w,)) for w in range(WORKERS)]
+    for worker in workers:
+        worker.start()
+    with acks:
+        reached = acks.wait_for(lambda: acked[0] >= KILL_AFTER_ACKS, timeout=300)
+    assert reached, f"only {acked[0]} replies before the time limit"
+    kill.kill(close_channel=False)  # calls through it now fail
+    for worker in workers:
+        worker.join(120)
+    assert not failures, failures
+    all_ops = [op for ops in plans for op in ops]
+    for op in all_ops:
+        if op.acked is not None:
+            # a first reply is a replay only where a killed owner had committed the request
+            assert not op.acked.replayed or kill is not server, op.acked
+            assert op.acked.result in (pb.APPROVED, pb.PARTIALLY_APPROVED,
+                                       pb.DECLINED_INSUFFICIENT_FUNDS), op.acked
+    return all_ops
+
+
+def _retry_and_check(all_ops: list[Op], numbers: list[str], tokens: dict[int, str],
+                     server: ServerProcess, admin_token: str) -> None:
+    """Retry every request through `server`: the acknowledged ones replay unchanged; then
+    each card's figures equal the oracle built from the replies, and its movements name each
+    request id once."""
+    stubs = {"pos": server.stub(pb_grpc.PosServiceStub),
+             "cards": server.stub(pb_grpc.CardServiceStub)}
+    # Retry every request, acknowledged or not, in each terminal's order.
+    for op in all_ops:
+        reply = op.send(stubs, tokens[op.worker])
+        op.retries.append(reply)
+        if op.acked is not None:
+            assert reply.replayed, (op.request, reply)
+            assert _same_reply(reply, op.acked), (op.acked, reply)
+            op.final = op.acked
+        else:
+            op.final = reply  # decided now, or replayed if it committed before the kill
+    # a second round: everything is known now and replays exactly
+    for op in all_ops:
+        reply = op.send(stubs, tokens[op.worker])
+        assert reply.replayed and _same_reply(reply, op.final), (op.final, reply)
+
+    # the oracle: the initial load, then what the replies say was applied
+    balance = {n: INITIAL_LOAD for n in numbers}
+    held = dict.fromkeys(numbers, 0)
+    points = dict.fromkeys(numbers, 0)
+    applied: dict[str, set[str]] = defaultdict(set)
+    for op in all_ops:
+        amount = _approved(op, op.final)
+        if op.kind == "load":
+            balance[op.card] += amount
+        elif op.kind == "purchase":
+            balance[op.card] -= amount
+            if amount:
+                points[op.card] += op.final.points_earned
+        else:
+            held[op.card] += amount
+        if amount:
+            applied[op.card].add(op.request.request_id)
+
+    pos = server.stub(pb_grpc.PosServiceStub)
+    cards = server.stub(pb_grpc.CardServiceStub)
+    for number in numbers:
+        now = pos.GetBalance(pb.GetBalanceRequest(card_number=number),
+                             metadata=md(admin_token), timeout=RPC_TIMEOUT_S)
+        assert (now.balance_minor, now.held_minor) == (balance[number], held[number]), number
+        assert now.points == points[number], number  # earned once per applied purchase
+        assert now.available_minor == now.balance_minor - now.held_minor >= 0
+        history = _movements(cards, admin_token, number)
+        assert [m.version for m in history] == list(range(1, len(history) + 1))
+        loaded = sum(m.amount_minor for m in history if m.kind == "LOADED")
+        authorized = sum(m.amount_minor for m in history if m.kind == "AUTHORIZED")
+        spent = sum(m.amount_minor for m in history if m.kind == "PURCHASE")
+        assert not {m.kind for m in history} - {"ISSUED", "ACTIVATED", "LOADED",
+                                                 "AUTHORIZED", "PURCHASE"}
+        assert (loaded - spent, authorized) == (now.balance_minor, now.held_minor)
+        assert (history[-1].balance_minor, history[-1].held_minor) == (
+            now.balance_minor, now.held_minor)
+        ids = [m.request_id for m in history
+               if m.kind in ("LOADED", "AUTHORIZED", "PURCHASE")]
+        assert len(ids) == len(set(ids)), "a request was applied twice"
+        assert set(ids) - {f"initial-{numbers.index(number)}"} == applied[number]
+
+
+def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
+    url = pg_server_url
+    admin_token = _init(url)
     server = ServerProcess(url)
     restarted: ServerProcess | None = None
     try:
         tokens, numbers = _setup(server, admin_token)
-        plans = _plan(numbers)
-        stubs = {"pos": server.stub(pb_grpc.PosServiceStub),
-                 "cards": server.stub(pb_grpc.CardServiceStub)}
-        acks = threading.Condition()
-        acked = [0]
-        failures: list[BaseException] = []
-
-        def drive(w: int) -> None:
-            try:
-                for op in plans[w]:
-                    try:
-                        reply = op.send(stubs, tokens[w])
-                    except grpc.RpcError:
-                        return  # this one and the rest are unacknowledged
-                    op.acked = reply
-                    with acks:
-                        acked[0] += 1
-                        acks.notify_all()
-            except BaseException as error:
-                failures.append(error)
-
-        workers = [threading.Thread(target=drive, args=(w,)) for w in range(WORKERS)]
-        for worker in workers:
-            worker.start()
-        with acks:
-            reached = acks.wait_for(lambda: acked[0] >= KILL_AFTER_ACKS, timeout=300)
-        assert reached, f"only {acked[0]} replies before the time limit"
-        server.kill(close_channel=False)  # the workers still use it: their calls now fail
-        for worker in workers:
-            worker.join(120)
+        all_ops = _drive_and_kill(_plan(numbers), server, tokens, kill=server)
         server.channel.close()
-        assert not failures, failures
-        all_ops = [op for ops in plans for op in ops]
         acknowledged = [op for op in all_ops if op.acked is not None]
         assert KILL_AFTER_ACKS <= len(acknowledged) < len(all_ops)
-        for op in acknowledged:
-            assert not op.acked.replayed
-            assert op.acked.result in (pb.APPROVED, pb.PARTIALLY_APPROVED,
-                                       pb.DECLINED_INSUFFICIENT_FUNDS), op.acked
-
         restarted = ServerProcess(url)
-        stubs = {"pos": restarted.stub(pb_grpc.PosServiceStub),
-                 "cards": restarted.stub(pb_grpc.CardServiceStub)}
-        # Retry every request, acknowledged or not, in each terminal's order.
-        for op in all_ops:
-            reply = op.send(stubs, tokens[op.worker])
-            op.retries.append(reply)
-            if op.acked is not None:
-                assert reply.replayed, (op.request, reply)
-                assert _same_reply(reply, op.acked), (op.acked, reply)
-                op.final = op.acked
-            else:
-                op.final = reply  # decided now, or replayed if it committed before the kill
-        # a second round: everything is known now and replays exactly
-        for op in all_ops:
-            reply = op.send(stubs, tokens[op.worker])
-            assert reply.replayed and _same_reply(reply, op.final), (op.final, reply)
-
-        # the oracle: the initial load, then what the replies say was applied
-        balance = {n: INITIAL_LOAD for n in numbers}
-        held = dict.fromkeys(numbers, 0)
-        points = dict.fromkeys(numbers, 0)
-        applied: dict[str, set[str]] = defaultdict(set)
-        for op in all_ops:
-            amount = _approved(op, op.final)
-            if op.kind == "load":
-                balance[op.card] += amount
-            elif op.kind == "purchase":
-                balance[op.card] -= amount
-                if amount:
-                    points[op.card] += op.final.points_earned
-            else:
-                held[op.card] += amount
-            if amount:
-                applied[op.card].add(op.request.request_id)
-
-        pos = restarted.stub(pb_grpc.PosServiceStub)
-        cards = restarted.stub(pb_grpc.CardServiceStub)
-        for number in numbers:
-            now = pos.GetBalance(pb.GetBalanceRequest(card_number=number),
-                                 metadata=md(admin_token), timeout=RPC_TIMEOUT_S)
-            assert (now.balance_minor, now.held_minor) == (balance[number], held[number]), number
-            assert now.points == points[number], number  # earned once per applied purchase
-            assert now.available_minor == now.balance_minor - now.held_minor >= 0
-            history = _movements(cards, admin_token, number)
-            assert [m.version for m in history] == list(range(1, len(history) + 1))
-            loaded = sum(m.amount_minor for m in history if m.kind == "LOADED")
-            authorized = sum(m.amount_minor for m in history if m.kind == "AUTHORIZED")
-            spent = sum(m.amount_minor for m in history if m.kind == "PURCHASE")
-            assert not {m.kind for m in history} - {"ISSUED", "ACTIVATED", "LOADED",
-                                                     "AUTHORIZED", "PURCHASE"}
-            assert (loaded - spent, authorized) == (now.balance_minor, now.held_minor)
-            assert (history[-1].balance_minor, history[-1].held_minor) == (
-                now.balance_minor, now.held_minor)
-            ids = [m.request_id for m in history
-                   if m.kind in ("LOADED", "AUTHORIZED", "PURCHASE")]
-            assert len(ids) == len(set(ids)), "a request was applied twice"
-            assert set(ids) - {f"initial-{numbers.index(number)}"} == applied[number]
+        _retry_and_check(all_ops, numbers, tokens, restarted, admin_token)
     finally:
         server.kill()
         if restarted is not None:
             restarted.stop()
+
+
+def _owned_by(url: str, pid: int) -> int:
+    """How many card partitions the server process `pid` holds the live lease of."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM ledger_partition_owners o JOIN pg_locks l "
+            "ON l.locktype = 'advisory' AND l.classid = %s::bigint::oid "
+            "AND l.objid = o.partition::bigint::oid AND l.objsubid = 2 AND l.granted "
+            "AND l.pid = o.backend_pid WHERE o.address LIKE %s",
+            (LEASE_CLASS, f"%ledger-{pid}.sock")).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_kill_minus_nine_of_a_partition_owner_mid_load(pg_server_url):
+    """Two workers own half of the card partitions each (`serve --workers 2` runs them so);
+    the terminals reach worker B only, which sends the requests for A's cards to A. A is
+    killed with SIGKILL mid-load: what B had sent A and not heard back, B decides itself (a
+    replay where A had committed); B takes A's partitions over within seconds; every reply
+    the terminals got is durable and every request applied once."""
+    url = pg_server_url
+    admin_token = _init(url)
+    a = ServerProcess(url, "--worker", "0/2", "--no-projector")
+    b = ServerProcess(url, "--worker", "1/2", "--no-projector")
+    try:
+        until_s = time.monotonic() + 30
+        while (_owned_by(url, a.proc.pid), _owned_by(url, b.proc.pid)) != (
+                limits.PARTITIONS // 2, limits.PARTITIONS // 2):
+            assert time.monotonic() < until_s, "the workers never held half each"
+            time.sleep(0.1)
+        pool = [card_number(700_000 + i) for i in range(64)]
+        of_a = [n for n in pool if partition_of_card(n, limits.PARTITIONS) % 2 == 0]
+        of_b = [n for n in pool if partition_of_card(n, limits.PARTITIONS) % 2 == 1]
+        numbers = of_a[:CARDS // 2] + of_b[:CARDS - CARDS // 2]
+        tokens, numbers = _setup(b, admin_token, numbers)
+        all_ops = _drive_and_kill(_plan(numbers), b, tokens, kill=a)
+        # B kept answering: only calls that failed on their own are unacknowledged
+        acknowledged = [op for op in all_ops if op.acked is not None]
+        assert len(acknowledged) == len(all_ops), [op.request for op in all_ops
+                                                   if op.acked is None][:5]
+        until_s = time.monotonic() + 30
+        while _owned_by(url, b.proc.pid) != limits.PARTITIONS:
+            assert time.monotonic() < until_s, "B never took A's partitions over"
+            time.sleep(0.1)
+        _retry_and_check(all_ops, numbers, tokens, b, admin_token)
+    finally:
+        a.kill()
+        b.stop()
+    forwarded = [int(m.group(1)) for line in b.output
+                 if (m := re.search(r"(\d+) forwarded to partition owners", line))]
+    assert forwarded and forwarded[0] > 0, b.output[-3:]  # A's cards went to A before
 
 
 def test_the_read_model_follower_ends_with_a_killed_server(pg_server_url):
