@@ -121,7 +121,7 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(url: str, workers: int) -> Iterator[Cluster]:
+def cluster(url: str, workers: int, *options: str) -> Iterator[Cluster]:
     fresh_database(url)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     init = subprocess.run(_cli("init", "--database", url), cwd=ROOT, env=env,
@@ -130,7 +130,8 @@ def cluster(url: str, workers: int) -> Iterator[Cluster]:
     assert admin_token.startswith("llk_"), init.stdout
     target = f"127.0.0.1:{_free_port()}"
     process = subprocess.Popen(_cli("serve", "--database", url, "--listen", target,
-                                    "--workers", str(workers), "--expire-every-s", "0"),
+                                    "--workers", str(workers), "--expire-every-s", "0",
+                                    *options),
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
 
@@ -374,10 +375,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(url: str, workers: list[int], rounds: int, kinds: list[str],
-        requests: int = CLIENTS * PER_CLIENT, out: TextIO = sys.stdout) -> list[Round]:
+        requests: int = CLIENTS * PER_CLIENT, out: TextIO = sys.stdout,
+        options: tuple[str, ...] = ()) -> list[Round]:
     done: list[Round] = []
     for count in workers:
-        with cluster(url, count) as running:
+        with cluster(url, count, *options) as running:
             alliance = register(running)
             for kind in kinds:
                 for index in range(rounds):
@@ -425,9 +427,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="authorize, purchase or both (default both)")
     parser.add_argument("--requests", type=int, default=CLIENTS * PER_CLIENT,
                         help="requests per round, shared by the tills (default %(default)s)")
+    parser.add_argument("--no-routing", dest="routing", action="store_false",
+                        help="serve --no-routing: every worker decides what it receives "
+                             "(no partition owners), as before issue 14")
     ns = parser.parse_args(argv)
     done = run(ns.database, [int(w) for w in ns.workers.split(",")], ns.rounds,
-               ns.kind.split(","), ns.requests)
+               ns.kind.split(","), ns.requests,
+               options=() if ns.routing else ("--no-routing",))
     return 0 if all(r.ok for r in done) else 1
 
 

@@ -171,6 +171,27 @@ def _pid_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime + stime
 
 
+def _worker_pids(pid: int) -> list[int]:
+    """The `serve --workers N` processes started by the server process `pid` (not its
+    read-model follower, whose CPU is the machine's like any other process's)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            if ppid != pid:
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"serve" in argv:
+            found.append(int(entry.name))
+    return found
+
+
 def _postgres_cpu_s() -> float:
     total = 0.0
     for entry in os.scandir("/proc"):
@@ -207,7 +228,9 @@ class CpuWindow:
         self.cores: dict[str, float] = {}
 
     def _sample(self) -> tuple[float, float, float, float]:
-        server = _pid_cpu_s(self.server_pid) if self.server_pid else 0.0
+        server = (sum(_pid_cpu_s(pid) for pid in [self.server_pid,
+                                                  *_worker_pids(self.server_pid)])
+                  if self.server_pid else 0.0)
         return time.monotonic(), server, _postgres_cpu_s(), _machine_busy_s()
 
     def start(self) -> None:
@@ -759,14 +782,26 @@ async def _setup_rules(channel: Any, md: Any, new_id: Callable[[], str]) -> None
             raise RuntimeError(f"setup: {what} answered {pb.Result.Name(reply.result)}")
 
 
+def _serve_options(ns: argparse.Namespace) -> tuple[str, ...]:
+    """`bench --workers N [--no-routing]`: the real server as N processes (issue 14)."""
+    options: list[str] = []
+    if getattr(ns, "workers", 1) > 1:
+        options += ["--workers", str(ns.workers)]
+    if not getattr(ns, "routing", True):
+        options.append("--no-routing")
+    return tuple(options)
+
+
 def run_server(children: Children, profiler: Profiler, url: str, seconds: float,
                unary: bool, batch: bool, command: list[str] | None = None,
-               purchase: bool = False, projector: bool = True) -> list[Measurement]:
+               purchase: bool = False, projector: bool = True,
+               serve_options: tuple[str, ...] = ()) -> list[Measurement]:
     server = RealServer(children, url)
     if command:
         server.command = command
     if not projector:
         server.serve_options.append("--no-projector")
+    server.serve_options += serve_options
     out: list[Measurement] = []
     try:
         server.init()
@@ -1251,7 +1286,8 @@ def run_bench(ns: argparse.Namespace) -> int:
                 measurements += run_server(children, profiler, url, seconds,
                                            "b" in selected, "c" in selected,
                                            purchase="f" in selected,
-                                           projector=getattr(ns, "projector", True))
+                                           projector=getattr(ns, "projector", True),
+                                           serve_options=_serve_options(ns))
             if "e" in selected:
                 measurements += run_textbook(url, seconds)
             if "d" in selected:

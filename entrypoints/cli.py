@@ -808,6 +808,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-projector", dest="projector", action="store_false",
                    help="(b), (c), (f): the server without its read-model follower, to "
                         "measure what following the log live costs the POS path")
+    p.add_argument("--workers", type=int, default=1,
+                   help="(b), (c), (f): the server as this many processes (serve --workers)")
+    p.add_argument("--no-routing", dest="routing", action="store_false",
+                   help="(b), (c), (f): serve --no-routing (no partition owners)")
     p.set_defaults(func=cmd_bench)
     return parser
 
