@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ledger import limits
 from ledger.limits import EXPIRY_EVERY_S
 from ledger.store import ConfigError, EventStore, open_store
 
@@ -492,31 +493,39 @@ def _start_routing(ledger: Any, store: EventStore,
 
 
 def _serve_workers(ns: argparse.Namespace, url: str) -> int:
-    """N independent server processes sharing the port (SO_REUSEPORT) and the database."""
-    _open_ready_store(url).close()
-    children = [subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "serve", "--database", url, "--listen",
-         ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s),
-         "--no-projector", "--worker", f"{index}/{ns.workers}"]
-        + (["--route-dir", ns.route_dir] if ns.route_dir else [])
-        + ([] if ns.routing else ["--no-routing"]),
-        stdout=subprocess.PIPE, text=True)
-        for index in range(ns.workers)]
-    projector = (_start_projector(url, ns.audit_key) if ns.projector  # one for all the workers
-                 else None)
-    ready = threading.Barrier(ns.workers + 1)
+    """N server processes sharing the port (SO_REUSEPORT) and the database; worker k prefers
+    the card partitions p with p % N == k. A worker that dies (kill -9, a crash) is started
+    again; its partitions are owned by the others meanwhile and handed back to the new one."""
+    import time
 
-    def relay(child: subprocess.Popen[str]) -> None:
+    _open_ready_store(url).close()
+    ready = threading.Barrier(ns.workers + 1)
+    stopping = threading.Event()
+
+    def start(index: int, first: bool) -> subprocess.Popen[str]:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "serve", "--database", url, "--listen",
+             ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s),
+             "--no-projector", "--worker", f"{index}/{ns.workers}"]
+            + (["--route-dir", ns.route_dir] if ns.route_dir else [])
+            + ([] if ns.routing else ["--no-routing"]),
+            stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=relay, args=(child, first), daemon=True).start()
+        return child
+
+    def relay(child: subprocess.Popen[str], first: bool) -> None:
         assert child.stdout is not None
         for line in child.stdout:
             print(line, end="", flush=True)
-            if line.startswith("ready:"):
+            if first and line.startswith("ready:"):
                 ready.wait()
 
-    for child in children:
-        threading.Thread(target=relay, args=(child,), daemon=True).start()
+    children = [start(index, True) for index in range(ns.workers)]
+    projector = (_start_projector(url, ns.audit_key) if ns.projector  # one for all the workers
+                 else None)
 
     def forward(signum: int, _frame: object) -> None:
+        stopping.set()
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -528,9 +537,27 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
         print(f"ready: {ns.workers} workers on {ns.listen}", flush=True)
     except threading.BrokenBarrierError:
         forward(signal.SIGTERM, None)
+    started = [time.monotonic()] * ns.workers
+    quick_deaths = 0
+    while not stopping.wait(0.5):
+        for index, child in enumerate(children):
+            code = child.poll()
+            if code is None or stopping.is_set():
+                continue
+            quick_deaths = quick_deaths + 1 if time.monotonic() - started[index] < 30 else 0
+            if quick_deaths > limits.WORKER_RESTARTS_MAX:
+                print(f"loyalty-ledger: worker {index} keeps dying (exit {code}); stopping",
+                      file=sys.stderr, flush=True)
+                forward(signal.SIGTERM, None)
+                break
+            print(f"worker {index} (pid {child.pid}) exited with {code}; starting another",
+                  file=sys.stderr, flush=True)
+            children[index] = start(index, False)
+            started[index] = time.monotonic()
     codes = [child.wait() for child in children]
     _stop_projector(projector)
-    return 0 if all(code == 0 for code in codes) else 1
+    return 0 if all(code == 0 for code in codes) and quick_deaths <= limits.WORKER_RESTARTS_MAX \
+        else 1
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:

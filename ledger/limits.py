@@ -189,6 +189,9 @@ LEASE_TAKEOVER_S = 2.0
 # one `serve --workers N` start together but not at once (numba's warm-up, a loaded machine),
 # and a late one should find its own partitions free.
 LEASE_STARTUP_S = 10.0
+# `serve --workers N` starts a new worker in place of one that died; after this many deaths in
+# a row within 30 s of their start it stops instead (a worker that cannot start would loop).
+WORKER_RESTARTS_MAX = 5
 # A forwarded request waits this long for its owner's socket to accept it before the
 # receiving process decides it itself.
 ROUTE_CONNECT_TIMEOUT_S = 1.0

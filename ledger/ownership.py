@@ -10,8 +10,10 @@ backend holds the lock (joined with `pg_locks`), so a stale row is never routed 
 Each process has preferred partitions (`serve --workers N`: worker k prefers p % N == k) and
 takes them as soon as they are free; once it has run for `limits.LEASE_STARTUP_S` (time for
 the other workers to start) it takes any other partition that has had no owner for
-`limits.LEASE_TAKEOVER_S`, so a dead owner's cards find a new one within seconds. A process
-keeps what it took over (no hand-back when the preferred owner returns: not built). Ownership
+`limits.LEASE_TAKEOVER_S`, so a dead owner's cards find a new one within seconds. While
+worker k runs it holds a member lock (MEMBER_CLASS, k); a process that took over worker k's
+partitions gives them back when it sees that lock held again (`serve --workers N` starts a
+new worker k when one dies). Ownership
 is an optimisation of who decides, never a condition of correctness: a request that reaches a
 process which does not own its card, with no live owner to route it to, is decided there as
 before partitions (the log's (stream, version) key and the request keys keep it exactly once).
@@ -35,8 +37,10 @@ from ledger.codec import card_stream_id
 
 log = logging.getLogger("ledger.ownership")
 
-# The advisory lock space of partition leases: pg_advisory_lock(LEASE_CLASS, partition).
+# The advisory lock space of partition leases: pg_advisory_lock(LEASE_CLASS, partition); and
+# of running workers of `serve --workers N`: pg_advisory_lock(MEMBER_CLASS, worker index).
 LEASE_CLASS = 0x4C4C  # "LL"
+MEMBER_CLASS = 0x4C4D
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ledger_partitioning ("
@@ -97,6 +101,7 @@ class Ownership:
         self._started: float | None = None
         self._clock = clock
         self._conn: psycopg.Connection[Any] | None = None
+        self._member = False  # holds the lock that says its worker index runs
         self.count = 0
         # Read without a lock by other threads: each is replaced whole, never changed in place.
         self.owned: frozenset[int] = frozenset()
@@ -147,8 +152,16 @@ class Ownership:
             self._conn = psycopg.connect(**self._connect, autocommit=True)
             self.count = recorded_count(self._conn)
             self.owned = frozenset()
+            self._member = False
         conn = self._conn
+        index, of = self._worker
+        if of > 1 and not self._member:  # "worker `index` is running", while its session is
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                               (MEMBER_CLASS, index)).fetchone()
+            self._member = bool(row and row[0])
         held = {int(p): int(pid) for p, pid in conn.execute(_LIVE_HOLDERS, (LEASE_CLASS,))}
+        if of > 1:
+            self._hand_back(conn, held)
         now = self._clock()
         if self._started is None:
             self._started = now
@@ -181,6 +194,22 @@ class Ownership:
         self.owned = frozenset(taken)
         self.routes = {int(p): str(address)
                        for p, address in conn.execute(_ROUTES, (LEASE_CLASS,))}
+
+    def _hand_back(self, conn: psycopg.Connection[Any], held: dict[int, int]) -> None:
+        """Give a partition taken over back once the worker that prefers it runs again."""
+        index, of = self._worker
+        foreign = [p for p in self.owned if p % of != index]
+        if not foreign:
+            return
+        mine = conn.execute("SELECT pg_backend_pid()").fetchone()
+        running = {int(worker) for worker, pid in conn.execute(_LIVE_HOLDERS, (MEMBER_CLASS,))
+                   if mine is None or pid != mine[0]}
+        back = [p for p in foreign if p % of in running]
+        for partition in back:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LEASE_CLASS, partition))
+            held.pop(partition, None)
+            log.warning("handed card partition %d back to worker %d", partition, partition % of)
+        self.owned = self.owned - set(back)
 
     def _drop(self) -> None:
         self.owned = frozenset()

@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import psycopg
 import pytest
 
 from grpc_api.generated import pos_pb2 as pb
 from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger import limits
-from ledger.ownership import LEASE_CLASS, partition_of_card
+from ledger.ownership import partition_of_card
 from tests.support.alliance import card_number
-from tests.support.databases import empty_postgres
+from tests.support.databases import empty_postgres, owned_partitions
 from tests.support.processes import ROOT, ServerProcess, cli, env
 from tests.support.rpc import metadata as md
 
@@ -309,18 +308,6 @@ def test_kill_minus_nine_mid_load_then_retry_everything(pg_server_url):
             restarted.stop()
 
 
-def _owned_by(url: str, pid: int) -> int:
-    """How many card partitions the server process `pid` holds the live lease of."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM ledger_partition_owners o JOIN pg_locks l "
-            "ON l.locktype = 'advisory' AND l.classid = %s::bigint::oid "
-            "AND l.objid = o.partition::bigint::oid AND l.objsubid = 2 AND l.granted "
-            "AND l.pid = o.backend_pid WHERE o.address LIKE %s",
-            (LEASE_CLASS, f"%ledger-{pid}.sock")).fetchone()
-    return int(row[0]) if row else 0
-
-
 def test_kill_minus_nine_of_a_partition_owner_mid_load(pg_server_url):
     """Two workers own half of the card partitions each (`serve --workers 2` runs them so);
     the terminals reach worker B only, which sends the requests for A's cards to A. A is
@@ -333,7 +320,7 @@ def test_kill_minus_nine_of_a_partition_owner_mid_load(pg_server_url):
     b = ServerProcess(url, "--worker", "1/2", "--no-projector")
     try:
         until_s = time.monotonic() + 30
-        while (_owned_by(url, a.proc.pid), _owned_by(url, b.proc.pid)) != (
+        while (owned_partitions(url, a.proc.pid), owned_partitions(url, b.proc.pid)) != (
                 limits.PARTITIONS // 2, limits.PARTITIONS // 2):
             assert time.monotonic() < until_s, "the workers never held half each"
             time.sleep(0.1)
@@ -348,7 +335,7 @@ def test_kill_minus_nine_of_a_partition_owner_mid_load(pg_server_url):
         assert len(acknowledged) == len(all_ops), [op.request for op in all_ops
                                                    if op.acked is None][:5]
         until_s = time.monotonic() + 30
-        while _owned_by(url, b.proc.pid) != limits.PARTITIONS:
+        while owned_partitions(url, b.proc.pid) != limits.PARTITIONS:
             assert time.monotonic() < until_s, "B never took A's partitions over"
             time.sleep(0.1)
         _retry_and_check(all_ops, numbers, tokens, b, admin_token)

@@ -103,6 +103,21 @@ def test_a_dead_owners_partitions_are_taken_over_and_never_twice(store):
         c.run_once()
         assert c.owned == frozenset()
         assert all(c.owner(p) == "unix:/tmp/a.sock" for p in range(c.count))
+        # worker 1 runs again: a gives its partitions back, and it takes them
+        b2 = Ownership(params, "unix:/tmp/b2.sock", (1, 2))
+        b2.run_once()
+        assert b2.owned == frozenset()  # a holds them still
+        a.run_once()
+        assert len(a.owned) == limits.PARTITIONS // 2
+
+        def b2_has_its_own() -> bool:
+            b2.run_once()
+            return b2.owned == frozenset(range(1, limits.PARTITIONS, 2))
+
+        until(b2_has_its_own, "b2 gets worker 1's partitions back")
+        a.run_once()
+        assert all(a.owner(p) == "unix:/tmp/b2.sock" for p in range(1, limits.PARTITIONS, 2))
+        b2.stop()
     finally:
         for ownership in (a, b, c):
             ownership.stop()
