@@ -53,7 +53,9 @@ def _command_union() -> Any:
     return union
 
 
-Forwarded = msgspec.defstruct(
+# Its `command` field is the tagged union of every command type (made at import: the handler
+# table decides which types there are), hence a struct made at run time.
+Forwarded: Any = msgspec.defstruct(
     "Forwarded", [("seq", int), ("credential_id", str), ("command", _command_union()),
                   ("request_id", str), ("terminal_id", str), ("timeout_s", float),
                   ("system", bool)], array_like=True, frozen=True)
@@ -66,7 +68,7 @@ class Returned(msgspec.Struct, array_like=True, frozen=True):
 
 
 _encoder = msgspec.msgpack.Encoder()
-_forwarded = msgspec.msgpack.Decoder(list[Forwarded])  # type: ignore[valid-type]
+_forwarded = msgspec.msgpack.Decoder(list[Forwarded])
 _returned = msgspec.msgpack.Decoder(list[Returned])
 
 
@@ -174,7 +176,8 @@ class _Peer:
                     with self._lock:
                         request = self._pending.pop(item.seq, None)
                     if request is not None:
-                        reply: Reply = item.outcome if item.failure is None else item.failure
+                        reply = item.failure if item.failure is not None else item.outcome
+                        assert reply is not None
                         request.callback(reply)
         except (OSError, msgspec.DecodeError) as error:
             if not self.dead:
