@@ -163,9 +163,9 @@ class _Peer:
                 sock.sendall(_frame(items))
                 self.sent += len(items)
         except OSError as error:
-            log.warning("route to %s lost: %s; its requests are decided here", self.address,
-                        error)
-        self._lost()
+            self._lost(error)
+            return
+        self._lost(None)
 
     def _receive_loop(self) -> None:
         sock = self._sock
@@ -180,11 +180,9 @@ class _Peer:
                         assert reply is not None
                         request.callback(reply)
         except (OSError, msgspec.DecodeError) as error:
-            if not self.dead:
-                log.warning("route from %s lost: %s", self.address, error)
-        self._lost()
+            self._lost(error)
 
-    def _lost(self) -> None:
+    def _lost(self, error: BaseException | None) -> None:
         """Decide here every request the owner has not answered (a replay if it had)."""
         with self._lock:
             if self.dead:
@@ -193,6 +191,11 @@ class _Peer:
             self.died_at = time.monotonic()
             orphans = list(self._pending.values())
             self._pending.clear()
+        if orphans:  # an owner that stops in order has answered everything first
+            log.warning("route to %s lost (%s); %d requests it had not answered are decided "
+                        "here", self.address, error, len(orphans))
+        elif error is not None:
+            log.info("route to %s closed (%s)", self.address, error)
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
