@@ -265,6 +265,7 @@ class Profiler:
         return subprocess.Popen(
             [self.py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
              "--rate", "200", "--format", "raw", "--nonblocking", "--threads",
+             "--subprocesses",  # the workers of `--workers N`, and the read-model follower
              "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -245,10 +245,14 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         return _serve_workers(ns, url)
     key = coupon_key()
     store = _open_ready_store(url)
+    try:
+        plan = _partition_plan(ns, store)
+    except ConfigError:
+        store.close()
+        raise
     projector = _start_projector(url, ns.audit_key) if ns.projector else None
     try:
-        return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key,
-                                      _partition_plan(ns, store)))
+        return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key, plan))
     finally:
         _stop_projector(projector)
 
@@ -261,9 +265,11 @@ def _partition_plan(ns: argparse.Namespace, store: EventStore) -> tuple[int, int
     index, of = 0, 1
     if ns.worker:
         index, of = (int(part) for part in ns.worker.split("/"))
-    route_dir = ns.route_dir or os.path.join(tempfile.gettempdir(), "loyalty-ledger-routes")
-    os.makedirs(route_dir, exist_ok=True)
-    return index, of, route_dir
+    from ledger.routing import private_directory
+
+    route_dir = ns.route_dir or os.path.join(tempfile.gettempdir(),
+                                             f"loyalty-ledger-routes-{os.getuid()}")
+    return index, of, private_directory(route_dir)
 
 
 def _start_projector(url: str, audit_key: str = "") -> subprocess.Popen[bytes]:

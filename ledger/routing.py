@@ -38,6 +38,7 @@ from ledger.codec import Outcome
 from ledger.handlers import HANDLERS, routed_by
 from ledger.ownership import Ownership, partition_of_card
 from ledger.refusals import Failure
+from ledger.store import ConfigError
 from ledger.work import Reply, Request
 
 log = logging.getLogger("ledger.routing")
@@ -258,6 +259,7 @@ class RouteListener:
             os.unlink(path)  # a socket left by a process that was killed
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(path)
+        os.chmod(path, 0o600)
         self._server.listen(64)
         self.received = 0
         self._closed = False
@@ -329,6 +331,19 @@ def _answer(replies: queue.SimpleQueue[Returned | None], seq: int) -> Callable[[
         else:
             replies.put(Returned(seq, reply, None))
     return done
+
+
+def private_directory(path: str) -> str:
+    """The directory of the route sockets, made private to this user (0700) or checked to be:
+    an owner trusts the credential a forwarded request names, so nobody but the ledger's own
+    processes may reach its socket."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    found = os.stat(path)
+    if found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise ConfigError(f"route socket directory {path} must belong to this user and be "
+                          f"private to it (mode 0700; it is {found.st_mode & 0o777:o}, owner "
+                          f"uid {found.st_uid})")
+    return path
 
 
 def _path(address: str) -> str:

@@ -54,6 +54,26 @@ def test_a_bad_database_url_is_one_line_and_exit_status_2(command: str, url: str
     assert url.split("@")[-1].split("/")[0] in lines[0] or "sqlite" in lines[0]
 
 
+@pytest.mark.postgres
+def test_serve_refuses_a_route_directory_others_can_reach(pg_server_url: str,
+                                                          tmp_path: Path) -> None:
+    """A partition owner trusts the credential a forwarded request names, so its socket's
+    directory must be private: one line naming the directory and its mode, exit 2."""
+    from tests.support.databases import empty_postgres
+
+    url = empty_postgres(pg_server_url)
+    assert run("init", "--database", url).returncode == 0
+    shared = tmp_path / "routes"
+    shared.mkdir()
+    shared.chmod(0o775)
+    done = run("serve", "--database", url, "--listen", "127.0.0.1:0", "--no-projector",
+               "--route-dir", str(shared))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert f"route socket directory {shared} must belong to this user" in lines[-1]
+    assert "it is 775" in lines[-1] and "Traceback" not in done.stderr
+
+
 def test_no_database_at_all_is_exit_status_2() -> None:
     done = run("serve")
     assert done.returncode == 2 and "LEDGER_DATABASE_URL" in done.stderr

@@ -4,6 +4,7 @@ database, as two `serve --workers 2` processes run them, each owning half of the
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -203,3 +204,24 @@ def test_requests_to_an_owner_that_dies_are_decided_by_the_receiver_once(nodes, 
     assert all(getattr(r, "replayed", False) for r in again), again
     assert [r.authorization_id for r in again] == [r.authorization_id for r in replies]
     assert fold_from_store(store, number) == (100_000, 2_000)
+
+
+def test_the_route_directory_must_be_private(tmp_path):
+    """An owner trusts the credential a forwarded request names: only this user's processes
+    may reach its socket, so the directory is made 0700 or refused with what is wrong."""
+    from ledger.routing import private_directory
+    from ledger.store import ConfigError
+
+    made = private_directory(str(tmp_path / "routes"))
+    assert os.stat(made).st_mode & 0o777 == 0o700
+    listener = RouteListener(f"unix:{made}/x.sock", lambda request: None)
+    try:
+        assert os.stat(f"{made}/x.sock").st_mode & 0o777 == 0o600
+    finally:
+        listener.close()
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    with pytest.raises(ConfigError, match=r"must belong to this user and be private to it "
+                                          r"\(mode 0700; it is 755"):
+        private_directory(str(shared))
