@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger import limits
 from ledger.limits import EXPIRY_EVERY_S
@@ -241,7 +241,7 @@ def _print_import_summary(path: str, summary: object, elapsed_s: float) -> None:
 
 def cmd_serve(ns: argparse.Namespace) -> int:
     url = _database(ns)
-    if ns.workers > 1:
+    if ns.workers > 1 or ns.fronts:
         return _serve_workers(ns, url)
     key = coupon_key()
     store = _open_ready_store(url)
@@ -257,19 +257,28 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         _stop_projector(projector)
 
 
-def _partition_plan(ns: argparse.Namespace, store: EventStore) -> tuple[int, int, str] | None:
-    """(worker index, workers, route socket directory) when this process takes partition
-    leases and routes requests to their owners: PostgreSQL unless --no-routing."""
+class PartitionPlan(NamedTuple):
+    index: int  # worker `index` of `of` prefers the partitions p with p % of == index
+    of: int
+    route_dir: str
+    front: bool  # terminates gRPC and routes; owns no partition
+
+
+def _partition_plan(ns: argparse.Namespace, store: EventStore) -> PartitionPlan | None:
+    """How this process takes partition leases and routes requests to their owners:
+    PostgreSQL unless --no-routing."""
     if not ns.routing or store.connect_params is None:
         return None
-    index, of = 0, 1
-    if ns.worker:
+    index, of, front = 0, 1, False
+    if ns.worker == "front":
+        front = True
+    elif ns.worker:
         index, of = (int(part) for part in ns.worker.split("/"))
     from ledger.routing import private_directory
 
     route_dir = ns.route_dir or os.path.join(tempfile.gettempdir(),
                                              f"loyalty-ledger-routes-{os.getuid()}")
-    return index, of, private_directory(route_dir)
+    return PartitionPlan(index, of, private_directory(route_dir), front)
 
 
 def _start_projector(url: str, audit_key: str = "") -> subprocess.Popen[bytes]:
@@ -432,7 +441,7 @@ async def _expiry_schedule(ledger: object, every_s: float) -> None:
 
 async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
                      key: bytes | None = None,
-                     partitions: tuple[int, int, str] | None = None) -> int:
+                     partitions: PartitionPlan | None = None) -> int:
     from grpc_health.v1 import health_pb2
 
     from grpc_api.server import create_server, shutdown
@@ -482,18 +491,16 @@ async def _serve_one(store: EventStore, listen: str, expire_every_s: float = 0,
     return 0
 
 
-def _start_routing(ledger: Any, store: EventStore,
-                   plan: tuple[int, int, str]) -> tuple[Any, Any, Any]:
+def _start_routing(ledger: Any, store: EventStore, plan: PartitionPlan) -> tuple[Any, Any, Any]:
     """Take this process's card partition leases and route requests to other owners."""
     from ledger.ownership import Ownership
     from ledger.routing import RouteListener, Router
 
-    index, of, route_dir = plan
-    address = f"unix:{os.path.join(route_dir, f'ledger-{os.getpid()}.sock')}"
+    address = f"unix:{os.path.join(plan.route_dir, f'ledger-{os.getpid()}.sock')}"
     listener = RouteListener(address, ledger.enqueue)  # listening before it is named
     params = store.connect_params
     assert params is not None
-    ownership = Ownership(params, address, (index, of)).start()
+    ownership = Ownership(params, address, (plan.index, plan.of), owner=not plan.front).start()
     ledger.router = Router(ownership, ledger.enqueue)
     return ownership, ledger.router, listener
 
@@ -504,15 +511,22 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
     again; its partitions are owned by the others meanwhile and handed back to the new one."""
     import time
 
-    _open_ready_store(url).close()
-    ready = threading.Barrier(ns.workers + 1)
+    store = _open_ready_store(url)
+    sqlite = store.connect_params is None
+    store.close()
+    if ns.fronts and (sqlite or not ns.routing):
+        raise ConfigError("--fronts needs card partition owners to route to: PostgreSQL, "
+                          "without --no-routing")
+    processes = ns.workers + ns.fronts
+    ready = threading.Barrier(processes + 1)
     stopping = threading.Event()
 
     def start(index: int, first: bool) -> subprocess.Popen[str]:
+        role = f"{index}/{ns.workers}" if index < ns.workers else "front"
         child = subprocess.Popen(
             [sys.executable, "-m", "entrypoints.cli", "serve", "--database", url, "--listen",
              ns.listen, "--workers", "1", "--expire-every-s", str(ns.expire_every_s),
-             "--no-projector", "--worker", f"{index}/{ns.workers}"]
+             "--no-projector", "--worker", role]
             + (["--route-dir", ns.route_dir] if ns.route_dir else [])
             + ([] if ns.routing else ["--no-routing"]),
             stdout=subprocess.PIPE, text=True)
@@ -526,7 +540,7 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
             if first and line.startswith("ready:"):
                 ready.wait()
 
-    children = [start(index, True) for index in range(ns.workers)]
+    children = [start(index, True) for index in range(processes)]
     projector = (_start_projector(url, ns.audit_key) if ns.projector  # one for all the workers
                  else None)
 
@@ -540,10 +554,12 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
     signal.signal(signal.SIGINT, forward)
     try:
         ready.wait(timeout=120)
-        print(f"ready: {ns.workers} workers on {ns.listen}", flush=True)
+        print(f"ready: {ns.workers} workers"
+              + (f" and {ns.fronts} front processes" if ns.fronts else "")
+              + f" on {ns.listen}", flush=True)
     except threading.BrokenBarrierError:
         forward(signal.SIGTERM, None)
-    started = [time.monotonic()] * ns.workers
+    started = [time.monotonic()] * processes
     quick_deaths = 0
     while not stopping.wait(0.5):
         for index, child in enumerate(children):
@@ -625,7 +641,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--route-dir", default="",
                    help="directory of the processes' local route sockets (default: a "
                         "directory under the system's temporary directory)")
-    p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # "K/N", from --workers
+    p.add_argument("--fronts", type=int, default=0,
+                   help="PostgreSQL: this many more processes that only terminate gRPC on "
+                        "the same port and send every card's request to its partition's "
+                        "owner among the --workers (default 0)")
+    p.add_argument("--worker", default="", help=argparse.SUPPRESS)  # "K/N" or "front"
     p.set_defaults(func=cmd_serve)
 
     p = sub("project", "Follow the log into the read models (movements, settlement, finance, "
@@ -843,6 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "measure what following the log live costs the POS path")
     p.add_argument("--workers", type=int, default=1,
                    help="(b), (c), (f): the server as this many processes (serve --workers)")
+    p.add_argument("--fronts", type=int, default=0,
+                   help="(b), (c), (f): serve --fronts F (processes that only terminate gRPC)")
     p.add_argument("--no-routing", dest="routing", action="store_false",
                    help="(b), (c), (f): serve --no-routing (no partition owners)")
     p.set_defaults(func=cmd_bench)
@@ -852,6 +874,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     ns = build_parser().parse_args(argv)
+    if getattr(ns, "fronts", 0) < 0:
+        print("loyalty-ledger: --fronts must be 0 or more", file=sys.stderr)
+        return 2
     if getattr(ns, "workers", 1) < 1:
         print("loyalty-ledger: --workers must be at least 1", file=sys.stderr)
         return 2

@@ -87,7 +87,7 @@ class Ownership:
     """This process's leases on card partitions, and where every other live owner listens."""
 
     def __init__(self, connect: dict[str, Any], address: str, worker: tuple[int, int] = (0, 1),
-                 *,
+                 *, owner: bool = True,
                  poll_s: float = limits.LEASE_POLL_S,
                  takeover_s: float = limits.LEASE_TAKEOVER_S,
                  startup_s: float = limits.LEASE_STARTUP_S,
@@ -95,6 +95,7 @@ class Ownership:
         self._connect = connect
         self.address = address
         self._worker = worker  # (index, of): prefers the partitions p with p % of == index
+        self._owner = owner  # False: a front process, which routes and never owns
         self._poll_s = poll_s
         self._takeover_s = takeover_s
         self._startup_s = startup_s
@@ -155,6 +156,10 @@ class Ownership:
             self._member = False
         conn = self._conn
         index, of = self._worker
+        if not self._owner:  # a front: where the owners are is all it needs
+            self.routes = {int(p): str(address)
+                           for p, address in conn.execute(_ROUTES, (LEASE_CLASS,))}
+            return
         if of > 1 and not self._member:  # "worker `index` is running", while its session is
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                (MEMBER_CLASS, index)).fetchone()

@@ -74,6 +74,19 @@ def test_serve_refuses_a_route_directory_others_can_reach(pg_server_url: str,
     assert "it is 775" in lines[-1] and "Traceback" not in done.stderr
 
 
+def test_fronts_need_partition_owners(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    assert run("init", "--database", url).returncode == 0
+    done = run("serve", "--database", url, "--listen", "127.0.0.1:0", "--fronts", "1")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "loyalty-ledger: --fronts needs card partition owners to route to: PostgreSQL, "
+        "without --no-routing")
+    done = run("serve", "--database", url, "--fronts", "-1")
+    assert (done.returncode, done.stderr.strip()) == (
+        2, "loyalty-ledger: --fronts must be 0 or more")
+
+
 def test_no_database_at_all_is_exit_status_2() -> None:
     done = run("serve")
     assert done.returncode == 2 and "LEDGER_DATABASE_URL" in done.stderr

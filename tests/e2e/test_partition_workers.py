@@ -79,3 +79,27 @@ def test_a_killed_worker_is_replaced_and_gets_its_partitions_back(pg_server_url)
             assert balance.balance_minor == 0
         channel.close()
     assert running.process.returncode == 0
+
+
+def test_front_processes_route_every_card_to_its_owner(pg_server_url):
+    """`serve --workers 2 --fronts 1`: the front terminates gRPC and owns nothing; the busy
+    card's requests are decided by its owner wherever they arrive: every round decides every
+    request and approves exactly what fits."""
+    from benchmarks.busy_card import cluster, register, run_round
+
+    url = empty_postgres(pg_server_url)
+    with cluster(url, 2, "--fronts", "1") as running:
+        until(lambda: halves(url, running.process.pid) is None
+              and len(worker_pids(running.process.pid)) == 3
+              and sorted(owned_partitions(url, pid) for pid in worker_pids(
+                  running.process.pid)) == [0, HALF, HALF], "two owners and a front")
+        alliance = register(running)
+        for _ in range(3):
+            done = run_round(running, alliance, "authorize", 20)
+            assert done.ok, done.problems()
+    lines = running.stopped
+    assert len(lines) == 3, lines
+    # the front owns nothing, so it decides no card request (the alliance's registration,
+    # which names no card, is decided wherever it arrives, and may conflict as before)
+    front = [line for line in lines if "received as owner of 0" in line]
+    assert len(front) == 1, lines
