@@ -250,7 +250,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     except ConfigError:
         store.close()
         raise
-    projector = _start_projector(url, ns.audit_key) if ns.projector else None
+    projector = (_start_projector(url, ns.audit_key, ns.projector_nice) if ns.projector
+                 else None)
     try:
         return asyncio.run(_serve_one(store, ns.listen, ns.expire_every_s, key, plan))
     finally:
@@ -281,13 +282,15 @@ def _partition_plan(ns: argparse.Namespace, store: EventStore) -> PartitionPlan 
     return PartitionPlan(index, of, private_directory(route_dir), front)
 
 
-def _start_projector(url: str, audit_key: str = "") -> subprocess.Popen[bytes]:
+def _start_projector(url: str, audit_key: str = "",
+                     nice: int = limits.PROJECTOR_NICE) -> subprocess.Popen[bytes]:
     """The read models follow the log in a process of their own (`loyalty-ledger project`):
     applying every event to them inside a server would take the writer's interpreter from it
     (measured: a quarter of Batch throughput). A server still catches a read model up before
-    reading it, so a reply is never stale, only the follower keeps the backlog short."""
+    reading it, so a reply is never stale, only the follower keeps the backlog short. It runs
+    at a lower CPU priority than the servers (`limits.PROJECTOR_NICE`)."""
     return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--database",
-                             url, "--parent-pid", str(os.getpid())]
+                             url, "--parent-pid", str(os.getpid()), "--nice", str(nice)]
                             + (["--audit-key", audit_key] if audit_key else []))
 
 
@@ -335,6 +338,8 @@ def cmd_project(ns: argparse.Namespace) -> int:
         from projections.checkpoints import Signer
 
         signer = Signer.from_file(ns.audit_key)  # a bad key stops the command at once
+    if ns.nice:
+        os.nice(ns.nice)
     store = _open_ready_store(_database(ns))
     log = SharedLog(store)  # each full batch of the log read once for every read model
     runners = [movements_runner(store, log), settlement_runner(store, log),
@@ -541,8 +546,8 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
                 ready.wait()
 
     children = [start(index, True) for index in range(processes)]
-    projector = (_start_projector(url, ns.audit_key) if ns.projector  # one for all the workers
-                 else None)
+    projector = (_start_projector(url, ns.audit_key, ns.projector_nice)  # one for all workers
+                 if ns.projector else None)
 
     def forward(signum: int, _frame: object) -> None:
         stopping.set()
@@ -634,6 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audit-key", default="",
                    help="the operator's Ed25519 private key file (audit keygen): the "
                         "follower signs checkpoints over the log with it")
+    p.add_argument("--projector-nice", type=int, default=limits.PROJECTOR_NICE,
+                   help="the read models' follower's CPU priority below the server's "
+                        "(os.nice; 0 = the same; default %(default)s)")
     p.add_argument("--no-routing", dest="routing", action="store_false",
                    help="PostgreSQL: do not take card partition leases nor route requests "
                         "to their partition's owner; every process decides what it "
@@ -663,6 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="look at the log this often when idle, in seconds (default %(default)s)")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="end when this process (the server that started it) is gone")
+    p.add_argument("--nice", type=int, default=0,
+                   help="lower this process's CPU priority by this much (os.nice; serve "
+                        f"starts its follower with --nice {limits.PROJECTOR_NICE})")
     p.add_argument("--audit-key", default="",
                    help="also sign checkpoints over the log with this private key file")
     p.set_defaults(func=cmd_project)
@@ -874,6 +885,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     ns = build_parser().parse_args(argv)
+    for option in ("nice", "projector_nice"):
+        if getattr(ns, option, 0) < 0:
+            print(f"loyalty-ledger: --{option.replace('_', '-')} must be 0 or more",
+                  file=sys.stderr)
+            return 2
     if getattr(ns, "fronts", 0) < 0:
         print("loyalty-ledger: --fronts must be 0 or more", file=sys.stderr)
         return 2

@@ -195,3 +195,9 @@ WORKER_RESTARTS_MAX = 5
 # A forwarded request waits this long for its owner's socket to accept it before the
 # receiving process decides it itself.
 ROUTE_CONNECT_TIMEOUT_S = 1.0
+
+# ---- the read models' follower
+# `serve` starts `project` this much nicer than itself: the follower's work is never on a
+# caller's path (a read catches its model up first), so on a busy machine the authorizations
+# get the CPU first and the follower the rest. 0 gives both the same priority.
+PROJECTOR_NICE = 10

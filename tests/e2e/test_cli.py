@@ -87,6 +87,14 @@ def test_fronts_need_partition_owners(tmp_path: Path) -> None:
         2, "loyalty-ledger: --fronts must be 0 or more")
 
 
+@pytest.mark.parametrize(("command", "option"), [("serve", "--projector-nice"),
+                                                 ("project", "--nice")])
+def test_a_negative_nice_is_refused(command: str, option: str, tmp_path: Path) -> None:
+    done = run(command, "--database", f"sqlite:///{tmp_path}/x.db", option, "-1")
+    assert (done.returncode, done.stderr.strip()) == (
+        2, f"loyalty-ledger: {option} must be 0 or more")
+
+
 def test_no_database_at_all_is_exit_status_2() -> None:
     done = run("serve")
     assert done.returncode == 2 and "LEDGER_DATABASE_URL" in done.stderr

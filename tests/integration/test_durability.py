@@ -368,6 +368,14 @@ def test_the_read_model_follower_ends_with_a_killed_server(pg_server_url):
     followers = [pid for pid in children()
                  if b"project" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert len(followers) == 1, children()
+    # the follower runs below the server's CPU priority (limits.PROJECTOR_NICE): its nice
+    # value, stat field 19, once its os.nice has run (it does so before opening the store)
+    nice_of = lambda pid: int(  # noqa: E731
+        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    deadline = time.monotonic() + 30
+    while nice_of(followers[0]) == nice_of(server.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert nice_of(followers[0]) - nice_of(server.proc.pid) == limits.PROJECTOR_NICE
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(timeout=30)
     deadline = time.monotonic() + 30
