@@ -106,6 +106,30 @@ def cmd_expire(ns: argparse.Namespace) -> int:
     return 1 if run.failures else 0
 
 
+def cmd_partitions(ns: argparse.Namespace) -> int:
+    """Which process owns each card partition now."""
+    from domain.common import format_time_us
+    from ledger.ownership import leases
+
+    store = _open_ready_store(_database(ns))
+    try:
+        params = store.connect_params
+        if params is None:
+            print("one partition: an SQLite store has one log and no partition owners")
+            return 0
+        found = leases(params)
+    finally:
+        store.close()
+    print(f"{'partition':>9}  {'owner':<56}  since")
+    for lease in found:
+        print(f"{lease.partition:>9}  {lease.address or '(none)':<56}  "
+              + (format_time_us(lease.since_us) if lease.address else "-"))
+    owners = {lease.address for lease in found if lease.address}
+    print(f"{len(found)} partitions, {sum(1 for lease in found if lease.address)} owned by "
+          f"{len(owners)} processes")
+    return 0
+
+
 def cmd_prune_keys(ns: argparse.Namespace) -> int:
     import time
 
@@ -685,6 +709,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", help=database_help)
     p.add_argument("--as-of", default="", help="RFC 3339 time with an offset (default: now)")
     p.set_defaults(func=cmd_expire)
+
+    p = sub("partitions", "List the card partitions and the process that owns each now "
+            "(PostgreSQL: the live leases of running servers).",
+            "loyalty-ledger partitions --database postgresql://postgres@127.0.0.1/ledger")
+    p.add_argument("--database", help=database_help)
+    p.set_defaults(func=cmd_partitions)
 
     p = sub("prune-keys", "Delete request keys older than the retry window (7 days): a retry "
             "after it is a new request. serve does this with its card maintenance; safe beside "

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import psycopg.errors
@@ -59,6 +59,22 @@ _ROUTES = (
     "AND l.objid = o.partition::bigint::oid AND l.objsubid = 2 AND l.granted "
     "AND l.pid = o.backend_pid "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+class Lease(NamedTuple):
+    partition: int
+    address: str  # "" when nobody owns it
+    since_us: int
+
+
+def leases(connect: dict[str, Any]) -> list[Lease]:
+    """Every partition and its live owner, for operators (`loyalty-ledger partitions`)."""
+    with psycopg.connect(**connect, autocommit=True) as conn:
+        count = recorded_count(conn)
+        live = {int(p): (str(address), int(since)) for p, address, since in conn.execute(
+            _ROUTES.replace("SELECT o.partition, o.address", "SELECT o.partition, o.address, "
+                            "o.since_us"), (LEASE_CLASS,))}
+    return [Lease(p, *live.get(p, ("", 0))) for p in range(count)]
 
 
 def partition_of_stream(stream_id: uuid.UUID, count: int) -> int:

@@ -17,7 +17,7 @@ from tests.support.rpc import metadata as md
 
 pytestmark = pytest.mark.slow  # every test runs `loyalty-ledger` as a process
 
-COMMANDS = ["init", "serve", "expire", "import-cards", "demo", "bench"]
+COMMANDS = ["init", "serve", "expire", "import-cards", "demo", "bench", "partitions"]
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])

@@ -17,7 +17,7 @@ from grpc_api.generated import pos_pb2_grpc as pb_grpc
 from ledger import limits
 from tests.support.alliance import card_number
 from tests.support.databases import empty_postgres, owned_partitions
-from tests.support.processes import worker_pids
+from tests.support.processes import run, worker_pids
 from tests.support.processes import workers as serve_workers
 from tests.support.rpc import metadata as md
 
@@ -49,6 +49,12 @@ def test_a_killed_worker_is_replaced_and_gets_its_partitions_back(pg_server_url)
     url = empty_postgres(pg_server_url)
     with serve_workers(url) as running:
         first = until(lambda: halves(url, running.process.pid), "two workers, half each")
+        listed = run("partitions", "--database", url)
+        assert listed.returncode == 0, listed.stderr
+        lines = listed.stdout.strip().splitlines()
+        assert lines[-1] == f"{limits.PARTITIONS} partitions, {limits.PARTITIONS} owned by 2 " \
+            "processes"
+        assert sum(f"ledger-{first[0]}.sock" in line for line in lines) == HALF
         os.kill(first[0], signal.SIGKILL)
         survivor = first[1]
         # the survivor takes the dead worker's half over (LEASE_STARTUP_S after it started,
