@@ -171,9 +171,9 @@ def _pid_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime + stime
 
 
-def _worker_pids(pid: int) -> list[int]:
-    """The `serve --workers N` processes started by the server process `pid` (not its
-    read-model follower, whose CPU is the machine's like any other process's)."""
+def worker_pids(pid: int) -> list[int]:
+    """The `serve --workers N` processes started by the server process `pid`, in pid order
+    (not its read-model follower, whose CPU is the machine's like any other process's)."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -189,7 +189,7 @@ def _worker_pids(pid: int) -> list[int]:
             continue
         if b"serve" in argv:
             found.append(int(entry.name))
-    return found
+    return sorted(found)
 
 
 def _postgres_cpu_s() -> float:
@@ -229,7 +229,7 @@ class CpuWindow:
 
     def _sample(self) -> tuple[float, float, float, float]:
         server = (sum(_pid_cpu_s(pid) for pid in [self.server_pid,
-                                                  *_worker_pids(self.server_pid)])
+                                                  *worker_pids(self.server_pid)])
                   if self.server_pid else 0.0)
         return time.monotonic(), server, _postgres_cpu_s(), _machine_busy_s()
 

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from benchmarks.busy_card import Cluster, cluster
+from benchmarks.loadgen import worker_pids  # noqa: F401 (for the tests)
 from tests.support.rpc import ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,20 +115,3 @@ def workers(url: str) -> contextlib.AbstractContextManager[Cluster]:
     SIGTERM on exit: the busy-card benchmark's cluster (benchmarks/busy_card.py)."""
     return cluster(url, 2)
 
-
-def worker_pids(supervisor: int) -> list[int]:
-    """The `serve` worker processes `serve --workers N` (pid `supervisor`) runs now."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == supervisor and b"serve" in argv:
-            found.append(int(entry.name))
-    return sorted(found)
