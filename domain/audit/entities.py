@@ -117,10 +117,10 @@ class EntityTree:
             return EntityProof(checkpoint, entity, self.counts[at], self.digests[at].hex(), at,
                                [h.hex() for h in self.tree.proof(at)])
         return EntityProof(checkpoint, entity,
-                           before=self._neighbour(at - 1) if at > 0 else None,
-                           after=self._neighbour(at) if at < self.size else None)
+                           before=self.neighbour(at - 1) if at > 0 else None,
+                           after=self.neighbour(at) if at < self.size else None)
 
-    def _neighbour(self, index: int) -> Neighbour:
+    def neighbour(self, index: int) -> Neighbour:
         return Neighbour(self.ids[index], self.summaries[index].hex(), index,
                          [h.hex() for h in self.tree.proof(index)])
 
