@@ -121,7 +121,9 @@ def cmd_verify(ns: argparse.Namespace) -> int:
 
 def _verified(verdict: Any) -> str:
     if not verdict.entity:
-        return "verified: every checkpoint signed, every event as recorded"
+        return ("verified: every checkpoint signed, every event as recorded"
+                + (f", {verdict.entity_trees} entity trees as the events give them"
+                   if verdict.entity_trees else ""))
     proven = verdict.checkpoints - verdict.unproven
     return (f"verified: every checkpoint signed, every event of {verdict.entity} in the signed "
             f"log, and all of {verdict.entity}'s events in {proven} of {verdict.checkpoints} "

@@ -22,11 +22,19 @@ from projections.runner import log_rows
 
 ISSUE_TOPICS = frozenset(msgspec.inspect.type_info(t).tag  # type: ignore[attr-defined]
                          for t in (CardIssued, CardIssuedAsReplacement))
-# Every event is stored as [tag, meta, ...] (array-like, tagged): the head alone is decoded,
-# the rest of the array passed over.
-_Head = msgspec.defstruct("Head", [("tag", str), ("meta", Meta)], array_like=True,
-                          frozen=True, gc=False)
+# Every event is stored as [tag, meta, ...] (array-like, tagged), meta as Meta's fields in
+# order: only the partner and store are decoded, the rest of both arrays passed over.
+_META_FIELDS = [f.name for f in msgspec.structs.fields(Meta)]
+_LeanMeta = msgspec.defstruct(
+    "AuditMeta", [(name, msgspec.Raw) for name in _META_FIELDS[:_META_FIELDS.index("partner_id")]]
+    + [("partner_id", str), ("store_id", str)], array_like=True, frozen=True, gc=False)
+assert _META_FIELDS.index("store_id") == _META_FIELDS.index("partner_id") + 1
+_Head = msgspec.defstruct("AuditHead", [("tag", msgspec.Raw), ("meta", _LeanMeta)],
+                          array_like=True, frozen=True, gc=False)
 _head = msgspec.msgpack.Decoder(_Head).decode
+# Distinct (issuer, partner, store) triples whose entities are kept (a dict look-up costs a
+# tenth of working them out again); cleared when full. Stores times issuers: thousands.
+OWNERS_CACHE_MAX = 100_000
 
 
 class Attribution:
@@ -39,6 +47,7 @@ class Attribution:
         # look-up of every event cost more than its decoding
         self.issuers: dict[int, str] = {}
         self.upto = 0  # the issues of positions up to here are known
+        self._owners: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     def catch_up(self, store: EventStore, last: int) -> None:
         """Learn the issuers of every card issued up to position `last` (one scan of the log
@@ -54,7 +63,8 @@ class Attribution:
         with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
             self.issuers[stream.int] = decode_event(state).issuing_partner_id  # type: ignore[union-attr]
 
-    def of(self, position: int, stream: uuid.UUID, topic: str, state: bytes) -> list[str]:
+    def of(self, position: int, stream: uuid.UUID, topic: str, state: bytes
+           ) -> tuple[str, ...]:
         """The entities of the event at `position` (which must follow the ones known)."""
         if topic in ISSUE_TOPICS:
             self._issue(stream, state)
@@ -62,13 +72,19 @@ class Attribution:
             self.upto = position
         try:
             meta = _head(state).meta
+            key = (self.issuers.get(stream.int, ""), meta.partner_id, meta.store_id)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return en.entities_of(self.issuers.get(stream.int, ""), "", "")
-        return en.entities_of(self.issuers.get(stream.int, ""), meta.partner_id, meta.store_id)
+            key = (self.issuers.get(stream.int, ""), "", "")
+        owners = self._owners.get(key)
+        if owners is None:
+            if len(self._owners) >= OWNERS_CACHE_MAX:
+                self._owners.clear()
+            owners = self._owners[key] = tuple(en.entities_of(*key))
+        return owners
 
 
 def entity_tree(attribution: Attribution, rows: Sequence[Any], leaves: Sequence[bytes]
-                ) -> tuple[en.EntityTree, list[list[str]]]:
+                ) -> tuple[en.EntityTree, list[tuple[str, ...]]]:
     """The entity tree of one checkpoint's rows (log rows, in order, following what
     `attribution` knows) given their leaf hashes, and the entities of each row."""
     events: dict[str, list[bytes]] = {}

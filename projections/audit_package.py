@@ -161,7 +161,9 @@ def verify_package(directory: str | Path,
     events = _events(folder / "events.jsonl")
     entity = str(manifest.get("entity") or "")
     if not entity:
-        verdict = cps.verify((event for event, _ in events), checkpoints, keys)
+        from_start = bool(checkpoints) and checkpoints[0].chain_before == ch.GENESIS.hex()
+        verdict = cps.verify((event for event, _ in events), checkpoints, keys,
+                             Attribution() if from_start else None)
         if verdict.ok and verdict.uncovered:
             verdict.bad(None, f"{verdict.uncovered} events after the last checkpoint")
         return verdict

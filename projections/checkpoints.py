@@ -295,6 +295,7 @@ class Verdict:
     uncovered: int = 0  # events after the last checkpoint: not yet protected
     entity: str = ""  # an entity's package: whose
     unproven: int = 0  # an entity's package: v1 checkpoints, which prove no completeness
+    entity_trees: int = 0  # v2 checkpoints whose entity tree was worked out again and matched
     problems: list[str] = field(default_factory=list)
     first_bad_position: int | None = None
 
@@ -309,17 +310,21 @@ class Verdict:
 
 
 def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
-           keys: dict[str, Ed25519PublicKey]) -> Verdict:
+           keys: dict[str, Ed25519PublicKey], attribution: Attribution | None = None
+           ) -> Verdict:
     """Check a contiguous run of one partition's events against its signed checkpoints: every
     checkpoint signed by one of `keys` and continuing the one before it, every event's chain
-    value as recorded, every checkpoint's size, root and chain as recomputed. The events must
-    start at the first checkpoint's first position (an export) or at the log's start."""
+    value as recorded, every checkpoint's size, root and chain as recomputed; with an
+    `attribution` (the events start at the log's start: every card's issue is among them)
+    every v2 checkpoint's entity tree too. The events must start at the first checkpoint's
+    first position (an export) or at the log's start."""
     verdict = Verdict(checkpoints=len(checkpoints))
     if not signed_in_line(checkpoints, keys, verdict):
         return verdict
     chain = bytes.fromhex(checkpoints[0].chain_before) if checkpoints else ch.GENESIS
     at = 0
     leaves: list[bytes] = []
+    by_entity: dict[str, list[bytes]] | None = {} if attribution else None
     previous = 0
     for event in events:
         verdict.events += 1
@@ -329,10 +334,15 @@ def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
             return verdict
         previous = event.position
         while at < len(checkpoints) and event.position > checkpoints[at].last:
-            if not _closes(checkpoints[at], leaves, chain, verdict):
+            if not _closes(checkpoints[at], leaves, chain, by_entity, verdict):
                 return verdict
             leaves, at = [], at + 1
-        leaf = event.leaf()
+            by_entity = {} if attribution else None
+        stream = uuid.UUID(event.stream_id)
+        leaf = ch.leaf_hash(event.position, stream, event.version, event.topic, event.state)
+        if attribution is not None and by_entity is not None:
+            for entity in attribution.of(event.position, stream, event.topic, event.state):
+                by_entity.setdefault(entity, []).append(leaf)
         chain = ch.link(chain, leaf)
         if at < len(checkpoints):
             if event.position < checkpoints[at].first:
@@ -349,9 +359,10 @@ def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
                                         f"moved)")
             return verdict
     while at < len(checkpoints):
-        if not _closes(checkpoints[at], leaves, chain, verdict):
+        if not _closes(checkpoints[at], leaves, chain, by_entity, verdict):
             return verdict
         leaves, at = [], at + 1
+        by_entity = {} if attribution else None
     return verdict
 
 
@@ -369,7 +380,8 @@ def signed_in_line(checkpoints: list[ch.Checkpoint], keys: dict[str, Ed25519Publ
     return verdict.ok
 
 
-def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes, verdict: Verdict) -> bool:
+def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes,
+            by_entity: dict[str, list[bytes]] | None, verdict: Verdict) -> bool:
     if len(leaves) != cp.size:
         verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: {len(leaves)} events, the "
                               f"signed checkpoint counts {cp.size}")
@@ -379,6 +391,13 @@ def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes, verdict: Verdi
     elif chain.hex() != cp.chain:
         verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the chain differs from the "
                               f"signed one")
+    elif cp.v2 and by_entity is not None:
+        if tree_of(by_entity) != (cp.entities, cp.entity_leaves):
+            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the entity tree worked out "
+                                  f"from its events differs from the signed one (an entity's "
+                                  f"events misstated)")
+        else:
+            verdict.entity_trees += 1
     return verdict.ok
 
 
@@ -403,4 +422,4 @@ def verify_database(store: EventStore, keys: dict[str, Ed25519PublicKey]) -> Ver
     with store.session(commit=False) as session:
         checkpoints = read_checkpoints(session)
     return verify(with_recorded_chain(store, log_rows(store, page_rows=PAGE_ROWS), checkpoints),
-                  checkpoints, keys)
+                  checkpoints, keys, Attribution())

@@ -66,6 +66,7 @@ def test_checkpoints_cover_the_log_and_verify(ledger, alliance, store, keys) -> 
     verdict = cps.verify_database(store, public)
     assert verdict.ok, verdict.problems
     assert (verdict.events, verdict.checkpoints, verdict.uncovered) == (total, len(made), 0)
+    assert verdict.entity_trees == len(made)  # each signed entity tree as the log gives it
     # More traffic: covered by the next pass, the chain continuing the last checkpoint.
     _traffic(ledger, alliance, cards=1)
     made2 = checkpointer.run_once(flush=True)
@@ -196,6 +197,8 @@ def test_an_entitys_package_proves_it_holds_all_of_its_events(ledger, alliance, 
     ap.export(store, 1, store.max_notification_id(), tmp_path / "P1", "P1")
     assert set(theirs) <= {row["position"] for row in _rows(tmp_path / "P1" / "events.jsonl")}
     assert ap.verify_package(tmp_path / "P1", public).ok
+    whole = ap.verify_package(tmp_path / "whole", public)  # from the log's start: the entity
+    assert whole.ok and whole.entity_trees == verdict.checkpoints  # trees are rechecked too
 
 
 @pytest.mark.backends("sqlite")
@@ -267,9 +270,11 @@ def test_bad_entity_proof_files_are_unreadable_packages(ledger, alliance, store,
 
 
 @pytest.mark.backends("sqlite")
-def test_export_refuses_an_entity_tree_the_log_does_not_give(ledger, alliance, store, keys,
-                                                             tmp_path: Path) -> None:
-    signer, _ = keys
+def test_an_entity_tree_the_log_does_not_give_is_refused(ledger, alliance, store, keys,
+                                                         tmp_path: Path) -> None:
+    """The operator's own checkpointer misstating the entities (signed with the right key):
+    `verify --database` and a whole-log package find it; no entity's package is made."""
+    signer, public = keys
     _lounge_traffic(ledger, alliance)
     cps.Checkpointer(store, signer, every_events=1_000).run_once(flush=True)
     with store.session(commit=False) as session:
@@ -282,6 +287,12 @@ def test_export_refuses_an_entity_tree_the_log_does_not_give(ledger, alliance, s
                                               f"tree worked out from the log differs"):
         ap.export(store, 1, cp.last, tmp_path / "p2", "P2")
     assert not (tmp_path / "p2" / "manifest.json").exists()
+    says = "the entity tree worked out from its events differs from the signed one"
+    ap.export(store, 1, cp.last, tmp_path / "whole")
+    for verdict in (cps.verify_database(store, public),
+                    ap.verify_package(tmp_path / "whole", public)):
+        assert not verdict.ok and says in verdict.problems[0]
+        assert verdict.first_bad_position == cp.first
 
 
 _V1_TABLE = ("CREATE TABLE audit_checkpoints (partition_no INTEGER NOT NULL, first_position "
