@@ -5,7 +5,6 @@ against it."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,7 +17,6 @@ from domain.cards.events import CardIssued, CardIssuedAsReplacement
 from domain.common import Meta
 from ledger.codec import decode_event
 from ledger.store import EventStore
-from projections.runner import log_rows
 
 ISSUE_TOPICS = frozenset(msgspec.inspect.type_info(t).tag  # type: ignore[attr-defined]
                          for t in (CardIssued, CardIssuedAsReplacement))
@@ -37,50 +35,80 @@ _head = msgspec.msgpack.Decoder(_Head).decode
 OWNERS_CACHE_MAX = 100_000
 
 
-class Attribution:
-    """Each card stream's issuing partner (from its first event), learnt in log order, and
-    the entities of each event. A stream's issuer never changes, and no event of a card comes
-    before its issue, so what is known of later positions does no harm to earlier ones."""
+# Card streams whose issuer is kept (~150 bytes each) when they can be looked up again (one
+# query: the stream's first event): when full the cache is cleared. Without a database (an
+# offline verifier of a whole-log package) every issuer is kept.
+ISSUERS_MAX = 200_000
 
-    def __init__(self) -> None:
+
+class Attribution:
+    """Each card stream's issuing partner (its first event, an issue), learnt in log order or
+    looked up, and the entities of each event. A stream's issuer never changes and no event
+    of a card comes before its issue, so what is known is true at any position."""
+
+    def __init__(self, store: EventStore | None = None) -> None:
+        self.store = store  # to look up a stream's first event; None: nothing to look up
         # by the stream id's integer: a UUID's own hash and equality are Python code, the
         # look-up of every event cost more than its decoding
         self.issuers: dict[int, str] = {}
-        self.upto = 0  # the issues of positions up to here are known
+        # True while every event from the log's start has been followed, none forgotten: a
+        # stream not in `issuers` then has no issue event, nothing to look up
+        self.complete = True
+        self.upto = 0  # the last position followed
         self._owners: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
-    def catch_up(self, store: EventStore, last: int) -> None:
-        """Learn the issuers of every card issued up to position `last` (one scan of the log
-        after what is known, decoding its issue events only)."""
-        if last <= self.upto:
-            return
-        for row in log_rows(store, ISSUE_TOPICS, first=self.upto + 1, last=last):
-            self._issue(row.originator_id, bytes(row.state))
-        self.upto = last
-
-    def _issue(self, stream: uuid.UUID, state: bytes) -> None:
-        # an event this code cannot read names no issuer
-        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
-            self.issuers[stream.int] = decode_event(state).issuing_partner_id  # type: ignore[union-attr]
+    def follow_from(self, position: int) -> None:
+        """The next event given will be the one after `position` (a checkpointer restarting
+        after another one's checkpoint, an export of a later range): an event skipped over
+        may have issued a card, so from now on unknown streams are looked up."""
+        if position > self.upto:
+            self.complete = False
+        self.upto = position
 
     def of(self, position: int, stream: uuid.UUID, topic: str, state: bytes
            ) -> tuple[str, ...]:
-        """The entities of the event at `position` (which must follow the ones known)."""
+        """The entities of the event at `position` (the one after the last given, or one
+        given before again)."""
         if topic in ISSUE_TOPICS:
-            self._issue(stream, state)
-        if position > self.upto:
-            self.upto = position
+            self._learn(stream.int, _issuer(state))
+        self.upto = max(self.upto, position)
+        issuer = self.issuers.get(stream.int)
+        if issuer is None:
+            issuer = self._look_up(stream)
         try:
-            meta = _head(state).meta
-            key = (self.issuers.get(stream.int, ""), meta.partner_id, meta.store_id)
+            meta = _head(state).meta  # type: ignore[attr-defined]
+            key = (issuer, meta.partner_id, meta.store_id)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            key = (self.issuers.get(stream.int, ""), "", "")
+            key = (issuer, "", "")
         owners = self._owners.get(key)
         if owners is None:
             if len(self._owners) >= OWNERS_CACHE_MAX:
                 self._owners.clear()
             owners = self._owners[key] = tuple(en.entities_of(*key))
         return owners
+
+    def _learn(self, stream: int, issuer: str) -> None:
+        if self.store is not None and len(self.issuers) >= ISSUERS_MAX:
+            self.issuers.clear()
+            self.complete = False
+        self.issuers[stream] = issuer
+
+    def _look_up(self, stream: uuid.UUID) -> str:
+        issuer = ""
+        if not self.complete and self.store is not None:
+            first = self.store.stream(stream, lte=1)
+            if first and first[0].topic in ISSUE_TOPICS:
+                issuer = _issuer(first[0].state)
+        self._learn(stream.int, issuer)
+        return issuer
+
+
+def _issuer(state: bytes) -> str:
+    """The issuing partner named by an issue event ("" if this code cannot read it)."""
+    try:
+        return decode_event(state).issuing_partner_id  # type: ignore[union-attr]
+    except (msgspec.DecodeError, msgspec.ValidationError, AttributeError):
+        return ""
 
 
 def entity_tree(attribution: Attribution, rows: Sequence[Any], leaves: Sequence[bytes]

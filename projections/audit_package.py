@@ -70,9 +70,8 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
                            f"checkpointer (serve --audit-key, or audit checkpoint) first")
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    attribution = Attribution()
-    if entity:
-        attribution.catch_up(store, chosen[0].first - 1)
+    attribution = Attribution(store)
+    attribution.follow_from(chosen[0].first - 1)
     events = 0
     with (directory / "checkpoints.jsonl").open("wb") as f:
         for cp in chosen:
@@ -241,10 +240,10 @@ def _verify_proofs(events: Iterator[tuple[cps.Event, dict[str, Any] | None]],
         if not cp.v2:
             verdict.unproven += 1
             continue
-        proof = proofs.get(cp.first)
+        shown = proofs.get(cp.first)
         problem = (f"no proof from its entity tree that these are all of {entity}'s events "
-                   f"(entities.jsonl has no line for it)" if proof is None else
-                   en.check(proof, entity, leaves.get(cp.first, []),
+                   f"(entities.jsonl has no line for it)" if shown is None else
+                   en.check(shown, entity, leaves.get(cp.first, []),
                             bytes.fromhex(cp.entities), cp.entity_leaves))
         if problem:
             verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: {problem}")

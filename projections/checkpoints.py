@@ -195,10 +195,13 @@ class Checkpointer:
     _leaves: list[bytes] = field(default_factory=list)
     _rows: list[tuple[int, bytes]] = field(default_factory=list)
     _by_entity: dict[str, list[bytes]] = field(default_factory=dict)  # each one's leaves
-    _attribution: Attribution = field(default_factory=Attribution)
+    _attribution: Attribution = field(init=False)
     _since: float = 0.0
     _created: bool = False
     written: int = 0  # checkpoints this one wrote
+
+    def __post_init__(self) -> None:
+        self._attribution = Attribution(self.store)
 
     def run_once(self, *, flush: bool = False) -> list[ch.Checkpoint]:
         """Fold what the log holds after the last pass; write the checkpoints that are due
@@ -237,7 +240,7 @@ class Checkpointer:
         self._position = latest.last if latest else 0
         self._chain = bytes.fromhex(latest.chain) if latest else ch.GENESIS
         self._leaves, self._rows, self._by_entity = [], [], {}
-        self._attribution.catch_up(self.store, self._position)
+        self._attribution.follow_from(self._position)
         self._since = self.clock()
 
     def _write(self, made: list[ch.Checkpoint]) -> bool:
@@ -422,4 +425,4 @@ def verify_database(store: EventStore, keys: dict[str, Ed25519PublicKey]) -> Ver
     with store.session(commit=False) as session:
         checkpoints = read_checkpoints(session)
     return verify(with_recorded_chain(store, log_rows(store, page_rows=PAGE_ROWS), checkpoints),
-                  checkpoints, keys, Attribution())
+                  checkpoints, keys, Attribution(store))

@@ -165,7 +165,7 @@ def _check_member(proof: EntityProof, entity: str, leaves: Sequence[bytes],
     leaf = leaf_hash(entity, summary(proof.count, digest))
     if not merkle.verify_inclusion(leaf, proof.index, entity_leaves, path, entities_root):
         return (f"{entity}'s leaf ({proof.count} events) is not in the signed entity tree "
-                f"(count or root forged?)")
+                f"(count or digest forged?)")
     if len(leaves) < proof.count:
         return (f"the package holds {len(leaves)} events of {entity} here, the signed "
                 f"checkpoint counts {proof.count}: {proof.count - len(leaves)} left out")

@@ -146,7 +146,24 @@ def test_two_checkpointers_never_cover_an_event_twice(ledger, alliance, store, k
     assert all(b.first > a.last and b.chain_before == a.chain
                for a, b in itertools.pairwise(written))
     assert written[-1].last == store.max_notification_id()
-    assert cps.verify_database(store, public).ok
+    verdict = cps.verify_database(store, public)
+    # the second, starting after the first's checkpoints, looked up the cards issued before:
+    # its entity trees are the ones worked out from the log's start
+    assert verdict.ok and verdict.entity_trees == len(written), verdict.problems
+
+
+def test_a_checkpointer_that_forgets_issuers_looks_them_up(ledger, alliance, store, keys,
+                                                          monkeypatch, tmp_path: Path) -> None:
+    """Card issuers kept for two cards at most: the checkpointer and `verify --database` look
+    the others up again; an offline verifier, which cannot, keeps them all."""
+    signer, public = keys
+    monkeypatch.setattr("projections.audit_entities.ISSUERS_MAX", 2)
+    _lounge_traffic(ledger, alliance)
+    made = cps.Checkpointer(store, signer, every_events=5).run_once(flush=True)
+    ap.export(store, 1, made[-1].last, tmp_path / "whole")
+    for verdict in (cps.verify_database(store, public),
+                    ap.verify_package(tmp_path / "whole", public)):
+        assert verdict.ok and verdict.entity_trees == len(made), verdict.problems
 
 
 # ------------------------------------------------- an entity's package: all of its events
@@ -199,6 +216,15 @@ def test_an_entitys_package_proves_it_holds_all_of_its_events(ledger, alliance, 
     assert ap.verify_package(tmp_path / "P1", public).ok
     whole = ap.verify_package(tmp_path / "whole", public)  # from the log's start: the entity
     assert whole.ok and whole.entity_trees == verdict.checkpoints  # trees are rechecked too
+    # A later range: the issuers of P1's cards, issued before it, are looked up.
+    with store.session(commit=False) as session:
+        late = cps.read_checkpoints(session)[-2].first
+    ap.export(store, late, store.max_notification_id(), tmp_path / "P1-late", "P1")
+    late_verdict = ap.verify_package(tmp_path / "P1-late", public)
+    assert late_verdict.ok and late_verdict.checkpoints == 2, late_verdict.problems
+    assert {row["position"] for row in _rows(tmp_path / "P1-late" / "events.jsonl")} == {
+        row["position"] for row in _rows(tmp_path / "P1" / "events.jsonl")
+        if row["position"] >= late}
 
 
 @pytest.mark.backends("sqlite")
