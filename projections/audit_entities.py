@@ -6,8 +6,9 @@ against it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -69,23 +70,33 @@ class Attribution:
            ) -> tuple[str, ...]:
         """The entities of the event at `position` (the one after the last given, or one
         given before again)."""
-        if topic in ISSUE_TOPICS:
-            self._learn(stream.int, _issuer(state))
-        self.upto = max(self.upto, position)
-        issuer = self.issuers.get(stream.int)
-        if issuer is None:
-            issuer = self._look_up(stream)
-        try:
-            meta = _head(state).meta  # type: ignore[attr-defined]
-            key = (issuer, meta.partner_id, meta.store_id)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            key = (issuer, "", "")
-        owners = self._owners.get(key)
-        if owners is None:
-            if len(self._owners) >= OWNERS_CACHE_MAX:
-                self._owners.clear()
-            owners = self._owners[key] = tuple(en.entities_of(*key))
-        return owners
+        return self.of_rows((_Row(position, stream, topic, state),))[0]
+
+    def of_rows(self, rows: Iterable[Any]) -> list[tuple[str, ...]]:
+        """The entities of each of these log rows (in log order, as `of`): a page at a time,
+        with the look-ups bound once, because the checkpointer does it for every event."""
+        issuers, owners_cache, head, found = self.issuers, self._owners, _head, []
+        for row in rows:
+            stream = row.originator_id.int
+            if row.topic in ISSUE_TOPICS:
+                self._learn(stream, _issuer(row.state))
+            issuer = issuers.get(stream)
+            if issuer is None:
+                issuer = self._look_up(row.originator_id)
+            try:
+                meta = head(row.state).meta  # type: ignore[attr-defined]
+                key = (issuer, meta.partner_id, meta.store_id)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                key = (issuer, "", "")
+            owners = owners_cache.get(key)
+            if owners is None:
+                if len(owners_cache) >= OWNERS_CACHE_MAX:
+                    owners_cache.clear()
+                owners = owners_cache[key] = tuple(en.entities_of(*key))
+            found.append(owners)
+            if row.id > self.upto:
+                self.upto = row.id
+        return found
 
     def _learn(self, stream: int, issuer: str) -> None:
         if self.store is not None and len(self.issuers) >= ISSUERS_MAX:
@@ -103,6 +114,13 @@ class Attribution:
         return issuer
 
 
+class _Row(NamedTuple):
+    id: int
+    originator_id: uuid.UUID
+    topic: str
+    state: bytes
+
+
 def _issuer(state: bytes) -> str:
     """The issuing partner named by an issue event ("" if this code cannot read it)."""
     try:
@@ -115,13 +133,11 @@ def entity_tree(attribution: Attribution, rows: Sequence[Any], leaves: Sequence[
                 ) -> tuple[en.EntityTree, list[tuple[str, ...]]]:
     """The entity tree of one checkpoint's rows (log rows, in order, following what
     `attribution` knows) given their leaf hashes, and the entities of each row."""
-    events: dict[str, list[bytes]] = {}
-    owners = []
-    for row, leaf in zip(rows, leaves, strict=True):
-        mine = attribution.of(row.id, row.originator_id, row.topic, row.state)
-        owners.append(mine)
+    events: defaultdict[str, list[bytes]] = defaultdict(list)
+    owners = attribution.of_rows(rows)
+    for mine, leaf in zip(owners, leaves, strict=True):
         for entity in mine:
-            events.setdefault(entity, []).append(leaf)
+            events[entity].append(leaf)
     return en.EntityTree(events), owners
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import binascii
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,7 +195,8 @@ class Checkpointer:
     _chain: bytes = ch.GENESIS
     _leaves: list[bytes] = field(default_factory=list)
     _rows: list[tuple[int, bytes]] = field(default_factory=list)
-    _by_entity: dict[str, list[bytes]] = field(default_factory=dict)  # each one's leaves
+    _by_entity: defaultdict[str, list[bytes]] = field(
+        default_factory=lambda: defaultdict(list))  # each entity's leaves
     _attribution: Attribution = field(init=False)
     _since: float = 0.0
     _created: bool = False
@@ -216,15 +218,14 @@ class Checkpointer:
         made: list[ch.Checkpoint] = []
         position = self._position + 1
         while page := self.store.read_log(position, PAGE_ROWS):
-            for row in page:
+            for row, owners in zip(page, self._attribution.of_rows(page), strict=True):
                 leaf = ch.leaf_hash(row.id, row.originator_id, row.originator_version,
                                     row.topic, row.state)
                 self._chain = ch.link(self._chain, leaf)
                 self._leaves.append(leaf)
                 self._rows.append((row.id, self._chain))
-                for entity in self._attribution.of(row.id, row.originator_id, row.topic,
-                                                   row.state):
-                    self._by_entity.setdefault(entity, []).append(leaf)
+                for entity in owners:
+                    self._by_entity[entity].append(leaf)
                 self._position = row.id
                 due = len(self._leaves) >= self.every_events or row.topic == CLOSE_TOPIC
                 if due and not self._write(made):
@@ -239,7 +240,7 @@ class Checkpointer:
         self._after = latest
         self._position = latest.last if latest else 0
         self._chain = bytes.fromhex(latest.chain) if latest else ch.GENESIS
-        self._leaves, self._rows, self._by_entity = [], [], {}
+        self._leaves, self._rows, self._by_entity = [], [], defaultdict(list)
         self._attribution.follow_from(self._position)
         self._since = self.clock()
 
@@ -268,7 +269,7 @@ class Checkpointer:
         made.append(checkpoint)
         self.written += 1
         self._after = checkpoint
-        self._leaves, self._rows, self._by_entity = [], [], {}
+        self._leaves, self._rows, self._by_entity = [], [], defaultdict(list)
         self._since = self.clock()
         return True
 
