@@ -13,7 +13,7 @@ Layout of DIR:
   package) or proof (checkpoint, index, path: an entity's package, which leaves out every
   other entity's events).
 - entities.jsonl (an entity's package): one line per v2 checkpoint, the entity's leaf in its
-  entity tree (count, events_root, index, path) or, when it has no events there, the
+  entity tree (count, events_digest, index, path) or, when it has no events there, the
   neighbouring leaves that show it (domain/audit/entities.py `EntityProof`).
 """
 

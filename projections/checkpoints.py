@@ -7,8 +7,8 @@ events, at every settlement close (a checkpoint ends at the close's marker) and 
 `limits.AUDIT_CHECKPOINT_S` passed with events pending, it writes one checkpoint signed with
 the operator's Ed25519 key and the chain value of each event it covers, in one transaction.
 Each checkpoint also signs the root of its entity tree (domain/audit/entities.py): every
-entity's count and Merkle root of its events there, which is what lets an entity's package
-prove it holds all of that entity's events.
+entity's count and digest of its events there, which is what lets an entity's package prove
+it holds all of that entity's events.
 The key stays in its file: the database holds only public key ids and signatures.
 
 Several checkpointers may run (one per `project` process): a checkpoint is keyed by its
@@ -145,15 +145,17 @@ def create_tables(store: EventStore) -> None:
 
 
 def _add_entity_columns(session: Session) -> None:
-    """A table made before v2 checkpoints gains their columns (its rows stay v1)."""
+    """A table made before v2 checkpoints gains their columns (its rows stay v1). Looked at
+    first: an ALTER TABLE, even one with nothing to do, waits for every reader of the table."""
     if session.dialect == "sqlite":
         have = {row[1] for row in session.query("PRAGMA table_info(audit_checkpoints)")}
-        for column in _ENTITY_COLUMNS:
-            if column.split()[0] not in have:
-                session.execute(f"ALTER TABLE audit_checkpoints ADD COLUMN {column}")
-        return
+    else:
+        have = {row[0] for row in session.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'audit_checkpoints'")}
     for column in _ENTITY_COLUMNS:
-        session.execute(f"ALTER TABLE audit_checkpoints ADD COLUMN IF NOT EXISTS {column}")
+        if column.split()[0] not in have:
+            session.execute(f"ALTER TABLE audit_checkpoints ADD COLUMN {column}")
 
 
 def read_checkpoints(session: Session, partition: int = PARTITION) -> list[ch.Checkpoint]:
@@ -328,7 +330,8 @@ def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
     chain = bytes.fromhex(checkpoints[0].chain_before) if checkpoints else ch.GENESIS
     at = 0
     leaves: list[bytes] = []
-    by_entity: dict[str, list[bytes]] | None = {} if attribution else None
+    by_entity: defaultdict[str, list[bytes]] = defaultdict(list)
+    entity_trees = attribution is not None
     previous = 0
     for event in events:
         verdict.events += 1
@@ -338,15 +341,14 @@ def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
             return verdict
         previous = event.position
         while at < len(checkpoints) and event.position > checkpoints[at].last:
-            if not _closes(checkpoints[at], leaves, chain, by_entity, verdict):
+            if not _closes(checkpoints[at], leaves, chain, by_entity, entity_trees, verdict):
                 return verdict
-            leaves, at = [], at + 1
-            by_entity = {} if attribution else None
+            leaves, at, by_entity = [], at + 1, defaultdict(list)
         stream = uuid.UUID(event.stream_id)
         leaf = ch.leaf_hash(event.position, stream, event.version, event.topic, event.state)
-        if attribution is not None and by_entity is not None:
+        if attribution is not None:
             for entity in attribution.of(event.position, stream, event.topic, event.state):
-                by_entity.setdefault(entity, []).append(leaf)
+                by_entity[entity].append(leaf)
         chain = ch.link(chain, leaf)
         if at < len(checkpoints):
             if event.position < checkpoints[at].first:
@@ -363,10 +365,9 @@ def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
                                         f"moved)")
             return verdict
     while at < len(checkpoints):
-        if not _closes(checkpoints[at], leaves, chain, by_entity, verdict):
+        if not _closes(checkpoints[at], leaves, chain, by_entity, entity_trees, verdict):
             return verdict
-        leaves, at = [], at + 1
-        by_entity = {} if attribution else None
+        leaves, at, by_entity = [], at + 1, defaultdict(list)
     return verdict
 
 
@@ -385,7 +386,7 @@ def signed_in_line(checkpoints: list[ch.Checkpoint], keys: dict[str, Ed25519Publ
 
 
 def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes,
-            by_entity: dict[str, list[bytes]] | None, verdict: Verdict) -> bool:
+            by_entity: dict[str, list[bytes]], entity_trees: bool, verdict: Verdict) -> bool:
     if len(leaves) != cp.size:
         verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: {len(leaves)} events, the "
                               f"signed checkpoint counts {cp.size}")
@@ -395,7 +396,7 @@ def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes,
     elif chain.hex() != cp.chain:
         verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the chain differs from the "
                               f"signed one")
-    elif cp.v2 and by_entity is not None:
+    elif cp.v2 and entity_trees:
         if tree_of(by_entity) != (cp.entities, cp.entity_leaves):
             verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the entity tree worked out "
                                   f"from its events differs from the signed one (an entity's "
