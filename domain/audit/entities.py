@@ -17,7 +17,7 @@ else's events (the README's "Format, byte for byte" gives the same definitions).
   with events in it, sorted by the UTF-8 bytes of their ids. The checkpoint signs its root
   (`entities=`) and its number of leaves (`entity_leaves=`): with the size signed, a leaf's
   index is bound to its place, so two leaves at indices i and i + 1 are neighbours.
-- Membership: the entity's count, R, index and inclusion path. Absence: the leaf sorting
+- Membership: the entity's count, D, index and inclusion path. Absence: the leaf sorting
   just before the entity id and the one just after it (indices i and i + 1), or only the last
   leaf (index size - 1) when the id sorts after every leaf, only the first (index 0) when
   before, nothing when the tree is empty.
@@ -25,6 +25,7 @@ else's events (the README's "Format, byte for byte" gives the same definitions).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
@@ -97,6 +98,7 @@ class EntityTree:
 
     def __init__(self, events: Mapping[str, Sequence[bytes]]) -> None:
         self.ids = sorted(events, key=_key)
+        self._keys = [_key(e) for e in self.ids]
         self.digests = [events_digest(events[e]) for e in self.ids]
         self.counts = [len(events[e]) for e in self.ids]
         self.summaries = [summary(n, d) for n, d in zip(self.counts, self.digests, strict=True)]
@@ -112,7 +114,7 @@ class EntityTree:
         return self.tree.size
 
     def proof(self, checkpoint: int, entity: str) -> EntityProof:
-        at = _bisect(self.ids, entity)
+        at = bisect.bisect_left(self._keys, _key(entity))  # the first not sorting before it
         if at < self.size and self.ids[at] == entity:
             return EntityProof(checkpoint, entity, self.counts[at], self.digests[at].hex(), at,
                                [h.hex() for h in self.tree.proof(at)])
@@ -123,18 +125,6 @@ class EntityTree:
     def neighbour(self, index: int) -> Neighbour:
         return Neighbour(self.ids[index], self.summaries[index].hex(), index,
                          [h.hex() for h in self.tree.proof(index)])
-
-
-def _bisect(ids: Sequence[str], entity: str) -> int:
-    """The index of the first id that does not sort before `entity` (by UTF-8 bytes)."""
-    lo, hi, key = 0, len(ids), _key(entity)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _key(ids[mid]) < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def check(proof: EntityProof, entity: str, leaves: Sequence[bytes], entities_root: bytes,
