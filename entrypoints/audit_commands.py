@@ -111,9 +111,22 @@ def cmd_verify(ns: argparse.Namespace) -> int:
           + (f", {verdict.uncovered} after the last checkpoint (not yet signed)"
              if verdict.uncovered else ""))
     if verdict.ok:
-        print("verified: every checkpoint signed, every event as recorded")
+        print(_verified(verdict))
         return 0
     print(f"FAILED: first bad position {verdict.first_bad_position}")
     for problem in verdict.problems:
         print(f"  {problem}")
     return 1
+
+
+def _verified(verdict: Any) -> str:
+    if not verdict.entity:
+        return ("verified: every checkpoint signed, every event as recorded"
+                + (f", {verdict.entity_trees} entity trees as the events give them"
+                   if verdict.entity_trees else ""))
+    proven = verdict.checkpoints - verdict.unproven
+    return (f"verified: every checkpoint signed, every event of {verdict.entity} in the signed "
+            f"log, and all of {verdict.entity}'s events in {proven} of {verdict.checkpoints} "
+            f"checkpoints" + (f" ({verdict.unproven} v1 checkpoints, signed before the entity "
+                              f"trees, cannot show that none was left out)"
+                              if verdict.unproven else ""))

@@ -1,7 +1,8 @@
 """An auditor's package (`loyalty-ledger audit export` / `audit verify`): the events of a
 range of signed checkpoints as JSON lines, the checkpoints, and for one entity's package the
-inclusion proofs of its events against the signed roots. Verifying needs no database: the
-files and the operator's public key(s).
+inclusion proofs of its events against the signed roots and, per checkpoint, the proof from
+its signed entity tree that these are all of the entity's events there. Verifying needs no
+database: the files and the operator's public key(s).
 
 Layout of DIR:
 - manifest.json: format, partition, entity ("" = every event), first and last position, counts.
@@ -11,6 +12,9 @@ Layout of DIR:
   hash does not cover it), and either chain (the recorded chain value after it: a whole-log
   package) or proof (checkpoint, index, path: an entity's package, which leaves out every
   other entity's events).
+- entities.jsonl (an entity's package): one line per v2 checkpoint, the entity's leaf in its
+  entity tree (count, events_digest, index, path) or, when it has no events there, the
+  neighbouring leaves that show it (domain/audit/entities.py `EntityProof`).
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain.audit import chain as ch
+from domain.audit import entities as en
 from domain.audit import merkle
-from domain.cards.events import CardIssued, CardIssuedAsReplacement
 from ledger.codec import decode_event
 from ledger.store import EventStore
 from projections import checkpoints as cps
+from projections.audit_entities import Attribution, entity_tree, leaf_hashes
 from projections.runner import log_rows
 
 FORMAT = "loyalty-ledger/audit-export/v1"
@@ -65,34 +70,40 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
                            f"checkpointer (serve --audit-key, or audit checkpoint) first")
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    issuers = _issuers(store, chosen[-1].last) if entity else {}
+    attribution = Attribution(store)
+    attribution.follow_from(chosen[0].first - 1)
     events = 0
     with (directory / "checkpoints.jsonl").open("wb") as f:
         for cp in chosen:
             f.write(msgspec.json.encode(cp) + b"\n")
+    proofs: list[en.EntityProof] = []
     with (directory / "events.jsonl").open("w") as f:
         for cp in chosen:
             with store.session(commit=False) as session:
                 recorded = cps.recorded_chain(session, cp)
             rows = list(log_rows(store, page_rows=cps.PAGE_ROWS, first=cp.first,
                                  last=cp.last))
-            tree = merkle.Tree([ch.leaf_hash(r.id, r.originator_id, r.originator_version,
-                                             r.topic, r.state) for r in rows]) if entity else None
+            leaves = leaf_hashes(rows) if entity else []
+            tree = merkle.Tree(leaves) if entity else None
+            mine = _own(attribution, cp, rows, leaves, entity, proofs) if entity else set()
             for index, row in enumerate(rows):
-                event = _decoded(bytes(row.state))
+                if tree is not None and index not in mine:
+                    continue
                 line: dict[str, Any] = {
                     "position": row.id, "stream_id": str(row.originator_id),
                     "version": row.originator_version, "topic": row.topic,
-                    "state": base64.b64encode(bytes(row.state)).decode(), "event": event}
+                    "state": base64.b64encode(bytes(row.state)).decode(),
+                    "event": _decoded(bytes(row.state))}
                 if tree is None:
                     line["chain"] = recorded[index] if index < len(recorded) else ""
-                elif _belongs(event, row.originator_id, issuers, entity):
+                else:
                     line["proof"] = {"checkpoint": cp.first, "index": index,
                                      "path": [h.hex() for h in tree.proof(index)]}
-                else:
-                    continue
                 f.write(json.dumps(line, separators=(",", ":")) + "\n")
                 events += 1
+    if entity:
+        (directory / "entities.jsonl").write_bytes(
+            b"".join(msgspec.json.encode(p) + b"\n" for p in proofs))
     manifest = {"format": FORMAT, "partition": cps.PARTITION, "entity": entity,
                 "first": chosen[0].first, "last": chosen[-1].last, "events": events,
                 "checkpoints": len(chosen),
@@ -101,27 +112,20 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
     return manifest
 
 
-def _issuers(store: EventStore, last: int) -> dict[uuid.UUID, str]:
-    """Each card stream's issuing partner (its first event), up to `last`."""
-    issuers: dict[uuid.UUID, str] = {}
-    topics = {msgspec.inspect.type_info(t).tag  # type: ignore[attr-defined]
-              for t in (CardIssued, CardIssuedAsReplacement)}
-    for row in log_rows(store, frozenset(topics), cps.PAGE_ROWS, last=last):
-        event = decode_event(row.state)
-        issuers[row.originator_id] = event.issuing_partner_id  # type: ignore[union-attr]
-    return issuers
-
-
-def _belongs(event: Any, stream: uuid.UUID, issuers: dict[uuid.UUID, str],
-             entity: str) -> bool:
-    """An entity's events: those of its cards, and those made at its stores or by its
-    credentials (a store registered as its own entity matches by its store id)."""
-    if issuers.get(stream) == entity:
-        return True
-    if not isinstance(event, list) or len(event) < 2 or not isinstance(event[1], list):
-        return False
-    meta = event[1]  # array_like: [tag, meta, ...]; meta = [request, credential, role,
-    return len(meta) >= 5 and entity in (meta[3], meta[4])  # partner, store, ...]
+def _own(attribution: Attribution, cp: ch.Checkpoint, rows: list[Any], leaves: list[bytes],
+         entity: str, proofs: list[en.EntityProof]) -> set[int]:
+    """The indices of `entity`'s events among one checkpoint's rows (domain/audit/entities.py
+    `entities_of`: those of its cards, made by its credentials or at its stores); writes the
+    entity tree's proof for it (a v2 checkpoint), after checking that the tree recomputed
+    from the log is the signed one."""
+    tree, owners = entity_tree(attribution, rows, leaves)
+    if cp.v2:
+        if (tree.root.hex(), tree.size) != (cp.entities, cp.entity_leaves):
+            raise PackageError(f"checkpoint {cp.first}..{cp.last}: the entity tree worked out "
+                               f"from the log differs from the signed one (the log was changed "
+                               f"after it was signed: run audit verify --database)")
+        proofs.append(tree.proof(cp.first, entity))
+    return {index for index, mine in enumerate(owners) if entity in mine}
 
 
 # ------------------------------------------------------------------------------ verifying
@@ -154,12 +158,22 @@ def verify_package(directory: str | Path,
     except msgspec.ValidationError as error:
         raise PackageError(f"checkpoints.jsonl: {error}") from None
     events = _events(folder / "events.jsonl")
-    if not manifest.get("entity"):
-        verdict = cps.verify((event for event, _ in events), checkpoints, keys)
+    entity = str(manifest.get("entity") or "")
+    if not entity:
+        from_start = bool(checkpoints) and checkpoints[0].chain_before == ch.GENESIS.hex()
+        verdict = cps.verify((event for event, _ in events), checkpoints, keys,
+                             Attribution() if from_start else None)
         if verdict.ok and verdict.uncovered:
             verdict.bad(None, f"{verdict.uncovered} events after the last checkpoint")
         return verdict
-    return _verify_proofs(events, checkpoints, keys)
+    verdict = _verify_proofs(events, checkpoints, keys, entity,
+                             _entity_proofs(folder / "entities.jsonl"))
+    if checkpoints and (manifest.get("first"), manifest.get("last")) != (
+            checkpoints[0].first, checkpoints[-1].last):
+        verdict.bad(None, f"the manifest names positions {manifest.get('first')}.."
+                          f"{manifest.get('last')}, the checkpoints cover "
+                          f"{checkpoints[0].first}..{checkpoints[-1].last}")
+    return verdict
 
 
 def _events(path: Path) -> Iterator[tuple[cps.Event, dict[str, Any] | None]]:
@@ -173,16 +187,34 @@ def _events(path: Path) -> Iterator[tuple[cps.Event, dict[str, Any] | None]]:
             raise PackageError(f"{path.name}: a bad event line ({error})") from None
 
 
+def _entity_proofs(path: Path) -> dict[int, en.EntityProof]:
+    """The entity tree proofs by checkpoint (none when the file is missing: then every v2
+    checkpoint fails for want of one)."""
+    proofs: dict[int, en.EntityProof] = {}
+    if not path.exists():
+        return proofs
+    for number, line in enumerate(_lines(path), 1):
+        try:
+            proof = msgspec.convert(line, en.EntityProof)
+        except msgspec.ValidationError as error:
+            raise PackageError(f"{path.name} line {number}: {error}") from None
+        if proof.checkpoint in proofs:
+            raise PackageError(f"{path.name} line {number}: a second proof for checkpoint "
+                               f"{proof.checkpoint}")
+        proofs[proof.checkpoint] = proof
+    return proofs
+
+
 def _verify_proofs(events: Iterator[tuple[cps.Event, dict[str, Any] | None]],
-                   checkpoints: list[ch.Checkpoint],
-                   keys: dict[str, Ed25519PublicKey]) -> cps.Verdict:
-    verdict = cps.Verdict(checkpoints=len(checkpoints))
+                   checkpoints: list[ch.Checkpoint], keys: dict[str, Ed25519PublicKey],
+                   entity: str, proofs: dict[int, en.EntityProof]) -> cps.Verdict:
+    """Each event proven in its signed checkpoint, then per checkpoint the events of
+    `entity` there proven to be all of them (v2 checkpoints; v1 ones are counted unproven)."""
+    verdict = cps.Verdict(checkpoints=len(checkpoints), entity=entity)
+    if not cps.signed_in_line(checkpoints, keys, verdict):
+        return verdict
     by_first = {cp.first: cp for cp in checkpoints}
-    for cp in checkpoints:
-        if not cps.signed_by(cp, keys):
-            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: not signed by any "
-                                  f"given key (key id {cp.key_id})")
-            return verdict
+    leaves: dict[int, list[bytes]] = {}
     previous = 0
     for event, proof in events:
         verdict.events += 1
@@ -197,9 +229,22 @@ def _verify_proofs(events: Iterator[tuple[cps.Event, dict[str, Any] | None]],
             return verdict
         assert proof is not None
         path = [bytes.fromhex(h) for h in proof.get("path", [])]
-        if not merkle.verify_inclusion(event.leaf(), int(proof.get("index", -1)), cp.size,
-                                       path, bytes.fromhex(cp.root)):
+        leaf = event.leaf()
+        if not merkle.verify_inclusion(leaf, int(proof.get("index", -1)), cp.size, path,
+                                       bytes.fromhex(cp.root)):
             verdict.bad(event.position, f"position {event.position}: not in the signed "
                                         f"checkpoint {cp.first}..{cp.last} (altered?)")
             return verdict
+        leaves.setdefault(cp.first, []).append(leaf)
+    for cp in checkpoints:
+        if not cp.v2:
+            verdict.unproven += 1
+            continue
+        shown = proofs.get(cp.first)
+        problem = (f"no proof from its entity tree that these are all of {entity}'s events "
+                   f"(entities.jsonl has no line for it)" if shown is None else
+                   en.check(shown, entity, leaves.get(cp.first, []),
+                            bytes.fromhex(cp.entities), cp.entity_leaves))
+        if problem:
+            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: {problem}")
     return verdict

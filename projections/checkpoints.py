@@ -6,6 +6,9 @@ It folds each event into the partition's chain, and every `limits.AUDIT_CHECKPOI
 events, at every settlement close (a checkpoint ends at the close's marker) and when
 `limits.AUDIT_CHECKPOINT_S` passed with events pending, it writes one checkpoint signed with
 the operator's Ed25519 key and the chain value of each event it covers, in one transaction.
+Each checkpoint also signs the root of its entity tree (domain/audit/entities.py): every
+entity's count and digest of its events there, which is what lets an entity's package prove
+it holds all of that entity's events.
 The key stays in its file: the database holds only public key ids and signatures.
 
 Several checkpointers may run (one per `project` process): a checkpoint is keyed by its
@@ -17,6 +20,7 @@ from __future__ import annotations
 import binascii
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +36,7 @@ from domain.audit import merkle
 from domain.registry.events import SettlementPeriodClosed
 from ledger import limits
 from ledger.store import EventStore, Session
+from projections.audit_entities import Attribution, tree_of
 from projections.runner import log_rows
 
 PARTITION = 0  # the log is one partition until stage 5
@@ -41,8 +46,13 @@ PAGE_ROWS = 5_000
 _CHECKPOINTS = ("partition_no INTEGER NOT NULL, first_position BIGINT NOT NULL, "
                 "last_position BIGINT NOT NULL, size BIGINT NOT NULL, root TEXT NOT NULL, "
                 "chain_before TEXT NOT NULL, chain TEXT NOT NULL, at_us BIGINT NOT NULL, "
-                "key_id TEXT NOT NULL, signature TEXT NOT NULL, "
+                "key_id TEXT NOT NULL, signature TEXT NOT NULL, {entity_columns}, "
                 "PRIMARY KEY (partition_no, first_position)")
+# Added with the v2 checkpoints (the entity tree); a v1 checkpoint has '' and 0.
+_ENTITY_COLUMNS = ("entities TEXT NOT NULL DEFAULT ''",
+                   "entity_leaves BIGINT NOT NULL DEFAULT 0")
+_COLUMNS = ("partition_no, first_position, last_position, size, root, chain_before, chain, "
+            "at_us, key_id, signature, entities, entity_leaves")
 # The chain value after each event of a checkpoint, 32 bytes each in log order, one row per
 # checkpoint (a row per event made the checkpointer 6x slower): what lets `verify` name the
 # first event that differs, not only the checkpoint.
@@ -128,21 +138,35 @@ def signed_by(checkpoint: ch.Checkpoint, keys: dict[str, Ed25519PublicKey]) -> b
 def create_tables(store: EventStore) -> None:
     with store.session(commit=True) as session:
         blob = "BLOB" if session.dialect == "sqlite" else "BYTEA"
-        session.execute(f"CREATE TABLE IF NOT EXISTS audit_checkpoints ({_CHECKPOINTS})")
+        session.execute("CREATE TABLE IF NOT EXISTS audit_checkpoints "
+                        f"({_CHECKPOINTS.format(entity_columns=', '.join(_ENTITY_COLUMNS))})")
+        _add_entity_columns(session)
         session.execute(f"CREATE TABLE IF NOT EXISTS audit_chain ({_CHAINS.format(blob=blob)})")
+
+
+def _add_entity_columns(session: Session) -> None:
+    """A table made before v2 checkpoints gains their columns (its rows stay v1). Looked at
+    first: an ALTER TABLE, even one with nothing to do, waits for every reader of the table."""
+    if session.dialect == "sqlite":
+        have = {row[1] for row in session.query("PRAGMA table_info(audit_checkpoints)")}
+    else:
+        have = {row[0] for row in session.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'audit_checkpoints'")}
+    for column in _ENTITY_COLUMNS:
+        if column.split()[0] not in have:
+            session.execute(f"ALTER TABLE audit_checkpoints ADD COLUMN {column}")
 
 
 def read_checkpoints(session: Session, partition: int = PARTITION) -> list[ch.Checkpoint]:
     return [ch.Checkpoint(*row) for row in session.query(
-        "SELECT partition_no, first_position, last_position, size, root, chain_before, chain, "
-        "at_us, key_id, signature FROM audit_checkpoints WHERE partition_no = ? "
+        f"SELECT {_COLUMNS} FROM audit_checkpoints WHERE partition_no = ? "
         "ORDER BY first_position", (partition,))]
 
 
 def _latest(session: Session, partition: int) -> ch.Checkpoint | None:
     rows = session.query(
-        "SELECT partition_no, first_position, last_position, size, root, chain_before, chain, "
-        "at_us, key_id, signature FROM audit_checkpoints WHERE partition_no = ? "
+        f"SELECT {_COLUMNS} FROM audit_checkpoints WHERE partition_no = ? "
         "ORDER BY first_position DESC LIMIT 1", (partition,))
     return ch.Checkpoint(*rows[0]) if rows else None
 
@@ -173,9 +197,15 @@ class Checkpointer:
     _chain: bytes = ch.GENESIS
     _leaves: list[bytes] = field(default_factory=list)
     _rows: list[tuple[int, bytes]] = field(default_factory=list)
+    _by_entity: defaultdict[str, list[bytes]] = field(
+        default_factory=lambda: defaultdict(list))  # each entity's leaves
+    _attribution: Attribution = field(init=False)
     _since: float = 0.0
     _created: bool = False
     written: int = 0  # checkpoints this one wrote
+
+    def __post_init__(self) -> None:
+        self._attribution = Attribution(self.store)
 
     def run_once(self, *, flush: bool = False) -> list[ch.Checkpoint]:
         """Fold what the log holds after the last pass; write the checkpoints that are due
@@ -190,12 +220,14 @@ class Checkpointer:
         made: list[ch.Checkpoint] = []
         position = self._position + 1
         while page := self.store.read_log(position, PAGE_ROWS):
-            for row in page:
+            for row, owners in zip(page, self._attribution.of_rows(page), strict=True):
                 leaf = ch.leaf_hash(row.id, row.originator_id, row.originator_version,
                                     row.topic, row.state)
                 self._chain = ch.link(self._chain, leaf)
                 self._leaves.append(leaf)
                 self._rows.append((row.id, self._chain))
+                for entity in owners:
+                    self._by_entity[entity].append(leaf)
                 self._position = row.id
                 due = len(self._leaves) >= self.every_events or row.topic == CLOSE_TOPIC
                 if due and not self._write(made):
@@ -210,22 +242,24 @@ class Checkpointer:
         self._after = latest
         self._position = latest.last if latest else 0
         self._chain = bytes.fromhex(latest.chain) if latest else ch.GENESIS
-        self._leaves, self._rows = [], []
+        self._leaves, self._rows, self._by_entity = [], [], defaultdict(list)
+        self._attribution.follow_from(self._position)
         self._since = self.clock()
 
     def _write(self, made: list[ch.Checkpoint]) -> bool:
         first = self._rows[0][0]
         before = bytes.fromhex(self._after.chain) if self._after else ch.GENESIS
+        entities, entity_leaves = tree_of(self._by_entity)
         checkpoint = self.signer.sign(ch.Checkpoint(
             self.partition, first, self._position, len(self._leaves),
             merkle.root(self._leaves).hex(), before.hex(), self._chain.hex(),
-            int(self.clock() * 1_000_000), self.signer.key_id))
+            int(self.clock() * 1_000_000), self.signer.key_id, entities=entities,
+            entity_leaves=entity_leaves))
         with self.store.session(commit=True) as session:
             on_conflict = " ON CONFLICT DO NOTHING"
             inserted = session.execute(
-                "INSERT INTO audit_checkpoints (partition_no, first_position, last_position, "
-                "size, root, chain_before, chain, at_us, key_id, signature) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + on_conflict,
+                f"INSERT INTO audit_checkpoints ({_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + on_conflict,
                 msgspec.structs.astuple(checkpoint))
             if inserted:
                 session.execute("INSERT INTO audit_chain (partition_no, first_position, chains) "
@@ -237,7 +271,7 @@ class Checkpointer:
         made.append(checkpoint)
         self.written += 1
         self._after = checkpoint
-        self._leaves, self._rows = [], []
+        self._leaves, self._rows, self._by_entity = [], [], defaultdict(list)
         self._since = self.clock()
         return True
 
@@ -265,6 +299,9 @@ class Verdict:
     checkpoints: int = 0
     events: int = 0
     uncovered: int = 0  # events after the last checkpoint: not yet protected
+    entity: str = ""  # an entity's package: whose
+    unproven: int = 0  # an entity's package: v1 checkpoints, which prove no completeness
+    entity_trees: int = 0  # v2 checkpoints whose entity tree was worked out again and matched
     problems: list[str] = field(default_factory=list)
     first_bad_position: int | None = None
 
@@ -279,25 +316,22 @@ class Verdict:
 
 
 def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
-           keys: dict[str, Ed25519PublicKey]) -> Verdict:
+           keys: dict[str, Ed25519PublicKey], attribution: Attribution | None = None
+           ) -> Verdict:
     """Check a contiguous run of one partition's events against its signed checkpoints: every
     checkpoint signed by one of `keys` and continuing the one before it, every event's chain
-    value as recorded, every checkpoint's size, root and chain as recomputed. The events must
-    start at the first checkpoint's first position (an export) or at the log's start."""
+    value as recorded, every checkpoint's size, root and chain as recomputed; with an
+    `attribution` (the events start at the log's start: every card's issue is among them)
+    every v2 checkpoint's entity tree too. The events must start at the first checkpoint's
+    first position (an export) or at the log's start."""
     verdict = Verdict(checkpoints=len(checkpoints))
-    for index, cp in enumerate(checkpoints):
-        if not signed_by(cp, keys):
-            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: not signed by any given "
-                                  f"key (key id {cp.key_id})")
-        if index and (cp.chain_before != checkpoints[index - 1].chain
-                      or cp.first <= checkpoints[index - 1].last):
-            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last} does not continue the "
-                                  f"one before it")
-    if verdict.problems:
+    if not signed_in_line(checkpoints, keys, verdict):
         return verdict
     chain = bytes.fromhex(checkpoints[0].chain_before) if checkpoints else ch.GENESIS
     at = 0
     leaves: list[bytes] = []
+    by_entity: defaultdict[str, list[bytes]] = defaultdict(list)
+    entity_trees = attribution is not None
     previous = 0
     for event in events:
         verdict.events += 1
@@ -307,10 +341,14 @@ def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
             return verdict
         previous = event.position
         while at < len(checkpoints) and event.position > checkpoints[at].last:
-            if not _closes(checkpoints[at], leaves, chain, verdict):
+            if not _closes(checkpoints[at], leaves, chain, by_entity, entity_trees, verdict):
                 return verdict
-            leaves, at = [], at + 1
-        leaf = event.leaf()
+            leaves, at, by_entity = [], at + 1, defaultdict(list)
+        stream = uuid.UUID(event.stream_id)
+        leaf = ch.leaf_hash(event.position, stream, event.version, event.topic, event.state)
+        if attribution is not None:
+            for entity in attribution.of(event.position, stream, event.topic, event.state):
+                by_entity[entity].append(leaf)
         chain = ch.link(chain, leaf)
         if at < len(checkpoints):
             if event.position < checkpoints[at].first:
@@ -327,13 +365,28 @@ def verify(events: Iterator[Event], checkpoints: list[ch.Checkpoint],
                                         f"moved)")
             return verdict
     while at < len(checkpoints):
-        if not _closes(checkpoints[at], leaves, chain, verdict):
+        if not _closes(checkpoints[at], leaves, chain, by_entity, entity_trees, verdict):
             return verdict
-        leaves, at = [], at + 1
+        leaves, at, by_entity = [], at + 1, defaultdict(list)
     return verdict
 
 
-def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes, verdict: Verdict) -> bool:
+def signed_in_line(checkpoints: list[ch.Checkpoint], keys: dict[str, Ed25519PublicKey],
+                   verdict: Verdict) -> bool:
+    """Every checkpoint signed by one of `keys`, each continuing the one before it."""
+    for index, cp in enumerate(checkpoints):
+        if not signed_by(cp, keys):
+            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: not signed by any given "
+                                  f"key (key id {cp.key_id})")
+        if index and (cp.chain_before != checkpoints[index - 1].chain
+                      or cp.first <= checkpoints[index - 1].last):
+            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last} does not continue the "
+                                  f"one before it")
+    return verdict.ok
+
+
+def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes,
+            by_entity: dict[str, list[bytes]], entity_trees: bool, verdict: Verdict) -> bool:
     if len(leaves) != cp.size:
         verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: {len(leaves)} events, the "
                               f"signed checkpoint counts {cp.size}")
@@ -343,6 +396,13 @@ def _closes(cp: ch.Checkpoint, leaves: list[bytes], chain: bytes, verdict: Verdi
     elif chain.hex() != cp.chain:
         verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the chain differs from the "
                               f"signed one")
+    elif cp.v2 and entity_trees:
+        if tree_of(by_entity) != (cp.entities, cp.entity_leaves):
+            verdict.bad(cp.first, f"checkpoint {cp.first}..{cp.last}: the entity tree worked out "
+                                  f"from its events differs from the signed one (an entity's "
+                                  f"events misstated)")
+        else:
+            verdict.entity_trees += 1
     return verdict.ok
 
 
@@ -367,4 +427,4 @@ def verify_database(store: EventStore, keys: dict[str, Ed25519PublicKey]) -> Ver
     with store.session(commit=False) as session:
         checkpoints = read_checkpoints(session)
     return verify(with_recorded_chain(store, log_rows(store, page_rows=PAGE_ROWS), checkpoints),
-                  checkpoints, keys)
+                  checkpoints, keys, Attribution(store))

@@ -14,6 +14,9 @@
   chain value before the first and `chain` the value after the last. Its signed message is the
   ASCII line `message()` builds, signed with Ed25519 by the operator's key `key_id` (the first
   8 bytes of SHA-256 over the 32-byte raw public key, in hex).
+- Since v2 a checkpoint also signs the root of its entity tree (`entities`) and the tree's
+  number of leaves (`entity_leaves`): domain/audit/entities.py. A v1 checkpoint (written
+  before) keeps its v1 line and still verifies; it proves no entity's completeness.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from domain.audit import merkle
 
 GENESIS = bytes(32)
 FORMAT = "loyalty-ledger/checkpoint/v1"
+FORMAT_V2 = "loyalty-ledger/checkpoint/v2"
 
 
 _HEAD = struct.Struct(">Q16sQ")
@@ -66,8 +70,20 @@ class Checkpoint(msgspec.Struct, frozen=True):
     at_us: int  # when it was made (UTC microseconds)
     key_id: str
     signature: str = ""  # hex, Ed25519 over message()
+    entities: str = ""  # hex, the root of the entity tree; "" in a v1 checkpoint
+    entity_leaves: int = 0  # the entity tree's number of leaves
+
+    @property
+    def v2(self) -> bool:
+        return bool(self.entities)
 
     def message(self) -> bytes:
-        return (f"{FORMAT} partition={self.partition} first={self.first} last={self.last} "
-                f"size={self.size} root={self.root} chain_before={self.chain_before} "
+        if not self.v2:
+            return (f"{FORMAT} partition={self.partition} first={self.first} "
+                    f"last={self.last} size={self.size} root={self.root} "
+                    f"chain_before={self.chain_before} chain={self.chain} at_us={self.at_us} "
+                    f"key={self.key_id}").encode()
+        return (f"{FORMAT_V2} partition={self.partition} first={self.first} last={self.last} "
+                f"size={self.size} root={self.root} entities={self.entities} "
+                f"entity_leaves={self.entity_leaves} chain_before={self.chain_before} "
                 f"chain={self.chain} at_us={self.at_us} key={self.key_id}").encode()

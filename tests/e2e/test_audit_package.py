@@ -1,6 +1,7 @@
 """An external auditor's round trip with the `loyalty-ledger audit` commands: a key pair, signed
 checkpoints, a whole-log package and one entity's package, verified offline with the public
-key only; a package or a database row changed afterwards fails with the first bad position,
+key only (the partner's package shown to hold all of its events); an event left out of it,
+a package or a database row changed afterwards fails with the first bad position,
 and a package checked against another key fails."""
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def test_an_auditor_checks_the_log_and_a_partner_its_own_events(ledger, alliance
     for package in (whole, p2):
         done = run("audit", "verify", str(package), "--public-key", public)
         assert done.returncode == 0 and "verified" in done.stdout, (done.stdout, done.stderr)
+    assert "and all of P2's events in 1 of 1 checkpoints" in done.stdout, done.stdout
+
+    # One of P2's events left out of its package: the signed count says so.
+    left_out = tmp_path / "p2-left-out"
+    left_out.mkdir()
+    for name in ("manifest.json", "checkpoints.jsonl", "entities.jsonl"):
+        (left_out / name).write_bytes((p2 / name).read_bytes())
+    (left_out / "events.jsonl").write_text("".join(
+        line + "\n" for line in (p2 / "events.jsonl").read_text().splitlines()[1:]))
+    done = run("audit", "verify", str(left_out), "--public-key", public)
+    assert done.returncode == 1 and "the signed checkpoint counts 3: 1 left out" in done.stdout, \
+        done.stdout
 
     # One amount changed in each package: found, and the position named.
     for package in (whole, p2):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,6 +74,11 @@ def test_a_leaf_and_a_checkpoint_message_byte_for_byte() -> None:
     checkpoint = chain.Checkpoint(0, 7, 7, 1, leaf.hex(), chain.GENESIS.hex(),
                                   chain.link(chain.GENESIS, leaf).hex(), 0, "00" * 8)
     assert checkpoint.message().startswith(b"loyalty-ledger/checkpoint/v1 partition=0 first=7 ")
+    v2 = msgspec.structs.replace(checkpoint, entities="ab" * 32, entity_leaves=3)
+    assert v2.message() == (
+        f"loyalty-ledger/checkpoint/v2 partition=0 first=7 last=7 size=1 root={leaf.hex()} "
+        f"entities={'ab' * 32} entity_leaves=3 chain_before={'00' * 32} "
+        f"chain={README_CHAIN} at_us=0 key=0000000000000000").encode()
 
 
 README_LEAF = "49f5e02db125067a29b04717068797d4eb8064c85fdd7ae4b2f6b5ff43a36489"
