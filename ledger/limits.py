@@ -171,6 +171,13 @@ RECONCILE_REPLY_BREAKS_MAX = 1_000
 # keep that under 0.1 % of the log's rows while a busy log is covered within seconds.
 AUDIT_CHECKPOINT_EVENTS = 10_000
 AUDIT_CHECKPOINT_S = 60.0
+# The entities of an event (issuer, partner, store: projections/audit_entities.py): distinct
+# (issuer, partner, store) triples whose entities are kept (a dict look-up costs a tenth of
+# working them out again), cleared when full (stores times issuers: thousands); card streams
+# whose issuer is kept (~150 bytes each) when they can be looked up again (one query: the
+# stream's first event), cleared when full. An offline verifier keeps every issuer.
+AUDIT_OWNERS_CACHE_MAX = 100_000
+AUDIT_ISSUERS_MAX = 200_000
 
 # ---- card partitions and their owners (issue 14)
 # A card's partition is its stream id modulo this count, chosen once per database (the count

@@ -16,6 +16,7 @@ from domain.audit import chain as ch
 from domain.audit import entities as en
 from domain.cards.events import CardIssued, CardIssuedAsReplacement
 from domain.common import Meta
+from ledger import limits
 from ledger.codec import decode_event
 from ledger.store import EventStore
 
@@ -31,15 +32,8 @@ assert _META_FIELDS.index("store_id") == _META_FIELDS.index("partner_id") + 1
 _Head = msgspec.defstruct("AuditHead", [("tag", msgspec.Raw), ("meta", _LeanMeta)],
                           array_like=True, frozen=True, gc=False)
 _head = msgspec.msgpack.Decoder(_Head).decode
-# Distinct (issuer, partner, store) triples whose entities are kept (a dict look-up costs a
-# tenth of working them out again); cleared when full. Stores times issuers: thousands.
-OWNERS_CACHE_MAX = 100_000
 
 
-# Card streams whose issuer is kept (~150 bytes each) when they can be looked up again (one
-# query: the stream's first event): when full the cache is cleared. Without a database (an
-# offline verifier of a whole-log package) every issuer is kept.
-ISSUERS_MAX = 200_000
 
 
 class Attribution:
@@ -90,7 +84,7 @@ class Attribution:
                 key = (issuer, "", "")
             owners = owners_cache.get(key)
             if owners is None:
-                if len(owners_cache) >= OWNERS_CACHE_MAX:
+                if len(owners_cache) >= limits.AUDIT_OWNERS_CACHE_MAX:
                     owners_cache.clear()
                 owners = owners_cache[key] = tuple(en.entities_of(*key))
             found.append(owners)
@@ -99,7 +93,7 @@ class Attribution:
         return found
 
     def _learn(self, stream: int, issuer: str) -> None:
-        if self.store is not None and len(self.issuers) >= ISSUERS_MAX:
+        if self.store is not None and len(self.issuers) >= limits.AUDIT_ISSUERS_MAX:
             self.issuers.clear()
             self.complete = False
         self.issuers[stream] = issuer

@@ -157,7 +157,7 @@ def test_a_checkpointer_that_forgets_issuers_looks_them_up(ledger, alliance, sto
     """Card issuers kept for two cards at most: the checkpointer and `verify --database` look
     the others up again; an offline verifier, which cannot, keeps them all."""
     signer, public = keys
-    monkeypatch.setattr("projections.audit_entities.ISSUERS_MAX", 2)
+    monkeypatch.setattr("ledger.limits.AUDIT_ISSUERS_MAX", 2)
     _lounge_traffic(ledger, alliance)
     made = cps.Checkpointer(store, signer, every_events=5).run_once(flush=True)
     ap.export(store, 1, made[-1].last, tmp_path / "whole")
