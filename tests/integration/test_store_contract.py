@@ -121,6 +121,25 @@ class TestEventStore:
         assert len(ids) == 1
         assert [e.originator_version for e in store.stream(a)] == [1, 2]
 
+    def test_every_connection_takes_appends_after_failed_ones(self, store, caplog):
+        """A commit is one pipelined segment (BEGIN ... COMMIT); a clash makes the server skip
+        the rest of it, COMMIT included, and leaves its transaction aborted. That transaction
+        is rolled back before its connection serves anything else: no connection comes back
+        to the pool inside one (the pool would warn), and each takes the next append."""
+        a = uuid.uuid4()
+        store.append([ev(a, 1)], [key("first")])
+        with caplog.at_level("WARNING"):
+            for attempt in range(6):  # more than the pool's connections
+                with pytest.raises(Conflict):
+                    store.append([ev(a, 2), ev(a, 1)], [key(f"clash{attempt}")])
+                with pytest.raises(Conflict):
+                    store.append([], [key(f"new{attempt}"), key("first")])
+        assert not [r for r in caplog.records if "rolling back" in r.getMessage()]
+        for version in range(2, 8):
+            assert len(store.append([ev(a, version)], [key(f"after{version}")])) == 1
+        assert [e.originator_version for e in store.stream(a)] == list(range(1, 8))
+        assert store.find_keys([("t:T1", "clash0"), ("t:T1", "new0")]) == {}
+
     def test_key_only_appends(self, store):
         assert store.append([], [key("k1"), key("k2", space="c:x", digest=b"")]) == []
         assert store.max_notification_id() == 0
