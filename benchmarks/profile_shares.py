@@ -50,10 +50,10 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"_validated|\.validate \(|check_[a-z_]+ \(|luhn_valid"),
     ("servicer: translate to a command", "MainThread",
      r"pos_command|grpc_api/translate\.py|issue_command"),
+    ("servicer: submit to the ledger", "MainThread", r"submit(_all)? \("),
     ("servicer: reply building", "MainThread",
      r"_reply \(grpc_api|card_message|_operation_error|_status_message|"
      r"_batch_replies \(grpc_api/server\.py:(57[0-9]|580)\)"),
-    ("servicer: submit to the ledger", "MainThread", r"submit(_all)? \("),
     ("servicer: deliver replies", "MainThread", r"Gateway\._drain"),
     ("servicer: other (Batch loop, glue)", "MainThread", r"\((grpc_api|ledger|domain)/"),
     ("gRPC + asyncio machinery", "MainThread", r""),
