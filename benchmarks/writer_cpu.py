@@ -1,10 +1,11 @@
 """CPU the writer spends per authorization, in process (no gRPC): `--rounds` x 1,000
 authorizations of 1 on the 200 cards of `benchmarks/bench_writer.py` (SQLite in a temporary
-directory), after 3 rounds of warm-up. The figure is the process's CPU time (decider,
+directory, or `--database URL`), after 3 rounds of warm-up. The figure is the process's CPU time (decider,
 committer and caller threads together) per authorization, so two commits can be compared
 back to back on a noisy machine better than by throughput.
 
     .venv/bin/python -m benchmarks.writer_cpu [--rounds 20] [--gc server|default]
+        [--database postgresql://postgres@127.0.0.1/scratch]  (dropped and made again)
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ def main() -> int:
     parser.add_argument("--gc", choices=["server", "default"], default="server",
                         help="the collector as `serve` sets it (ledger.collector), or Python's "
                              "default thresholds")
+    parser.add_argument("--database", default="",
+                        help="a scratch database (default: SQLite in a temporary directory)")
     ns = parser.parse_args()
-    prepared = bench_writer._prepare(f"sqlite:///{tempfile.mkdtemp()}/writer.db")
+    url = ns.database or f"sqlite:///{tempfile.mkdtemp()}/writer.db"
+    if ns.database:
+        from benchmarks.loadgen import _recreate_database
+
+        _recreate_database(ns.database)
+    prepared = bench_writer._prepare(url)
     bench = next(prepared)
     cards = itertools.cycle(bench.cards)
 
