@@ -87,9 +87,8 @@ def lean_decoder(event_type: type, fields: Collection[str]) -> Callable[[bytes],
     return msgspec.msgpack.Decoder(lean).decode
 
 
-# The encoder's own method, not a function around it: one Python frame less for every event,
-# snapshot and stored reply the writer encodes.
-encode: Callable[[Any], bytes] = _encoder.encode
+def encode(value: Any) -> bytes:
+    return _encoder.encode(value)
 
 
 def decode_event(data: bytes) -> CardEvent | RegistryEvent:
