@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 # (part, thread-name pattern, stack pattern). First match wins: put narrow rules first.
@@ -53,8 +53,8 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"pos_command|grpc_api/translate\.py|issue_command"),
     ("servicer: submit to the ledger", "MainThread", r"submit(_all)? \("),
     ("servicer: reply building", "MainThread",
-     r"_reply \(grpc_api|card_message|_operation_error|_status_message|"
-     r"_batch_replies \(grpc_api/server\.py:(57[0-9]|580)\)"),
+     r"_reply \(grpc_api|_fill_[a-z_]+ \(grpc_api|card_message|_operation_error|"
+     r"_status_message"),
     ("servicer: deliver replies", "MainThread", r"Gateway\._drain"),
     ("servicer: other (Batch loop, glue)", "MainThread", r"\((grpc_api|ledger|domain)/"),
     ("gRPC + asyncio machinery", "MainThread", r""),
@@ -66,23 +66,25 @@ _COMPILED = [(part, re.compile(thread), re.compile(stack)) for part, thread, sta
 _THREAD = re.compile(r"^thread \(\d+\): ([^;]*)")
 
 
-def classify(stack: str) -> str:
+def classify(stack: str, extra: Sequence[tuple[str, re.Pattern[str], re.Pattern[str]]] = ()
+             ) -> str:
     match = _THREAD.match(stack)
     thread = match.group(1) if match else ""
-    for part, thread_rule, stack_rule in _COMPILED:
+    for part, thread_rule, stack_rule in (*extra, *_COMPILED):
         if thread_rule.search(thread) and stack_rule.search(stack):
             return part
     return "other threads"
 
 
-def shares(lines: Iterable[str]) -> tuple[collections.Counter[str], int]:
+def shares(lines: Iterable[str], extra: Sequence[tuple[str, re.Pattern[str], re.Pattern[str]]]
+           = ()) -> tuple[collections.Counter[str], int]:
     counts: collections.Counter[str] = collections.Counter()
     total = 0
     for line in lines:
         stack, _, count = line.rstrip("\n").rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        counts[classify(stack)] += int(count)
+        counts[classify(stack, extra)] += int(count)
         total += int(count)
     return counts, total
 
@@ -102,8 +104,18 @@ def render(names: list[str], results: list[tuple[collections.Counter[str], int]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profiles", nargs="+", type=Path)
+    parser.add_argument("--rule", action="append", default=[], metavar="PART=REGEX",
+                        help="an extra rule tried first, on every thread: for code laid out "
+                             "differently, e.g. an older commit whose reply building was a line "
+                             "of a function that now does something else")
     ns = parser.parse_args(argv)
-    results = [shares(path.read_text().splitlines()) for path in ns.profiles]
+    extra = []
+    for rule in ns.rule:
+        part, _, pattern = rule.partition("=")
+        if part not in {p for p, _, _ in RULES} or not pattern:
+            parser.error(f"--rule {rule!r}: PART must be one of the table's parts")
+        extra.append((part, re.compile(""), re.compile(pattern)))
+    results = [shares(path.read_text().splitlines(), extra) for path in ns.profiles]
     print(render([p.stem for p in ns.profiles], results))
     return 0
 
