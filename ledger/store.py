@@ -582,9 +582,9 @@ class _PostgresEvents(PostgresApplicationRecorder):
 
         One round trip to the server for the whole commit: BEGIN, the statements and COMMIT
         go out in one pipeline segment, ended by the single Sync that leaving the pipeline
-        sends. (psycopg's `conn.transaction()` inside a pipeline syncs on entry and again
-        around COMMIT: four round trips and their Python per commit, 12-14 % of the server's
-        samples under unary load; README "Where a call's time goes".) The connections are in
+        sends. (psycopg's `conn.transaction()` inside a pipeline nests two more pipelines,
+        each synced on entry or exit: five Syncs, each a round trip and its Python, per commit,
+        9-12 % of the server's samples under unary load; README "Where a call's time goes".) The connections are in
         autocommit mode, so BEGIN and COMMIT are plain statements here."""
         ids: list[int] = []
         sql = self._rendered(conn)

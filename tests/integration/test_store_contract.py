@@ -140,6 +140,29 @@ class TestEventStore:
         assert [e.originator_version for e in store.stream(a)] == list(range(1, 8))
         assert store.find_keys([("t:T1", "clash0"), ("t:T1", "new0")]) == {}
 
+    def test_a_commit_is_one_round_trip_on_postgres(self, store, monkeypatch):
+        """Events, keys and snapshots with BEGIN and COMMIT go out as one pipeline segment: one
+        Sync, so one round trip (psycopg's `transaction()` inside a pipeline made five)."""
+        if not isinstance(store, PostgresStore):
+            pytest.skip("SQLite commits in process")
+        from psycopg import _pipeline_base
+
+        syncs: list[int] = []
+        enqueue = _pipeline_base.BasePipeline._enqueue_sync
+
+        def counted(pipeline: Any) -> None:
+            syncs.append(1)
+            enqueue(pipeline)
+
+        a = uuid.uuid4()
+        store.append([ev(a, 1)], [])
+        monkeypatch.setattr(_pipeline_base.BasePipeline, "_enqueue_sync", counted)
+        store.append([ev(a, 2), ev(a, 3)], [key("one")], [ev(a, 3)])
+        assert len(syncs) == 1
+        with pytest.raises(Conflict):
+            store.append([ev(a, 4)], [key("one")])
+        assert [e.originator_version for e in store.stream(a)] == [1, 2, 3]
+
     def test_key_only_appends(self, store):
         assert store.append([], [key("k1"), key("k2", space="c:x", digest=b"")]) == []
         assert store.max_notification_id() == 0
