@@ -584,8 +584,8 @@ class _PostgresEvents(PostgresApplicationRecorder):
         go out in one pipeline segment, ended by the single Sync that leaving the pipeline
         sends. (psycopg's `conn.transaction()` inside a pipeline nests two more pipelines,
         each synced on entry or exit: five Syncs, each a round trip and its Python, per commit,
-        9-12 % of the server's samples under unary load; README "Where a call's time goes".) The connections are in
-        autocommit mode, so BEGIN and COMMIT are plain statements here."""
+        9-12 % of the server's samples under unary load; README "Where a call's time goes".)
+        The connections are in autocommit mode, so BEGIN and COMMIT are plain statements."""
         ids: list[int] = []
         sql = self._rendered(conn)
         with conn.cursor(row_factory=tuple_row) as events, conn.cursor() as others:
