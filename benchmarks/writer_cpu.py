@@ -1,10 +1,13 @@
 """CPU the writer spends per authorization, in process (no gRPC): `--rounds` x 1,000
 authorizations of 1 on the 200 cards of `benchmarks/bench_writer.py` (SQLite in a temporary
-directory), after 3 rounds of warm-up. The figure is the process's CPU time (decider,
-committer and caller threads together) per authorization, so two commits can be compared
-back to back on a noisy machine better than by throughput.
+directory, or `--database URL`), after 3 rounds of warm-up. The figure is the process's CPU
+time (decider, committer and caller threads together) per authorization, so two commits can
+be compared back to back on a noisy machine better than by throughput.
 
     .venv/bin/python -m benchmarks.writer_cpu [--rounds 20] [--gc server|default]
+        [--database postgresql://postgres@127.0.0.1/scratch]  (dropped and made again)
+        [--group 8]  (submit 8 at a time and wait for them: small commits, as unary calls make;
+                      the per-commit cost then weighs on every authorization)
 """
 
 from __future__ import annotations
@@ -25,16 +28,30 @@ def main() -> int:
     parser.add_argument("--gc", choices=["server", "default"], default="server",
                         help="the collector as `serve` sets it (ledger.collector), or Python's "
                              "default thresholds")
+    parser.add_argument("--database", default="",
+                        help="a scratch database (default: SQLite in a temporary directory)")
+    parser.add_argument("--group", type=int, default=1_000,
+                        help="authorizations submitted together before waiting for their "
+                             "replies (default %(default)s: one round at once)")
     ns = parser.parse_args()
-    prepared = bench_writer._prepare(f"sqlite:///{tempfile.mkdtemp()}/writer.db")
+    if not 1 <= ns.group <= 1_000:
+        parser.error("--group must be 1..1000")
+    url = ns.database or f"sqlite:///{tempfile.mkdtemp()}/writer.db"
+    if ns.database:
+        from benchmarks.loadgen import _recreate_database
+
+        _recreate_database(ns.database)
+    prepared = bench_writer._prepare(url)
     bench = next(prepared)
     cards = itertools.cycle(bench.cards)
 
     def run(rounds: int) -> None:
         for _ in range(rounds):
-            bench_writer._approved(bench_writer._submit_all(
-                bench.ledger, bench.terminal,
-                [cc.Authorize(next(cards), 1, "USD", False, "") for _ in range(1_000)]))
+            for start in range(0, 1_000, ns.group):
+                bench_writer._approved(bench_writer._submit_all(
+                    bench.ledger, bench.terminal,
+                    [cc.Authorize(next(cards), 1, "USD", False, "")
+                     for _ in range(min(ns.group, 1_000 - start))]))
 
     run(3)
     if ns.gc == "server":

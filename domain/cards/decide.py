@@ -282,13 +282,14 @@ def decide_authorize(state: CardState, cmd: Authorize, ctx: Context) -> Decision
         return decline(Result.DECLINED_CURRENCY_MISMATCH)
     amount = cmd.amount_minor
     result = Result.APPROVED
-    if state.available_minor < amount:
-        if not cmd.allow_partial or state.available_minor <= 0:
+    available = state.balance_minor - state.held_minor  # state.available_minor, read once
+    if available < amount:
+        if not cmd.allow_partial or available <= 0:
             return decline(Result.DECLINED_INSUFFICIENT_FUNDS)
-        amount, result = state.available_minor, Result.PARTIALLY_APPROVED
-    authorization_id = f"{state.card_number}.{state.version + 1}"
-    legs = postings.move(postings.available(state.card_number),
-                         postings.held(state.card_number), amount)
+        amount, result = available, Result.PARTIALLY_APPROVED
+    card_number = state.card_number
+    authorization_id = f"{card_number}.{state.version + 1}"
+    legs = postings.move(postings.available(card_number), postings.held(card_number), amount)
     event = ev.ValueAuthorized(ctx.meta, authorization_id, cmd.amount_minor, amount,
                                ctx.now_us + ctx.hold_ttl_us, ctx.acquirer_partner_id, cmd.stan,
                                legs)

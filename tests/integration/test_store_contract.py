@@ -121,6 +121,48 @@ class TestEventStore:
         assert len(ids) == 1
         assert [e.originator_version for e in store.stream(a)] == [1, 2]
 
+    def test_every_connection_takes_appends_after_failed_ones(self, store, caplog):
+        """A commit is one pipelined segment (BEGIN ... COMMIT); a clash makes the server skip
+        the rest of it, COMMIT included, and leaves its transaction aborted. That transaction
+        is rolled back before its connection serves anything else: no connection comes back
+        to the pool inside one (the pool would warn), and each takes the next append."""
+        a = uuid.uuid4()
+        store.append([ev(a, 1)], [key("first")])
+        with caplog.at_level("WARNING"):
+            for attempt in range(6):  # more than the pool's connections
+                with pytest.raises(Conflict):
+                    store.append([ev(a, 2), ev(a, 1)], [key(f"clash{attempt}")])
+                with pytest.raises(Conflict):
+                    store.append([], [key(f"new{attempt}"), key("first")])
+        assert not [r for r in caplog.records if "rolling back" in r.getMessage()]
+        for version in range(2, 8):
+            assert len(store.append([ev(a, version)], [key(f"after{version}")])) == 1
+        assert [e.originator_version for e in store.stream(a)] == list(range(1, 8))
+        assert store.find_keys([("t:T1", "clash0"), ("t:T1", "new0")]) == {}
+
+    def test_a_commit_is_one_round_trip_on_postgres(self, store, monkeypatch):
+        """Events, keys and snapshots with BEGIN and COMMIT go out as one pipeline segment: one
+        Sync, so one round trip (psycopg's `transaction()` inside a pipeline made five)."""
+        if not isinstance(store, PostgresStore):
+            pytest.skip("SQLite commits in process")
+        from psycopg import _pipeline_base
+
+        syncs: list[int] = []
+        enqueue = _pipeline_base.BasePipeline._enqueue_sync
+
+        def counted(pipeline: Any) -> None:
+            syncs.append(1)
+            enqueue(pipeline)
+
+        a = uuid.uuid4()
+        store.append([ev(a, 1)], [])
+        monkeypatch.setattr(_pipeline_base.BasePipeline, "_enqueue_sync", counted)
+        store.append([ev(a, 2), ev(a, 3)], [key("one")], [ev(a, 3)])
+        assert len(syncs) == 1
+        with pytest.raises(Conflict):
+            store.append([ev(a, 4)], [key("one")])
+        assert [e.originator_version for e in store.stream(a)] == [1, 2, 3]
+
     def test_key_only_appends(self, store):
         assert store.append([], [key("k1"), key("k2", space="c:x", digest=b"")]) == []
         assert store.max_notification_id() == 0
