@@ -43,8 +43,8 @@ from domain.registry.events import RegistryEvent
 from domain.rules.model import Basket, RuleSet
 from domain.rules.reference import evaluate
 from ledger.codec import SNAPSHOT_TOPIC, decode_card_state, decode_event, encode
-from ledger.store import EventStore, LogRow, open_store
-from projections.audit_read import Share, read_share, reopenable_url, shown_cards
+from ledger.store import EventStore, open_store
+from projections.audit_read import Row, Share, read_share, reopenable_url, shown_cards
 
 PAGE_ROWS = 10_000  # log rows per read (and stored replies per query); progress once a page
 SNAPSHOT_CHUNK = 500  # cards whose snapshots and later events are read in one query
@@ -89,7 +89,7 @@ class _ShareReport:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
     found: list[tuple[int, str]] = field(default_factory=list)  # from the log, in its order
     found_in_snapshots: list[tuple[int, str]] = field(default_factory=list)
-    cards: dict[int, cards.CardState] = field(default_factory=dict)
+    cards: dict[bytes, cards.CardState] = field(default_factory=dict)  # by stream id
     first_seen: list[int] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)
 
@@ -140,7 +140,7 @@ def _merged(shares: Sequence[_ShareReport], as_of_us: int | None) -> AuditReport
                                                           key=first)]
     report.differences += [text for _, text in heapq.merge(
         *(s.found_in_snapshots for s in shares), key=first)]
-    report.cards = {uuid.UUID(int=stream): card for _, stream, card in heapq.merge(
+    report.cards = {uuid.UUID(bytes=stream): card for _, stream, card in heapq.merge(
         *(zip(s.first_seen, s.cards, s.cards.values(), strict=True) for s in shares),
         key=first)}
     return report
@@ -160,9 +160,9 @@ def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: 
     takes_registry = share.index == 0
     events = purchases = lots = replies = postings = 0
     evolve, purchase_made = cards.evolve, ev.PurchaseMade
-    for page, next_position in _pages(store, share, as_of_us):
-        for row, event, shown in page:
-            position = row.id
+    for rows, events_read, shown_read, next_position in _pages(store, share, as_of_us):
+        for (stream, _, _, position), event, shown in zip(rows, events_read, shown_read,
+                                                          strict=True):
             legs = getattr(event, "legs", None)
             if isinstance(event, RegistryEvent):  # (the registry's stream: REGISTRY_ID)
                 registry.evolve(state, event)
@@ -176,7 +176,6 @@ def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: 
             if legs:
                 postings += 1
                 _post(found, balances, position, event, legs)
-            stream = row.originator_id.int
             before = folded.get(stream)
             if isinstance(event, purchase_made):
                 purchases += 1
@@ -217,7 +216,7 @@ def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: 
     return result
 
 
-Page = tuple[list[tuple[LogRow, Any, Any]], int]  # (row, event, card shown), next position
+Page = tuple[list[Row], list[Any], list[Any], int]  # rows, events, cards shown, next position
 
 
 def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Page]:
@@ -227,7 +226,7 @@ def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Pa
     side by side), the one before replayed by the caller."""
     sharing = share.count > 1
 
-    def read(start: int) -> tuple[list[LogRow], list[Any], int] | None:
+    def read(start: int) -> tuple[list[Row], list[Any], int] | None:
         fetched = read_share(store, share, start, PAGE_ROWS)
         if fetched is None:
             return None
@@ -238,7 +237,7 @@ def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Pa
             if as_of_us is not None and event.meta.recorded_at_us > as_of_us:
                 continue
             if sharing and not (isinstance(event, RegistryEvent)
-                                or share.keeps_stream(row.originator_id.int)):
+                                or share.keeps_stream(row.stream)):
                 continue  # another share's card, read with the registry's rows
             kept.append(row)
             events.append(event)
@@ -247,7 +246,7 @@ def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Pa
     with (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-read") as reader,
           concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-replies") as asker):
         reading = reader.submit(read, 1)
-        waiting: tuple[Any, list[LogRow], list[Any], int] | None = None
+        waiting: tuple[Any, list[Row], list[Any], int] | None = None
         while True:
             page = reading.result()
             if page is not None:
@@ -256,8 +255,7 @@ def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Pa
                 asked = asker.submit(shown_cards, store, events)
             if waiting is not None:
                 shown, rows_before, events_before, position = waiting
-                yield list(zip(rows_before, events_before, shown.result(), strict=True)), \
-                    position
+                yield rows_before, events_before, shown.result(), position
             if page is None:
                 return
             waiting = (asked, rows, events, next_position)
@@ -295,7 +293,7 @@ def _compare_with_snapshots(store: EventStore, result: _ShareReport,
         progress("cards", 0, len(streams))
     for start in range(0, len(streams), SNAPSHOT_CHUNK):
         chunk = streams[start:start + SNAPSHOT_CHUNK]
-        ids = [uuid.UUID(int=stream) for stream in chunk]
+        ids = [uuid.UUID(bytes=stream) for stream in chunk]
         for position, tail in store.load_tails(ids, SNAPSHOT_TOPIC):
             if tail.snapshot is not None:  # cards without one (or an older kind): skipped
                 result.counts["cards_compared"] += 1

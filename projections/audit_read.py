@@ -24,11 +24,22 @@ from psycopg.sql import SQL
 from domain.common import Meta, Role
 from domain.registry.events import RegistryEvent
 from ledger.codec import EVENT_TYPES, REGISTRY_ID, CardView, Outcome
-from ledger.store import EVENTS_TABLE, KEYS_TABLE, EventStore, LogRow, PostgresStore
+from ledger.store import EVENTS_TABLE, KEYS_TABLE, EventStore, PostgresStore
 
 REGISTRY_TOPICS = sorted(t for t, kind in EVENT_TYPES.items() if issubclass(kind, RegistryEvent))
-_REGISTRY_INT = REGISTRY_ID.int
-_new_row = tuple.__new__  # a LogRow from a row tuple, in C
+_REGISTRY_TOPICS = frozenset(REGISTRY_TOPICS)
+_REGISTRY_BYTES = REGISTRY_ID.bytes
+_new_row = tuple.__new__  # a Row from a row tuple, in C
+
+
+class Row(NamedTuple):
+    """A log row as the replay reads it: the stream id as its 16 bytes (a dict key as good
+    as the UUID, without building one per row: uuid.UUID's constructor is Python)."""
+
+    stream: bytes
+    topic: str
+    state: bytes
+    position: int
 
 
 class Share(NamedTuple):
@@ -38,26 +49,25 @@ class Share(NamedTuple):
     index: int = 0
     count: int = 1
 
-    def keeps_stream(self, stream: int) -> bool:
-        return self.count == 1 or (stream & 0xFF) % self.count == self.index
+    def keeps_stream(self, stream: bytes) -> bool:
+        return self.count == 1 or stream[15] % self.count == self.index
 
-    def keeps_row(self, row: LogRow) -> bool:
+    def keeps_row(self, row: Row) -> bool:
         """The row may be this share's: the registry's stream or topics, or its cards' (a
         registry event is kept by every share, a card event by its stream's share, once
         decoded: a row's topic could say otherwise)."""
-        stream = row.originator_id.int
-        return (self.count == 1 or stream == _REGISTRY_INT or row.topic in _REGISTRY_SET
-                or (stream & 0xFF) % self.count == self.index)
+        return (self.count == 1 or row.stream == _REGISTRY_BYTES
+                or row.topic in _REGISTRY_TOPICS or row.stream[15] % self.count == self.index)
 
 
-_REGISTRY_SET = frozenset(REGISTRY_TOPICS)
-
-# The share's rows on PostgreSQL: get_byte(uuid_send(id), 15) is the last byte of the id, as
-# Share.keeps_stream takes it from the id's int.
-_SHARE_SQL = SQL(
-    f"SELECT originator_id, originator_version, topic, state, notification_id FROM {EVENTS_TABLE}"
-    " WHERE notification_id >= %s AND (originator_id = %s OR topic = ANY(%s) OR "
-    "get_byte(uuid_send(originator_id), 15) %% %s = %s) ORDER BY notification_id LIMIT %s")
+# The log from a position on PostgreSQL: all of it, or a share's rows (get_byte(..., 15) is
+# the last byte of the id, as Share.keeps_stream takes it).
+_LOG_SQL = (f"SELECT uuid_send(originator_id), topic, state, notification_id FROM {EVENTS_TABLE}"
+            " WHERE notification_id >= %s{} ORDER BY notification_id LIMIT %s")
+_ALL_SQL = SQL(_LOG_SQL.format(""))
+_SHARE_SQL = SQL(_LOG_SQL.format(
+    " AND (originator_id = %s OR topic = ANY(%s) OR get_byte(uuid_send(originator_id), 15) "
+    "%% %s = %s)"))
 
 # A page's stored replies: each one's index in the arrays asked with, and the reply (keys
 # reversed before they were seen, with an empty hash, have none). An index probe per key,
@@ -70,20 +80,26 @@ _REPLIES_SQL = SQL(
 
 
 def read_share(store: EventStore, share: Share, start: int, limit: int
-               ) -> tuple[list[LogRow], int] | None:
+               ) -> tuple[list[Row], int] | None:
     """The share's rows among the next `limit` of the log from position `start`, in log
     order, and the position to read from next; None at the end."""
-    if isinstance(store, PostgresStore) and share.count > 1:
+    if isinstance(store, PostgresStore):
+        if share.count == 1:
+            sql, params = _ALL_SQL, (start, limit)
+        else:
+            sql, params = _SHARE_SQL, (start, REGISTRY_ID, REGISTRY_TOPICS, share.count,
+                                       share.index, limit)
         with (store.datastore.get_connection() as conn,
               conn.cursor(row_factory=tuple_row, binary=True) as c):
-            c.execute(_SHARE_SQL, (start, REGISTRY_ID, REGISTRY_TOPICS, share.count,
-                                   share.index, limit), prepare=True)
-            rows = [_new_row(LogRow, row) for row in c.fetchall()]
-        return (rows, rows[-1].id + 1) if rows else None
+            c.execute(sql, params, prepare=True)
+            rows = [_new_row(Row, row) for row in c.fetchall()]
+        return (rows, rows[-1].position + 1) if rows else None
     page = store.read_log(start, limit)
     if not page:
         return None
-    rows = list(page) if share.count == 1 else [row for row in page if share.keeps_row(row)]
+    rows = [Row(r.originator_id.bytes, r.topic, r.state, r.id) for r in page]
+    if share.count > 1:
+        rows = [row for row in rows if share.keeps_row(row)]
     return rows, page[-1].id + 1
 
 
