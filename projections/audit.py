@@ -118,11 +118,11 @@ def replay(store: EventStore, progress: Progress | None = None,
     collecting = gc.isenabled()
     gc.disable()  # see _replay_share
     try:
-        if shares == 1:
-            found = [_replay_share(store, Share(), as_of_us, total, progress)]
+        if url is None or shares == 1:
+            reports = [_replay_share(store, Share(), as_of_us, total, progress)]
         else:
-            found = _replay_in_processes(store, url or "", shares, as_of_us, total, progress)
-        return _merged(found, as_of_us)
+            reports = _replay_in_processes(store, url, shares, as_of_us, total, progress)
+        return _merged(reports, as_of_us)
     finally:
         if collecting:
             gc.enable()
@@ -413,14 +413,21 @@ def _progress_in(slots: Any, index: int, then: Progress | None) -> Progress:
 
 def _progress_of_all(slots: Any, count: int, total: int,
                      progress: Progress | None) -> Progress:
-    """Shows the log phase until every share is through the log, then the cards of all."""
+    """Shows the log phase until every share is through the log (ending at 100 %), then the
+    cards of all."""
+    through = [False]
+
     def show(_phase: str, _done: int, _total: int) -> None:
         if progress is None:
             return
         position = min(slots[3 * i] for i in range(count))
         if position < total:
             progress("log", position, total)
-        elif all(slots[3 * i + 2] >= 0 for i in range(count)):
+            return
+        if not through[0]:
+            through[0] = True
+            progress("log", total, total)
+        if all(slots[3 * i + 2] >= 0 for i in range(count)):
             progress("cards", sum(slots[3 * i + 1] for i in range(count)),
                      sum(slots[3 * i + 2] for i in range(count)))
     return show

@@ -100,8 +100,15 @@ def test_shares_find_the_same_differences_in_the_same_order(ledger, alliance, cl
     _, answered = _last_event(ledger.store, by_share[0])
     _forge_reply(ledger.store, answered, 1)
     one = replay(ledger.store, shares=1)
-    two = replay(ledger.store, shares=2)
+    shown: list[tuple[str, int, int]] = []
+    two = replay(ledger.store, lambda *step: shown.append(step), shares=2)
     assert len(one.differences) >= 3, one.differences
+    last = ledger.store.max_notification_id()
+    # the progress shown is every share's: the log to its end, then all the cards
+    assert ("log", last, last) in shown and shown[-1] == ("cards", len(one.cards),
+                                                          len(one.cards))
+    assert all(phase == "cards" for phase, _, _ in shown[shown.index(("log", last, last))
+                                                         + 1:])
     assert two.differences == one.differences
     for name in ("events", "purchases", "lots", "cards_compared", "replies_compared",
                  "postings"):
