@@ -5,6 +5,9 @@ eventsourcing library's own replay of as many events through its repository):
     nice -n 19 .venv/bin/python -m benchmarks.audit_replay \\
         --database postgresql://postgres@127.0.0.1/audit_1m --events 1000000 --textbook
 
+(`--events 50000` for a quick run: one process below PARALLEL_FROM_EVENTS, unless
+`--shares 2`.)
+
 --events N first writes a log of N events when the database holds fewer (its ledger tables
 are dropped): projection_catchup's traffic through the in-process writer (5,000 cards issued,
 activated and loaded, then rounds of authorizations, their captures or voids, and purchases
@@ -15,13 +18,14 @@ of every row, in one process) and the audit replay (`projections.audit.replay`, 
 card and balance rebuilt, every purchase re-evaluated, every stored reply and snapshot
 compared; in two processes on a log this long when the machine has two cores) are timed
 back to back `--repeat` times, interleaved (the machine's load changes from minute to
-minute), best of each reported, with the CPU seconds each took in every process of ours.
+minute), best of each reported, with the CPU seconds each took in every process of ours, and
+the ratios within each round.
 
 With --textbook, also the eventsourcing library's own replay: a textbook application
 (benchmarks/loadgen.py's TextbookCard: one aggregate per card, issued, loaded and authorized)
 with as many aggregates as the log has cards and as many events in all, written once to
 `<database>_es` (kept for the next run), every aggregate then read back through
-`repository.get` (no snapshots, no cache: its whole history each time).
+`repository.get` in every round (no snapshots, no cache: its whole history each time).
 """
 
 from __future__ import annotations
@@ -89,8 +93,15 @@ def main() -> int:
           flush=True)
     if textbook_runs:
         textbook = max(textbook_runs)
-        print(f"eventsourcing repository replay of as many events: {textbook:,.0f}/s; the "
-              f"audit replay is {events / audited / textbook:.2f}x that")
+        print(f"eventsourcing repository replay of as many events: {textbook:,.0f}/s (best "
+              f"of {len(textbook_runs)}); the audit replay is {events / audited / textbook:.2f}x"
+              " that")
+    # the same within each round, whose runs met the same load
+    for index, ((bare_s, _), (audit_s, _)) in enumerate(zip(bare_runs, audit_runs,
+                                                             strict=True)):
+        versus = (f", {events / audit_s / textbook_runs[index]:.2f}x the eventsourcing replay"
+                  if textbook_runs else "")
+        print(f"round {index + 1}: the audit replay {bare_s / audit_s:.2f}x bare{versus}")
     return 0
 
 
