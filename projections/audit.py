@@ -17,20 +17,24 @@ rules read the card's history); it is not a tracked projection: it always starts
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import gc
+import heapq
 import json
+import multiprocessing
+import operator
+import os
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import msgspec
-
 from domain.cards import decide as cards
 from domain.cards import events as ev
 from domain.cards.events import CardEvent, RuleAward
-from domain.common import Meta, Role
 from domain.postings import Leg
 from domain.purchases import stateful
 from domain.purchases.evaluation import Evaluation
@@ -38,17 +42,19 @@ from domain.registry import decide as registry
 from domain.registry.events import RegistryEvent
 from domain.rules.model import Basket, RuleSet
 from domain.rules.reference import evaluate
-from ledger.codec import (
-    SNAPSHOT_TOPIC,
-    CardView,
-    Outcome,
-    decode_card_state,
-    decode_event,
-    decode_outcome,
-)
-from ledger.store import EventStore
+from ledger.codec import SNAPSHOT_TOPIC, decode_card_state, decode_event, encode
+from ledger.store import EventStore, open_store
+from projections.audit_read import Row, Share, read_share, reopenable_url, shown_cards
 
-PAGE_ROWS = 2_000  # log rows per read; progress is shown once per page at most
+PAGE_ROWS = 10_000  # log rows per read (and stored replies per query); progress once a page
+SNAPSHOT_CHUNK = 500  # cards whose snapshots and later events are read in one query
+# Shares of the cards replayed side by side, one process each (this one and the others it
+# starts): one per core, at most two (the machine the figures were taken on has two, and the
+# database server reading the log needs the rest).
+SHARES_MAX = 2
+# A shorter log is replayed in this process alone: another one starts with a fresh interpreter
+# importing the domain and the store (about a second) and sends its cards back.
+PARALLEL_FROM_EVENTS = 100_000
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -71,171 +77,360 @@ class AuditReport:
         return not self.differences
 
 
+_COUNTS = ("events", "purchases", "lots", "cards_compared", "replies_compared", "postings")
+
+
+@dataclass
+class _ShareReport:
+    """One share's replay: its counts (AuditReport's), each difference with the position that
+    orders it (its event's; a snapshot's: its card's first event's), its cards by stream in
+    the order first seen, with that first position, so that shares merge into log order."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
+    found: list[tuple[int, str]] = field(default_factory=list)  # from the log, in its order
+    found_in_snapshots: list[tuple[int, str]] = field(default_factory=list)
+    cards: dict[bytes, cards.CardState] = field(default_factory=dict)  # by stream id
+    first_seen: list[int] = field(default_factory=list)
+    balances: dict[str, int] = field(default_factory=dict)
+
+
 def replay(store: EventStore, progress: Progress | None = None,
-           as_of_us: int | None = None) -> AuditReport:
+           as_of_us: int | None = None, shares: int | None = None) -> AuditReport:
     """The whole log, or with `as_of_us` the events recorded by then: every card and account
     balance rebuilt, every purchase re-evaluated, every posting summed, every stored reply
     (while its request key is kept: the retry window) compared with the card as replayed, and
-    without `as_of_us` every card compared with the writer's snapshot."""
-    report = AuditReport(as_of_us=as_of_us)
-    state = registry.RegistryState()
+    without `as_of_us` every card compared with the writer's snapshot.
+
+    `shares` > 1 replays the cards in that many shares side by side (this process and
+    others, each opening the database again); by default two on a log of
+    PARALLEL_FROM_EVENTS events or more when the machine has two cores. The report is the
+    same either way, differences in log order."""
     total = store.max_notification_id()
-    position = 0
-    folded: dict[int, cards.CardState] = {}  # by the stream id's int: uuid's hash is Python
-    for page, decoded, replies in _pages(store, as_of_us):
-        for row, event in decoded:
-            report.events += 1
-            legs = getattr(event, "legs", None)
-            if legs:
-                _post(report, row.id, event, legs)
-            if isinstance(event, RegistryEvent):  # (the registry's stream: REGISTRY_ID)
-                registry.evolve(state, event)
-                continue
-            stream = row.originator_id.int
-            before = folded.get(stream)
-            if isinstance(event, ev.PurchaseMade):
-                report.purchases += 1
-                if before is None:
-                    report.differences.append(f"log id {row.id}: a purchase on a card that "
-                                              "was never issued")
-                    continue
-                found = check_purchase(state, before, event)
-                report.lots += event.lot is not None
-                report.differences += [f"purchase {event.purchase_id} (log id {row.id}): {d}"
-                                       for d in found]
-            try:
-                after = folded[stream] = cards.evolve(before, event)
-            except Exception as error:  # a tampered event may not apply at all
-                report.differences.append(f"log id {row.id}: {type(event).__name__} does not "
-                                          f"apply to the card as replayed ({error})")
-                continue
-            if after.balance_minor - after.held_minor < 0:
-                report.differences.append(f"log id {row.id}: card {after.card_number} "
-                                          f"available {after.balance_minor - after.held_minor}"
-                                          " (below zero)")
-            reply = replies.get(_key_of(event.meta)) if replies else None
-            if reply is not None and (shown := reply.card) is not None \
-                    and shown.version == after.version and shown.card_number == after.card_number:
-                _compare_with_reply(report, row.id, after, shown)
-        position = page[-1].id
-        if progress is not None:
-            progress("log", min(position, total), total)
-    report.cards = {uuid.UUID(int=stream): card for stream, card in folded.items()}
-    if as_of_us is None:
-        _compare_with_snapshots(store, report, progress)
+    url = reopenable_url(store)
+    if shares is None:
+        shares = (min(SHARES_MAX, os.cpu_count() or 1)
+                  if url is not None and total >= PARALLEL_FROM_EVENTS else 1)
+    if shares < 1:
+        raise ValueError(f"shares must be 1 or more, not {shares}")
+    if shares > 1 and url is None:
+        raise ValueError(f"{type(store).__name__} cannot be opened by another process: "
+                         "replay it in one share")
+    collecting = gc.isenabled()
+    gc.disable()  # see _replay_share
+    try:
+        if url is None or shares == 1:
+            reports = [_replay_share(store, Share(), as_of_us, total, progress)]
+        else:
+            reports = _replay_in_processes(store, url, shares, as_of_us, total, progress)
+        return _merged(reports, as_of_us)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _merged(shares: Sequence[_ShareReport], as_of_us: int | None) -> AuditReport:
+    report = AuditReport(as_of_us=as_of_us)
+    for name in _COUNTS:
+        setattr(report, name, sum(share.counts[name] for share in shares))
+    for share in shares:
+        for account, amount in share.balances.items():
+            report.balances[account] = report.balances.get(account, 0) + amount
+    first = operator.itemgetter(0)
+    report.differences = [text for _, text in heapq.merge(*(s.found for s in shares),
+                                                          key=first)]
+    report.differences += [text for _, text in heapq.merge(
+        *(s.found_in_snapshots for s in shares), key=first)]
+    report.cards = {uuid.UUID(bytes=stream): card for _, stream, card in heapq.merge(
+        *(zip(s.first_seen, s.cards, s.cards.values(), strict=True) for s in shares),
+        key=first)}
     return report
 
 
-Page = tuple[Sequence[Any], list[tuple[Any, Any]], dict[tuple[str, str], Outcome]]
+def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: int,
+                  progress: Progress | None) -> _ShareReport:
+    """The share's cards and every registry event (whose postings and count only share 0
+    takes), through the log, then against the writer's snapshots. Run with the cyclic
+    collector off: the cards' states only grow, nothing here makes a cycle, and the
+    collector would walk them again and again (it took ~40 % of the replay's CPU time)."""
+    result = _ShareReport()
+    found, balances, folded = result.found, result.balances, result.cards
+    first_seen = result.first_seen
+    counts = result.counts
+    state = registry.RegistryState()
+    takes_registry = share.index == 0
+    events = purchases = lots = replies = postings = 0
+    evolve, purchase_made = cards.evolve, ev.PurchaseMade
+    for rows, events_read, shown_read, next_position in _pages(store, share, as_of_us):
+        for (stream, _, _, position), event, shown in zip(rows, events_read, shown_read,
+                                                          strict=True):
+            legs = getattr(event, "legs", None)
+            if isinstance(event, RegistryEvent):  # (the registry's stream: REGISTRY_ID)
+                registry.evolve(state, event)
+                if takes_registry:
+                    events += 1
+                    if legs:
+                        postings += 1
+                        _post(found, balances, position, event, legs)
+                continue
+            events += 1
+            if legs:
+                postings += 1
+                _post(found, balances, position, event, legs)
+            before = folded.get(stream)
+            if isinstance(event, purchase_made):
+                purchases += 1
+                if before is None:
+                    found.append((position, f"log id {position}: a purchase on a card that "
+                                            "was never issued"))
+                    continue
+                lots += event.lot is not None
+                found += [(position, f"purchase {event.purchase_id} (log id {position}): {d}")
+                          for d in check_purchase(state, before, event)]
+            try:
+                after = evolve(before, event)
+            except Exception as error:  # a tampered event may not apply at all
+                found.append((position, f"log id {position}: {type(event).__name__} does "
+                                        f"not apply to the card as replayed ({error})"))
+                continue
+            if before is None:
+                first_seen.append(position)
+            folded[stream] = after
+            if after.balance_minor - after.held_minor < 0:
+                found.append((position, f"log id {position}: card {after.card_number} "
+                                        f"available {after.balance_minor - after.held_minor}"
+                                        " (below zero)"))
+            if shown is not None and shown.version == after.version \
+                    and shown.card_number == after.card_number:
+                replies += 1
+                if shown.balance_minor != after.balance_minor \
+                        or shown.status != after.status or shown.tier != after.tier:
+                    _compare_with_reply(found, position, after, shown)
+        if progress is not None:
+            progress("log", min(next_position - 1, total), total)
+    if progress is not None:
+        progress("log", total, total)
+    counts.update(events=events, purchases=purchases, lots=lots, replies_compared=replies,
+                  postings=postings)
+    if as_of_us is None:
+        _compare_with_snapshots(store, result, progress)
+    return result
 
 
-def _pages(store: EventStore, as_of_us: int | None) -> Iterator[Page]:
-    """The log a page at a time, decoded, with the stored replies of its requests; the next
-    page is read (rows and replies: two queries) on a thread while this one is replayed."""
+Page = tuple[list[Row], list[Any], list[Any], int]  # rows, events, cards shown, next position
 
-    def fetch(start: int) -> Page | None:
-        page = store.read_log(start, PAGE_ROWS)
-        if not page:
+
+def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Page]:
+    """The share's log a page at a time, decoded, each event with the card its stored reply
+    showed. Three pages are under way at once: the next one read and decoded on a thread,
+    this one's stored replies looked up on another (the two queries wait on the database
+    side by side), the one before replayed by the caller."""
+    sharing = share.count > 1
+
+    def read(start: int) -> tuple[list[Row], list[Any], int] | None:
+        fetched = read_share(store, share, start, PAGE_ROWS)
+        if fetched is None:
             return None
-        decoded = [(row, decode_event(row.state)) for row in page]
-        if as_of_us is not None:
-            decoded = [(r, e) for r, e in decoded if e.meta.recorded_at_us <= as_of_us]
-        return page, decoded, _stored_replies(store, [e for _, e in decoded])
+        rows, next_position = fetched
+        kept, events = [], []
+        for row in rows:
+            event = decode_event(row.state)
+            if as_of_us is not None and event.meta.recorded_at_us > as_of_us:
+                continue
+            if sharing and not (isinstance(event, RegistryEvent)
+                                or share.keeps_stream(row.stream)):
+                continue  # another share's card, read with the registry's rows
+            kept.append(row)
+            events.append(event)
+        return kept, events, next_position
 
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-read") as pool:
-        pending = pool.submit(fetch, 1)
-        while (fetched := pending.result()) is not None:
-            pending = pool.submit(fetch, fetched[0][-1].id + 1)
-            yield fetched
+    with (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-read") as reader,
+          concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-replies") as asker):
+        reading = reader.submit(read, 1)
+        waiting: tuple[Any, list[Row], list[Any], int] | None = None
+        while True:
+            page = reading.result()
+            if page is not None:
+                rows, events, next_position = page
+                reading = reader.submit(read, next_position)
+                asked = asker.submit(shown_cards, store, events)
+            if waiting is not None:
+                shown, rows_before, events_before, position = waiting
+                yield rows_before, events_before, shown.result(), position
+            if page is None:
+                return
+            waiting = (asked, rows, events, next_position)
 
 
-def _post(report: AuditReport, position: int, event: CardEvent | RegistryEvent,
-          legs: Sequence[Leg]) -> None:
+def _post(found: list[tuple[int, str]], balances: dict[str, int], position: int,
+          event: CardEvent | RegistryEvent, legs: Sequence[Leg]) -> None:
     """Every event's legs sum to zero (double entry), and add up per account."""
-    report.postings += 1
-    balances = report.balances
     total = 0
     for leg in legs:
         amount = leg.amount_minor
         total += amount
         balances[leg.account] = balances.get(leg.account, 0) + amount
     if total:
-        report.differences.append(f"log id {position}: {type(event).__name__}'s postings sum "
-                                  f"to {total}, not 0")
+        found.append((position, f"log id {position}: {type(event).__name__}'s postings sum "
+                                f"to {total}, not 0"))
 
 
-def _key_of(meta: Meta) -> tuple[str, str]:
-    """The request key an event's request was stored under (ledger.work.key_space_of)."""
-    if meta.role == Role.TERMINAL or (meta.role == Role.GATEWAY and meta.terminal_id):
-        return "t:" + meta.terminal_id, meta.request_id
-    return "c:" + meta.credential_id, meta.request_id
-
-
-def _stored_replies(store: EventStore,
-                    events: list[CardEvent | RegistryEvent]) -> dict[tuple[str, str], Outcome]:
-    """The replies the engine gave for a page's requests, where their keys are still kept."""
-    found = store.find_keys(_key_of(e.meta) for e in events
-                            if isinstance(e, CardEvent) and e.meta.request_id)
-    replies = {}
-    for pair, key in found.items():
-        if key.payload_hash and key.outcome:
-            try:
-                replies[pair] = decode_outcome(key.outcome)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                continue
-    return replies
-
-
-def _compare_with_reply(report: AuditReport, position: int, card: cards.CardState,
-                        shown: CardView) -> None:
+def _compare_with_reply(found: list[tuple[int, str]], position: int, card: cards.CardState,
+                        shown: Any) -> None:
     """What the engine told the caller about this card after this event (its stored reply,
     when the reply shows the card at exactly this version) against the card as replayed."""
-    report.replies_compared += 1
     for name, said, replayed in (("balance", shown.balance_minor, card.balance_minor),
                                  ("status", shown.status, int(card.status)),
                                  ("tier", shown.tier, card.tier)):
         if said != replayed:
-            report.differences.append(f"log id {position}: the reply gave card "
-                                      f"{card.card_number} {name} {said}, the replay {replayed}")
+            found.append((position, f"log id {position}: the reply gave card "
+                                    f"{card.card_number} {name} {said}, the replay {replayed}"))
 
 
-SNAPSHOT_CHUNK = 500  # cards whose snapshots and later events are read in one query
-
-
-def _compare_with_snapshots(store: EventStore, report: AuditReport,
+def _compare_with_snapshots(store: EventStore, result: _ShareReport,
                             progress: Progress | None) -> None:
-    streams = list(report.cards)
-    done = 0
+    streams = list(result.cards)
+    if progress is not None:
+        progress("cards", 0, len(streams))
     for start in range(0, len(streams), SNAPSHOT_CHUNK):
         chunk = streams[start:start + SNAPSHOT_CHUNK]
-        for position, tail in store.load_tails(chunk, SNAPSHOT_TOPIC):
+        ids = [uuid.UUID(bytes=stream) for stream in chunk]
+        for position, tail in store.load_tails(ids, SNAPSHOT_TOPIC):
             if tail.snapshot is not None:  # cards without one (or an older kind): skipped
-                _compare_with_snapshot(report, report.cards[chunk[position]], tail)
-        done += len(chunk)
+                result.counts["cards_compared"] += 1
+                found = _compare_with_snapshot(result.cards[chunk[position]], tail)
+                result.found_in_snapshots += [(result.first_seen[start + position], text)
+                                              for text in found]
         if progress is not None:
-            progress("cards", done, len(streams))
+            progress("cards", start + len(chunk), len(streams))
 
 
-def _compare_with_snapshot(report: AuditReport, card: cards.CardState, tail: Any) -> None:
-    report.cards_compared += 1
+def _compare_with_snapshot(card: cards.CardState, tail: Any) -> list[str]:
     held = decode_card_state(tail.snapshot)
     try:
         held = cards.fold([decode_event(e) for e in tail.events],  # type: ignore[arg-type]
                           held)
     except Exception as error:
-        report.differences.append(f"card {card.card_number}: its events do not apply to its "
-                                  f"snapshot ({error})")
-        return
+        return [f"card {card.card_number}: its events do not apply to its snapshot ({error})"]
     assert held is not None
+    found = []
     if held.lots != card.lots:
         changed = sorted(k for k in held.lots.keys() | card.lots.keys()
                          if held.lots.get(k) != card.lots.get(k))
-        report.differences.append(f"card {card.card_number}: lots {', '.join(changed)} "
-                                  "differ from what the writer held")
+        found.append(f"card {card.card_number}: lots {', '.join(changed)} differ from what "
+                     "the writer held")
     if held.points_written_off != card.points_written_off:
-        report.differences.append(
-            f"card {card.card_number}: {card.points_written_off} points written off in "
-            f"the replay, {held.points_written_off} by the writer")
+        found.append(f"card {card.card_number}: {card.points_written_off} points written off "
+                     f"in the replay, {held.points_written_off} by the writer")
+    return found
+
+
+# ------------------------------------------------------------------ shares in other processes
+
+
+def _replay_in_processes(store: EventStore, url: str, count: int, as_of_us: int | None,
+                         total: int, progress: Progress | None) -> list[_ShareReport]:
+    """Share 0 here, the others each in a process of its own (spawned: this one has threads
+    and open connections), which reports its progress in shared memory and sends its result
+    back through a pipe; the progress shown is the slowest share's."""
+    context = multiprocessing.get_context("spawn")
+    slots = context.Array("q", [0, 0, -1] * count, lock=False)  # position, cards done, of
+    children = []
+    try:
+        for index in range(1, count):
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=_share_process, name=f"audit-share-{index}",
+                                    args=(url, Share(index, count), as_of_us, total, slots,
+                                          send), daemon=True)
+            child.start()
+            send.close()
+            children.append((child, receive))
+        show = _progress_of_all(slots, count, total, progress)
+        results = [_replay_share(store, Share(0, count), as_of_us, total,
+                                 _progress_in(slots, 0, show))]
+        for index, (child, receive) in enumerate(children, start=1):
+            while not receive.poll(0.1):
+                show("", 0, 0)
+            try:
+                status, payload = receive.recv()
+            except EOFError:
+                child.join()
+                raise RuntimeError(f"audit replay: share {index} of {count} ended without a "
+                                   f"result (exit code {child.exitcode})") from None
+            if status != "ok":
+                raise RuntimeError(f"audit replay: share {index} of {count} failed:\n{payload}")
+            results.append(_unpacked(payload))
+            child.join()
+        show("", 0, 0)
+        return results
+    finally:
+        for child, receive in children:
+            receive.close()
+            if child.is_alive():
+                child.terminate()
+                child.join()
+
+
+def _share_process(url: str, share: Share, as_of_us: int | None, total: int, slots: Any,
+                   send: Any) -> None:
+    gc.disable()  # as in the parent: see _replay_share
+    try:
+        store = open_store(url)
+        try:
+            result = _replay_share(store, share, as_of_us, total,
+                                   _progress_in(slots, share.index, None))
+        finally:
+            store.close()
+        send.send(("ok", _packed(result)))
+    except BaseException:
+        send.send(("error", traceback.format_exc()))
+    finally:
+        send.close()
+
+
+def _packed(result: _ShareReport) -> _ShareReport:
+    """The cards as their stored form (msgpack, as snapshots are written): pickling the
+    structs field by field costs several times as much."""
+    cards_encoded: Any = {stream: encode(card) for stream, card in result.cards.items()}
+    return dataclasses.replace(result, cards=cards_encoded)
+
+
+def _unpacked(result: _ShareReport) -> _ShareReport:
+    return dataclasses.replace(result, cards={stream: decode_card_state(data)  # type: ignore[arg-type]
+                                              for stream, data in result.cards.items()})
+
+
+def _progress_in(slots: Any, index: int, then: Progress | None) -> Progress:
+    """A share's progress hook: into its slots (and then shown, in this process)."""
+    def write(phase: str, done: int, total: int) -> None:
+        if phase == "log":
+            slots[3 * index] = done
+        else:
+            slots[3 * index + 1], slots[3 * index + 2] = done, total
+        if then is not None:
+            then(phase, done, total)
+    return write
+
+
+def _progress_of_all(slots: Any, count: int, total: int,
+                     progress: Progress | None) -> Progress:
+    """Shows the log phase until every share is through the log (ending at 100 %), then the
+    cards of all."""
+    through = [False]
+
+    def show(_phase: str, _done: int, _total: int) -> None:
+        if progress is None:
+            return
+        position = min(slots[3 * i] for i in range(count))
+        if position < total:
+            progress("log", position, total)
+            return
+        if not through[0]:
+            through[0] = True
+            progress("log", total, total)
+        if all(slots[3 * i + 2] >= 0 for i in range(count)):
+            progress("cards", sum(slots[3 * i + 1] for i in range(count)),
+                     sum(slots[3 * i + 2] for i in range(count)))
+    return show
 
 
 def check_purchase(state: registry.RegistryState, before: cards.CardState,
