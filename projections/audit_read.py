@@ -175,8 +175,8 @@ def _stored_replies(store: EventStore, pairs: list[tuple[str, str]]
 def reopenable_url(store: EventStore) -> str | None:
     """A URL another process can open the same database with (PostgresStore.url hides the
     password; the store's own connection settings have it), or None."""
-    connect = getattr(store, "_connect", None)
-    if isinstance(store, PostgresStore) and isinstance(connect, dict):
+    connect = store.connect_params
+    if isinstance(store, PostgresStore) and connect is not None:
         quote = urllib.parse.quote
         user = quote(str(connect.get("user") or "postgres"), safe="")
         password = str(connect.get("password") or "")
