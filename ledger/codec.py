@@ -61,6 +61,9 @@ _LeanMeta = msgspec.defstruct(
     array_like=True, frozen=True, gc=False)
 
 
+_RAW_NIL = msgspec.Raw(b"\xc0")  # MessagePack's nil, undecoded
+
+
 def lean_decoder(event_type: type, fields: Collection[str]) -> Callable[[bytes], Any]:
     """A decoder of events of `event_type` (their stored bytes) into a struct of the same tag
     that has `meta` and `fields` as the event declares them, but for `legs`, which comes as
@@ -78,7 +81,10 @@ def lean_decoder(event_type: type, fields: Collection[str]) -> Callable[[bytes],
         if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT:
             default = (f.default if f.name in wanted and f.default is not msgspec.NODEFAULT
                        else f.default_factory() if f.name in wanted else None)
-            spec.append((f.name, kind if f.name in wanted else msgspec.Raw | None, default))
+            # an unread field keeps whatever was stored, kept raw (`Raw | None` would accept
+            # only a stored null: a string there failed to decode)
+            spec.append((f.name, kind, default) if f.name in wanted
+                        else (f.name, msgspec.Raw, _RAW_NIL))
         else:
             spec.append((f.name, kind))
     config = event_type.__struct_config__  # type: ignore[attr-defined]
