@@ -788,6 +788,8 @@ def _serve_options(ns: argparse.Namespace) -> tuple[str, ...]:
     options: list[str] = []
     if getattr(ns, "workers", 1) > 1:
         options += ["--workers", str(ns.workers)]
+    if getattr(ns, "projector_nice", None) is not None:
+        options += ["--projector-nice", str(ns.projector_nice)]
     if getattr(ns, "fronts", 0):
         options += ["--fronts", str(ns.fronts)]
     if not getattr(ns, "routing", True):

@@ -906,6 +906,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(b), (c), (f): the server as this many processes (serve --workers)")
     p.add_argument("--fronts", type=int, default=0,
                    help="(b), (c), (f): serve --fronts F (processes that only terminate gRPC)")
+    p.add_argument("--projector-nice", type=int, default=None,
+                   help="(b), (c), (f): serve --projector-nice N (default: serve's)")
     p.add_argument("--no-routing", dest="routing", action="store_false",
                    help="(b), (c), (f): serve --no-routing (no partition owners)")
     p.set_defaults(func=cmd_bench)
@@ -916,7 +918,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     ns = build_parser().parse_args(argv)
     for option in ("nice", "projector_nice"):
-        if getattr(ns, option, 0) < 0:
+        if (getattr(ns, option, 0) or 0) < 0:
             print(f"loyalty-ledger: --{option.replace('_', '-')} must be 0 or more",
                   file=sys.stderr)
             return 2
