@@ -246,22 +246,32 @@ def _grid(store, partner, day, hour, visits, spend, want_partner, want_store, fi
 
 
 @numba.njit(cache=True, nogil=True)
-def _interval(days, n, min_visits, min_interval):  # type: ignore[no-untyped-def]
-    """lifecycle.usual_interval of days[:n] (0 = None)."""
+def _interval(days, n, gaps, min_visits, min_interval):  # type: ignore[no-untyped-def]
+    """lifecycle.usual_interval of days[:n] (0 = None); `gaps` is scratch space."""
     if n < min_visits:
         return 0
-    gaps = np.sort(days[1:n] - days[:n - 1])
+    m = n - 1
+    for k in range(m):
+        gaps[k] = days[k + 1] - days[k]
+    if m > 32:
+        gaps[:m].sort()
+    else:  # most customers have a few visits: numba's sort costs more to call than this
+        for k in range(1, m):
+            g = gaps[k]
+            j = k - 1
+            while j >= 0 and gaps[j] > g:
+                gaps[j + 1] = gaps[j]
+                j -= 1
+            gaps[j + 1] = g
     return max(gaps[(n - 2) // 2], min_interval)
 
 
 @numba.njit(cache=True, nogil=True)
-def _status(days, n, as_of, constants):  # type: ignore[no-untyped-def]
-    """lifecycle.status of days[:n] (all <= as_of, n > 0): 0 NEW, 1 ACTIVE, 2 AT_RISK,
-    3 LAPSED."""
-    min_visits, min_interval, at_risk_factor, lapsed_factor, at_risk_days, lapsed_days, \
-        new_days = constants
+def _status(days, n, as_of, interval, constants):  # type: ignore[no-untyped-def]
+    """lifecycle.status of days[:n] (all <= as_of, n > 0) with their usual interval (0:
+    none): 0 NEW, 1 ACTIVE, 2 AT_RISK, 3 LAPSED."""
+    at_risk_factor, lapsed_factor, at_risk_days, lapsed_days, new_days = constants[2:]
     gap = as_of - days[n - 1]
-    interval = _interval(days, n, min_visits, min_interval)
     if interval == 0:
         at_risk, lapsed = at_risk_days, lapsed_days
     else:
@@ -285,6 +295,7 @@ def _lifecycle(cust, store, partner, day, visits, want_partner, want_store, as_o
     last = np.zeros(customers, np.int64)
     interval = np.zeros(customers, np.int64)
     days = np.empty(cust.shape[0] + 1, np.int64)
+    gaps = np.empty(cust.shape[0] + 1, np.int64)
     n = cust.shape[0]
     i = 0
     while i < n:
@@ -299,14 +310,16 @@ def _lifecycle(cust, store, partner, day, visits, want_partner, want_store, as_o
                 k += 1
             j += 1
         if k > 0:
-            now[c] = _status(days, k, as_of, constants)
+            usual = _interval(days, k, gaps, constants[0], constants[1])
+            now[c] = _status(days, k, as_of, usual, constants)
             last[c] = days[k - 1]
-            interval[c] = _interval(days, k, constants[0], constants[1])
-            earlier = 0
-            while earlier < k and days[earlier] <= as_of - week:
-                earlier += 1
+            interval[c] = usual
+            earlier = k
+            while earlier > 0 and days[earlier - 1] > as_of - week:
+                earlier -= 1
             if earlier > 0:
-                before[c] = _status(days, earlier, as_of - week, constants)
+                before[c] = _status(days, earlier, as_of - week, _interval(
+                    days, earlier, gaps, constants[0], constants[1]), constants)
         i = j
     return now, before, last, interval
 
@@ -501,14 +514,20 @@ def buckets(values: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     n = len(values)
     if not n:
         return np.empty(0, I64), ()
-    ordered = np.sort(values)
-    middle = (np.searchsorted(ordered, values, side="left")
-              + np.searchsorted(ordered, values, side="right"))  # a + b - 1
-    score = 1 + sum((5 * middle > 2 * k * n).astype(I64) for k in range(1, 5))
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.ones(n, np.bool_)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    first = np.flatnonzero(starts)  # each group of equal values: its first and last index
+    last = np.append(first[1:], n) - 1
+    middle = first + last + 1  # a + b - 1 with 1-based ranks a, b
+    group_score = 1 + sum((5 * middle > 2 * k * n).astype(I64) for k in range(1, 5))
+    ranked = group_score[np.cumsum(starts) - 1]
+    score = np.empty(n, I64)
+    score[order] = ranked
+    below = np.searchsorted(ranked, np.arange(1, 5), side="right")  # scores <= k
     low = int(ordered[0]) - 1
-    cuts = tuple(int(values[score <= k].max()) if (score <= k).any() else low
-                 for k in range(1, 5))
-    return score, cuts
+    return score, tuple(int(ordered[i - 1]) if i else low for i in below.tolist())
 
 
 SEGMENT_OF = np.array([[[rf.SEGMENT_NAMES.index(rf.segment(r, f, m)) for m in range(1, 6)]
@@ -537,12 +556,13 @@ def _sums(codes: np.ndarray, values: np.ndarray, n: int) -> list[int]:
     return [int(v) for v in found]
 
 
-def rfm(index: ActivityIndex, now: Totals, as_of: int, period: Period) -> rf.Rfm:
+def rfm(index: ActivityIndex, now: Totals, as_of: int, period: Period,
+        listed: int | None = None) -> rf.Rfm:
     s = Scores(now, as_of)
     names = len(rf.SEGMENT_NAMES)
     counts = np.bincount(s.segment, minlength=names)
     spend = _sums(s.segment, s.spend, names)
-    order = np.lexsort((index.customers.rank()[s.who], -s.score))
+    order = np.lexsort((index.customers.rank()[s.who], -s.score))[:listed]
     customers = index.customers.names
     segments = rf.SEGMENT_NAMES
     rows = [rf.Scored(customers[c], rec, v, sp, r, f, m, score, segments[g])
@@ -555,18 +575,20 @@ def rfm(index: ActivityIndex, now: Totals, as_of: int, period: Period) -> rf.Rfm
 
 
 def churn(index: ActivityIndex, partner: int, store: int, as_of: int, months: int,
-          then: Totals, now: Totals) -> lc.Churn:
+          then: Totals, now: Totals, listed: int | None = None) -> lc.Churn:
     c = index.columns
     status, before, last, interval = _lifecycle(
         c.cust, c.store, c.partner, c.day, c.visits, partner, store, as_of, lc.WEEK_DAYS,
         len(index.customers.names), LIFECYCLE)
     counts = np.bincount(status[status >= 0], minlength=len(lc.STATUSES))
     flagged = np.flatnonzero((status == 2) & ((before == 0) | (before == 1)))
+    gap, usual = as_of - last[flagged], interval[flagged]
+    overdue = gap * 1_000 // np.where(usual > 0, usual, lc.AT_RISK_DAYS)
+    flagged = flagged[np.lexsort((index.customers.rank()[flagged], -overdue))][:listed]
     names = index.customers.names
-    found = [(names[who], day, as_of - day, gap)
-             for who, day, gap in zip(flagged.tolist(), last[flagged].tolist(),
-                                      interval[flagged].tolist(), strict=True)]
-    found.sort(key=lambda f: (-(f[2] * 1_000 // (f[3] or lc.AT_RISK_DAYS)), f[0]))
+    found = [(names[who], day, as_of - day, days)
+             for who, day, days in zip(flagged.tolist(), last[flagged].tolist(),
+                                       interval[flagged].tolist(), strict=True)]
     _, previous = views.periods(as_of, months)
     scored = Scores(then, previous.last)
     n = len(rf.SEGMENT_NAMES)
@@ -648,8 +670,9 @@ def _customer_share(index: ActivityIndex, who: int, partner: int, store: int,
 
 def compute(index: ActivityIndex, name: str, as_of: int, months: int = 12, partner: str = "",
             store_id: str = "", *, sales_split: int | None = None,
-            margin_split: int | None = None, top: int = 20) -> Any:
-    """One view from the index: equal to domain/customers/views.py over its rows."""
+            margin_split: int | None = None, top: int = 20, listed: int | None = None) -> Any:
+    """One view from the index: equal to domain/customers/views.py over its rows, with
+    RFM's customers and churn's became-at-risk cut to their first `listed` (None: all)."""
     now, before = views.periods(as_of, months)
     p, s = index.scope(partner, store_id)
     if name == "pyramid":
@@ -657,10 +680,10 @@ def compute(index: ActivityIndex, name: str, as_of: int, months: int = 12, partn
     if name == "matrix":
         return matrix(index.totals(now, p, s), now, sales_split, margin_split)
     if name == "rfm":
-        return rfm(index, index.totals(now, p, s), as_of, now)
+        return rfm(index, index.totals(now, p, s), as_of, now, listed)
     if name == "churn":
         return churn(index, p, s, as_of, months, index.totals(before, p, s),
-                     index.totals(now, p, s))
+                     index.totals(now, p, s), listed)
     if name == "visits":
         return visit_times(index, p, s, now)
     if name == "affinity":

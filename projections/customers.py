@@ -413,12 +413,15 @@ def _scoped(sql: str, first_day: int, last_day: int, partner: str, store_id: str
 
 def view(runner: ProjectionRunner, name: str, as_of: int, months: int = 12,
          partner: str = "", store_id: str = "", *, sales_split: int | None = None,
-         margin_split: int | None = None, top: int = 20, current: bool = True) -> Any:
+         margin_split: int | None = None, top: int = 20, listed: int | None = None,
+         current: bool = True) -> Any:
     """One view of the scope (a partner's stores, one store, or "" for the alliance) as of
     local day `as_of`, as the plain struct of domain/customers (equal to
     domain/customers/views.py over the scope's rows), computed from the model's rows held in
-    memory (projections/customer_index.py) at the model's position. With `current` the
-    model first catches up with the log's end as it is now."""
+    memory (projections/customer_index.py) at the model's position. `top`: affinity's
+    customers; `listed`: RFM's customers and churn's became-at-risk cut to their first
+    `listed` (None: every one; building 100,000 scored rows takes longer than scoring them).
+    With `current` the model first catches up with the log's end as it is now."""
     # imported here: customer_index builds on this module (the model, its tables)
     from projections import customer_index
 
@@ -427,4 +430,5 @@ def view(runner: ProjectionRunner, name: str, as_of: int, months: int = 12,
     if current:
         runner.catch_up()
     return customer_index.query(runner, name, as_of, months, partner, store_id,
-                                sales_split=sales_split, margin_split=margin_split, top=top)
+                                sales_split=sales_split, margin_split=margin_split, top=top,
+                                listed=listed)

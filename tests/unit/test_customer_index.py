@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -79,9 +80,9 @@ def built(rows: list[act.Activity], pieces: int) -> ci.ActivityIndex:
 SCOPES = (("", ""), ("P1", ""), ("P2", ""), ("P1", "S2"), ("", "A1"), ("P9", ""))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_every_view_from_memory_equals_the_plain_python_view(seed: int) -> None:
-    rows = random_rows(seed)
+@pytest.mark.parametrize(("seed", "people"), [(1, 60), (2, 60), (3, 8)])  # 8: ~100 visits each
+def test_every_view_from_memory_equals_the_plain_python_view(seed: int, people: int) -> None:
+    rows = random_rows(seed, people)
     index = built(rows, pieces=seed + 1)
     for offset in (120, 400, 690, 700):
         as_of = FIRST + offset
@@ -116,3 +117,14 @@ def test_buckets_in_memory_equal_the_rfm_rule(values: list[int]) -> None:
     score, cuts = ci.buckets(np.array(values, np.int64))
     assert cuts == rf.thresholds(values)
     assert score.tolist() == [rf.buckets(values)[v] for v in values]
+
+
+def test_listed_cuts_the_customer_lists_and_nothing_else() -> None:
+    index = built(random_rows(4), pieces=2)
+    as_of = FIRST + 690
+    full_rfm, cut_rfm = (ci.compute(index, "rfm", as_of, 12, listed=n) for n in (None, 5))
+    assert len(full_rfm.customers) > 5
+    assert cut_rfm == msgspec.structs.replace(full_rfm, customers=full_rfm.customers[:5])
+    full, cut = (ci.compute(index, "churn", as_of, 3, listed=n) for n in (None, 1))
+    assert len(full.became_at_risk) > 1
+    assert cut == msgspec.structs.replace(full, became_at_risk=full.became_at_risk[:1])
