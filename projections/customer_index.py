@@ -87,6 +87,13 @@ class Codes:
             self._rank = None
         return found
 
+    def encode(self, names: Sequence[str]) -> np.ndarray:
+        """The codes of `names` (new names get the next codes, in sorted order)."""
+        for name in sorted(set(names) - self.codes.keys()):
+            self.code(name)
+        codes = self.codes
+        return np.array([codes[name] for name in names], I32)
+
     def rank(self) -> np.ndarray:
         """code -> position of its name in sorted order (ties broken by name, as the views
         order them)."""
@@ -117,20 +124,20 @@ class ActivityIndex:
 
     def add(self, rows: Iterable[Activity]) -> None:
         """Merge rows (customer, store, partner, day, hour, visits, spend, margin) in."""
-        rows = list(rows)
-        if not rows:
+        self.add_columns(list(zip(*rows, strict=False)))
+
+    def add_columns(self, columns: Sequence[Sequence[Any]]) -> None:
+        """add() of the rows in these eight columns."""
+        if not columns or not columns[0]:
             return
-        cust = np.fromiter((self.customers.code(r[0]) for r in rows), I32, len(rows))
-        store = np.fromiter((self.stores.code(r[1]) for r in rows), I32, len(rows))
-        partner = np.fromiter((self.partners.code(r[2]) for r in rows), I32, len(rows))
-        for s, p in zip(store.tolist(), partner.tolist(), strict=True):
+        cust, store, partner = (codes.encode(column) for codes, column in zip(
+            (self.customers, self.stores, self.partners), columns[:3], strict=True))
+        for s, p in set(zip(store.tolist(), partner.tolist(), strict=True)):
             self.store_partner.setdefault(s, p)
-        day = np.fromiter((r[3] for r in rows), I32, len(rows))
-        hour = np.fromiter((r[4] for r in rows), I32, len(rows))
+        day, hour = np.array(columns[3], I32), np.array(columns[4], I32)
         new = {"cust": cust, "store": store, "partner": partner, "day": day, "hour": hour,
-               "visits": np.fromiter((r[5] for r in rows), I64, len(rows)),
-               "spend": np.fromiter((r[6] for r in rows), I64, len(rows)),
-               "margin": np.fromiter((r[7] for r in rows), I64, len(rows)),
+               "visits": np.array(columns[5], I64), "spend": np.array(columns[6], I64),
+               "margin": np.array(columns[7], I64),
                "key": (cust.astype(I64) << DAY_BITS) | day.astype(I64),
                "utc": self._utc_hours(store, day, hour)}
         self.columns.merge(new)
@@ -708,8 +715,10 @@ def _load(store: EventStore) -> ActivityIndex:
             "a.visits, a.spend_minor, a.margin_minor FROM projection_positions p "
             "LEFT JOIN proj_cust_activity a ON 1 = 1 WHERE p.name = ? AND p.log_partition = ?",
             (cm.NAME, LOG_PARTITION))
-    position = int(rows[0][0]) if rows else 0
-    return ActivityIndex((r[1:] for r in rows if r[1] is not None), zones, position)
+    index = ActivityIndex(zones=zones, position=int(rows[0][0]) if rows else 0)
+    if rows and rows[0][1] is not None:  # else the table is empty: one row of NULLs
+        index.add_columns(list(zip(*rows, strict=True))[1:])
+    return index
 
 
 def model_position(store: EventStore) -> int:
