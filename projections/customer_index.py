@@ -72,19 +72,21 @@ class Columns:
 
 
 class Codes:
-    """Names <-> dense integer codes (customers, stores, partners)."""
+    """Names <-> dense integer codes (customers, stores, partners), and each code's rank in
+    the names' sorted order (ties between customers are broken by name, as the views order
+    them)."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
         self.codes: dict[str, int] = {}
-        self._rank: np.ndarray | None = None
+        self._sorted = np.empty(0, np.str_)  # the ranked names, in order
+        self._rank = np.empty(0, I64)  # code -> rank, for the first len(_rank) codes
 
     def code(self, name: str) -> int:
         found = self.codes.get(name)
         if found is None:
             found = self.codes[name] = len(self.names)
             self.names.append(name)
-            self._rank = None
         return found
 
     def encode(self, names: Sequence[str]) -> np.ndarray:
@@ -95,14 +97,23 @@ class Codes:
         return np.array([codes[name] for name in names], I32)
 
     def rank(self) -> np.ndarray:
-        """code -> position of its name in sorted order (ties broken by name, as the views
-        order them)."""
-        if self._rank is None or len(self._rank) != len(self.names):
-            order = sorted(range(len(self.names)), key=self.names.__getitem__)
-            rank = np.empty(len(order), I64)
-            rank[np.asarray(order, I64)] = np.arange(len(order), dtype=I64)
-            self._rank = rank
-        return self._rank
+        """code -> position of its name in sorted order. The names coded since the last call
+        are merged in (a live log brings a few new customers at a time: no full re-sort)."""
+        ranked = len(self._rank)
+        if ranked == len(self.names):
+            return self._rank
+        new = np.array(self.names[ranked:], np.str_)
+        order = np.argsort(new, kind="stable")
+        at = np.searchsorted(self._sorted, new[order])  # where each new name goes
+        # an old name moves down by the new names before it; a new one sits after the old
+        # names before it and the new names before it
+        rank = np.empty(len(self.names), I64)
+        rank[:ranked] = self._rank + np.searchsorted(at, self._rank, side="right")
+        rank[ranked + order] = at + np.arange(len(new))
+        wide = np.promote_types(self._sorted.dtype, new.dtype)  # the longest name's width
+        self._sorted = np.insert(self._sorted.astype(wide), at, new[order])
+        self._rank = rank
+        return rank
 
 
 class ActivityIndex:

@@ -128,3 +128,14 @@ def test_listed_cuts_the_customer_lists_and_nothing_else() -> None:
     full, cut = (ci.compute(index, "churn", as_of, 3, listed=n) for n in (None, 1))
     assert len(full.became_at_risk) > 1
     assert cut == msgspec.structs.replace(full, became_at_risk=full.became_at_risk[:1])
+
+
+def test_ranks_follow_the_names_as_new_ones_arrive() -> None:
+    rng = random.Random(5)
+    codes = ci.Codes()
+    for i in range(6):  # longer names later, none some rounds
+        codes.encode([f"c{rng.randrange(500)}" for _ in range(rng.randrange(0, 60))]
+                     + ["b" * i * 3])
+        ranks = codes.rank().tolist()
+        assert sorted(range(len(codes.names)), key=ranks.__getitem__) == sorted(
+            range(len(codes.names)), key=codes.names.__getitem__)
