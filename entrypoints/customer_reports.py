@@ -127,7 +127,7 @@ def cmd_report_customers(ns: argparse.Namespace, store: Any) -> int:
     runner = customers.customers_runner(store)
     data = customers.view(runner, ns.report, as_of, months, partner, store_id,
                           sales_split=ns.sales_split, margin_split=ns.margin_split,
-                          top=ns.top)
+                          top=ns.top, listed=None if ns.format == "json" else ns.top)
     if ns.chart:
         from entrypoints.charts import save
         from entrypoints.customer_charts import chart
@@ -190,7 +190,7 @@ def page_sections(store: Any, as_of: str) -> list[Any]:
     }
     sections = []
     for name in VIEWS:
-        data = customers.view(runner, name, day, current=False, top=10)
+        data = customers.view(runner, name, day, current=False, top=10, listed=10)
         sections.append(Section(f"Customers: {name}", notes[name],
                                 [(title, rows) for title, rows in
                                  report_sections(name, data, top=10)],

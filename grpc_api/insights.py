@@ -64,7 +64,7 @@ class InsightsService(ipb_grpc.InsightsServiceServicer):
     async def _view(self, name: str, asked: Asked, **options: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, lambda: customers.view(
             self.runner, name, asked.as_of, asked.months, asked.partner, asked.store_id,
-            top=asked.limit, **options))
+            top=asked.limit, listed=asked.limit, **options))
 
     def _scope(self, asked: Asked, first_day: str, last_day: str) -> Any:
         return ipb.InsightsScope(as_of=act.day_name(asked.as_of), first_day=first_day,
@@ -117,8 +117,8 @@ class InsightsService(ipb_grpc.InsightsServiceServicer):
             customers=[ipb.RfmCustomer(customer=s.customer, recency_days=s.recency_days,
                                        visits=s.visits, spend_minor=s.spend_minor, r=s.r,
                                        f=s.f, m=s.m, score=s.score, segment=s.segment)
-                       for s in found.customers[:asked.limit]],
-            customers_total=len(found.customers))
+                       for s in found.customers],
+            customers_total=sum(s.customers for s in found.segments))  # one segment each
 
     @rpc
     async def GetChurn(self, request: Any, context: Any, credential: Any) -> Any:
@@ -132,7 +132,7 @@ class InsightsService(ipb_grpc.InsightsServiceServicer):
             became_at_risk=[ipb.AtRiskCustomer(customer=a.customer, last_visit=a.last_visit,
                                                gap_days=a.gap_days,
                                                usual_interval_days=a.usual_interval_days)
-                            for a in found.became_at_risk[:asked.limit]],
+                            for a in found.became_at_risk],
             segments=[ipb.SegmentSpend(segment=s.segment, customers=s.customers,
                                        previous_spend_minor=s.previous_spend_minor,
                                        current_spend_minor=s.current_spend_minor,

@@ -42,21 +42,12 @@ from zoneinfo import ZoneInfo
 from eventsourcing.persistence import Notification
 
 from domain.cards import events as ev
-from domain.customers import affinity as af
-from domain.customers import identity, views
-from domain.customers import matrix as mx
-from domain.customers import pyramid as pm
-from domain.customers import rfm as rf
-from domain.customers import visits as vt
+from domain.customers import identity
 from domain.customers.activity import (
     EPOCH_ORDINAL,
     Activity,
-    Period,
-    Totals,
     day_number,
-    weekday,
 )
-from domain.customers.affinity import StoreFigures
 from domain.registry.events import StoreRegistered
 from ledger import limits
 from ledger.codec import REGISTRY_ID, card_stream_id, decode_event
@@ -395,17 +386,6 @@ def activity(runner: ProjectionRunner, last_day: int, first_day: int = 0, partne
     return [Activity(*row) for row in rows]
 
 
-def seen_elsewhere(runner: ProjectionRunner, partner: str, first_day: int,
-                   last_day: int) -> set[str]:
-    """The customers of `partner` in the days who also have a row at another partner then."""
-    with runner.store.session(commit=False) as session:
-        return {row[0] for row in session.query(
-            "SELECT DISTINCT a.customer FROM proj_cust_activity a WHERE a.partner_id <> ? "
-            "AND a.day >= ? AND a.day <= ? AND a.customer IN (SELECT b.customer FROM "
-            "proj_cust_activity b WHERE b.partner_id = ? AND b.day >= ? AND b.day <= ?)",
-            (partner, first_day, last_day, partner, first_day, last_day))}
-
-
 def utc_hour(day: int, hour: int, timezone: str) -> int:
     """Local day number and hour in `timezone` -> hours since the epoch, UTC (the earlier
     of two in a repeated hour; a skipped hour as if the clock had not jumped)."""
@@ -431,102 +411,24 @@ def _scoped(sql: str, first_day: int, last_day: int, partner: str, store_id: str
     return sql + tail, params
 
 
-def totals_of(runner: ProjectionRunner, period: Period, partner: str = "",
-              store_id: str = "") -> dict[str, Totals]:
-    """activity.totals of the scope's rows, summed by the database."""
-    sql, params = _scoped(
-        "SELECT customer, sum(visits), sum(spend_minor), sum(margin_minor), "
-        "min(CASE WHEN visits > 0 THEN day END), max(CASE WHEN visits > 0 THEN day END) "
-        "FROM proj_cust_activity", period.first, period.last, partner, store_id,
-        " GROUP BY customer")
-    with runner.store.session(commit=False) as session:
-        rows = session.query(sql, params)  # converted after the transaction
-    return {c: Totals(int(v), int(s), int(m), int(first or 0), int(last or 0))
-            for c, v, s, m, first, last in rows}
-
-
-def visit_days_of(runner: ProjectionRunner, last_day: int, partner: str = "",
-                  store_id: str = "") -> dict[str, list[int]]:
-    """activity.visit_days of the scope's rows up to `last_day`."""
-    sql, params = _scoped("SELECT customer, day FROM proj_cust_activity", 0, last_day,
-                          partner, store_id, " AND visits > 0 GROUP BY customer, day "
-                          "ORDER BY customer, day")
-    found: dict[str, list[int]] = {}
-    with runner.store.session(commit=False) as session:
-        rows = session.query(sql, params)
-    for customer, day in rows:
-        found.setdefault(customer, []).append(int(day))
-    return found
-
-
-def grid_of(runner: ProjectionRunner, period: Period, partner: str = "",
-            store_id: str = "") -> dict[tuple[int, int], list[int]]:
-    """visits.grid of the scope's rows."""
-    sql, params = _scoped("SELECT day, hour, sum(visits), sum(spend_minor) "
-                          "FROM proj_cust_activity", period.first, period.last, partner,
-                          store_id, " GROUP BY day, hour")
-    cells: dict[tuple[int, int], list[int]] = {}
-    with runner.store.session(commit=False) as session:
-        rows = session.query(sql, params)
-    for day, hour, visits, spend in rows:
-        cell = cells.setdefault((weekday(int(day)), int(hour)), [0, 0])
-        cell[0] += int(visits)
-        cell[1] += int(spend)
-    return cells
-
-
-def figures_of(runner: ProjectionRunner, period: Period, partner: str = "",
-               store_id: str = "") -> list[StoreFigures]:
-    """affinity.store_figures of the scope's rows, first and last visits in UTC hours."""
-    sql, params = _scoped(
-        "SELECT customer, store_id, partner_id, sum(spend_minor), "
-        "min(CASE WHEN visits > 0 THEN day * 24 + hour END), "
-        "max(CASE WHEN visits > 0 THEN day * 24 + hour END) FROM proj_cust_activity",
-        period.first, period.last, partner, store_id,
-        " GROUP BY customer, store_id, partner_id")
-    with runner.store.session(commit=False) as session:
-        zones = dict(session.query("SELECT store_id, timezone FROM proj_cust_stores"))
-        rows = session.query(sql, params)
-
-    def utc(store: str, local: Any) -> int | None:
-        return None if local is None else utc_hour(int(local) // 24, int(local) % 24,
-                                                   zones.get(store, "UTC"))
-
-    return [StoreFigures(c, s, p, int(spend), utc(s, first), utc(s, last))
-            for c, s, p, spend, first, last in rows]
-
-
 def view(runner: ProjectionRunner, name: str, as_of: int, months: int = 12,
          partner: str = "", store_id: str = "", *, sales_split: int | None = None,
-         margin_split: int | None = None, top: int = 20, current: bool = True) -> Any:
+         margin_split: int | None = None, top: int = 20, listed: int | None = None,
+         current: bool = True) -> Any:
     """One view of the scope (a partner's stores, one store, or "" for the alliance) as of
     local day `as_of`, as the plain struct of domain/customers (equal to
-    domain/customers/views.py over the scope's rows; the sums are the database's). With
-    `current` the model first catches up with the log's end as it is now."""
+    domain/customers/views.py over the scope's rows), computed from the model's rows held in
+    memory (projections/customer_index.py) at the model's position. `top`: affinity's
+    customers; `listed`: RFM's customers and churn's became-at-risk cut to their first
+    `listed` (None: every one; building 100,000 scored rows takes longer than scoring them).
+    With `current` the model first catches up with the log's end as it is now."""
+    # imported here: customer_index builds on this module (the model, its tables)
+    from projections import customer_index
+
+    if name not in VIEWS:
+        raise ValueError(name)
     if current:
         runner.catch_up()
-    now, before = views.periods(as_of, months)
-    first, last = now.names()
-    if name == "pyramid":
-        return pm.pyramid(
-            {c: t.spend_minor for c, t in totals_of(runner, now, partner, store_id).items()},
-            {c: t.spend_minor for c, t in totals_of(runner, before, partner,
-                                                     store_id).items()}, first, last)
-    if name == "matrix":
-        return mx.matrix({c: (t.spend_minor, t.margin_minor) for c, t in totals_of(
-            runner, now, partner, store_id).items()}, first, last, sales_split, margin_split)
-    if name == "rfm":
-        return rf.rfm(totals_of(runner, now, partner, store_id), as_of, first, last)
-    if name == "churn":
-        return views.churn_from(visit_days_of(runner, as_of, partner, store_id),
-                                totals_of(runner, before, partner, store_id),
-                                totals_of(runner, now, partner, store_id), as_of, months)
-    if name == "visits":
-        return vt.from_grid(grid_of(runner, now, partner, store_id), now)
-    if name == "affinity":
-        elsewhere: set[str] = set()
-        if partner:
-            elsewhere = seen_elsewhere(runner, partner, now.first, now.last)
-        return af.from_figures(figures_of(runner, now, partner, store_id), now, elsewhere,
-                               flows=not partner and not store_id, top=top)
-    raise ValueError(name)
+    return customer_index.query(runner, name, as_of, months, partner, store_id,
+                                sales_split=sales_split, margin_split=margin_split, top=top,
+                                listed=listed)

@@ -3,11 +3,16 @@ visit in it.
 
 - Recency: days from the last visit to the as-of day (fewer is better, so the score is taken
   on the negated days); frequency: visits (purchases) in the period; monetary: net spend.
-- Quantile thresholds: with the n values sorted ascending, the k-th threshold (k = 1..4) is
-  the value at rank ceil(k x n / 5) (1-based), the largest value of the k-th fifth; a value's
-  score is 1 + the number of thresholds it exceeds. So equal values always share a score, and
-  the buckets may be unequal (many one-visit customers all score F = 1), as the quantile cut
-  points of R's `rfm` package do; values 1..5 score 1..5.
+- Quantile buckets, equal values together: with the n values sorted ascending, rank r covers
+  the quantiles (r - 1) / n .. r / n; a group of equal values at ranks a..b sits at the middle
+  of its ranks, q = (a + b - 1) / 2n, and scores 1 + the number of k = 1..4 with q > k / 5.
+  So equal values always share a score, a distinct value scores as its own rank does
+  (values 1..5 score 1..5; of ten values, ranks 1-2 score 1, 3-4 score 2, ...), and a group of
+  equal values takes the bucket of its middle: when every customer has the same value they
+  all score 3 (not 1: "everyone shopped the same" is the middle, neither lost nor champion);
+  six one-visit customers of ten sit at q = 0.3 and score F = 2. The k-th threshold is the
+  largest value scoring k or less (when no value does, one less than the smallest value), so
+  a score is also 1 + the number of thresholds the value exceeds.
 - The three-digit score is 100 R + 10 F + M.
 
 Segments, the first row that matches (every (R, F) pair is covered):
@@ -46,12 +51,30 @@ SEGMENTS: tuple[tuple[str, tuple[int, int], tuple[int, int], tuple[int, int]], .
 SEGMENT_NAMES = tuple(s[0] for s in SEGMENTS)
 
 
-def thresholds(values: Sequence[int]) -> tuple[int, ...]:
+def buckets(values: Sequence[int]) -> dict[int, int]:
+    """value -> score by the rule above."""
     ordered = sorted(values)
     n = len(ordered)
-    if not n:
+    found: dict[int, int] = {}
+    i = 0
+    while i < n:
+        j = i
+        while j < n and ordered[j] == ordered[i]:
+            j += 1
+        middle = i + j - 1 + 1  # a + b - 1 with ranks a = i + 1, b = j
+        found[ordered[i]] = 1 + sum(1 for k in range(1, 5) if 5 * middle > 2 * k * n)
+        i = j
+    return found
+
+
+def thresholds(values: Sequence[int]) -> tuple[int, ...]:
+    """The four thresholds (empty without values): the k-th is the largest value scoring k
+    or less, else one less than the smallest value."""
+    found = buckets(values)
+    if not found:
         return ()
-    return tuple(ordered[(k * n + 4) // 5 - 1] for k in range(1, 5))
+    low = min(found) - 1
+    return tuple(max((v for v, s in found.items() if s <= k), default=low) for k in range(1, 5))
 
 
 def score(value: int, cuts: Sequence[int]) -> int:

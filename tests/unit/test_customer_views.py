@@ -173,10 +173,31 @@ def test_rfm_thresholds_and_scores_by_hand() -> None:
     assert rf.thresholds([1, 2, 3, 4, 5]) == (1, 2, 3, 4)
     assert [rf.score(v, (1, 2, 3, 4)) for v in range(1, 6)] == [1, 2, 3, 4, 5]
     assert rf.thresholds(list(range(1, 11))) == (2, 4, 6, 8)
-    # six one-visit customers of ten: their equal value shares one bucket, the lowest
+    # six one-visit customers of ten: their equal value shares one bucket, that of the
+    # middle of their ranks 1..6 (quantile 0.3: F = 2), so no customer scores 1
     cuts = rf.thresholds([1, 1, 1, 1, 1, 1, 2, 3, 5, 9])
-    assert cuts == (1, 1, 1, 3)
-    assert [rf.score(v, cuts) for v in (1, 2, 3, 5, 9)] == [1, 4, 4, 5, 5]
+    assert cuts == (0, 1, 1, 3)
+    assert [rf.score(v, cuts) for v in (1, 2, 3, 5, 9)] == [2, 4, 4, 5, 5]
+    # two of five at the bottom (ranks 1-2, quantile 0.2) stay in the lowest bucket
+    assert rf.buckets([1, 1, 3, 5, 9]) == {1: 1, 3: 3, 5: 4, 9: 5}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 10, 99, 1_000])
+def test_when_every_customer_has_the_same_value_all_score_three(n: int) -> None:
+    # "everyone shopped alike" is the middle: neither Lost nor Champions
+    cuts = rf.thresholds([40] * n)
+    assert rf.buckets([40] * n) == {40: 3} and rf.score(40, cuts) == 3
+    assert cuts == (39, 39, 40, 40)
+    found = {f"c{i}": Totals(2, 500, 0, D("2026-06-01"), D("2026-06-20")) for i in range(n)}
+    report = rf.rfm(found, D("2026-06-30"), "2026-01-01", "2026-06-30")
+    assert {(s.score, s.segment) for s in report.customers} == {(333, "Loyal")}
+
+
+def test_a_tie_group_scores_the_bucket_of_its_middle_rank() -> None:
+    # ranks 1..4 of 10 at quantile 0.2 (bucket 1), ranks 5..10 at 0.7 (bucket 4)
+    assert rf.buckets([1] * 4 + [2] * 6) == {1: 1, 2: 4}
+    # ranks 3..8 of 10: quantile 0.5, bucket 3, between a distinct bucket 1 and 5
+    assert rf.buckets([-1, 0, *[1] * 6, 2, 3]) == {-1: 1, 0: 1, 1: 3, 2: 5, 3: 5}
 
 
 def test_rfm_scores_segments_and_the_three_digit_score() -> None:
@@ -321,7 +342,8 @@ def test_the_views_compose_over_the_as_of_period() -> None:
     churn = views.churn(rows, as_of, 12)
     assert {s.status: s.customers for s in churn.statuses} == {
         "NEW": 1, "ACTIVE": 1, "AT_RISK": 0, "LAPSED": 1}
-    # one month: b visited more recently (R 3 against 1), a spent more (M 3 against 1)
+    # one month: b visited more recently (R 4 against 2), a spent more (M 4 against 2), one
+    # visit each (F 3: the middle, a tie of the two)
     assert [(s.customer, s.score) for s in views.rfm(rows, as_of, 1).customers] == [
-        ("b", 311), ("a", 113)]
+        ("b", 432), ("a", 234)]
     assert views.matrix(rows, as_of, 12).quadrants[0].customers == 1
