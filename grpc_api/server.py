@@ -200,7 +200,7 @@ class Gateway:
 
         for index, request in enumerate(requests):
             request.callback = answer(index)
-            self.ledger.submit(request)
+        self.ledger.submit_all(requests)
         return future
 
 

@@ -112,7 +112,14 @@ class Ledger:
                  coupon_key: bytes | None = None) -> None:
         self.store = store
         self.clock_us = clock_us or (lambda: time.time_ns() // 1000)
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
+        # Requests, lists of them (a Batch message: one put, not one per operation) and the
+        # writer's sentinels. Unbounded itself: `_queued` counts the requests in it, which
+        # `queue_max` bounds.
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.queue_max = queue_max
+        self._queued = 0
+        self._queued_lock = threading.Lock()
+        self._carry: list[Request] = []  # the rest of a list the last batch had no room for
         self.batch_max = batch_max
         self.state = State(store, card_cache_max, key_cache_max)
         self.state.written = self._wait_committer_idle
@@ -183,12 +190,35 @@ class Ledger:
             return
         self.enqueue(request)
 
+    def submit_all(self, requests: list[Request]) -> None:
+        """`submit` for many (a Batch message's operations): those this process decides go
+        into the queue together."""
+        router = self.router
+        mine = requests if router is None else [r for r in requests if not router.forward(r)]
+        if mine:
+            self.enqueue_all(mine)
+
     def enqueue(self, request: Request) -> None:
         """Queue a request for this process's writer, whoever owns its card."""
-        try:
-            self.queue.put_nowait(request)
-        except queue.Full:
+        self.enqueue_all([request])
+
+    def enqueue_all(self, requests: list[Request]) -> None:
+        """Queue requests, in order, as one item; those beyond `queue_max` waiting requests
+        are refused OVERLOADED at once (the first ones are queued)."""
+        with self._queued_lock:
+            taken = min(len(requests), max(0, self.queue_max - self._queued))
+            self._queued += taken
+        if taken == 1:
+            self.queue.put(requests[0])
+        elif taken:
+            self.queue.put(list(requests[:taken]))
+        for request in requests[taken:]:
             request.callback(Failure(Refusal.OVERLOADED, "the ledger's queue is full; retry"))
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for the writer (not yet in a batch)."""
+        return self._queued
 
 
     def call(self, credential_id: str, command: Any, *, request_id: str = "",
@@ -237,23 +267,17 @@ class Ledger:
         committer.start()
         stopping = False
         while not stopping:
-            first = self.queue.get()
+            if self._carry:
+                first: Any = self._carry
+                self._carry = []
+            else:
+                first = self.queue.get()
             if first is _STOP:
                 break
             if first is _WAKE:  # a commit failed while the queue was empty
                 self._redo_failed()
                 continue
-            batch = [first]
-            while len(batch) < self.batch_max:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                if item is not _WAKE:
-                    batch.append(item)
+            batch, stopping = self._take(first)
             try:
                 self._redo_failed()
                 decided = self._decide_batch(batch)
@@ -268,6 +292,36 @@ class Ledger:
         self.commits.put(_STOP)
         committer.join()
 
+
+    def _take(self, first: Any) -> tuple[list[Request], bool]:
+        """The next batch: `first` and what else is queued, up to `batch_max` requests (the
+        rest of a list that does not fit is kept for the next one); and whether the writer
+        was asked to stop."""
+        batch: list[Request] = []
+        stopping = False
+        item = first
+        while True:
+            if type(item) is list:
+                room = self.batch_max - len(batch)
+                if len(item) > room:
+                    batch += item[:room]
+                    self._carry = item[room:]
+                    break
+                batch += item
+            elif item is _STOP:
+                stopping = True
+                break
+            elif item is not _WAKE:
+                batch.append(item)
+            if len(batch) >= self.batch_max:
+                break
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+        with self._queued_lock:
+            self._queued -= len(batch)
+        return batch, stopping
 
     def _isolate(self, batch: list[Request]) -> None:
         """After a bug while deciding a batch: forget all cached state (the failed attempt may

@@ -95,7 +95,7 @@ def fill_the_pipeline(engine: Ledger, alliance: Alliance, number: str,
                               math.inf))
         if index == 0:
             assert held.entered.wait(30)
-    wait_until(lambda: engine.commits.full() and engine.queue.qsize() == 0)
+    wait_until(lambda: engine.commits.full() and engine.queued == 0)
     return done
 
 
@@ -142,7 +142,7 @@ def test_over_grpc_a_full_queue_is_resource_exhausted(small, small_alliance, sto
         queued = [pos.Authorize.future(pb.AuthorizeRequest(  # fill the queue over gRPC
             request_id=f"q-{index}", card_number=number, amount_minor=10, currency=USD),
             metadata=md, timeout=60) for index in range(QUEUE_MAX)]
-        wait_until(lambda: small.queue.full())
+        wait_until(lambda: small.queued == small.queue_max)
         with pytest.raises(grpc.RpcError) as refused:
             pos.Authorize(pb.AuthorizeRequest(request_id="one-too-many", card_number=number,
                                               amount_minor=10, currency=USD),
@@ -172,7 +172,7 @@ def test_a_request_past_its_deadline_is_not_applied(small, small_alliance, store
     small.submit(Request(small_alliance.t1, cc.Authorize(number, 500, USD, False, ""),
                          lambda reply: (late.append(reply), arrived.set()), "", "late-1", "",
                          time.monotonic() + 0.05))
-    wait_until(lambda: small.queue.qsize() == 1)
+    wait_until(lambda: small.queued == 1)
     time.sleep(0.1)  # lets the deadline pass (the writer is held, so nothing races it)
     held.release.set()
     for finished in fillers:
@@ -211,3 +211,59 @@ def test_the_card_cache_stays_bounded_and_evicted_cards_reload(small, small_alli
     for i, number in enumerate(numbers):  # most were evicted: they reload from the store
         assert balance(small, small_alliance, number) == (100 + i, 7)
     assert len(small.cards) <= 5
+
+
+def test_many_at_once_beyond_the_queue_are_refused_after_those_that_fit(
+        small, small_alliance, store, monkeypatch):
+    """`submit_all` (a Batch message) puts its requests in the queue as one item: those that
+    fit under queue_max are queued, in order, and the rest refused at once, writing nothing."""
+    number = new_card(small, small_alliance, load=1_000)
+    held = HeldCommits(monkeypatch, store)
+    fillers = fill_the_pipeline(small, small_alliance, number, held)
+    replies: dict[int, Any] = {}
+    small.submit_all([Request(small_alliance.t1, cc.Authorize(number, 10, USD, False, ""),
+                              lambda reply, i=index: replies.__setitem__(i, reply), "",
+                              f"many-{index}", "", math.inf) for index in range(10)])
+    assert sorted(replies) == list(range(QUEUE_MAX, 10))  # answered before it returned
+    assert all(replies[i].code == Refusal.OVERLOADED for i in range(QUEUE_MAX, 10))
+    assert small.queued == QUEUE_MAX
+    held.release.set()
+    for finished in fillers:
+        assert finished.wait(30)
+    wait_until(lambda: len(replies) == 10)
+    assert all(ok(replies[i]).result == Result.APPROVED for i in range(QUEUE_MAX))
+    assert small.queued == 0
+    assert balance(small, small_alliance, number) == (1_000, 4 + 10 * QUEUE_MAX)
+
+
+def test_a_list_longer_than_a_batch_is_decided_in_order_over_several(store, clock):
+    """A Batch message of more operations than a batch holds is cut: the rest waits at the
+    head of the queue and is decided next, before anything queued after it, so its
+    operations are decided in the order they were sent."""
+    with started_ledger(store, clock_us=clock, batch_max=10) as engine:
+        alliance = build_alliance(engine, engine.admin_token)  # type: ignore[attr-defined]
+        number = new_card(engine, alliance, load=25)
+        count = 37  # batches of 10, 10, 10 and 7; the card pays for the first 25
+        replies: list[Any] = [None] * count
+        done = threading.Event()
+        left = [count]
+        lock = threading.Lock()
+
+        def answer(index: int) -> Any:
+            def record(reply: Any) -> None:
+                replies[index] = reply
+                with lock:
+                    left[0] -= 1
+                    if left[0] == 0:
+                        done.set()
+            return record
+
+        batches = engine.batches
+        engine.submit_all([Request(alliance.t1, cc.Authorize(number, 1, USD, False, ""),
+                                   answer(index), "", f"long-{index}", "", math.inf)
+                           for index in range(count)])
+        assert done.wait(60)
+        assert [ok(reply).result for reply in replies] == (
+            [Result.APPROVED] * 25 + [Result.DECLINED_INSUFFICIENT_FUNDS] * 12)
+        assert engine.batches - batches == 4
+        assert engine.queued == 0
