@@ -40,6 +40,8 @@ from projections.runner import LOG_PARTITION, ProjectionRunner
 
 DAY_BITS = 21  # the sort key is customer << DAY_BITS | day (days up to the year 7700)
 LOG_PAGE = 5_000  # log rows read per step when following
+# Rows merged in before the index sums rows of one key together (see Columns.merge).
+COMPACT_MIN = 50_000
 
 I64 = np.int64
 I32 = np.int32
@@ -62,13 +64,38 @@ class Columns:
         self.visits = np.empty(0, I64)
         self.spend = np.empty(0, I64)
         self.margin = np.empty(0, I64)
+        self.merged_since_compact = 0
+
+    SUMMED = ("visits", "spend", "margin")
 
     def merge(self, new: dict[str, np.ndarray]) -> None:
-        """Insert rows (a column per name, any order) where their keys sort."""
+        """Insert rows (a column per name, any order) where their keys sort. A row for a
+        (customer, day, store, hour) already held goes beside it; once the rows merged in
+        since the last compaction reach a tenth of the index (at least COMPACT_MIN), rows of
+        one (customer, day, store, hour) are summed into one, so the index stays the size of
+        the model's table however long the process follows the log."""
         order = np.argsort(new["key"], kind="stable")
         at = np.searchsorted(self.key, new["key"][order], side="right")
         for name in self.NAMES:
             setattr(self, name, np.insert(getattr(self, name), at, new[name][order]))
+        self.merged_since_compact += len(order)
+        if self.merged_since_compact >= max(COMPACT_MIN, len(self.key) // 10):
+            self.compact()
+
+    def compact(self) -> None:
+        """One row per (customer, day, store, hour): the summed columns added up, the others
+        (functions of the key) kept. Still sorted by key."""
+        self.merged_since_compact = 0
+        if len(self.key) < 2:
+            return
+        order = np.lexsort((self.hour, self.store, self.key))
+        k, s, h = self.key[order], self.store[order], self.hour[order]
+        starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]) | (s[1:] != s[:-1])
+                                      | (h[1:] != h[:-1])])
+        for name in self.NAMES:
+            column = getattr(self, name)[order]
+            setattr(self, name, np.add.reduceat(column, starts) if name in self.SUMMED
+                    else column[starts])
 
 
 class Codes:

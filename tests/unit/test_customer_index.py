@@ -139,3 +139,22 @@ def test_ranks_follow_the_names_as_new_ones_arrive() -> None:
         ranks = codes.rank().tolist()
         assert sorted(range(len(codes.names)), key=ranks.__getitem__) == sorted(
             range(len(codes.names)), key=codes.names.__getitem__)
+
+
+def test_compaction_keeps_every_answer_and_one_row_per_key(monkeypatch) -> None:
+    """Merges put a key's new rows beside its old ones; compaction sums them into one, so a
+    process following a busy log keeps the index at the table's size. The views do not
+    change."""
+    monkeypatch.setattr(ci, "COMPACT_MIN", 1)  # compact at every tenth of the index
+    rows = random_rows(4, 30, 1_200)
+    index = built(rows, pieces=12)
+    index.columns.compact()
+    keys = {(r.customer, r.day, r.store_id, r.hour) for r in rows}
+    assert len(index.columns.key) == len(keys)
+    assert (np.diff(index.columns.key) >= 0).all()  # still sorted for the next merge
+    for offset in (400, 700):
+        for partner, store_id in SCOPES[:4]:
+            for name in customers.VIEWS:
+                got = ci.compute(index, name, FIRST + offset, 12, partner, store_id, top=7)
+                assert got == expected(rows, name, FIRST + offset, 12, partner, store_id), (
+                    name, offset, partner, store_id)
