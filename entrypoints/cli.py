@@ -298,7 +298,12 @@ def _partition_plan(ns: argparse.Namespace, store: EventStore) -> PartitionPlan 
     if ns.worker == "front":
         front = True
     elif ns.worker:
-        index, of = (int(part) for part in ns.worker.split("/"))
+        parts = ns.worker.split("/")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts) or not (
+                0 <= int(parts[0]) < int(parts[1])):
+            raise ConfigError(f"--worker must be K/N with 0 <= K < N, or front; not "
+                              f"{ns.worker!r}")
+        index, of = int(parts[0]), int(parts[1])
     from ledger.routing import private_directory
 
     route_dir = ns.route_dir or os.path.join(tempfile.gettempdir(),
@@ -605,6 +610,8 @@ def _serve_workers(ns: argparse.Namespace, url: str) -> int:
                   file=sys.stderr, flush=True)
             children[index] = start(index, False)
             started[index] = time.monotonic()
+            if stopping.is_set():  # SIGTERM came while it was starting: it stops too
+                children[index].send_signal(signal.SIGTERM)
     codes = [child.wait() for child in children]
     _stop_projector(projector)
     return 0 if all(code == 0 for code in codes) and quick_deaths <= limits.WORKER_RESTARTS_MAX \

@@ -202,6 +202,10 @@ WORKER_RESTARTS_MAX = 5
 # A forwarded request waits this long for its owner's socket to accept it before the
 # receiving process decides it itself.
 ROUTE_CONNECT_TIMEOUT_S = 1.0
+# On SIGTERM a process waits this long for the owners to answer what it sent them, and its
+# listener this long to send the replies it made, before the routes close (what is left is
+# decided by the process that received it, a replay if its owner had committed it).
+ROUTE_DRAIN_S = 5.0
 
 # ---- the read models' follower
 # `serve` starts `project` this much nicer than itself: the follower's work is never on a

@@ -34,6 +34,7 @@ import psycopg.errors
 
 from ledger import limits
 from ledger.codec import card_stream_id
+from ledger.store import ConfigError
 
 log = logging.getLogger("ledger.ownership")
 
@@ -132,7 +133,7 @@ class Ownership:
         """Take the preferred partitions that are free now, then keep looking in a thread."""
         self.run_once()
         if self.count == 0:
-            raise ConnectionError("cannot reach the database for the partition leases")
+            raise ConfigError("cannot reach the database for the card partition leases")
         self._thread = threading.Thread(target=self._run, name="ledger-ownership", daemon=True)
         self._thread.start()
         return self

@@ -29,7 +29,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -122,8 +122,9 @@ class _Peer:
         self.dead = False
         self.died_at = 0.0
         self.sent = 0
-        threading.Thread(target=self._send_loop, name=f"route-to-{address}",
-                         daemon=True).start()
+        self._sender = threading.Thread(target=self._send_loop, name=f"route-to-{address}",
+                                        daemon=True)
+        self._sender.start()
 
     def send(self, request: Request) -> bool:
         """Queue a request for the owner; False if this connection is gone (decide it
@@ -136,8 +137,14 @@ class _Peer:
         self._waiting.put(seq)
         return True
 
-    def close(self) -> None:
+    def close(self, until: float) -> None:
+        """Wait (until the monotonic time `until`) for the owner to answer what it was sent,
+        then end the connection: what is still unanswered is decided here (`_lost`) before
+        this returns."""
+        while self._pending and not self.dead and time.monotonic() < until:
+            time.sleep(0.01)
         self._waiting.put(None)
+        self._sender.join(max(0.0, until - time.monotonic()) + 1.0)
 
     def _send_loop(self) -> None:
         try:
@@ -163,7 +170,7 @@ class _Peer:
                              for seq in seqs if (r := self._pending.get(seq)) is not None]
                 sock.sendall(_frame(items))
                 self.sent += len(items)
-        except OSError as error:
+        except Exception as error:  # OSError, or anything unexpected: never leave it hanging
             self._lost(error)
             return
         self._lost(None)
@@ -174,13 +181,17 @@ class _Peer:
         try:
             while True:
                 for item in _returned.decode(_read_frame(sock)):
+                    reply = item.failure if item.failure is not None else item.outcome
+                    if reply is None:
+                        raise ConnectionError(f"a reply to {item.seq} with nothing in it")
                     with self._lock:
                         request = self._pending.pop(item.seq, None)
                     if request is not None:
-                        reply = item.failure if item.failure is not None else item.outcome
-                        assert reply is not None
-                        request.callback(reply)
-        except (OSError, msgspec.DecodeError) as error:
+                        try:
+                            request.callback(reply)
+                        except Exception:  # the caller's problem, not the route's
+                            log.exception("a routed request's callback failed")
+        except Exception as error:  # OSError, DecodeError, a broken peer: decide them here
             self._lost(error)
 
     def _lost(self, error: BaseException | None) -> None:
@@ -242,9 +253,18 @@ class Router:
         self.forwarded += 1
         return True
 
-    def close(self) -> None:
+    def close(self, wait_s: float = limits.ROUTE_DRAIN_S) -> None:
+        """Let the owners answer what they were sent (up to `wait_s`), then end the routes;
+        what is unanswered by then is queued here. Call before stopping the ledger."""
+        until = time.monotonic() + wait_s
         for peer in list(self._peers.values()):
-            peer.close()
+            peer.close(until)
+
+
+class _Connection(NamedTuple):
+    sock: socket.socket
+    replies: queue.SimpleQueue[Returned | None]
+    out: threading.Thread  # the reply loop
 
 
 class RouteListener:
@@ -263,19 +283,24 @@ class RouteListener:
         self._server.listen(64)
         self.received = 0
         self._closed = False
-        self._connections: list[socket.socket] = []
+        self._connections: list[_Connection] = []
         threading.Thread(target=self._accept_loop, name="route-listener", daemon=True).start()
 
-    def close(self) -> None:
-        """Stop listening and drop every connection (their senders decide what they had
-        sent and not heard back)."""
+    def close(self, drain_s: float = limits.ROUTE_DRAIN_S) -> None:
+        """Stop listening; send the replies already made (up to `drain_s`: after the ledger
+        has stopped, that is every reply), then drop every connection (a sender decides what
+        it had sent and not heard back)."""
         self._closed = True
         with contextlib.suppress(OSError):
             self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
-        for sock in self._connections:
+        until = time.monotonic() + drain_s
+        for connection in self._connections:
+            connection.replies.put(None)  # its reply loop sends what is queued, then ends
+        for connection in self._connections:
+            connection.out.join(max(0.0, until - time.monotonic()))
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                connection.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             os.unlink(_path(self.address))
 
@@ -285,12 +310,14 @@ class RouteListener:
                 sock, _ = self._server.accept()
             except OSError:
                 return
-            self._connections.append(sock)
             replies: queue.SimpleQueue[Returned | None] = queue.SimpleQueue()
+            out = threading.Thread(target=self._reply_loop, args=(sock, replies),
+                                   daemon=True, name="route-out")
+            self._connections = [c for c in self._connections if c.out.is_alive()]
+            self._connections.append(_Connection(sock, replies, out))
             threading.Thread(target=self._serve, args=(sock, replies), daemon=True,
                              name="route-in").start()
-            threading.Thread(target=self._reply_loop, args=(sock, replies), daemon=True,
-                             name="route-out").start()
+            out.start()
 
     def _serve(self, sock: socket.socket, replies: queue.SimpleQueue[Returned | None]) -> None:
         try:
@@ -304,6 +331,8 @@ class RouteListener:
                         item.request_id, item.terminal_id, now + item.timeout_s, item.system))
         except (OSError, msgspec.DecodeError):
             pass
+        except Exception:  # a broken frame: end this connection, keep the others
+            log.exception("a route connection sent what could not be read")
         replies.put(None)
 
     @staticmethod

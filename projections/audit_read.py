@@ -177,11 +177,18 @@ def reopenable_url(store: EventStore) -> str | None:
     password; the store's own connection settings have it), or None."""
     connect = store.connect_params
     if isinstance(store, PostgresStore) and connect is not None:
-        quote = urllib.parse.quote
-        user = quote(str(connect.get("user") or "postgres"), safe="")
-        password = str(connect.get("password") or "")
-        auth = user + (":" + quote(password, safe="") if password else "")
-        return (f"postgresql://{auth}@{connect['host']}:{connect['port']}/"
-                f"{quote(str(connect['dbname']), safe='')}")
+        return postgres_url(connect)
     url = getattr(store, "url", None)
     return url if isinstance(url, str) and url.startswith("sqlite:///") else None
+
+
+def postgres_url(connect: dict[str, Any]) -> str:
+    """The URL of psycopg.connect() arguments (user, password, host, port, dbname)."""
+    quote = urllib.parse.quote
+    user = quote(str(connect.get("user") or "postgres"), safe="")
+    password = str(connect.get("password") or "")
+    auth = user + (":" + quote(password, safe="") if password else "")
+    host = str(connect["host"])
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    database = quote(str(connect["dbname"]), safe="")
+    return f"postgresql://{auth}@{host}:{connect['port']}/{database}"

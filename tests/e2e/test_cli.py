@@ -72,6 +72,12 @@ def test_serve_refuses_a_route_directory_others_can_reach(pg_server_url: str,
     lines = done.stderr.strip().splitlines()
     assert f"route socket directory {shared} must belong to this user" in lines[-1]
     assert "it is 775" in lines[-1] and "Traceback" not in done.stderr
+    for worker in ("2/2", "abc", "1/0", "1/2/3"):
+        done = run("serve", "--database", url, "--listen", "127.0.0.1:0", "--no-projector",
+                   "--worker", worker)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == (
+            f"loyalty-ledger: --worker must be K/N with 0 <= K < N, or front; not {worker!r}")
 
 
 def test_fronts_need_partition_owners(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ database, as two `serve --workers 2` processes run them, each owning half of the
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ from ledger import limits
 from ledger.engine import Ledger
 from ledger.ownership import Ownership, partition_of_card, recorded_count
 from ledger.routing import RouteListener, Router
+from ledger.work import Request
 from tests.integration.test_multi_writer import (
     USD,
     catch_up,
@@ -225,3 +227,60 @@ def test_the_route_directory_must_be_private(tmp_path):
     with pytest.raises(ConfigError, match=r"must belong to this user and be private to it "
                                           r"\(mode 0700; it is 755"):
         private_directory(str(shared))
+
+
+def test_a_reply_with_nothing_in_it_ends_the_route_and_the_request_is_decided_here(tmp_path):
+    """An owner that answers with neither an outcome nor a failure (another version, a bug)
+    is a broken route: the request is handed to this process's own writer, never left
+    waiting."""
+    import socket
+    import threading
+
+    from ledger import routing
+
+    path = tmp_path / "broken.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def broken_owner() -> None:
+        conn, _ = server.accept()
+        for item in routing._forwarded.decode(routing._read_frame(conn)):
+            conn.sendall(routing._frame([routing.Returned(item.seq)]))
+        conn.recv(1)  # until the peer goes
+
+    threading.Thread(target=broken_owner, daemon=True).start()
+    decided_here = threading.Event()
+    peer = routing._Peer(f"unix:{path}", lambda request: decided_here.set())
+    answered = threading.Event()
+    assert peer.send(Request("c-1", cc.GetCard("6" * 16), lambda reply: answered.set()))
+    assert decided_here.wait(WAIT_S) and not answered.is_set()
+    assert peer.dead
+    server.close()
+
+
+def test_closing_the_router_waits_for_the_owner_and_loses_nothing(nodes, alliance, store):
+    """On SIGTERM the router waits for the owner's answers before the ledger stops; each
+    request is answered once and applied once."""
+    import threading
+
+    ledger, other = nodes[0].engine, nodes[1].engine
+    number = card_owned_by(nodes, 1, alliance, load=100_000)
+    catch_up(other, alliance)
+    replies: dict[int, Any] = {}
+    lock = threading.Lock()
+
+    def record(i: int) -> Any:
+        def done(reply: Any) -> None:
+            with lock:
+                assert i not in replies, "answered twice"
+                replies[i] = reply
+        return done
+
+    for i in range(50):
+        ledger.submit(Request(alliance.t1, cc.Authorize(number, 10, USD, False, ""),
+                              record(i), "", f"closing-{i}", "", math.inf))
+    nodes[0].router.close()
+    until(lambda: len(replies) == 50, "every request answered")
+    assert all(r.result == Result.APPROVED for r in replies.values())
+    assert fold_from_store(store, number) == (100_000, 500)

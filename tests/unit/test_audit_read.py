@@ -53,3 +53,18 @@ def test_every_card_is_in_exactly_one_share_and_the_registry_in_all(count):
     for row in (Row(REGISTRY_ID.bytes, "reg.partner.v1", b"", 1),
                 Row(uuid.uuid4().bytes, REGISTRY_TOPICS[0], b"", 2)):
         assert all(Share(i, count).keeps_row(row) for i in range(count))
+
+
+def test_a_share_reopens_the_database_by_a_url_that_parses_back() -> None:
+    """The replay's second process opens the database from this URL: the password kept
+    (the store's own url hides it), an IPv6 host in brackets."""
+    import urllib.parse
+
+    from projections.audit_read import postgres_url
+
+    for host in ("127.0.0.1", "::1", "db.example"):
+        url = postgres_url({"user": "ledger", "password": "p@ss:w/rd", "host": host,
+                            "port": 5433, "dbname": "loyalty"})
+        parts = urllib.parse.urlsplit(url)
+        assert (parts.hostname, parts.port, parts.path) == (host, 5433, "/loyalty"), url
+        assert urllib.parse.unquote(parts.password or "") == "p@ss:w/rd"
