@@ -157,7 +157,7 @@ def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: 
     first_seen = result.first_seen
     counts = result.counts
     state = registry.RegistryState()
-    takes_registry = share.index == 0
+    takes_registry = share.number == 0
     events = purchases = lots = replies = postings = 0
     evolve, purchase_made = cards.evolve, ev.PurchaseMade
     for rows, events_read, shown_read, next_position in _pages(store, share, as_of_us):
@@ -224,7 +224,7 @@ def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Pa
     showed. Three pages are under way at once: the next one read and decoded on a thread,
     this one's stored replies looked up on another (the two queries wait on the database
     side by side), the one before replayed by the caller."""
-    sharing = share.count > 1
+    sharing = share.of > 1
 
     def read(start: int) -> tuple[list[Row], list[Any], int] | None:
         fetched = read_share(store, share, start, PAGE_ROWS)
@@ -377,7 +377,7 @@ def _share_process(url: str, share: Share, as_of_us: int | None, total: int, slo
         store = open_store(url)
         try:
             result = _replay_share(store, share, as_of_us, total,
-                                   _progress_in(slots, share.index, None))
+                                   _progress_in(slots, share.number, None))
         finally:
             store.close()
         send.send(("ok", _packed(result)))

@@ -43,21 +43,21 @@ class Row(NamedTuple):
 
 
 class Share(NamedTuple):
-    """Share `index` of `count`: the card streams whose id's last byte is `index` modulo
-    `count` (card streams are uuid5: their last bytes are spread evenly), and the registry."""
+    """Share `number` of `of`: the card streams whose id's last byte is `number` modulo `of`
+    (card streams are uuid5: their last bytes are spread evenly), and the registry."""
 
-    index: int = 0
-    count: int = 1
+    number: int = 0
+    of: int = 1
 
     def keeps_stream(self, stream: bytes) -> bool:
-        return self.count == 1 or stream[15] % self.count == self.index
+        return self.of == 1 or stream[15] % self.of == self.number
 
     def keeps_row(self, row: Row) -> bool:
         """The row may be this share's: the registry's stream or topics, or its cards' (a
         registry event is kept by every share, a card event by its stream's share, once
         decoded: a row's topic could say otherwise)."""
-        return (self.count == 1 or row.stream == _REGISTRY_BYTES
-                or row.topic in _REGISTRY_TOPICS or row.stream[15] % self.count == self.index)
+        return (self.of == 1 or row.stream == _REGISTRY_BYTES
+                or row.topic in _REGISTRY_TOPICS or row.stream[15] % self.of == self.number)
 
 
 # The log from a position on PostgreSQL: all of it, or a share's rows (get_byte(..., 15) is
@@ -84,11 +84,11 @@ def read_share(store: EventStore, share: Share, start: int, limit: int
     """The share's rows among the next `limit` of the log from position `start`, in log
     order, and the position to read from next; None at the end."""
     if isinstance(store, PostgresStore):
-        if share.count == 1:
+        if share.of == 1:
             sql, params = _ALL_SQL, (start, limit)
         else:
-            sql, params = _SHARE_SQL, (start, REGISTRY_ID, REGISTRY_TOPICS, share.count,
-                                       share.index, limit)
+            sql, params = _SHARE_SQL, (start, REGISTRY_ID, REGISTRY_TOPICS, share.of,
+                                       share.number, limit)
         with (store.datastore.get_connection() as conn,
               conn.cursor(row_factory=tuple_row, binary=True) as c):
             c.execute(sql, params, prepare=True)
@@ -98,7 +98,7 @@ def read_share(store: EventStore, share: Share, start: int, limit: int
     if not page:
         return None
     rows = [Row(r.originator_id.bytes, r.topic, r.state, r.id) for r in page]
-    if share.count > 1:
+    if share.of > 1:
         rows = [row for row in rows if share.keeps_row(row)]
     return rows, page[-1].id + 1
 
