@@ -21,7 +21,6 @@ time, so only the request that meets it is refused (Refusal.BUG).
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -71,6 +70,7 @@ log = logging.getLogger("ledger.engine")
 SYSTEM = Principal(Role.ADMIN)  # who the ledger's own jobs act as
 _STOP = object()
 _WAKE = object()
+_QUEUE_FULL = Failure(Refusal.OVERLOADED, "the ledger's queue is full; retry")
 
 
 class _Internal(Exception):
@@ -115,7 +115,7 @@ class Ledger:
         # Requests, lists of them (a Batch message: one put, not one per operation) and the
         # writer's sentinels. Unbounded itself: `_queued` counts the requests in it, which
         # `queue_max` bounds.
-        self.queue: queue.Queue[Any] = queue.Queue()
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.queue_max = queue_max
         self._queued = 0
         self._queued_lock = threading.Lock()
@@ -200,20 +200,28 @@ class Ledger:
 
     def enqueue(self, request: Request) -> None:
         """Queue a request for this process's writer, whoever owns its card."""
-        self.enqueue_all([request])
+        if self._admit(1):
+            self.queue.put(request)
+        else:
+            request.callback(_QUEUE_FULL)
 
     def enqueue_all(self, requests: list[Request]) -> None:
         """Queue requests, in order, as one item; those beyond `queue_max` waiting requests
         are refused OVERLOADED at once (the first ones are queued)."""
-        with self._queued_lock:
-            taken = min(len(requests), max(0, self.queue_max - self._queued))
-            self._queued += taken
+        taken = self._admit(len(requests))
         if taken == 1:
             self.queue.put(requests[0])
         elif taken:
             self.queue.put(list(requests[:taken]))
         for request in requests[taken:]:
-            request.callback(Failure(Refusal.OVERLOADED, "the ledger's queue is full; retry"))
+            request.callback(_QUEUE_FULL)
+
+    def _admit(self, wanted: int) -> int:
+        """How many of `wanted` more requests fit under `queue_max`; counted as queued."""
+        with self._queued_lock:
+            taken = min(wanted, max(0, self.queue_max - self._queued))
+            self._queued += taken
+        return taken
 
     @property
     def queued(self) -> int:
@@ -418,9 +426,8 @@ class Ledger:
                 self._in_flight_changed.notify_all()
             if self._failed.is_set() and self._in_flight == 0:
                 # The failed batches' callers are waiting on a redo that only the decider can
-                # do: wake it even if no new request arrives (a full queue wakes it anyway).
-                with contextlib.suppress(queue.Full):
-                    self.queue.put_nowait(_WAKE)
+                # do: wake it even if no new request arrives.
+                self.queue.put(_WAKE)
 
 
     def _commit_group(self, group: list[_Decided]) -> None:

@@ -55,7 +55,7 @@ _LIVE_HOLDERS = (
     "AND classid = %s::bigint::oid AND objsubid = 2 AND granted "
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 _ROUTES = (
-    "SELECT o.partition, o.address FROM ledger_partition_owners o JOIN pg_locks l "
+    "SELECT o.partition, o.address, o.since_us FROM ledger_partition_owners o JOIN pg_locks l "
     "ON l.locktype = 'advisory' AND l.classid = %s::bigint::oid "
     "AND l.objid = o.partition::bigint::oid AND l.objsubid = 2 AND l.granted "
     "AND l.pid = o.backend_pid "
@@ -72,10 +72,14 @@ def leases(connect: dict[str, Any]) -> list[Lease]:
     """Every partition and its live owner, for operators (`loyalty-ledger partitions`)."""
     with psycopg.connect(**connect, autocommit=True) as conn:
         count = recorded_count(conn)
-        live = {int(p): (str(address), int(since)) for p, address, since in conn.execute(
-            _ROUTES.replace("SELECT o.partition, o.address", "SELECT o.partition, o.address, "
-                            "o.since_us"), (LEASE_CLASS,))}
+        live = {int(p): (str(address), int(since))
+                for p, address, since in conn.execute(_ROUTES, (LEASE_CLASS,))}
     return [Lease(p, *live.get(p, ("", 0))) for p in range(count)]
+
+
+def _routes(conn: psycopg.Connection[Any]) -> dict[int, str]:
+    """Partition -> the address of its live owner."""
+    return {int(p): str(address) for p, address, _ in conn.execute(_ROUTES, (LEASE_CLASS,))}
 
 
 def partition_of_stream(stream_id: uuid.UUID, count: int) -> int:
@@ -174,8 +178,7 @@ class Ownership:
         conn = self._conn
         index, of = self._worker
         if not self._owner:  # a front: where the owners are is all it needs
-            self.routes = {int(p): str(address)
-                           for p, address in conn.execute(_ROUTES, (LEASE_CLASS,))}
+            self.routes = _routes(conn)
             return
         if of > 1 and not self._member:  # "worker `index` is running", while its session is
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
@@ -214,8 +217,7 @@ class Ownership:
                     log.warning("took over card partition %d (its owner was gone for %.1f s)",
                                 partition, now - free_since)
         self.owned = frozenset(taken)
-        self.routes = {int(p): str(address)
-                       for p, address in conn.execute(_ROUTES, (LEASE_CLASS,))}
+        self.routes = _routes(conn)
 
     def _hand_back(self, conn: psycopg.Connection[Any], held: dict[int, int]) -> None:
         """Give a partition taken over back once the worker that prefers it runs again."""

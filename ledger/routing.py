@@ -231,7 +231,7 @@ class Router:
         """True if the request went to its owner (its callback runs when the owner
         answers); False if this process should decide it."""
         count = self.ownership.count
-        if not count:
+        if not count or len(self.ownership.owned) == count:  # nobody else to route to
             return False
         number = routed_by(request.command)
         if not number:

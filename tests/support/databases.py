@@ -61,13 +61,9 @@ def empty_postgres(url: str) -> str:
 def owned_partitions(url: str, pid: int) -> int:
     """How many card partitions the server process `pid` holds the live lease of (its route
     socket is named after its pid: entrypoints/cli.py)."""
-    from ledger.ownership import LEASE_CLASS
+    from psycopg.conninfo import conninfo_to_dict
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM ledger_partition_owners o JOIN pg_locks l "
-            "ON l.locktype = 'advisory' AND l.classid = %s::bigint::oid "
-            "AND l.objid = o.partition::bigint::oid AND l.objsubid = 2 AND l.granted "
-            "AND l.pid = o.backend_pid WHERE o.address LIKE %s",
-            (LEASE_CLASS, f"%ledger-{pid}.sock")).fetchone()
-    return int(row[0]) if row else 0
+    from ledger.ownership import leases
+
+    return sum(lease.address.endswith(f"ledger-{pid}.sock")
+               for lease in leases(conninfo_to_dict(url)))
