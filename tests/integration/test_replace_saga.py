@@ -29,6 +29,7 @@ from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.engine import Failure, Ledger, Refusal, key_space_of
 from ledger.handlers.cards import replacement_numbers
 from ledger.handlers.context import system_meta
+from ledger.store import open_store
 from ledger.work import Work
 from tests.support.alliance import (
     PRINCIPALS,
@@ -235,3 +236,30 @@ def test_half_b_is_not_completed_once_the_old_card_was_used(store, clock):
         assert declined.result == Result.DECLINED_INVALID_STATE
         assert declined.card is not None and declined.card.card_number == old
         assert len(events_of(store, old)) == written and events_of(store, new) == new_leg
+
+
+@pytest.mark.parametrize("half", ["a", "b"])
+def test_a_live_process_completes_a_half_written_elsewhere(store_url, store, clock, half):
+    """The process that serves the retry never stopped: it holds the old card in its cache as
+    it was before the half was written (by another process's store, here). It learns of the
+    half from the log (or from the failed commit of a stale decision, then in its turn) and
+    completes it."""
+    with started_ledger(store, clock_us=clock) as ledger:
+        alliance = build_alliance(ledger, ledger.admin_token)  # type: ignore[attr-defined]
+        old, _ = card_with_history(ledger, alliance)
+        new = card_number(next(_seeds))
+        old_leg, new_leg = first_attempt(store, alliance, old, new, "replace-1", clock())
+        old_before = events_of(store, old)
+        elsewhere = open_store(store_url)
+        try:
+            elsewhere.check_schema()
+            write_leg(elsewhere, *((old, old_leg) if half == "a" else (new, new_leg)))
+        finally:
+            elsewhere.close()
+        reply = approved(call(ledger, alliance.s1_manager, cc.ReplaceCard(old, new, "lost"),
+                              "replace-1"))
+        assert reply.card_number == new
+        assert events_of(store, old) == [*old_before, *old_leg]
+        assert events_of(store, new) == new_leg
+        card = approved(ledger.call(alliance.admin, cc.GetCard(new), timeout_s=TIMEOUT_S)).card
+        assert card is not None and (card.balance_minor, card.held_minor) == (8_500, 2_000)
