@@ -247,3 +247,21 @@ def test_half_a_from_a_leg_written_by_hand():
     new = evolve(None, decision.replacement_events[0])
     assert (new.card_number, new.balance_minor, new.status) == (NEW_CARD, 1000,
                                                                CardStatus.ACTIVE)
+
+
+def test_replacement_numbers_are_the_requests_own():
+    """A replacement without a number takes one derived from its request: the retry derives
+    the same ones (so it finds the new card of half (b)); another request, key space or card
+    gets others. Each is a valid 16-digit number, like the generated ones of IssueCard."""
+    from domain.common import check_card_number
+    from ledger.handlers.cards import replacement_numbers
+
+    numbers = replacement_numbers(CARD, "c:cred-manager", "replace-1")
+    assert numbers == replacement_numbers(CARD, "c:cred-manager", "replace-1")
+    assert len(set(numbers)) == len(numbers) == 8
+    for number in numbers:
+        assert check_card_number(number) == number and len(number) == 16
+    others = {*replacement_numbers(CARD, "c:cred-manager", "replace-2"),
+              *replacement_numbers(CARD, "t:T1", "replace-1"),
+              *replacement_numbers(NEW_CARD, "c:cred-manager", "replace-1")}
+    assert not others & set(numbers)
