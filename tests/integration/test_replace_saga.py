@@ -263,3 +263,31 @@ def test_a_live_process_completes_a_half_written_elsewhere(store_url, store, clo
         assert events_of(store, new) == new_leg
         card = approved(ledger.call(alliance.admin, cc.GetCard(new), timeout_s=TIMEOUT_S)).card
         assert card is not None and (card.balance_minor, card.held_minor) == (8_500, 2_000)
+
+
+@pytest.mark.parametrize("half", ["a", "b"])
+def test_half_of_a_second_replacement_completes(store, clock, half):
+    """The card being replaced is itself a replacement (its story starts with
+    CardIssuedAsReplacement and carries the earlier number): its half completes the same."""
+    with started_ledger(store, clock_us=clock) as first:
+        alliance = build_alliance(first, first.admin_token)  # type: ignore[attr-defined]
+        oldest, pending = card_with_history(first, alliance)
+        old = approved(call(first, alliance.s1_manager,
+                            cc.ReplaceCard(oldest, "", "lost"))).card_number
+        now_us = clock()
+    new = card_number(next(_seeds))
+    old_leg, new_leg = first_attempt(store, alliance, old, new, "replace-2", now_us)
+    write_leg(store, *((old, old_leg) if half == "a" else (new, new_leg)))
+    with restarted(store, clock) as ledger:
+        reply = approved(call(ledger, alliance.s1_manager, cc.ReplaceCard(old, new, "lost"),
+                              "replace-2"))
+        assert reply.card is not None and (reply.card.balance_minor,
+                                           reply.card.held_minor) == (8_500, 2_000)
+        assert events_of(store, new) == new_leg
+        assert events_of(store, old)[-len(old_leg):] == old_leg
+        issued = new_leg[0]
+        assert issued.carried is not None and issued.carried.previous_numbers == (oldest, old)
+        # The hold authorized on the first card follows the chain to the third.
+        captured = approved(call(ledger, alliance.t1, cc.Capture(pending, 500)))
+        assert captured.card is not None and captured.card.card_number == new
+        assert (captured.card.balance_minor, captured.card.held_minor) == (8_000, 0)
