@@ -200,6 +200,8 @@ def test_half_a_belongs_to_its_request(store, clock):
         other = card_number(next(_seeds))
         declined = ok(call(ledger, alliance.s1_manager, cc.ReplaceCard(old, other, "lost")))
         assert declined.result == Result.DECLINED_INVALID_STATE
+        assert declined.card is not None  # the reply names the recorded replacement
+        assert (declined.card.status, declined.card.replaced_by) == (CardStatus.REPLACED, new)
         declined = ok(call(ledger, alliance.s1_manager, cc.ReplaceCard(old, new, "lost")))
         assert declined.result == Result.DECLINED_INVALID_STATE
         for command, field in ((cc.ReplaceCard(old, other, "lost"), "new_card_number"),
