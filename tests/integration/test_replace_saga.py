@@ -25,12 +25,15 @@ import pytest
 from domain.cards import commands as cc
 from domain.cards import decide as cards
 from domain.common import CardStatus, Meta, Result
+from ledger import limits
 from ledger.codec import Outcome, card_stream_id, decode_event
 from ledger.engine import Failure, Ledger, Refusal, key_space_of
 from ledger.handlers.cards import replacement_numbers
 from ledger.handlers.context import system_meta
 from ledger.store import open_store
 from ledger.work import Work
+from projections.finance import card_balances, finance_runner
+from projections.movements import list_movements, movements_runner
 from tests.support.alliance import (
     PRINCIPALS,
     TEST_COUPON_KEY,
@@ -132,6 +135,20 @@ def legs_total(store: Any, *numbers: str) -> Counter[str]:
     return totals
 
 
+def read_models(ledger: Ledger, alliance: Any, old: str, new: str, now_us: int) -> Any:
+    """The old and the new card in the movements and finance read models, less what names
+    the card or the request: (kind, amount, balance, held) of each movement; the balances."""
+    runner = movements_runner(ledger.store)
+    seen = []
+    for number in (old, new):
+        moves = list_movements(runner, PRINCIPALS["s1_manager"], number, 0,
+                               limits.MOVEMENTS_PAGE_MAX, now_us)
+        assert isinstance(moves, list) and moves, moves
+        seen.append([(m.kind, m.amount_minor, m.balance_minor, m.held_minor) for m in moves])
+    balances = finance_runner(ledger.store)
+    return seen, [card_balances(balances, number, now_us) for number in (old, new)]
+
+
 @pytest.mark.parametrize("half", ["a", "b"])
 @pytest.mark.parametrize("numbered", ["given", "generated"])
 def test_the_retry_completes_half_a_replacement(store, clock, half, numbered):
@@ -173,6 +190,10 @@ def test_the_retry_completes_half_a_replacement(store, clock, half, numbered):
             assert totals[f"card:{old}:{account}"] == 0
             assert totals[f"card:{new}:{account}"] == amount
             assert twin_totals[f"card:{twin_new}:{account}"] == amount
+        # The read models see the completed pair as they see the twin's whole replacement
+        # (the legs reached the log in either order, the missing one an hour late).
+        assert read_models(ledger, alliance, old, new, clock()) == \
+            read_models(ledger, alliance, twin, twin_new, clock())
         # A second retry replays the reply; nothing more is written.
         again = approved(call(ledger, alliance.s1_manager, retry, request_id))
         assert again.replayed and msgspec.structs.replace(again, replayed=False) == reply
