@@ -38,16 +38,53 @@ def _database(ns: argparse.Namespace) -> str:
 def cmd_init(ns: argparse.Namespace) -> int:
     from ledger.engine import Ledger
 
-    store = open_store(_database(ns))
+    url = _database(ns)
+    if ns.place and not ns.split:
+        raise ConfigError("--place needs --split")
+    store = open_store(url)
     try:
+        if ns.split:
+            store = _split(store, url, ns.place)
         store.create_schema()
         token = Ledger(store).bootstrap_admin(label="init")
     finally:
         store.close()
     print(f"schema ready in {store.url}")
+    if store.split:
+        print(f"log split into {store.count} partitions: " + ", ".join(  # type: ignore[attr-defined]
+            f"{first}-{last} on {where}" for first, last, where in _spans(
+                store.placement)))  # type: ignore[attr-defined]
     print("new ADMIN token (shown once; keep it secret):")
     print(token)
     return 0
+
+
+def _split(store: Any, url: str, places: list[str]) -> Any:
+    """`init --split`: the partitions' schemas placed as `--place` says, recorded once."""
+    from ledger import limits, partitioned
+    from ledger.store import PostgresStore
+
+    if store.split:
+        store.close()  # reopened below with the placement asked for (refused if it differs)
+        store = PostgresStore(url)
+    elif not isinstance(store, PostgresStore):
+        store.close()
+        raise ConfigError("--split: the split layout is PostgreSQL only")
+    urls = partitioned.parse_places(places, limits.PARTITIONS, url)
+    partitioned.create_split(store, limits.PARTITIONS, urls)
+    split = partitioned.open_split(store)
+    assert split is not None
+    return split
+
+
+def _spans(placement: list[str]) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    for partition, where in enumerate(placement):
+        if spans and spans[-1][2] == where:
+            spans[-1] = (spans[-1][0], partition, where)
+        else:
+            spans.append((partition, partition, where))
+    return spans
 
 
 def coupon_key() -> bytes | None:
@@ -650,6 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub("init", "Create the ledger's tables and print a new ADMIN token as the last line.",
             "loyalty-ledger init --database postgresql://postgres@127.0.0.1:5432/ledger")
     p.add_argument("--database", help=database_help)
+    p.add_argument("--split", action="store_true",
+                   help="split the log into card partitions, a schema each (PostgreSQL; "
+                        "recorded once: a card never moves)")
+    p.add_argument("--place", action="append", default=[], metavar="FIRST-LAST=URL",
+                   help="with --split: put partitions FIRST..LAST on another PostgreSQL "
+                        "database (repeatable; the others stay in --database)")
     p.set_defaults(func=cmd_init)
 
     p = sub("serve", "Serve the gRPC API (AdminService, CardService, PosService, "

@@ -41,7 +41,7 @@ from ledger import limits
 from ledger.codec import CardView, Outcome
 from ledger.engine import Failure, Ledger, Request, Sync
 from ledger.history import read_as_of
-from ledger.refusals import Refusal, internal_failure
+from ledger.refusals import Refusal, StillWriting, internal_failure
 from ledger.store import Unavailable
 from projections.movements import Movement, Refused, list_movements, movements_runner
 
@@ -229,6 +229,8 @@ def rpc(handler: Callable[..., Any]) -> Callable[..., Any]:
             failure = Failure(error.code, str(error))
         except Unavailable as error:
             failure = Failure(Refusal.DATABASE_DOWN, f"database unavailable: {error}")
+        except StillWriting as busy:  # a read model waits on the ledger's writes: retry
+            failure = Failure(Refusal.OVERLOADED, str(busy))
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception:  # a bug: INTERNAL with a reference, never UNKNOWN with a traceback

@@ -41,12 +41,13 @@ from ledger.codec import (
     REGISTRY_ID,
     SNAPSHOT_TOPIC,
     Outcome,
+    card_stream_id,
     decode_outcome,
     encode,
     payload_hash,
     topic_of,
 )
-from ledger.handlers import HANDLERS, PREPARE, cards_of, related_keys
+from ledger.handlers import HANDLERS, PREPARE, cards_of, related_keys, routed_by
 from ledger.handlers.context import Ctx, Services, system_meta
 from ledger.handlers.registry import new_token
 from ledger.pricing import RuleBook
@@ -140,6 +141,8 @@ class Ledger:
         self.conflicts = 0
         # ledger/routing.py's Router when other processes own card partitions (`serve`)
         self.router: Any = None
+        if store.split:  # each key goes with its request's rows (ledger/partitioned.py)
+            self._decide = self._decide_in_lanes  # type: ignore[method-assign]
 
     # What tests, the CLI and the servicers read of the writer's state.
     @property
@@ -168,8 +171,9 @@ class Ledger:
     # -------------------------------------------------------------------------- lifecycle
 
     def start(self) -> Ledger:
-        self.state.last_seen = self.store.max_notification_id()
+        self.state.start_following()
         self.state.load_registry()
+        self.mark_periods()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
         return self
@@ -436,9 +440,14 @@ class Ledger:
             return
         error: StoreError | _Internal | None = None
         try:
-            ids = self.store.append([e for d in group for e in d.work.stored],
-                                    [k for d in group for k in d.work.keys],
-                                    [s for d in group for s in d.work.snapshots])
+            events = [e for d in group for e in d.work.stored]
+            keys = [k for d in group for k in d.work.keys]
+            snapshots = [s for d in group for s in d.work.snapshots]
+            if self.store.split:
+                ids = self.store.append(events, keys, snapshots,
+                                        [lanes for d in group for lanes in d.work.key_lanes])
+            else:
+                ids = self.store.append(events, keys, snapshots)
         except (Conflict, Unavailable) as caught:
             error = caught
         except Exception:  # a bug: answer INTERNAL rather than hang
@@ -449,8 +458,9 @@ class Ledger:
             self._failures.append((group[0], error))
             self._failures.extend((decided, None) for decided in group[1:])
             return
-        if ids:
-            self.state.own_ranges.append((ids[0], ids[-1]))
+        self.state.committed(events, ids)
+        if self.store.split and any(decided.work.closed_period for decided in group):
+            self.mark_periods()
         self.commits_done += 1
         self.requests_committed += sum(len(decided.batch) for decided in group)
         for decided in group:
@@ -527,8 +537,11 @@ class Ledger:
                     if decided is None:
                         answered = True
                     else:
-                        ids = append(decided.work.stored, decided.work.keys,
-                                     decided.work.snapshots)
+                        ids = (append(decided.work.stored, decided.work.keys,
+                                      decided.work.snapshots, decided.work.key_lanes)
+                               if self.store.split else
+                               append(decided.work.stored, decided.work.keys,
+                                      decided.work.snapshots))
             except Busy:
                 self.state.stale = True
                 if decided is not None:
@@ -554,8 +567,9 @@ class Ledger:
             if answered:
                 return
             assert decided is not None
-            if ids:
-                self.state.own_ranges.append((ids[0], ids[-1]))
+            self.state.committed(decided.work.stored, ids)
+            if self.store.split and decided.work.closed_period:
+                self.mark_periods()
             self._reply(decided)
             return
         log.error("a batch of %d still conflicted on request keys after %d turns",
@@ -632,6 +646,52 @@ class Ledger:
         work.add_key(KeyRow(request.key_space, request.request_id, digest, encode(stored)))
         return outcome
 
+
+    def _decide_in_lanes(self, request: Request, work: Work, now_us: int) -> Reply:
+        """`_decide`, and the lanes of the split log each key it added goes with: those of
+        the request's events; with none, its card's; with no card either, every lane (a
+        reversal's tombstone must meet the original wherever its card is)."""
+        events, keys = len(work.stored), len(work.keys)
+        reply = Ledger._decide(self, request, work, now_us)
+        added = len(work.keys) - keys
+        if added:
+            lane_of = self.store.lane_of
+            # in the order the request wrote them: the store commits the first one's
+            # server first (ledger/partitioned.py _commit_order)
+            lanes = tuple(dict.fromkeys(lane_of(e.originator_id)
+                                        for e in work.stored[events:]))
+            if not lanes and (card := routed_by(request.command)):
+                lanes = (lane_of(card_stream_id(card)),)
+            work.key_lanes.extend([lanes] * added)
+        return reply
+
+    def mark_periods(self) -> None:
+        """The split log: the last closed settlement period's mark in every card lane that
+        lacks it (with any earlier mark it lacks), each lane on its own. The close's second
+        step, after the registry's close commits; repeated at start, so a process that died
+        between the two steps leaves no lane without its mark for long. Idempotent: a mark
+        is its lane's marks stream at version = period id."""
+        store = self.store
+        closed = self.registry.open_period - 1
+        if not store.split or closed < 1:
+            return
+        for lane in store.lanes()[1:]:
+            stream = store.marks_stream(lane)  # type: ignore[attr-defined]
+            have = store.stream(stream, gt=0)
+            done = have[-1].originator_version if have else 0
+            if done >= closed:
+                continue
+            meta = system_meta(self.clock_us())
+            marks = [registry.ev.SettlementPeriodMarked(meta, period, lane)
+                     for period in range(done + 1, closed + 1)]
+            try:
+                store.append([StoredEvent(stream, mark.period_id, topic_of(mark), encode(mark))
+                              for mark in marks], [])
+            except Conflict:
+                pass  # another process marked it meanwhile
+            except Unavailable as error:
+                log.warning("settlement period %d not yet marked in lane %d: %s", closed,
+                            lane, error)
 
     def _learn_keys(self, batch: list[Request]) -> bool:
         """After a conflict: which of the batch's keys did another writer already record?"""

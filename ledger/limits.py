@@ -53,6 +53,11 @@ SNAPSHOT_BYTES_PER_EVENT = 100
 # Replacement chains followed when routing an authorization to the card that holds it now.
 REPLACEMENT_HOPS_MAX = 16
 
+# Numbers a ReplaceCard without one tries (derived from its request, the first one free:
+# ledger/handlers/cards.py replacement_numbers). A random 15-digit number is taken by chance
+# about never; eight in a row taken means something else is wrong (as for IssueCard's).
+REPLACEMENT_NUMBER_TRIES = 8
+
 # Log rows read per query when following other processes' writes; after this many pages
 # the card cache is dropped instead (cheaper than reading a huge backlog).
 TAIL_PAGE_ROWS = 5_000

@@ -90,9 +90,12 @@ class State:
         self.cards: OrderedDict[uuid.UUID, cards.CardState | None] = OrderedDict()
         self.key_cache = KeyCache(key_cache_max)
         self.registry = registry.RegistryState()
-        self.last_seen = 0
-        # Log ranges this process committed, skipped when following if nobody wrote between.
-        self.own_ranges: collections.deque[tuple[int, int]] = collections.deque()
+        # Per lane of the log (one, or one per card partition and the registry's: the split
+        # layout), the position up to which this process has followed it, and the ranges it
+        # committed itself there, skipped when following if nobody wrote between.
+        self.seen: dict[int, int] = dict.fromkeys(store.lanes(), 0)
+        self.own: dict[int, collections.deque[tuple[int, int]]] = {
+            lane: collections.deque() for lane in store.lanes()}
         self.stale = False  # a commit failed or conflicted: read the log before deciding
         # Waits until everything this process decided is durable or set aside (the engine
         # gives its committer's wait; a State on its own has nothing in flight).
@@ -206,26 +209,66 @@ class State:
 
     # ------------------------------------------------------------------------ following
 
+    def start_following(self) -> None:
+        """From the log's end as it is now (a writer starting)."""
+        self.seen = self.store.heads()
+
+    def committed(self, events: Any, ids: list[int]) -> None:
+        """This process committed `events` at notification ids `ids` (a contiguous range per
+        lane: each lane's appends hold its table lock)."""
+        if not ids:
+            return
+        if not self.store.split:
+            self.own[0].append((ids[0], ids[-1]))
+            return
+        lane_of = self.store.lane_of
+        ranges: dict[int, list[int]] = {}
+        for event, notification_id in zip(events, ids, strict=True):
+            found = ranges.get(lane := lane_of(event.originator_id))
+            if found is None:
+                ranges[lane] = [notification_id, notification_id]
+            else:
+                found[0] = min(found[0], notification_id)
+                found[1] = max(found[1], notification_id)
+        for lane, (first, last) in ranges.items():
+            self.own[lane].append((first, last))
+
     def follow_log(self, force: bool = False) -> None:
         """Apply what other processes committed since we last looked: rows of cached cards
         evict them, registry rows update the registry. The read is skipped when the store is
         sure nobody else wrote and our own commits are contiguous; after a conflict (`stale`)
-        or when forced (a Sync) it always happens."""
+        or when forced (a Sync) it always happens. Lane by lane, the registry's first."""
         others = self.store.others_may_have_written()
-        while self.own_ranges:  # our own commits: skip them when nobody wrote in between
-            first, last = self.own_ranges[0]
-            if first == self.last_seen + 1:
-                self.last_seen = last
-            elif last > self.last_seen:
-                break
-            self.own_ranges.popleft()
-        if not (others or force or self.stale or self.own_ranges):
+        pending = False
+        for lane, ranges in self.own.items():
+            seen = self.seen[lane]
+            while ranges:  # our own commits: skip them when nobody wrote in between
+                first, last = ranges[0]
+                if first == seen + 1:
+                    seen = last
+                elif last > seen:
+                    break
+                ranges.popleft()
+            self.seen[lane] = seen
+            pending = pending or bool(ranges)
+        if not (others or force or self.stale or pending):
             return
         self.stale = False
+        for lane in self.seen:
+            if not self._follow_lane(lane):
+                # far behind: cheaper to reload cards on demand than to read it all
+                self.cards.clear()
+                self.positions = None
+                self.seen = self.store.heads()
+                self.load_registry()
+                return
+
+    def _follow_lane(self, lane: int) -> bool:
+        """False when the lane is more than TAIL_PAGES_MAX pages ahead."""
         for _ in range(limits.TAIL_PAGES_MAX):
-            changes = self.store.changes_after(self.last_seen, limits.TAIL_PAGE_ROWS)
+            changes = self.store.lane_changes(lane, self.seen[lane], limits.TAIL_PAGE_ROWS)
             if self.positions is not None and any(
-                    not self._own(change.notification_id) for change in changes):
+                    not self._own(lane, change.notification_id) for change in changes):
                 self.positions = None  # another process moved value: read them again
             for change in changes:
                 if change.originator_id == REGISTRY_ID:
@@ -233,16 +276,13 @@ class State:
                     continue
                 self._invalidate(change.originator_id, change.originator_version)
             if changes:
-                self.last_seen = changes[-1].notification_id
+                self.seen[lane] = changes[-1].notification_id
             if len(changes) < limits.TAIL_PAGE_ROWS:
-                return
-        self.cards.clear()  # far behind: cheaper to reload cards on demand than to read it all
-        self.positions = None
-        self.last_seen = self.store.max_notification_id()
-        self.load_registry()
+                return True
+        return False
 
-    def _own(self, notification_id: int) -> bool:
-        return any(first <= notification_id <= last for first, last in self.own_ranges)
+    def _own(self, lane: int, notification_id: int) -> bool:
+        return any(first <= notification_id <= last for first, last in self.own[lane])
 
     # ------------------------------------------------------------------------ net debit cap
 
@@ -280,16 +320,34 @@ class State:
             return
         self.written()
         self.follow_log(force=True)
-        close = self.registry.last_close_version
-        start = self.store.position_of(REGISTRY_ID, close) if close else 0
         positions = NetPositions()
         currencies: dict[uuid.UUID, str] = {}
-        while start < self.last_seen:
-            rows = self.store.read_log(start + 1, limits.TAIL_PAGE_ROWS)
+        if not self.store.split:
+            close = self.registry.last_close_version
+            start = self.store.position_of(REGISTRY_ID, close) if close else 0
+            self._sum_flows(0, start, positions, currencies)
+        else:  # each card lane from its mark of the last closed period (ledger/partitioned.py)
+            closed = self.registry.open_period - 1
+            for lane in self.store.lanes()[1:]:
+                start = 0
+                if closed:
+                    start = self.store.position_of(self.store.marks_stream(lane),  # type: ignore[attr-defined]
+                                                   closed)
+                    if not start:  # not marked yet: the lane's rows so far are the closed
+                        continue  # period's
+                self._sum_flows(lane, start, positions, currencies)
+        self.positions = positions
+
+    def _sum_flows(self, lane: int, start: int, positions: NetPositions,
+                   currencies: dict[uuid.UUID, str]) -> None:
+        """Add the flows of a lane's rows after `start`, up to where it has been followed."""
+        end = self.seen[lane]
+        while start < end:
+            rows = self.store.read_lane(lane, start + 1, limits.TAIL_PAGE_ROWS)
             if not rows:
                 break
             found = [(row.originator_id, decode_event(row.state)) for row in rows
-                     if row.id <= self.last_seen and row.topic in FLOW_TOPICS]
+                     if row.id <= end and row.topic in FLOW_TOPICS]
             missing = list({stream_id for stream_id, _ in found} - currencies.keys())
             for stream_id, state in zip(missing, self._currencies(missing), strict=True):
                 currencies[stream_id] = state
@@ -298,7 +356,6 @@ class State:
                 for payer, payee, _, amount in settlement_legs.flows(event.legs):  # type: ignore[union-attr]
                     positions.add(payer, payee, currency, amount)
             start = rows[-1].id
-        self.positions = positions
 
     def _currencies(self, stream_ids: list[uuid.UUID]) -> list[str]:
         cached = [self.cards.get(stream_id) for stream_id in stream_ids]

@@ -106,10 +106,11 @@ class Append(Protocol):
     notification ids."""
 
     def __call__(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
-                 snapshots: Sequence[StoredEvent] = ()) -> list[int]: ...
+                 snapshots: Sequence[StoredEvent] = (),
+                 key_lanes: Sequence[tuple[int, ...]] | None = None) -> list[int]: ...
 
 
-_Write = Callable[[Sequence[StoredEvent], Sequence[KeyRow], Sequence[StoredEvent]], list[int]]
+_Write = Callable[..., list[int]]
 
 
 class Change(NamedTuple):
@@ -188,10 +189,12 @@ def _once(write: _Write) -> Append:
     used = [False]
 
     def append(events: Sequence[StoredEvent], keys: Sequence[KeyRow],
-               snapshots: Sequence[StoredEvent] = ()) -> list[int]:
+               snapshots: Sequence[StoredEvent] = (),
+               key_lanes: Sequence[tuple[int, ...]] | None = None) -> list[int]:
         assert not used[0], "a turn appends once"
         used[0] = True
-        return write(events, keys, snapshots)
+        return write(events, keys, snapshots, key_lanes) if key_lanes is not None \
+            else write(events, keys, snapshots)
 
     return append
 
@@ -211,6 +214,36 @@ class EventStore(abc.ABC):
     """What the engine needs from a database; one subclass per backend."""
 
     url: str  # for messages: never includes a password
+    # One log (lane 0). The split layout (ledger/partitioned.py) has a lane per card partition
+    # besides the global one, each with its own table, lock and notification ids.
+    split = False
+
+    def lanes(self) -> list[int]:
+        """The log's lanes, each ordered by its own notification ids: [0] for one log; the
+        split layout: 0 (the registry) and 1 + p for card partition p."""
+        return [0]
+
+    def lane_of(self, stream_id: uuid.UUID) -> int:
+        """The lane a stream's events are in."""
+        return 0
+
+    def read_lane(self, lane: int, start: int, limit: int) -> Sequence[LogRow]:
+        """One lane in its order, from notification id `start` (inclusive)."""
+        assert lane == 0, lane
+        return self.read_log(start, limit)
+
+    def lane_head(self, lane: int) -> int:
+        """The highest notification id committed in a lane (0 when empty)."""
+        assert lane == 0, lane
+        return self.max_notification_id()
+
+    def lane_changes(self, lane: int, notification_id: int, limit: int) -> list[Change]:
+        assert lane == 0, lane
+        return self.changes_after(notification_id, limit)
+
+    def heads(self) -> dict[int, int]:
+        """Every lane's head: a cut of the log (each lane's position at one moment)."""
+        return {lane: self.lane_head(lane) for lane in self.lanes()}
 
     @abc.abstractmethod
     def create_schema(self) -> None: ...
@@ -221,14 +254,17 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
-                snapshots: Sequence[StoredEvent]) -> list[int]: ...
+                snapshots: Sequence[StoredEvent],
+                key_lanes: Sequence[tuple[int, ...]] | None = None) -> list[int]: ...
 
     def append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
-               snapshots: Sequence[StoredEvent] = ()) -> list[int]:
+               snapshots: Sequence[StoredEvent] = (),
+               key_lanes: Sequence[tuple[int, ...]] | None = None) -> list[int]:
         """One transaction: all events, keys and snapshots, or nothing. Returns the events'
-        notification ids."""
+        notification ids. `key_lanes` (the split layout only): for each key, the lanes its
+        request wrote to (ledger/partitioned.py: where the key goes)."""
         try:
-            return self._append(events, keys, snapshots)
+            return self._append(events, keys, snapshots, key_lanes)
         except es.PersistenceError as error:
             raise _translate(error) from error
 
@@ -490,6 +526,12 @@ class LogWatch:
 
 
 class _DurablePostgresDatastore(PostgresDatastore):
+    shares_pool = False  # its pool is another datastore's: never closed from here
+
+    def close(self) -> None:
+        if not self.shares_pool:
+            super().close()
+
     def after_connect_func(self) -> Any:
         base = super().after_connect_func()
 
@@ -515,29 +557,29 @@ class _Statements(NamedTuple):
 
 
 class _PostgresEvents(PostgresApplicationRecorder):
-    def __init__(self, datastore: PostgresDatastore) -> None:
-        super().__init__(datastore, events_table_name=EVENTS_TABLE)
+    def __init__(self, datastore: PostgresDatastore, tables: Tables) -> None:
+        super().__init__(datastore, events_table_name=EVENTS_TABLE)  # in datastore.schema
         self._statements: _Statements | None = None
         self.sql_create_statements.append(SQL(
-            f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} ("
+            f"CREATE TABLE IF NOT EXISTS {tables.keys} ("
             "key_space text NOT NULL, request_id text NOT NULL, payload_hash bytea NOT NULL, "
             "outcome bytea NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(), "
             "PRIMARY KEY (key_space, request_id))"))
         # Keys are pruned by age (ledger/retention.py): the index keeps each chunk a range scan.
         self.sql_create_statements.append(SQL(
-            f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_recorded_at ON {KEYS_TABLE} (recorded_at)"))
+            f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_recorded_at ON {tables.keys} (recorded_at)"))
         # The recorder's own statement sends one array of a composite type, which psycopg
         # dumps as text with a regex per field; four plain arrays dumped in binary carry the
         # same rows at a third of the CPU (measured on the writer's profile).
         self.insert_columns = SQL(
-            f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
+            f"INSERT INTO {tables.events} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id")
         self.insert_keys = SQL(
-            f"INSERT INTO {KEYS_TABLE} (key_space, request_id, payload_hash, outcome) "
+            f"INSERT INTO {tables.keys} (key_space, request_id, payload_hash, outcome) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::bytea[])")
         self.insert_snapshots = SQL(
-            f"INSERT INTO {SNAPSHOTS_TABLE} (originator_id, originator_version, topic, state) "
+            f"INSERT INTO {tables.snapshots} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "ON CONFLICT DO NOTHING")
         # One current snapshot per card: the older ones go in the same transaction, so
@@ -545,7 +587,7 @@ class _PostgresEvents(PostgresApplicationRecorder):
         # (events are never deleted: a reader that saw an older snapshot still finds every
         # event after it).
         self.prune_snapshots = SQL(
-            f"DELETE FROM {SNAPSHOTS_TABLE} AS s USING unnest(%b::uuid[], %b::bigint[]) "
+            f"DELETE FROM {tables.snapshots} AS s USING unnest(%b::uuid[], %b::bigint[]) "
             "AS n(id, version) WHERE s.originator_id = n.id AND s.originator_version < n.version")
 
     def set_writer(self, token: str) -> None:
@@ -619,8 +661,19 @@ class _PostgresEvents(PostgresApplicationRecorder):
               in_turn: bool) -> None:
         if not in_turn:
             others.execute(b"BEGIN")
+        _PostgresEvents.send_lane(events, others, sql, stored_events, keys, snapshots,
+                                  locked=in_turn)
+        if not in_turn:
+            others.execute(b"COMMIT")
+
+    @staticmethod
+    def send_lane(events: Any, others: Any, sql: _Statements,
+                  stored_events: Sequence[StoredEvent], keys: Sequence[KeyRow],
+                  snapshots: Sequence[StoredEvent], *, locked: bool) -> None:
+        """One log's inserts inside the caller's transaction: the table lock first unless
+        `locked` (a turn holds it already), then NOTIFY and the rows."""
         if stored_events:
-            for statement in (sql.notify,) if in_turn else sql.prelude:
+            for statement in (sql.notify,) if locked else sql.prelude:
                 events.execute(statement)
             events.execute(sql.insert_events, _event_columns(stored_events), prepare=True)
         if keys:
@@ -630,8 +683,6 @@ class _PostgresEvents(PostgresApplicationRecorder):
             columns = _event_columns(snapshots)
             others.execute(sql.insert_snapshots, columns, prepare=True)
             others.execute(sql.prune_snapshots, columns[:2], prepare=True)
-        if not in_turn:
-            others.execute(b"COMMIT")
 
 
 def _event_columns(stored_events: Sequence[StoredEvent]) -> list[list[Any]]:
@@ -641,8 +692,26 @@ def _event_columns(stored_events: Sequence[StoredEvent]) -> list[list[Any]]:
             [e.state for e in stored_events]]
 
 
+class Tables(NamedTuple):
+    """The log's table names, qualified by a schema for a partition of the split layout."""
+
+    events: str
+    snapshots: str
+    keys: str
+
+    @classmethod
+    def of(cls, schema: str) -> Tables:
+        if not schema:
+            return cls(EVENTS_TABLE, SNAPSHOTS_TABLE, KEYS_TABLE)
+        return cls(f"{schema}.{EVENTS_TABLE}", f"{schema}.{SNAPSHOTS_TABLE}",
+                   f"{schema}.{KEYS_TABLE}")
+
+
 class PostgresStore(EventStore):
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, schema: str = "",
+                 shared: PostgresStore | None = None) -> None:
+        """`schema`: the log's tables in that schema (a partition of the split layout);
+        `shared`: a store on the same database whose connection pool this one uses."""
         self.url = redact(url)
         try:
             parts = urllib.parse.urlsplit(url)
@@ -659,18 +728,26 @@ class PostgresStore(EventStore):
             connect_timeout=limits.DB_CONNECT_TIMEOUT_S, pool_size=pool_size, max_overflow=4,
             pool_open_timeout=limits.DB_CONNECT_TIMEOUT_S,
             idle_in_transaction_session_timeout=5, lock_timeout=5,
-            originator_id_type="uuid", enable_db_functions=False)
-        try:
-            self.datastore.pool.open(wait=True, timeout=limits.DB_CONNECT_TIMEOUT_S)
-        except Exception as error:
-            self.datastore.close()
-            raise ConfigError(f"cannot reach database {self.url}: "
-                              f"{str(error).strip().splitlines()[0] if str(error) else error!r}"
-                              ) from None
+            originator_id_type="uuid", enable_db_functions=False, schema=schema)
+        self.schema = schema
+        self.tables = tables = Tables.of(schema)
+        self._owns_pool = shared is None
+        if shared is not None:
+            self.datastore.pool = shared.datastore.pool  # its own was never opened
+            self.datastore.shares_pool = True
+        else:
+            try:
+                self.datastore.pool.open(wait=True, timeout=limits.DB_CONNECT_TIMEOUT_S)
+            except Exception as error:
+                self.datastore.close()
+                raise ConfigError(
+                    f"cannot reach database {self.url}: "
+                    f"{str(error).strip().splitlines()[0] if str(error) else error!r}"
+                    ) from None
         # The datastore calls pool.open(wait=...) on every connection; waiting there from two
         # threads at once trips an assertion in psycopg_pool, and the pool is open by now.
         self.datastore.pool_open_timeout = None
-        self.events = _PostgresEvents(self.datastore)
+        self.events = _PostgresEvents(self.datastore, tables)
         self.writer_token = uuid.uuid4().hex
         self.events.set_writer(self.writer_token)
         self._connect = {
@@ -682,47 +759,53 @@ class PostgresStore(EventStore):
         self.snapshots = PostgresAggregateRecorder(self.datastore,
                                                    events_table_name=SNAPSHOTS_TABLE)
         self._log_sql = SQL(f"SELECT originator_id, originator_version, topic, state, "
-                            f"notification_id FROM {EVENTS_TABLE} WHERE notification_id >= %s "
+                            f"notification_id FROM {tables.events} WHERE notification_id >= %s "
                             "ORDER BY notification_id LIMIT %s")
         self._changes_sql = SQL(
             "SELECT notification_id, originator_id, originator_version, "
-            f"CASE WHEN originator_id = %s THEN state END AS state FROM {EVENTS_TABLE} "
+            f"CASE WHEN originator_id = %s THEN state END AS state FROM {tables.events} "
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
         # A batch's cold cards in one query: per stream (numbered, so no id comes back to be
         # parsed), its latest snapshot of the topic asked for and the array of its later
         # events' states, an index range scan each.
         self._tails_sql = SQL(
             "SELECT n.i, s.originator_version, s.state, ARRAY("
-            f"SELECT e.state FROM {EVENTS_TABLE} e WHERE e.originator_id = n.id "
+            f"SELECT e.state FROM {tables.events} e WHERE e.originator_id = n.id "
             "AND e.originator_version > coalesce(s.originator_version, 0) "
             "ORDER BY e.originator_version) "
             "FROM unnest(%b::uuid[]) WITH ORDINALITY AS n(id, i) LEFT JOIN LATERAL ("
-            f"SELECT originator_version, state FROM {SNAPSHOTS_TABLE} "
+            f"SELECT originator_version, state FROM {tables.snapshots} "
             "WHERE originator_id = n.id AND (topic = %b::text OR %b::text IS NULL) "
             "ORDER BY originator_version DESC LIMIT 1) s ON true")
         self._keys_sql = SQL(
-            f"SELECT key_space, request_id, payload_hash, outcome FROM {KEYS_TABLE} "
+            f"SELECT key_space, request_id, payload_hash, outcome FROM {tables.keys} "
             "WHERE (key_space, request_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))")
 
     def create_schema(self) -> None:
         try:
+            if self.schema:
+                with self.datastore.get_connection() as conn:
+                    conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(
+                        Identifier(self.schema)))
             self.events.create_table()
             self.snapshots.create_table()
-        except es.PersistenceError as error:
+        except (es.PersistenceError, psycopg.Error) as error:
             raise ConfigError(f"cannot create the schema in {self.url}: {error}") from None
 
     def check_schema(self) -> None:
         with self.datastore.get_connection() as conn:
             row = conn.execute("SELECT to_regclass(%s) AS t, to_regclass(%s) AS k",
-                               (EVENTS_TABLE, KEYS_TABLE)).fetchone()
+                               (self.tables.events, self.tables.keys)).fetchone()
         if row is None or row["t"] is None or row["k"] is None:
-            raise ConfigError(f"database {self.url} has no ledger schema: run "
+            where = f" (schema {self.schema})" if self.schema else ""
+            raise ConfigError(f"database {self.url}{where} has no ledger schema: run "
                               "`loyalty-ledger init` first")
         self.datastore.db_type_names.add(self.events.stored_event_type_name)
         self.datastore.register_type_adapters()
 
     def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
-                snapshots: Sequence[StoredEvent]) -> list[int]:
+                snapshots: Sequence[StoredEvent],
+                key_lanes: Sequence[tuple[int, ...]] | None = None) -> list[int]:
         return list(self.events.insert_events(events, keys=keys, snapshots=snapshots) or ())
 
     @contextlib.contextmanager
@@ -761,7 +844,7 @@ class PostgresStore(EventStore):
         # Every stream starts at version 1 and events are never deleted: the primary key's
         # index answers for all the ids in one probe each.
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
-            c.execute(f"SELECT originator_id FROM {EVENTS_TABLE} WHERE originator_id = "
+            c.execute(f"SELECT originator_id FROM {self.tables.events} WHERE originator_id = "
                       "ANY(%b::uuid[]) AND originator_version = 1", (list(ids),), prepare=True)
             return {row[0] for row in c.fetchall()}
 
@@ -778,8 +861,8 @@ class PostgresStore(EventStore):
     def _prune_keys(self, cutoff_us: int, limit: int) -> int:
         with self.datastore.get_connection() as conn, conn.transaction():
             cursor = conn.execute(
-                f"DELETE FROM {KEYS_TABLE} WHERE (key_space, request_id) IN ("
-                f"SELECT key_space, request_id FROM {KEYS_TABLE} "
+                f"DELETE FROM {self.tables.keys} WHERE (key_space, request_id) IN ("
+                f"SELECT key_space, request_id FROM {self.tables.keys} "
                 "WHERE recorded_at < to_timestamp(%s::float8 / 1e6) LIMIT %s)",
                 (cutoff_us, limit))
             return cursor.rowcount
@@ -822,7 +905,8 @@ class PostgresStore(EventStore):
     def close(self) -> None:
         if self._watch is not None:
             self._watch.close()
-        self.datastore.close()
+        if self._owns_pool:
+            self.datastore.close()
 
 
 def redact(url: str) -> str:
@@ -935,7 +1019,8 @@ class SQLiteStore(EventStore):
                               "`loyalty-ledger init` first")
 
     def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
-                snapshots: Sequence[StoredEvent]) -> list[int]:
+                snapshots: Sequence[StoredEvent],
+                key_lanes: Sequence[tuple[int, ...]] | None = None) -> list[int]:
         return list(self.events.insert_events(events, keys=keys, snapshots=snapshots) or ())
 
     @contextlib.contextmanager
@@ -1074,6 +1159,8 @@ def open_store(url: str) -> EventStore:
     if scheme == "sqlite":
         return SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
-        return PostgresStore(url)
+        store = PostgresStore(url)
+        from ledger import partitioned  # the split layout builds on this module
+        return partitioned.open_split(store) or store
     raise ConfigError(f"malformed database URL {redact(url)}: use sqlite:///path/to/file.db or "
                       "postgresql://user@host:port/dbname")

@@ -71,6 +71,9 @@ class Work:
     # if it fails), and whether it closed the period.
     flows: list[tuple[str, str, str, int]] = field(default_factory=list)
     closed_period: bool = False
+    # The split layout only: for each key, the lanes its request wrote to (() = every lane:
+    # a key whose request wrote nothing and names no card, e.g. a reversal's tombstone).
+    key_lanes: list[tuple[int, ...]] = field(default_factory=list)
 
     def add_key(self, row: KeyRow) -> None:
         self.keys.append(row)

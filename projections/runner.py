@@ -3,9 +3,13 @@ rows and that position in the same transaction, so a read model is exactly once,
 and rebuildable on either store.
 
 - Position: `projection_positions(name, log_partition, position)`, the notification id of the
-  last log row the read model has applied. The log is one partition (0) today; when it is
-  split by card (roadmap stage 5) each partition gets its own row and the runner one loop per
-  partition, with no change to the read models.
+  last log row the read model has applied, per lane of the log (`EventStore.lanes`): one row
+  (lane 0) for one log; with the log split by card partition (ledger/partitioned.py) one row
+  per lane, each lane applied in its own order. A catch-up takes a cut first (every card
+  lane's head), then applies the registry's lane to its head (so whatever a card row of the
+  cut depends on, a program or an agreement, is applied before it), then each card lane to
+  the cut. A batch holds rows of one lane; read models that need a card row's place among
+  others use its lane's marks (projections/settlement.py).
 - A batch: the runner reads up to `PROJECTION_BATCH_ROWS` log rows after the position (no
   transaction held; `CATCHUP_BATCH_ROWS` while it is more than a batch behind its target, so
   a catch-up or rebuild writes each card's sums once per 20,000 rows, not per 2,000), lets
@@ -127,26 +131,29 @@ class SharedLog:
     """The log as several runners in one process read it: a full batch (`limit` rows) read by
     one runner is kept for the others, which follow at the same positions, so the projector
     reads and builds each row once, not once per read model. A short read (the log's end) is
-    never kept: rows may still be committed after it. Thread-safe."""
+    never kept: rows may still be committed after it. Thread-safe. Per lane of the log."""
 
     KEPT = 4  # full batches kept: the runners are at most a few batches apart
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._batches: dict[tuple[int, int], Sequence[LogRow]] = {}
+        self._batches: dict[tuple[int, int, int], Sequence[LogRow]] = {}
         self.reads = 0  # database reads (tests and measurements)
 
     def read_log(self, start: int, limit: int) -> Sequence[LogRow]:
+        return self.read_lane(0, start, limit)
+
+    def read_lane(self, lane: int, start: int, limit: int) -> Sequence[LogRow]:
         with self._lock:
-            kept = self._batches.get((start, limit))
+            kept = self._batches.get((lane, start, limit))
         if kept is not None:
             return kept
-        rows = self.store.read_log(start, limit)
+        rows = self.store.read_lane(lane, start, limit)
         self.reads += 1
         if len(rows) == limit:
             with self._lock:
-                self._batches[(start, limit)] = rows
+                self._batches[(lane, start, limit)] = rows
                 while len(self._batches) > self.KEPT:
                     del self._batches[next(iter(self._batches))]
         return rows
@@ -172,7 +179,7 @@ class ProjectionRunner:
         self.catchup_rows = max(self.batch_rows, catchup_rows or (
             CATCHUP_BATCH_ROWS if batch_rows is None else self.batch_rows))
         self._lock = threading.Lock()  # one batch at a time in this process
-        self._position = -1  # cached; -1 until read from the table
+        self._positions: dict[int, int] = {}  # per lane, cached; absent until read
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -188,24 +195,31 @@ class ProjectionRunner:
                 session.query("SELECT pg_advisory_xact_lock(?)", (DDL_LOCK,))  # IF NOT EXISTS races
             session.execute(POSITIONS_DDL)
             self.model.create(session)
-            session.execute("INSERT INTO projection_positions (name, log_partition, position) "
-                            "VALUES (?, ?, 0) ON CONFLICT (name, log_partition) DO NOTHING",
-                            (self.model.name, LOG_PARTITION))
+            for lane in self.store.lanes():
+                session.execute("INSERT INTO projection_positions (name, log_partition, "
+                                "position) VALUES (?, ?, 0) ON CONFLICT (name, log_partition) "
+                                "DO NOTHING", (self.model.name, lane))
         self._created = True
 
     @property
     def position(self) -> int:
-        """The last log id the read model has applied (as this process last saw it)."""
-        if self._position < 0:
-            self._position = self._read_position()
-        return self._position
+        """The last log id the read model has applied (as this process last saw it); with
+        the log split, the sum over its lanes (it grows with every row applied)."""
+        return sum(self.positions().values())
 
-    def _read_position(self) -> int:
+    def positions(self) -> dict[int, int]:
+        """Per lane, the last log id the read model has applied."""
+        for lane in self.store.lanes():
+            if lane not in self._positions:
+                self._positions[lane] = self._read_position(lane)
+        return dict(self._positions)
+
+    def _read_position(self, lane: int = LOG_PARTITION) -> int:
         self._create()
         with self.store.session(commit=False) as session:
             found = session.query("SELECT position FROM projection_positions "
                                   "WHERE name = ? AND log_partition = ?",
-                                  (self.model.name, LOG_PARTITION))
+                                  (self.model.name, lane))
         return int(found[0][0]) if found else 0
 
     def _rows(self, position: int, target: int | None) -> int:
@@ -215,30 +229,31 @@ class ProjectionRunner:
             return self.catchup_rows
         return self.batch_rows
 
-    def step(self, target: int | None = None) -> int:
-        """Apply one batch after the recorded position (a catch-up's size while further than
-        a batch from `target`); returns the log rows it covered (0 at the end of the log)."""
+    def step(self, target: int | None = None, lane: int = LOG_PARTITION) -> int:
+        """Apply one batch of `lane` after the recorded position (a catch-up's size while
+        further than a batch from `target`); returns the log rows it covered (0 at the end)."""
         with self._lock:
-            before = self._read_position()
-            rows = self.log.read_log(before + 1, self._rows(before, target))
+            before = self._read_position(lane)
+            rows = self.log.read_lane(lane, before + 1, self._rows(before, target))
             if not rows:
-                self._position = before
+                self._positions[lane] = before
                 return 0
             after = rows[-1].id
             try:
                 prepared = self.model.prepare(self.store, rows)
-                applied = self._apply(before, after, prepared)
+                applied = self._apply(before, after, prepared, lane)
             except PositionMoved:
                 applied = False
             if not applied:
                 self.batches_lost += 1
-                self._position = -1
+                self._positions.pop(lane, None)
                 return len(rows)
-            self._position = after
+            self._positions[lane] = after
             self.batches_applied += 1
             return len(rows)
 
-    def _apply(self, before: int, after: int, prepared: Any) -> bool:
+    def _apply(self, before: int, after: int, prepared: Any,
+               lane: int = LOG_PARTITION) -> bool:
         """One transaction: the position from `before` to `after`, then the model's rows.
         False (rolled back, nothing written) when the position was no longer `before`."""
         try:
@@ -246,7 +261,7 @@ class ProjectionRunner:
                 moved = session.execute(
                     "UPDATE projection_positions SET position = ? WHERE name = ? AND "
                     "log_partition = ? AND position = ?",
-                    (after, self.model.name, LOG_PARTITION, before))
+                    (after, self.model.name, lane, before))
                 if moved != 1:
                     raise PositionMoved
                 self.model.write(session, prepared)
@@ -254,33 +269,47 @@ class ProjectionRunner:
             return False
         return True
 
-    def catch_up(self, target: int | None = None,
+    def catch_up(self, target: int | dict[int, int] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> int:
         """Apply batches until the model has passed log id `target` (default: the end of the
-        log as it is now). A target in a hole of the log is passed once the log has nothing
-        more below it. Returns the position. `progress(position, target)` is called after
-        each batch (a progress bar)."""
-        if target is None:
-            target = self.store.max_notification_id()
+        log as it is now; with the log split, a cut: a target per lane, by default each
+        card lane's head then the registry's). A target in a hole of the log is passed once
+        the log has nothing more below it. Returns the position. `progress(position,
+        target)` is called after each batch (a progress bar)."""
+        if isinstance(target, dict):
+            targets = target
+        elif target is not None:
+            targets = {LOG_PARTITION: target}
+        elif not self.store.split:
+            targets = {LOG_PARTITION: self.store.max_notification_id()}
+        else:  # a cut of the card lanes first, then the registry's lane to its head
+            targets = {lane: self.store.lane_head(lane) for lane in self.store.lanes()[1:]}
+            targets[0] = self.store.lane_head(0)
+        for lane in sorted(targets):
+            self._catch_up_lane(lane, targets[lane], progress)
+        return self.position
+
+    def _catch_up_lane(self, lane: int, target: int,
+                       progress: Callable[[int, int], None] | None) -> int:
         if getattr(self.model, "overlap", False):
-            return self._catch_up_overlapped(target, progress)
+            return self._catch_up_overlapped(target, progress, lane)
         with self._lock:
             try:
                 with concurrent.futures.ThreadPoolExecutor(
                         1, thread_name_prefix=f"projection-{self.model.name}-read") as reader:
-                    self._position = self._stepped(reader, target, progress)
+                    self._positions[lane] = self._stepped(reader, target, progress, lane)
             except BaseException:
-                self._position = -1
+                self._positions.pop(lane, None)
                 raise
-        return self._position
+        return self._positions[lane]
 
     def _stepped(self, reader: concurrent.futures.ThreadPoolExecutor, target: int,
-                 progress: Callable[[int, int], None] | None) -> int:
+                 progress: Callable[[int, int], None] | None, lane: int) -> int:
         """catch_up one batch after the other, as `step` applies them, with the next batch
         of the log read meanwhile (a read needs nothing of the model); the position reached.
         A batch lost to another runner drops what was read after it."""
-        position = self._read_position()
-        reading = (reader.submit(self._read, position + 1, self._rows(position, target))
+        position = self._read_position(lane)
+        reading = (reader.submit(self._read, lane, position + 1, self._rows(position, target))
                    if position < target else None)
         while reading is not None:
             rows = reading.result()
@@ -289,18 +318,18 @@ class ProjectionRunner:
                 break
             after = rows[-1].id
             if after < target:
-                reading = reader.submit(self._read, after + 1, self._rows(after, target))
+                reading = reader.submit(self._read, lane, after + 1, self._rows(after, target))
             try:
                 prepared = self.model.prepare(self.store, rows)
-                applied = self._apply(position, after, prepared)
+                applied = self._apply(position, after, prepared, lane)
             except PositionMoved:
                 applied = False
             if not applied:
                 self.batches_lost += 1
                 if reading is not None:
                     reading.cancel()
-                position = self._read_position()
-                reading = (reader.submit(self._read, position + 1,
+                position = self._read_position(lane)
+                reading = (reader.submit(self._read, lane, position + 1,
                                          self._rows(position, target))
                            if position < target else None)
                 continue
@@ -311,7 +340,8 @@ class ProjectionRunner:
         return position
 
     def _catch_up_overlapped(self, target: int,
-                             progress: Callable[[int, int], None] | None) -> int:
+                             progress: Callable[[int, int], None] | None,
+                             lane: int = LOG_PARTITION) -> int:
         """catch_up for a model whose `prepare` needs nothing of its own tables that the
         batch before wrote (`overlap = True`: it keeps what it needs in memory): the next
         batch is prepared while the previous one is written, one write in flight, and the
@@ -332,50 +362,51 @@ class ProjectionRunner:
                         1, thread_name_prefix=f"{name}-write") as pool,
                       concurrent.futures.ThreadPoolExecutor(
                         1, thread_name_prefix=f"{name}-read") as reader):
-                    position = self._read_position()
+                    position = self._read_position(lane)
                     while position < target:
                         position = self._overlapped_run(pool, reader, position, target,
-                                                        progress)
+                                                        progress, lane)
                         if position < 0:  # a write lost to another runner
-                            position = self._read_position()
+                            position = self._read_position(lane)
                             continue
                         break
             except BaseException:
-                self._position = -1
+                self._positions.pop(lane, None)
                 raise
             finally:
                 if collecting:
                     gc.enable()
-            self._position = position
+            self._positions[lane] = position
             return position
 
-    def _read(self, start: int, limit: int) -> Sequence[LogRow]:
+    def _read(self, lane: int, start: int, limit: int) -> Sequence[LogRow]:
         """A batch of the log with the cyclic collector off: its thousands of rows all live
         until the batch is applied, and the collector would walk them again and again
         (reading runs ~15 % faster without it; nothing read makes a cycle)."""
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self.log.read_log(start, limit)
+            return self.log.read_lane(lane, start, limit)
         finally:
             if collecting:
                 gc.enable()
 
     def _overlapped_run(self, pool: concurrent.futures.ThreadPoolExecutor,
                         reader: concurrent.futures.ThreadPoolExecutor, position: int,
-                        target: int, progress: Callable[[int, int], None] | None) -> int:
+                        target: int, progress: Callable[[int, int], None] | None,
+                        lane: int = LOG_PARTITION) -> int:
         """Batches from `position` until `target` or the log's end; the position reached, or
         -1 when a write found the position moved."""
         writing: concurrent.futures.Future[bool] | None = None
         reading: concurrent.futures.Future[Sequence[LogRow]] | None = None
         if position < target:
-            reading = reader.submit(self._read, position + 1, self._rows(position, target))
+            reading = reader.submit(self._read, lane, position + 1, self._rows(position, target))
         while True:
             rows = reading.result() if reading is not None else ()
             reading = None
             if rows and rows[-1].id < target:  # the next batch, read while this one is worked
                 after = rows[-1].id
-                reading = reader.submit(self._read, after + 1, self._rows(after, target))
+                reading = reader.submit(self._read, lane, after + 1, self._rows(after, target))
             try:
                 prepared = self.model.prepare(self.store, rows) if rows else None
             except PositionMoved:
@@ -394,7 +425,7 @@ class ProjectionRunner:
                 if reading is not None:
                     reading.cancel()
                 return position
-            writing = pool.submit(self._apply, position, rows[-1].id, prepared)
+            writing = pool.submit(self._apply, position, rows[-1].id, prepared, lane)
             position = rows[-1].id
             if progress is not None:
                 progress(min(position, target), target)
@@ -405,9 +436,9 @@ class ProjectionRunner:
         with self._lock, self.store.session(commit=True) as session:
             self.model.drop(session)
             self.model.create(session)
-            session.execute("UPDATE projection_positions SET position = 0 WHERE name = ? "
-                            "AND log_partition = ?", (self.model.name, LOG_PARTITION))
-            self._position = 0
+            session.execute("UPDATE projection_positions SET position = 0 WHERE name = ?",
+                            (self.model.name,))
+            self._positions = dict.fromkeys(self.store.lanes(), 0)
         return self.catch_up(progress=progress)
 
     # ------------------------------------------------------------------ following in a thread
@@ -429,7 +460,7 @@ class ProjectionRunner:
             try:
                 self.catch_up()
             except Exception:  # database away: the next poll tries again
-                self._position = -1
+                self._positions = {}
             self._wake.wait(poll_s)
             self._wake.clear()
 

@@ -46,6 +46,7 @@ from domain.registry.events import (
     ProgramDefined,
     SettlementPaymentRecorded,
     SettlementPeriodClosed,
+    SettlementPeriodMarked,
 )
 from domain.settlement import legs as settlement_legs
 from domain.settlement.agreements import BPS, Agreement, Agreements, Payer, commission
@@ -54,6 +55,7 @@ from domain.settlement.model import Category
 from domain.settlement.statements import StatementSet, statements
 from ledger import limits
 from ledger.codec import REGISTRY_ID, decode_event
+from ledger.refusals import StillWriting
 from ledger.store import EventStore, LogRow, Session
 from projections.runner import ProjectionRunner, SharedLog, bulk
 
@@ -73,9 +75,10 @@ def _tag(event_type: type) -> str:
 
 # Card events whose legs may cross entities, and the rest this model reads.
 _FLOWS = settlement_legs.FLOW_TOPICS
+_MARKED = _tag(SettlementPeriodMarked)
 _TOPICS = _FLOWS | {_tag(ev.CardIssued), _tag(ev.CardIssuedAsReplacement),
                     _tag(SettlementPeriodClosed), _tag(AgreementPublished),
-                    _tag(SettlementPaymentRecorded)}
+                    _tag(SettlementPaymentRecorded), _MARKED}
 CommissionKey = tuple[int, str, str, str, str, int, int, int]
 CARDS_KEPT = 200_000  # card currencies kept in memory (~100 bytes each)
 MICROS = 1_000_000
@@ -127,12 +130,15 @@ class SettlementModel:
             "payer TEXT NOT NULL, payee TEXT NOT NULL, instruction_id TEXT NOT NULL, "
             "amount_minor BIGINT NOT NULL, reference TEXT NOT NULL, "
             "recorded_at_us BIGINT NOT NULL, PRIMARY KEY (position, part))")
+        # The split log: each card lane's open period (1 + its last mark applied).
+        session.execute("CREATE TABLE IF NOT EXISTS proj_settlement_lanes (lane INTEGER "
+                        "PRIMARY KEY, period_id BIGINT NOT NULL)")
 
     def drop(self, session: Session) -> None:
         for table in ("proj_settlement_totals", "proj_settlement_periods",
                       "proj_settlement_cards", "proj_settlement_commission",
                       "proj_settlement_point_rates",
-                      "proj_settlement_payments"):
+                      "proj_settlement_payments", "proj_settlement_lanes"):
             session.execute(f"DROP TABLE IF EXISTS {table}")
         self.agreements = None
 
@@ -145,10 +151,19 @@ class SettlementModel:
             currencies.clear()
         unknown = {row.originator_id.int for row in relevant if row.topic in _FLOWS}
         unknown.difference_update(currencies.keys())
+        # With the log split, a card lane's rows are in the period its marks say (a batch is
+        # one lane's rows); the registry's lane, or the one log, counts the closes.
+        lane = store.lane_of(rows[0].originator_id) if store.split and rows else 0
         with store.session(commit=False) as session:
-            found = session.query("SELECT max(period_id) FROM proj_settlement_periods")
-            period = int(found[0][0] or 0) + 1
+            if lane:
+                found = session.query("SELECT period_id FROM proj_settlement_lanes "
+                                      "WHERE lane = ?", (lane,))
+                period = int(found[0][0]) if found else 1
+            else:
+                found = session.query("SELECT max(period_id) FROM proj_settlement_periods")
+                period = int(found[0][0] or 0) + 1
             currencies.update(_card_currencies(session, unknown))
+        lane_period = period
         registry = REGISTRY_ID.int
         sums: dict[Key, int] = defaultdict(int)
         bases: dict[CommissionKey, int] = defaultdict(int)
@@ -174,6 +189,10 @@ class SettlementModel:
                               event.payee_id, part.instruction_id, part.amount_minor,
                               event.reference, event.meta.recorded_at_us)
                              for index, part in enumerate(event.parts)]
+                continue
+            if row.topic == _MARKED:  # the split log's close, in this card lane
+                assert isinstance(event, SettlementPeriodMarked)
+                period = max(period, event.period_id + 1)
                 continue
             if isinstance(event, ev.CardIssued | ev.CardIssuedAsReplacement):
                 currencies[stream] = event.currency
@@ -215,10 +234,15 @@ class SettlementModel:
                               Category.FEE)] += fee
         return ([(*key, amount) for key, amount in sums.items() if amount], closes, new_cards,
                 [(*key, amount) for key, amount in bases.items() if amount], paid,
-                [(*key, *figures) for key, figures in rates.items() if any(figures)])
+                [(*key, *figures) for key, figures in rates.items() if any(figures)],
+                (lane, period) if lane and period != lane_period else None)
 
     def write(self, session: Session, prepared: Any) -> None:
-        totals, closes, new_cards, bases, paid, rates = prepared
+        totals, closes, new_cards, bases, paid, rates, lane_period = prepared
+        if lane_period is not None:
+            session.execute("INSERT INTO proj_settlement_lanes (lane, period_id) VALUES (?, ?)"
+                            " ON CONFLICT (lane) DO UPDATE SET period_id = excluded.period_id",
+                            lane_period)
         session.executemany(
             "INSERT INTO proj_settlement_point_rates (period_id, currency, payer, payee, "
             "category, agreement_id, version, micros, bps, points, value_minor) VALUES (?, ?, "
@@ -315,6 +339,17 @@ def periods(runner: ProjectionRunner) -> list[Period]:
     return [*closed, Period(len(closed) + 1, 0, 0, "")]
 
 
+def lanes_behind(runner: ProjectionRunner, period_id: int) -> list[int]:
+    """The split log: the card lanes whose mark of closed period `period_id` the model has not
+    applied (the period's sums are complete once there is none); [] for one log."""
+    store = runner.store
+    if not store.split:
+        return []
+    with store.session(commit=False) as session:
+        at = dict(session.query("SELECT lane, period_id FROM proj_settlement_lanes"))
+    return [lane for lane in store.lanes()[1:] if int(at.get(lane, 1)) <= period_id]
+
+
 def period_statements(runner: ProjectionRunner, period_id: int,
                       ) -> tuple[StatementSet, tuple[Instruction, ...]]:
     """The statements and settlement instructions of a period (the open one: so far), from the
@@ -324,6 +359,11 @@ def period_statements(runner: ProjectionRunner, period_id: int,
     if not 1 <= period_id <= len(known):
         raise InvalidInput("period_id", f"must be 1..{len(known)} (period {len(known)} is "
                            "open)")
+    behind = lanes_behind(runner, period_id) if period_id < len(known) else []
+    if behind:
+        raise StillWriting(f"period {period_id} is closed but its marks have not reached "
+                           f"card partitions {', '.join(str(lane - 1) for lane in behind)} "
+                           "yet (the ledger writes them after the close); retry shortly")
     with runner.store.session(commit=False) as session:
         rows = session.query("SELECT currency, payer, payee, category, amount_minor FROM "
                              "proj_settlement_totals WHERE period_id = ?", (period_id,))

@@ -13,6 +13,7 @@ share one fresh database per test session, its tables dropped before each test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,9 +22,12 @@ import pytest
 from ledger.engine import Ledger
 from ledger.store import EventStore, open_store
 from tests.support.alliance import Alliance, FakeClock, build_alliance, started_ledger
-from tests.support.databases import empty_postgres, fresh_postgres
+from tests.support.databases import empty_postgres, fresh_postgres, split_postgres
 
 BACKENDS = ("sqlite", "postgres")
+# "split": PostgreSQL with the log split by card partition (ledger/partitioned.py), half the
+# partitions in a second database; only where a module's `backends` mark names it.
+ALL_BACKENDS = (*BACKENDS, "split")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,7 +46,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("backends")
     backends = marker.args if marker is not None else BACKENDS
-    assert backends and set(backends) <= set(BACKENDS), backends
+    forced = os.environ.get("LEDGER_TEST_BACKEND", "")  # e.g. =split: every such test on it
+    if forced:
+        backends = (forced,)
+    assert backends and set(backends) <= set(ALL_BACKENDS), backends
     metafunc.parametrize("store_url", backends, indirect=True)
 
 
@@ -53,11 +60,22 @@ def pg_server_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def pg_second_url() -> Iterator[str]:
+    """A second fresh database: the split layout's other "server"."""
+    with fresh_postgres("ledger_test2") as url:
+        yield url
+
+
 @pytest.fixture
 def store_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
-    """The URL of an empty database (no schema yet) on the backend of this test's parameter."""
+    """The URL of an empty database (no schema yet) on the backend of this test's parameter
+    (split: the partitions' schemas made and placed, the global tables not yet)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"
+    if request.param == "split":
+        return split_postgres(request.getfixturevalue("pg_server_url"),
+                              request.getfixturevalue("pg_second_url"))
     return empty_postgres(request.getfixturevalue("pg_server_url"))
 
 

@@ -253,6 +253,59 @@ def decide_replace(state: CardState, new_card_number: str, new_exists: bool, rea
             carried),))
 
 
+# A replacement whose two cards live in partitions on different servers is written as two
+# legs in two transactions, either first (the store chooses), the request key with the last.
+# After a crash between them one leg exists without the other; the retry of the same request
+# completes it from what the written leg recorded: it writes only the missing leg, exactly as
+# the first attempt decided it, or declines when that can no longer be done exactly.
+
+
+def replacement_context(meta: Meta) -> Context:
+    """The context a replacement was decided in, rebuilt from its events' envelope:
+    `decide_replace` reads only the meta (no limits, no clock of its own)."""
+    return Context(meta, meta.recorded_at_us, 0, 0, "")
+
+
+def complete_new_leg(before: CardState, replaced: ev.CardReplaced) -> Decision:
+    """Half (a): the old card's leg is written (`replaced`, decided on `before`, the old card's
+    state just before that event) and the new card does not exist. The new card's leg
+    (`replacement_events`) as that decision made it: deciding again on `before` with the
+    recorded envelope, number and reason must give `replaced` itself, which shows `before` is
+    the state it was decided on. DECLINED_INVALID_STATE if it does not (events of another
+    version of the rules): nothing is written then, rather than a new card that disagrees with
+    the value the old card's legs moved."""
+    decision = decide_replace(before, replaced.new_card_number, False, replaced.reason,
+                              replacement_context(replaced.meta))
+    if decision.result != Result.APPROVED or decision.events != (replaced,):
+        return decline(Result.DECLINED_INVALID_STATE)
+    return Decision(Result.APPROVED, replacement_events=decision.replacement_events)
+
+
+def complete_old_leg(old: CardState, issued: ev.CardIssuedAsReplacement, reason: str,
+                     release_meta: Meta) -> Decision:
+    """Half (b): the new card's leg is written (`issued`) and the old card was never marked
+    replaced. The old card's leg (`events`, for the old card's stream) as the first attempt
+    decided it: the holds that had lapsed at its time released (with `release_meta`, the
+    system's envelope at that time), then CardReplaced moving what `issued` shows.
+
+    Only while the old card is as it was then: deciding again on it must give `issued`
+    exactly (same version, value, holds, points, coupons, purchases). If anything happened to
+    the old card since (a spend, a load, a block, another replacement), completing would move
+    value the new card does not show, or leave it shown on both: DECLINED_INVALID_STATE, and
+    nothing is written (the two cards need an operator, see the README)."""
+    if issued.replaces != old.card_number:
+        return decline(Result.DECLINED_INVALID_STATE)
+    at_us = issued.meta.recorded_at_us
+    released = expired_holds(old, at_us, release_meta)
+    before = fold(list(released), old.copy()) if released else old
+    assert before is not None
+    decision = decide_replace(before, issued.card_number, False, reason,
+                              replacement_context(issued.meta))
+    if decision.result != Result.APPROVED or decision.replacement_events != (issued,):
+        return decline(Result.DECLINED_INVALID_STATE)
+    return Decision(Result.APPROVED, released + decision.events)
+
+
 def _copy(value: Any) -> Any:
     """A deep copy of a mutable struct (events never share state with a card)."""
     return msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=type(value))

@@ -80,6 +80,16 @@ class SettlementPeriodClosed(RegistryEvent, frozen=True, tag="reg.settlement_clo
     note: str
 
 
+class SettlementPeriodMarked(RegistryEvent, frozen=True, tag="reg.settlement_marked.v1"):
+    """The split log's close in one card partition's lane (ledger/partitioned.py): the lane's
+    movements before this row are of period `period_id` or earlier, those after it of later
+    ones. Written after the registry's `SettlementPeriodClosed`, once per lane, on the lane's
+    own marks stream (version = period id: once each)."""
+
+    period_id: int
+    log_partition: int  # the lane
+
+
 class AgreementPublished(RegistryEvent, frozen=True, tag="reg.agreement.v1"):
     """An immutable version of an agreement (domain.settlement.agreements)."""
 
@@ -99,7 +109,7 @@ class ExchangeRatePublished(RegistryEvent, frozen=True, tag="reg.exchange_rate.v
 REGISTRY_EVENTS: tuple[type[RegistryEvent], ...] = (
     PartnerRegistered, StoreRegistered, TerminalRegistered, CredentialCreated,
     CredentialRevoked, CardClassDefined, ProgramDefined, RuleSetPublished,
-    CouponCampaignDefined, SettlementPeriodClosed,
+    CouponCampaignDefined, SettlementPeriodClosed, SettlementPeriodMarked,
     AgreementPublished, StoreEntityRegistered, ExchangeRatePublished,
 )
 

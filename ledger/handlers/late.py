@@ -41,7 +41,7 @@ def late_hold(ctx: Ctx, authorization_id: str,
     for _ in range(limits.REPLACEMENT_HOPS_MAX):
         if state.version - start > retention.REFUND_LOOKBACK_EVENTS:
             return Result.DECLINED_REFUND_WINDOW_CLOSED
-        hold, moved_to = _follow(authorization_id, hold, _story(ctx, state, start))
+        hold, moved_to = _follow(authorization_id, hold, story(ctx, state, start))
         if hold is None:
             return Result.DECLINED_AUTHORIZATION_NOT_FOUND
         if not moved_to:
@@ -53,7 +53,7 @@ def late_hold(ctx: Ctx, authorization_id: str,
     return Result.DECLINED_AUTHORIZATION_NOT_FOUND
 
 
-def _story(ctx: Ctx, state: cards.CardState, start: int) -> list[object]:
+def story(ctx: Ctx, state: cards.CardState, start: int) -> list[object]:
     """The card's events after version `start` up to its state in memory: what is durable,
     then what this attempt decided."""
     stream_id = card_stream_id(state.card_number)

@@ -100,7 +100,32 @@ def empty_postgres(url: str) -> str:
                      "proj_fin_card_points, proj_fin_lots, proj_fin_programs, proj_fin_money, "
                      "proj_fin_points, proj_cust_activity, proj_cust_cards, proj_cust_stores, "
                      "audit_checkpoints, audit_chain, ledger_partitioning, "
-                     "ledger_partition_owners CASCADE")
+                     "ledger_partition_owners, ledger_placement CASCADE")
+        for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = "
+                                     "'public' AND tablename LIKE 'proj\\_%'").fetchall():
+            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')  # any read model's
+        for (schema,) in conn.execute("SELECT nspname FROM pg_namespace "
+                                      "WHERE nspname LIKE 'ledger\\_p%'").fetchall():
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return url
+
+
+def split_postgres(url: str, other: str) -> str:
+    """The split layout (ledger/partitioned.py) in emptied databases: the global tables and
+    partitions 0..7 at `url`, partitions 8..15 at `other` (another database: its own pool,
+    as another server would be); returns `url`, the one the ledger is opened with."""
+    from ledger import limits, partitioned
+    from ledger.store import PostgresStore
+
+    empty_postgres(url)
+    empty_postgres(other)
+    half = limits.PARTITIONS // 2
+    store = PostgresStore(url)
+    try:
+        partitioned.create_split(store, limits.PARTITIONS,
+                                 [url] * half + [other] * (limits.PARTITIONS - half))
+    finally:
+        store.close()
     return url
 
 

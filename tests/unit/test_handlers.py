@@ -44,6 +44,9 @@ class NothingStored:
     def stream(self, stream_id: Any, *, gt: int | None = None) -> list[Any]:
         return []  # a late refund's read of a card's story (ledger/handlers/late.py)
 
+    def lanes(self) -> list[int]:
+        return [0]  # one log
+
 
 class Desk:
     """Calls handlers the way the writer does once a request is authenticated: the principal
