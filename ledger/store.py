@@ -800,8 +800,9 @@ class PostgresStore(EventStore):
             where = f" (schema {self.schema})" if self.schema else ""
             raise ConfigError(f"database {self.url}{where} has no ledger schema: run "
                               "`loyalty-ledger init` first")
-        self.datastore.db_type_names.add(self.events.stored_event_type_name)
-        self.datastore.register_type_adapters()
+        if not self.schema:  # a partition's store never uses the composite type
+            self.datastore.db_type_names.add(self.events.stored_event_type_name)
+            self.datastore.register_type_adapters()
 
     def _append(self, events: Sequence[StoredEvent], keys: Sequence[KeyRow],
                 snapshots: Sequence[StoredEvent],
@@ -849,6 +850,10 @@ class PostgresStore(EventStore):
             return {row[0] for row in c.fetchall()}
 
     def _save_snapshot(self, snapshot: StoredEvent) -> None:
+        if self.schema:  # plain arrays: the recorders' composite type is one per schema, and
+            with self.datastore.get_connection() as conn:  # a shared pool knows one of them
+                conn.execute(self.events.insert_snapshots, _event_columns([snapshot]))
+            return
         self.snapshots.insert_events.__wrapped__(self.snapshots, [snapshot])  # type: ignore[attr-defined]
 
     def _find_keys(self, pairs: Sequence[tuple[str, str]]) -> list[KeyRow]:

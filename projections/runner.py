@@ -229,9 +229,18 @@ class ProjectionRunner:
             return self.catchup_rows
         return self.batch_rows
 
-    def step(self, target: int | None = None, lane: int = LOG_PARTITION) -> int:
+    def step(self, target: int | None = None, lane: int | None = None) -> int:
         """Apply one batch of `lane` after the recorded position (a catch-up's size while
-        further than a batch from `target`); returns the log rows it covered (0 at the end)."""
+        further than a batch from `target`); returns the log rows it covered (0 at the end).
+        Without a lane: of the first lane with rows to apply (the registry's first)."""
+        if lane is not None:
+            return self._step(target, lane)
+        for each in self.store.lanes():
+            if covered := self._step(target, each):
+                return covered
+        return 0
+
+    def _step(self, target: int | None, lane: int) -> int:
         with self._lock:
             before = self._read_position(lane)
             rows = self.log.read_lane(lane, before + 1, self._rows(before, target))

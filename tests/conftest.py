@@ -22,7 +22,12 @@ import pytest
 from ledger.engine import Ledger
 from ledger.store import EventStore, open_store
 from tests.support.alliance import Alliance, FakeClock, build_alliance, started_ledger
-from tests.support.databases import empty_postgres, fresh_postgres, split_postgres
+from tests.support.databases import (
+    empty_postgres,
+    fresh_postgres,
+    fresh_second_postgres,
+    split_postgres,
+)
 
 BACKENDS = ("sqlite", "postgres")
 # "split": PostgreSQL with the log split by card partition (ledger/partitioned.py), half the
@@ -62,8 +67,9 @@ def pg_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pg_second_url() -> Iterator[str]:
-    """A second fresh database: the split layout's other "server"."""
-    with fresh_postgres("ledger_test2") as url:
+    """A fresh database on the second PostgreSQL server (port 5433, made by .ci/run): the
+    split layout's other server."""
+    with fresh_second_postgres("ledger_test2") as url:
         yield url
 
 

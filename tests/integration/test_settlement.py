@@ -13,7 +13,7 @@ import pytest
 
 from domain.cards import commands as cc
 from domain.common import InvalidInput, Result
-from domain.registry.events import SettlementPeriodClosed
+from domain.registry.events import SettlementPeriodClosed, SettlementPeriodMarked
 from domain.settlement.model import Category
 from domain.settlement.periods import CloseSettlementPeriod
 from ledger.codec import REGISTRY_ID, decode_event
@@ -55,20 +55,27 @@ def walk_the_log(ledger: Ledger) -> tuple[dict[int, dict[tuple[str, str, int], i
     """Each period's signed flows, by a walk of the whole log that shares nothing with the
     read model but the legs' meaning: a clearing leg i->a of +x is i owing a x."""
     found: dict[int, dict[tuple[str, str, int], int]] = defaultdict(lambda: defaultdict(int))
-    period, start = 1, 1
-    while page := ledger.store.read_log(start, 500):
-        for row in page:
-            event = decode_event(row.state)
-            if row.originator_id == REGISTRY_ID:
-                period += isinstance(event, SettlementPeriodClosed)
-                continue
-            for leg in getattr(event, "legs", ()):
-                parts = leg.account.split(":")
-                if parts[0] == "clearing" and parts[1] != parts[2]:
-                    found[period][(parts[1], parts[2], Category.SV_SPENT_ACROSS)] += (
-                        leg.amount_minor)
-        start = page[-1].id + 1
-    return found, period  # the flows by period, and the open period
+    store = ledger.store
+    open_period = 1
+    for lane in store.lanes():  # one log; or the registry's lane, then each card lane
+        period, start = 1, 1
+        while page := store.read_lane(lane, start, 500):
+            for row in page:
+                event = decode_event(row.state)
+                if row.originator_id == REGISTRY_ID:
+                    period += isinstance(event, SettlementPeriodClosed)
+                    open_period = period
+                    continue
+                if isinstance(event, SettlementPeriodMarked):  # a card lane's close
+                    period = event.period_id + 1
+                    continue
+                for leg in getattr(event, "legs", ()):
+                    parts = leg.account.split(":")
+                    if parts[0] == "clearing" and parts[1] != parts[2]:
+                        found[period][(parts[1], parts[2], Category.SV_SPENT_ACROSS)] += (
+                            leg.amount_minor)
+            start = page[-1].id + 1
+    return found, open_period  # the flows by period, and the open period
 
 
 def test_a_period_holds_what_was_committed_before_its_close(ledger, alliance):
@@ -124,7 +131,7 @@ def test_a_bad_note_is_refused_naming_the_field(note):
         CloseSettlementPeriod(note).validate()
 
 
-@pytest.mark.backends("sqlite", "postgres")
+@pytest.mark.backends("sqlite", "postgres", "split")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_every_movement_lands_in_exactly_one_period_with_two_engines(ledger, other, alliance,
                                                                      seed):
