@@ -2,7 +2,9 @@
 
 PostgreSQL is reached at LEDGER_TEST_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres). When it is unreachable the test skips with the
-reason, unless LEDGER_REQUIRE_POSTGRES=1 (set by .ci/run): then the skip is a failure."""
+reason, unless LEDGER_REQUIRE_POSTGRES=1 (set by .ci/run): then the skip is a failure.
+LEDGER_TEST_DB_PREFIX (default none) goes before every database name this module makes, so
+several checkouts sharing one server can tell (and drop) their own."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ def admin_url() -> str:
 
 @contextmanager
 def fresh_postgres(prefix: str) -> Iterator[str]:
-    """The URL of a new, empty database named `prefix`_<pid>_<random>; dropped on exit."""
+    """The URL of a new, empty database named [LEDGER_TEST_DB_PREFIX]`prefix`_<pid>_<random>;
+    dropped on exit."""
     url = admin_url()
     try:
         admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
@@ -33,7 +36,8 @@ def fresh_postgres(prefix: str) -> Iterator[str]:
         if os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"LEDGER_REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(reason)
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"{os.environ.get('LEDGER_TEST_DB_PREFIX', '')}{prefix}_{os.getpid()}_" \
+           f"{secrets.token_hex(3)}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path="/" + name))
