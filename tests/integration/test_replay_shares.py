@@ -19,7 +19,7 @@ from tests.integration.test_engine_stories import USD, approved, call, new_card
 from tests.integration.test_replay import _traffic
 from tests.support.lanes import lane_tables, stream_rows
 
-pytestmark = pytest.mark.backends("sqlite", "postgres")
+pytestmark = pytest.mark.backends("sqlite", "postgres", "split")
 
 
 def _share_of(number: str) -> int:

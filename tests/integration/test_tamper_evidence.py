@@ -25,7 +25,7 @@ from projections import checkpoints as cps
 from tests.integration.test_engine_stories import USD, approved, call, new_card
 from tests.support.lanes import card_lane, head, lane_tables, numbers_in_lane
 
-pytestmark = pytest.mark.backends("sqlite", "postgres")
+pytestmark = pytest.mark.backends("sqlite", "postgres", "split")
 
 
 class Clock:
