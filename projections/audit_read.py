@@ -9,7 +9,12 @@ SQLite each share reads every row and passes over the others' before decoding th
 
 Stored replies are read without the key strings coming back (the page's index of each event
 instead) and in binary: the key rows of `EventStore.find_keys` (text, a dict per row, every
-reply decoded whole) cost more than reading and decoding the events themselves."""
+reply decoded whole) cost more than reading and decoding the events themselves.
+
+The split log (ledger/partitioned.py): a lane is read from its own schema's table through
+that lane's store (its database may be another server); stored replies go through
+`find_keys`, which looks in every lane's key table (a request's key is in the lane of the
+server its rows committed on last)."""
 
 from __future__ import annotations
 
