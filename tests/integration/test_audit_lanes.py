@@ -23,6 +23,7 @@ from projections.reconcile import closed_ranges, ledger_rows
 from projections.settlement import settlement_runner
 from tests.integration.test_engine_stories import USD, approved, call, new_card
 from tests.support.lanes import lane_of_card, lane_tables
+from tests.support.processes import run
 
 pytestmark = pytest.mark.backends("split")
 
@@ -124,3 +125,39 @@ def test_a_period_is_read_in_each_card_lane_between_its_marks(ledger, alliance, 
     # each card of period 1: its load at S1 (authorizations are not journal rows)
     assert kinds.count("LOADED") == len(numbers), kinds
     assert len(later) == 2
+
+
+def test_the_audit_commands_on_the_split_log(ledger, alliance, store, store_url: str,
+                                             tmp_path: Path) -> None:
+    """keygen, checkpoint, export (every lane, by time) and verify, as an operator and an
+    auditor run them; a changed event is named with its lane; positions need --lane."""
+    numbers = _traffic(ledger, alliance, cards=4)
+    ledger.stop()
+    keys = tmp_path / "keys"
+    assert run("audit", "keygen", "--out", str(keys)).returncode == 0
+    public = str(keys / "audit-key.pub.pem")
+    signed = run("audit", "checkpoint", "--audit-key", str(keys / "audit-key.pem"),
+                 "--database", store_url)
+    lanes = sorted({lane_of_card(store, n) for n in numbers} | {0})
+    assert signed.returncode == 0 and f"{len(lanes)} checkpoints written" in signed.stdout, \
+        signed.stdout + signed.stderr
+    assert all(f"of lane {lane}:" in signed.stdout for lane in lanes)
+    whole = tmp_path / "whole"
+    assert run("audit", "export", "--out", str(whole), "--database", store_url).returncode == 0
+    done = run("audit", "verify", str(whole), "--public-key", public)
+    assert done.returncode == 0 and "verified" in done.stdout, done.stdout + done.stderr
+    refused = run("audit", "export", "--from", "1", "--to", "9", "--out", str(tmp_path / "x"),
+                  "--database", store_url)
+    assert refused.returncode == 2 and "--lane" in refused.stderr, refused.stderr
+    lane = lanes[-1]
+    path = whole / f"lane-{lane:02d}" / "events.jsonl"
+    rows = path.read_text().splitlines()
+    victim = json.loads(rows[1])
+    victim["state"] = victim["state"][:-4] + ("AAAA" if victim["state"][-4:] != "AAAA"
+                                              else "BBBB")
+    rows[1] = json.dumps(victim)
+    path.write_text("\n".join(rows) + "\n")
+    done = run("audit", "verify", str(whole), "--public-key", public)
+    assert done.returncode == 1, done.stdout
+    assert f"first bad position {victim['position']} in lane {lane}" in done.stdout, done.stdout
+    ledger.start()  # the fixture stops it again
