@@ -76,3 +76,12 @@ def all_rows(store: EventStore) -> list[Any]:
             rows += page
             start = page[-1].id + 1
     return rows
+
+
+def rows_by_time(store: EventStore) -> list[Any]:
+    """Every log row: one log in its order; a split log's lanes merged by the time each row
+    was recorded (a return after its purchase made on the card it replaced, in another
+    lane), ties in lane order."""
+    from projections.runner import log_rows
+
+    return list(log_rows(store, by_time=True))
