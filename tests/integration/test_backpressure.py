@@ -54,10 +54,10 @@ class HeldCommits:
         self.release = threading.Event()
         monkeypatch.setattr(store, "append", self)
 
-    def __call__(self, events: Any, keys: Any, snapshots: Any = ()) -> Any:
+    def __call__(self, events: Any, keys: Any, snapshots: Any = (), *lanes: Any) -> Any:
         self.entered.set()
         self.release.wait(60)
-        return self.real(events, keys, snapshots)
+        return self.real(events, keys, snapshots, *lanes)
 
 
 @pytest.fixture

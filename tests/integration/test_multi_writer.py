@@ -129,11 +129,11 @@ class AppendHook:
         self.result: Any = None
         monkeypatch.setattr(store, "append", self)
 
-    def __call__(self, events: Any, keys: Any, snapshots: Any = ()) -> Any:
+    def __call__(self, events: Any, keys: Any, snapshots: Any = (), *lanes: Any) -> Any:
         if not self.fired.is_set():
             self.fired.set()
             self.result = self.before()
-        return self.real(events, keys, snapshots)
+        return self.real(events, keys, snapshots, *lanes)
 
 
 # ------------------------------------------------------------------------------ stories

@@ -3,6 +3,12 @@
 PostgreSQL is reached at LEDGER_TEST_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres). When it is unreachable the test skips with the
 reason, unless LEDGER_REQUIRE_POSTGRES=1 (set by .ci/run): then the skip is a failure.
+
+A second PostgreSQL server (partitions placed on another server: tests/e2e/test_two_clusters.py)
+is reached at LEDGER_TEST_SECOND_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5433/postgres: the cluster `.ci/run` creates and starts). When
+it is unreachable the test FAILS, saying so: a skip would hide a CI run without it. Only
+LEDGER_NO_SECOND_CLUSTER=1 turns that into a skip, for a machine that cannot have one.
 LEDGER_TEST_DB_PREFIX (default none) goes before every database name this module makes, so
 several checkouts sharing one server can tell (and drop) their own."""
 
@@ -13,29 +19,68 @@ import secrets
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import pytest
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_SECOND_PG = "postgresql://postgres@127.0.0.1:5433/postgres"
 
 
 def admin_url() -> str:
     return os.environ.get("LEDGER_TEST_POSTGRES_URL", DEFAULT_PG)
 
 
+def second_admin_url() -> str:
+    return os.environ.get("LEDGER_TEST_SECOND_POSTGRES_URL", DEFAULT_SECOND_PG)
+
+
+def _unreachable(url: str, error: psycopg.Error) -> str:
+    return f"PostgreSQL unreachable at {url}: {str(error).strip().splitlines()[0]}"
+
+
 @contextmanager
 def fresh_postgres(prefix: str) -> Iterator[str]:
-    """The URL of a new, empty database named [LEDGER_TEST_DB_PREFIX]`prefix`_<pid>_<random>;
-    dropped on exit."""
+    """The URL of a new, empty database named `prefix`_<pid>_<random>; dropped on exit."""
     url = admin_url()
     try:
         admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
     except psycopg.Error as error:
-        reason = f"PostgreSQL unreachable at {url}: {str(error).strip().splitlines()[0]}"
+        reason = _unreachable(url, error)
         if os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"LEDGER_REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(reason)
+    with _database(admin, url, prefix) as created:
+        yield created
+
+
+@contextmanager
+def fresh_second_postgres(prefix: str) -> Iterator[str]:
+    """`fresh_postgres` on the second PostgreSQL server (second_admin_url()). Unreachable, it
+    fails the test (naming `.ci/run`, which creates and starts that cluster), unless
+    LEDGER_NO_SECOND_CLUSTER=1: then it skips."""
+    url = second_admin_url()
+    try:
+        admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
+    except psycopg.Error as error:
+        reason = _unreachable(url, error)
+        if os.environ.get("LEDGER_NO_SECOND_CLUSTER") == "1":
+            pytest.skip(f"LEDGER_NO_SECOND_CLUSTER=1: {reason}")
+        pytest.fail(f"the second PostgreSQL cluster is needed and down: {reason}. "
+                    "`bash .ci/run` creates and starts it (cluster 'second', port 5433; "
+                    "CI runs it, so a skip here would hide it); set "
+                    "LEDGER_NO_SECOND_CLUSTER=1 to skip these tests on a machine without "
+                    "one, or LEDGER_TEST_SECOND_POSTGRES_URL to use another server",
+                    pytrace=False)
+    with _database(admin, url, prefix) as created:
+        yield created
+
+
+@contextmanager
+def _database(admin: psycopg.Connection[Any], url: str, prefix: str) -> Iterator[str]:
+    """A new database on `admin`'s server; its URL (`url` with the database's name); dropped,
+    and `admin` closed, on exit."""
     name = f"{os.environ.get('LEDGER_TEST_DB_PREFIX', '')}{prefix}_{os.getpid()}_" \
            f"{secrets.token_hex(3)}"
     admin.execute(f'CREATE DATABASE "{name}"')
