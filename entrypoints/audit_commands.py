@@ -29,7 +29,9 @@ def cmd_checkpoint(ns: argparse.Namespace, store: EventStore) -> int:
     checkpointer = Checkpointer(store, _signer(ns, Signer))
     made = checkpointer.run_once(flush=True)
     for cp in made:
-        print(f"checkpoint {cp.first}..{cp.last}: {cp.size} events, root {cp.root}")
+        print(f"checkpoint {cp.first}..{cp.last}" + (f" of lane {cp.partition}" if store.split
+                                                      else "")
+              + f": {cp.size} events, root {cp.root}")
     print(f"{len(made)} checkpoints written")
     return 0
 
@@ -43,8 +45,10 @@ def _signer(ns: argparse.Namespace, signer: Any) -> Any:
         raise InvalidInput("--audit-key", str(error)) from None
 
 
-def _position_or_time(value: str, field: str, default: int, store: EventStore) -> int:
-    """A log position (an integer) or an RFC 3339 time: the last position recorded by then."""
+def _position_or_time(value: str, field: str, default: int, store: EventStore,
+                      lane: int = 0) -> int:
+    """A log position (an integer) or an RFC 3339 time: the last position of `lane` (one
+    log: 0) recorded by then."""
     if not value:
         return default
     if value.isdigit():
@@ -54,24 +58,45 @@ def _position_or_time(value: str, field: str, default: int, store: EventStore) -
     from projections.runner import log_rows
 
     last = 0
-    for row in log_rows(store):
+    for row in log_rows(store, lane=lane):
         if decode_event(row.state).meta.recorded_at_us > at_us:
             break
         last = row.id
     return last
 
 
+def _range(ns: argparse.Namespace, store: EventStore, lane: int) -> tuple[int, int]:
+    first = max(1, _position_or_time(ns.from_, "--from", 1, store, lane))
+    last = _position_or_time(ns.to, "--to", store.lane_head(lane), store, lane)
+    return first, last
+
+
 def cmd_export(ns: argparse.Namespace, store: EventStore) -> int:
-    from projections.audit_package import PackageError, export
+    """One log: --from/--to are positions or times. The split log (a chain per lane, each
+    with its own positions): with --lane L, positions (or times) of lane L, one package;
+    without, times only, a package per lane (projections/audit_package.py export_lanes)."""
+    from projections.audit_package import PackageError, export, export_lanes
 
     if not ns.out:
         raise InvalidInput("--out", "give the directory to write the package to")
-    first = max(1, _position_or_time(ns.from_, "--from", 1, store))
-    last = _position_or_time(ns.to, "--to", store.max_notification_id(), store)
-    if last < first:
-        raise InvalidInput("--to", f"position {last} is before --from's {first}")
+    lane = getattr(ns, "lane", None)
+    if lane is not None and lane not in store.lanes():
+        raise InvalidInput("--lane", f"lane {lane} is not one of this log's "
+                           f"(0..{store.lanes()[-1]})")
+    every_lane = store.split and lane is None
+    if every_lane and (ns.from_.isdigit() or ns.to.isdigit()):
+        raise InvalidInput("--from" if ns.from_.isdigit() else "--to",
+                           "the split log has no positions across lanes: give RFC 3339 times, "
+                           "or positions of one lane with --lane")
     try:
-        manifest = export(store, first, last, ns.out, ns.entity)
+        if every_lane:
+            manifest = export_lanes(store, {one: _range(ns, store, one)
+                                            for one in store.lanes()}, ns.out, ns.entity)
+        else:
+            first, last = _range(ns, store, lane or 0)
+            if last < first:
+                raise InvalidInput("--to", f"position {last} is before --from's {first}")
+            manifest = export(store, first, last, ns.out, ns.entity, lane or 0)
     except PackageError as error:
         print(f"loyalty-ledger: {error}", file=sys.stderr)
         return 2
@@ -113,7 +138,9 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     if verdict.ok:
         print(_verified(verdict))
         return 0
-    print(f"FAILED: first bad position {verdict.first_bad_position}")
+    print(f"FAILED: first bad position {verdict.first_bad_position}"
+          + (f" in lane {verdict.first_bad_lane}" if verdict.first_bad_lane is not None
+             else ""))
     for problem in verdict.problems:
         print(f"  {problem}")
     return 1

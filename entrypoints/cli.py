@@ -782,7 +782,11 @@ def build_parser() -> argparse.ArgumentParser:
             "checkpoints over every event not yet covered. export: the package of the signed "
             "checkpoints covering --from..--to (positions or RFC 3339 times), --entity P for "
             "P's events only with inclusion proofs. verify: check a package offline (or "
-            "--database) against --public-key; exit 1 naming the first bad position.",
+            "--database) against --public-key; exit 1 naming the first bad position. On a "
+            "split log (init --split) each lane has its own chain and positions: checkpoint "
+            "and verify cover every lane; export takes times for --from/--to (each lane's "
+            "range recorded then, a package per lane in OUT/lane-LL), or positions of one "
+            "lane with --lane L.",
             "loyalty-ledger audit replay --database sqlite:///ledger.db\n"
             "  loyalty-ledger audit replay --as-of 2026-11-30T23:59:59+08:00 --figures "
             "nov.json --database sqlite:///ledger.db\n"
@@ -800,6 +804,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_", default="", help="export: first position or time")
     p.add_argument("--to", default="", help="export: last position or time (default: now)")
     p.add_argument("--entity", default="", help="export: only this entity's events")
+    p.add_argument("--lane", type=int, default=None,
+                   help="export on a split log: the lane (0 registry, 1+P card partition P) "
+                        "whose positions --from/--to are (default: every lane, by time)")
     p.add_argument("--as-of", default="", help="replay: only the events recorded by this RFC "
                                                "3339 time (default: all)")
     p.add_argument("--figures", default="", help="replay: write every card's figures and every "

@@ -98,14 +98,19 @@ td.n{text-align:right;font-variant-numeric:tabular-nums} .empty{color:#888}
 """
 
 
-def render(sections: Sequence[Section], as_of: str, position: int, where: str) -> str:
+def render(sections: Sequence[Section], as_of: str, position: int, where: str,
+           lanes: int = 1) -> str:
+    """`position`: the log's end (`max_notification_id`); on a split log of `lanes` lanes the
+    sum of their heads, shown as the watermark it is (there is no position across lanes)."""
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
              f"<title>Loyalty ledger report, {html.escape(as_of)}</title>"
              f"<style>{STYLE}</style></head><body>",
              "<h1>Loyalty ledger report</h1>",
              f'<p class="meta">As of the end of {html.escape(as_of)} (UTC); made '
              f"{html.escape(format_time_us(time.time_ns() // 1000))} from {html.escape(where)} "
-             f"at log position {position:,}. Money in minor units.</p>"]
+             + (f"at log position {position:,}" if lanes == 1 else
+                f"at log watermark {position:,} (the sum of {lanes} lanes' heads)")
+             + ". Money in minor units.</p>"]
     for section in sections:
         parts.append(f"<section><h2>{html.escape(section.title)}</h2>")
         if section.note:
@@ -131,7 +136,8 @@ def write_page(store: Any, out: str, as_of: str = "") -> str:
 
     sections = [liability_section(store, as_of), settlement_section(store),
                 *page_sections(store, as_of)]
-    page = render(sections, as_of, store.max_notification_id(), _where(store.url))
+    page = render(sections, as_of, store.max_notification_id(), _where(store.url),
+                  len(store.lanes()))
     with open(out, "w", encoding="utf-8") as f:
         f.write(page)
     return f"wrote {out} ({len(page):,} bytes, {len(sections)} sections)"

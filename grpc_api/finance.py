@@ -60,7 +60,9 @@ class FinanceService(fpb_grpc.FinanceServiceServicer):
                             lambda e: e in registry.partners or e in registry.programs)
 
     def _position(self) -> int:
-        """The log's end before a scan (off the loop: a database read)."""
+        """The log's end before a scan (off the loop: a database read), only reported as
+        log_position; on a split log the sum of the lanes' heads, a watermark, never a position
+        to read from."""
         return self.gateway.ledger.store.max_notification_id()
 
     def _today(self) -> str:

@@ -12,6 +12,11 @@ What is compared:
 
 A full replay holds every card's state in memory while it reads the log (the purchases'
 rules read the card's history); it is not a tracked projection: it always starts at 0.
+
+The split log (ledger/partitioned.py) is read lane after lane, the registry's first, each
+from its own position 1 (its own schema's table, projections/audit_read.py); a difference is
+named by its lane and position there ("log id 57 in lane 3"), the report in lane order. A
+card lane's settlement marks are counted as events and otherwise passed over.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from domain.cards import decide as cards
 from domain.cards import events as ev
@@ -39,7 +44,7 @@ from domain.postings import Leg
 from domain.purchases import stateful
 from domain.purchases.evaluation import Evaluation
 from domain.registry import decide as registry
-from domain.registry.events import RegistryEvent
+from domain.registry.events import RegistryEvent, SettlementPeriodMarked
 from domain.rules.model import Basket, RuleSet
 from domain.rules.reference import evaluate
 from ledger.codec import SNAPSHOT_TOPIC, decode_card_state, decode_event, encode
@@ -84,13 +89,14 @@ _COUNTS = ("events", "purchases", "lots", "cards_compared", "replies_compared", 
 class _ShareReport:
     """One share's replay: its counts (AuditReport's), each difference with the position that
     orders it (its event's; a snapshot's: its card's first event's), its cards by stream in
-    the order first seen, with that first position, so that shares merge into log order."""
+    the order first seen, with that first position, so that shares merge into log order.
+    A position is an int on one log, an `At` (lane, id) on a split one."""
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
-    found: list[tuple[int, str]] = field(default_factory=list)  # from the log, in its order
-    found_in_snapshots: list[tuple[int, str]] = field(default_factory=list)
+    found: list[tuple[Any, str]] = field(default_factory=list)  # from the log, in its order
+    found_in_snapshots: list[tuple[Any, str]] = field(default_factory=list)
     cards: dict[bytes, cards.CardState] = field(default_factory=dict)  # by stream id
-    first_seen: list[int] = field(default_factory=list)
+    first_seen: list[Any] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)
 
 
@@ -160,10 +166,16 @@ def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: 
     takes_registry = share.number == 0
     events = purchases = lots = replies = postings = 0
     evolve, purchase_made = cards.evolve, ev.PurchaseMade
-    for rows, events_read, shown_read, next_position in _pages(store, share, as_of_us):
-        for (stream, _, _, position), event, shown in zip(rows, events_read, shown_read,
-                                                          strict=True):
+    split = store.split
+    for lane, rows, events_read, shown_read, done in _pages(store, share, as_of_us):
+        for (stream, _, _, lane_position), event, shown in zip(rows, events_read, shown_read,
+                                                               strict=True):
+            # one log: the position; split: the lane and its position (ordered lane by lane)
+            position: Any = At(lane, lane_position) if split else lane_position
             legs = getattr(event, "legs", None)
+            if type(event) is SettlementPeriodMarked:  # a split log's close in a card lane
+                events += takes_registry
+                continue
             if isinstance(event, RegistryEvent):  # (the registry's stream: REGISTRY_ID)
                 registry.evolve(state, event)
                 if takes_registry:
@@ -206,7 +218,7 @@ def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: 
                         or shown.status != after.status or shown.tier != after.tier:
                     _compare_with_reply(found, position, after, shown)
         if progress is not None:
-            progress("log", min(next_position - 1, total), total)
+            progress("log", min(done, total), total)
     if progress is not None:
         progress("log", total, total)
     counts.update(events=events, purchases=purchases, lots=lots, replies_compared=replies,
@@ -216,18 +228,37 @@ def _replay_share(store: EventStore, share: Share, as_of_us: int | None, total: 
     return result
 
 
-Page = tuple[list[Row], list[Any], list[Any], int]  # rows, events, cards shown, next position
+Page = tuple[int, list[Row], list[Any], list[Any], int]
+# lane, rows, events, cards shown, rows of the log read so far (progress: over every lane)
+
+
+class At(NamedTuple):
+    """A position of the split log (ledger/partitioned.py): its lane and its notification id
+    there. Ordered lane by lane as the replay reads them; written as "57 in lane 3" (on one
+    log a position is a plain int)."""
+
+    lane: int
+    id: int
+
+    def __format__(self, spec: str) -> str:
+        return f"{self.id} in lane {self.lane}"
 
 
 def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Page]:
     """The share's log a page at a time, decoded, each event with the card its stored reply
     showed. Three pages are under way at once: the next one read and decoded on a thread,
     this one's stored replies looked up on another (the two queries wait on the database
-    side by side), the one before replayed by the caller."""
+    side by side), the one before replayed by the caller. A split log lane after lane, the
+    registry's (0) first: every card event then meets the registry as of the log's end (or
+    `as_of_us`), which a purchase's pinned rule-set versions are looked up in."""
     sharing = share.of > 1
+    lanes = store.lanes()
+    heads = store.heads() if len(lanes) > 1 else {0: 0}
+    before = {lane: sum(heads.get(other, 0) for other in lanes[:index])
+              for index, lane in enumerate(lanes)}  # rows of the lanes read before it
 
-    def read(start: int) -> tuple[list[Row], list[Any], int] | None:
-        fetched = read_share(store, share, start, PAGE_ROWS)
+    def read(lane: int, start: int) -> tuple[int, list[Row], list[Any], int] | None:
+        fetched = read_share(store, share, start, PAGE_ROWS, lane)
         if fetched is None:
             return None
         rows, next_position = fetched
@@ -241,27 +272,35 @@ def _pages(store: EventStore, share: Share, as_of_us: int | None) -> Iterator[Pa
                 continue  # another share's card, read with the registry's rows
             kept.append(row)
             events.append(event)
-        return kept, events, next_position
+        return lane, kept, events, next_position
+
+    def read_on(lane: int, start: int) -> tuple[int, list[Row], list[Any], int] | None:
+        """From `start` in `lane`, or the next lane's first page when `lane` has no more."""
+        for index in range(lanes.index(lane), len(lanes)):
+            page = read(lanes[index], start if lanes[index] == lane else 1)
+            if page is not None:
+                return page
+        return None
 
     with (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-read") as reader,
           concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-replies") as asker):
-        reading = reader.submit(read, 1)
-        waiting: tuple[Any, list[Row], list[Any], int] | None = None
+        reading = reader.submit(read_on, lanes[0], 1)
+        waiting: tuple[Any, int, list[Row], list[Any], int] | None = None
         while True:
             page = reading.result()
             if page is not None:
-                rows, events, next_position = page
-                reading = reader.submit(read, next_position)
+                lane, rows, events, next_position = page
+                reading = reader.submit(read_on, lane, next_position)
                 asked = asker.submit(shown_cards, store, events)
             if waiting is not None:
-                shown, rows_before, events_before, position = waiting
-                yield rows_before, events_before, shown.result(), position
+                shown, lane_before, rows_before, events_before, done = waiting
+                yield lane_before, rows_before, events_before, shown.result(), done
             if page is None:
                 return
-            waiting = (asked, rows, events, next_position)
+            waiting = (asked, lane, rows, events, before[lane] + next_position - 1)
 
 
-def _post(found: list[tuple[int, str]], balances: dict[str, int], position: int,
+def _post(found: list[tuple[Any, str]], balances: dict[str, int], position: Any,
           event: CardEvent | RegistryEvent, legs: Sequence[Leg]) -> None:
     """Every event's legs sum to zero (double entry), and add up per account."""
     total = 0
@@ -274,7 +313,7 @@ def _post(found: list[tuple[int, str]], balances: dict[str, int], position: int,
                                 f"to {total}, not 0"))
 
 
-def _compare_with_reply(found: list[tuple[int, str]], position: int, card: cards.CardState,
+def _compare_with_reply(found: list[tuple[Any, str]], position: Any, card: cards.CardState,
                         shown: Any) -> None:
     """What the engine told the caller about this card after this event (its stored reply,
     when the reply shows the card at exactly this version) against the card as replayed."""

@@ -15,6 +15,11 @@ Layout of DIR:
 - entities.jsonl (an entity's package): one line per v2 checkpoint, the entity's leaf in its
   entity tree (count, events_digest, index, path) or, when it has no events there, the
   neighbouring leaves that show it (domain/audit/entities.py `EntityProof`).
+
+The split log (ledger/partitioned.py) has a chain per lane: a package is one lane's (the
+manifest's partition), its positions that lane's notification ids. `export_lanes` writes one
+per lane into DIR/lane-LL and a DIR/manifest.json (format `LANES_FORMAT`) listing them;
+`verify_package` verifies each and sums the verdicts, naming the lane of a problem.
 """
 
 from __future__ import annotations
@@ -39,17 +44,19 @@ from projections.audit_entities import Attribution, entity_tree, leaf_hashes
 from projections.runner import log_rows
 
 FORMAT = "loyalty-ledger/audit-export/v1"
+LANES_FORMAT = "loyalty-ledger/audit-export-lanes/v1"  # a package per lane of a split log
 
 
 class PackageError(ValueError):
     """The package cannot be read (missing file, bad line): not a verdict on the log."""
 
 
-def _checkpoints_between(store: EventStore, first: int, last: int) -> list[ch.Checkpoint]:
-    """The checkpoints covering any position in first..last, whole."""
+def _checkpoints_between(store: EventStore, first: int, last: int,
+                         lane: int = cps.PARTITION) -> list[ch.Checkpoint]:
+    """The checkpoints of `lane` covering any position in first..last, whole."""
     cps.create_tables(store)
     with store.session(commit=False) as session:
-        return [cp for cp in cps.read_checkpoints(session)
+        return [cp for cp in cps.read_checkpoints(session, lane)
                 if cp.last >= first and cp.first <= last]
 
 
@@ -60,14 +67,41 @@ def _decoded(state: bytes) -> Any:
         return None
 
 
+def export_lanes(store: EventStore, ranges: dict[int, tuple[int, int]], out: str | Path,
+                 entity: str = "") -> dict[str, Any]:
+    """The split log: the package of each lane's checkpoints covering its range (first, last:
+    the lane's own positions) in OUT/lane-LL, and OUT/manifest.json naming them. A lane
+    without a checkpoint in its range is left out (and named so in the manifest)."""
+    directory = Path(out)
+    written: dict[str, Any] = {}
+    without: list[int] = []
+    for lane, (first, last) in sorted(ranges.items()):
+        if last < first or not _checkpoints_between(store, first, last, lane):
+            without.append(lane)
+            continue
+        written[f"lane-{lane:02d}"] = export(store, first, last, directory / f"lane-{lane:02d}",
+                                             entity, lane)
+    if not written:
+        raise PackageError("no signed checkpoint covers the range in any lane: run the "
+                           "checkpointer (serve --audit-key, or audit checkpoint) first")
+    manifest = {"format": LANES_FORMAT, "entity": entity, "lanes": sorted(written),
+                "lanes_without_checkpoints": without,
+                "events": sum(m["events"] for m in written.values()),
+                "checkpoints": sum(m["checkpoints"] for m in written.values())}
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
 def export(store: EventStore, first: int, last: int, out: str | Path,
-           entity: str = "") -> dict[str, Any]:
-    """Write the package of the checkpoints covering positions first..last (whole
-    checkpoints: a root can only be checked with all its leaves, or an entity's proofs)."""
-    chosen = _checkpoints_between(store, first, last)
+           entity: str = "", lane: int = cps.PARTITION) -> dict[str, Any]:
+    """Write the package of the checkpoints of `lane` (one log: 0) covering positions
+    first..last (whole checkpoints: a root can only be checked with all its leaves, or an
+    entity's proofs)."""
+    chosen = _checkpoints_between(store, first, last, lane)
     if not chosen:
-        raise PackageError(f"no signed checkpoint covers positions {first}..{last}: run the "
-                           f"checkpointer (serve --audit-key, or audit checkpoint) first")
+        raise PackageError(f"no signed checkpoint covers positions {first}..{last}"
+                           + (f" of lane {lane}" if store.split else "") + ": run the "
+                           "checkpointer (serve --audit-key, or audit checkpoint) first")
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     attribution = Attribution(store)
@@ -82,7 +116,7 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
             with store.session(commit=False) as session:
                 recorded = cps.recorded_chain(session, cp)
             rows = list(log_rows(store, page_rows=cps.PAGE_ROWS, first=cp.first,
-                                 last=cp.last))
+                                 last=cp.last, lane=lane))
             leaves = leaf_hashes(rows) if entity else []
             tree = merkle.Tree(leaves) if entity else None
             mine = _own(attribution, cp, rows, leaves, entity, proofs) if entity else set()
@@ -104,7 +138,7 @@ def export(store: EventStore, first: int, last: int, out: str | Path,
     if entity:
         (directory / "entities.jsonl").write_bytes(
             b"".join(msgspec.json.encode(p) + b"\n" for p in proofs))
-    manifest = {"format": FORMAT, "partition": cps.PARTITION, "entity": entity,
+    manifest = {"format": FORMAT, "partition": lane, "entity": entity,
                 "first": chosen[0].first, "last": chosen[-1].last, "events": events,
                 "checkpoints": len(chosen),
                 "key_ids": sorted({cp.key_id for cp in chosen})}
@@ -150,6 +184,14 @@ def verify_package(directory: str | Path,
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise PackageError(f"{folder / 'manifest.json'}: {error}") from None
+    if manifest.get("format") == LANES_FORMAT:
+        lanes = manifest.get("lanes")
+        if not isinstance(lanes, list) or not lanes or not all(
+                isinstance(name, str) and name.startswith("lane-") and name[5:].isdigit()
+                for name in lanes):
+            raise PackageError(f"{folder / 'manifest.json'}: a bad list of lanes")
+        return cps.merged([(int(name[5:]), verify_package(folder / name, keys))
+                           for name in lanes])
     if manifest.get("format") != FORMAT:
         raise PackageError(f"not a {FORMAT} package: format {manifest.get('format')!r}")
     try:

@@ -9,7 +9,12 @@ SQLite each share reads every row and passes over the others' before decoding th
 
 Stored replies are read without the key strings coming back (the page's index of each event
 instead) and in binary: the key rows of `EventStore.find_keys` (text, a dict per row, every
-reply decoded whole) cost more than reading and decoding the events themselves."""
+reply decoded whole) cost more than reading and decoding the events themselves.
+
+The split log (ledger/partitioned.py): a lane is read from its own schema's table through
+that lane's store (its database may be another server); stored replies go through
+`find_keys`, which looks in every lane's key table (a request's key is in the lane of the
+server its rows committed on last)."""
 
 from __future__ import annotations
 
@@ -61,13 +66,20 @@ class Share(NamedTuple):
 
 
 # The log from a position on PostgreSQL: all of it, or a share's rows (get_byte(..., 15) is
-# the last byte of the id, as Share.keeps_stream takes it).
-_LOG_SQL = (f"SELECT uuid_send(originator_id), topic, state, notification_id FROM {EVENTS_TABLE}"
-            " WHERE notification_id >= %s{} ORDER BY notification_id LIMIT %s")
-_ALL_SQL = SQL(_LOG_SQL.format(""))
-_SHARE_SQL = SQL(_LOG_SQL.format(
-    " AND (originator_id = %s OR topic = ANY(%s) OR get_byte(uuid_send(originator_id), 15) "
-    "%% %s = %s)"))
+# the last byte of the id, as Share.keeps_stream takes it); `{table}`: the events table (a
+# split log's lane: its schema's).
+_LOG_SQL = ("SELECT uuid_send(originator_id), topic, state, notification_id FROM {table}"
+            " WHERE notification_id >= %s{share} ORDER BY notification_id LIMIT %s")
+_SHARE_FILTER = (" AND (originator_id = %s OR topic = ANY(%s) OR get_byte(uuid_send("
+                 "originator_id), 15) %% %s = %s)")
+
+
+def _log_sql(table: str, share: bool) -> SQL:
+    return SQL(_LOG_SQL.format(table=table, share=_SHARE_FILTER if share else ""))
+
+
+_ALL_SQL = _log_sql(EVENTS_TABLE, False)
+_SHARE_SQL = _log_sql(EVENTS_TABLE, True)
 
 # A page's stored replies: each one's index in the arrays asked with, and the reply (keys
 # reversed before they were seen, with an empty hash, have none). An index probe per key,
@@ -79,28 +91,39 @@ _REPLIES_SQL = SQL(
     "AND request_id = n.r AND length(payload_hash) > 0 AND length(outcome) > 0 LIMIT 1) k")
 
 
-def read_share(store: EventStore, share: Share, start: int, limit: int
+def read_share(store: EventStore, share: Share, start: int, limit: int, lane: int = 0
                ) -> tuple[list[Row], int] | None:
-    """The share's rows among the next `limit` of the log from position `start`, in log
-    order, and the position to read from next; None at the end."""
+    """The share's rows among the next `limit` of the log (of `lane`: a split log's, in its
+    own schema and database) from position `start`, in log order, and the position to read
+    from next; None at the end."""
+    if store.split:
+        lane_store = store.lane_store(lane)  # type: ignore[attr-defined]
+        table = lane_store.tables.events
+        return _read_postgres(lane_store, _log_sql(table, False), _log_sql(table, True),
+                              share, start, limit)
     if isinstance(store, PostgresStore):
-        if share.of == 1:
-            sql, params = _ALL_SQL, (start, limit)
-        else:
-            sql, params = _SHARE_SQL, (start, REGISTRY_ID, REGISTRY_TOPICS, share.of,
-                                       share.number, limit)
-        with (store.datastore.get_connection() as conn,
-              conn.cursor(row_factory=tuple_row, binary=True) as c):
-            c.execute(sql, params, prepare=True)
-            rows = [_new_row(Row, row) for row in c.fetchall()]
-        return (rows, rows[-1].position + 1) if rows else None
-    page = store.read_log(start, limit)
+        return _read_postgres(store, _ALL_SQL, _SHARE_SQL, share, start, limit)
+    page = store.read_lane(lane, start, limit)
     if not page:
         return None
     rows = [Row(r.originator_id.bytes, r.topic, r.state, r.id) for r in page]
     if share.of > 1:
         rows = [row for row in rows if share.keeps_row(row)]
     return rows, page[-1].id + 1
+
+
+def _read_postgres(store: PostgresStore, all_sql: SQL, share_sql: SQL, share: Share,
+                   start: int, limit: int) -> tuple[list[Row], int] | None:
+    if share.of == 1:
+        sql, params = all_sql, (start, limit)
+    else:
+        sql, params = share_sql, (start, REGISTRY_ID, REGISTRY_TOPICS, share.of,
+                                  share.number, limit)
+    with (store.datastore.get_connection() as conn,
+          conn.cursor(row_factory=tuple_row, binary=True) as c):
+        c.execute(sql, params, prepare=True)
+        rows = [_new_row(Row, row) for row in c.fetchall()]
+    return (rows, rows[-1].position + 1) if rows else None
 
 
 def key_of(meta: Meta) -> tuple[str, str]:
@@ -174,9 +197,10 @@ def _stored_replies(store: EventStore, pairs: list[tuple[str, str]]
 
 def reopenable_url(store: EventStore) -> str | None:
     """A URL another process can open the same database with (PostgresStore.url hides the
-    password; the store's own connection settings have it), or None."""
+    password; the store's own connection settings have it), or None. A split store's is its
+    global database's: opening it finds the placement of the lanes."""
     connect = store.connect_params
-    if isinstance(store, PostgresStore) and connect is not None:
+    if (isinstance(store, PostgresStore) or store.split) and connect is not None:
         return postgres_url(connect)
     url = getattr(store, "url", None)
     return url if isinstance(url, str) and url.startswith("sqlite:///") else None

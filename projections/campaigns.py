@@ -124,7 +124,8 @@ def campaigns_from_log(store: EventStore, start_us: int, end_us: int,
             found[key] = CampaignFigures(kind, name, who)
         return found[key]
 
-    for row in log_rows(store, _TOPICS):
+    # by time on a split log: a return may be on the replacement card, in another lane
+    for row in log_rows(store, _TOPICS, by_time=True):
         event = decode_event(row.state)
         if row.originator_id == REGISTRY_ID:
             if isinstance(event, RuleSetPublished):

@@ -13,7 +13,14 @@ The key stays in its file: the database holds only public key ids and signatures
 
 Several checkpointers may run (one per `project` process): a checkpoint is keyed by its
 partition and first position, so the second one to write the same range writes nothing and
-starts again from what the first wrote."""
+starts again from what the first wrote.
+
+The split log (ledger/partitioned.py): one chain per lane, the checkpoint's partition being
+the lane (0: the registry's, 1 + p: card partition p), its positions that lane's own
+notification ids; each lane is checkpointed, verified and exported on its own (a lane is
+totally ordered, there is no order across lanes). A card lane's checkpoint ends at the
+lane's mark of a settlement close (`SettlementPeriodMarked`), the registry's at the close.
+On one log there is the one lane 0, as before: the format (v1, v2) is unchanged."""
 
 from __future__ import annotations
 
@@ -33,14 +40,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from domain.audit import chain as ch
 from domain.audit import merkle
-from domain.registry.events import SettlementPeriodClosed
+from domain.registry.events import SettlementPeriodClosed, SettlementPeriodMarked
 from ledger import limits
 from ledger.store import EventStore, Session
 from projections.audit_entities import Attribution, tree_of
 from projections.runner import log_rows
 
-PARTITION = 0  # the log is one partition until stage 5
+PARTITION = 0  # one log: lane 0; the split log has a chain per lane (store.lanes())
 CLOSE_TOPIC: str = msgspec.inspect.type_info(SettlementPeriodClosed).tag  # type: ignore[attr-defined]
+MARK_TOPIC: str = msgspec.inspect.type_info(SettlementPeriodMarked).tag  # type: ignore[attr-defined]
+CLOSE_TOPICS = frozenset((CLOSE_TOPIC, MARK_TOPIC))  # a close, or its mark in a card lane
 PAGE_ROWS = 5_000
 
 _CHECKPOINTS = ("partition_no INTEGER NOT NULL, first_position BIGINT NOT NULL, "
@@ -182,8 +191,31 @@ def recorded_chain(session: Session, checkpoint: ch.Checkpoint) -> list[str]:
 # ------------------------------------------------------------------------ the checkpointer
 
 
-@dataclass
 class Checkpointer:
+    """Checkpoints of every lane of the log (one `LaneCheckpointer` each: one on one log)."""
+
+    def __init__(self, store: EventStore, signer: Signer,
+                 every_events: int = limits.AUDIT_CHECKPOINT_EVENTS,
+                 every_s: float = limits.AUDIT_CHECKPOINT_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.lanes = [LaneCheckpointer(store, signer, every_events, every_s, lane, clock)
+                      for lane in store.lanes()]
+
+    @property
+    def written(self) -> int:
+        return sum(lane.written for lane in self.lanes)
+
+    def run_once(self, *, flush: bool = False) -> list[ch.Checkpoint]:
+        """Each lane's pass (`LaneCheckpointer.run_once`), the registry's first; the
+        checkpoints written, lane by lane."""
+        return [cp for lane in self.lanes for cp in lane.run_once(flush=flush)]
+
+
+@dataclass
+class LaneCheckpointer:
+    """The checkpointer of one lane's chain (`partition`: the lane)."""
+
     store: EventStore
     signer: Signer
     every_events: int = limits.AUDIT_CHECKPOINT_EVENTS
@@ -219,7 +251,7 @@ class Checkpointer:
             self._restart(latest)
         made: list[ch.Checkpoint] = []
         position = self._position + 1
-        while page := self.store.read_log(position, PAGE_ROWS):
+        while page := self.store.read_lane(self.partition, position, PAGE_ROWS):
             for row, owners in zip(page, self._attribution.of_rows(page), strict=True):
                 leaf = ch.leaf_hash(row.id, row.originator_id, row.originator_version,
                                     row.topic, row.state)
@@ -229,7 +261,7 @@ class Checkpointer:
                 for entity in owners:
                     self._by_entity[entity].append(leaf)
                 self._position = row.id
-                due = len(self._leaves) >= self.every_events or row.topic == CLOSE_TOPIC
+                due = len(self._leaves) >= self.every_events or row.topic in CLOSE_TOPICS
                 if due and not self._write(made):
                     return made
             position = page[-1].id + 1
@@ -304,6 +336,7 @@ class Verdict:
     entity_trees: int = 0  # v2 checkpoints whose entity tree was worked out again and matched
     problems: list[str] = field(default_factory=list)
     first_bad_position: int | None = None
+    first_bad_lane: int | None = None  # the split log: the lane of `first_bad_position`
 
     @property
     def ok(self) -> bool:
@@ -423,8 +456,28 @@ def with_recorded_chain(store: EventStore, rows: Iterable[Any],
 
 
 def verify_database(store: EventStore, keys: dict[str, Ed25519PublicKey]) -> Verdict:
+    """Every lane's chain against its checkpoints (one lane on one log); on the split log the
+    verdicts summed, each problem naming its lane."""
     create_tables(store)
-    with store.session(commit=False) as session:
-        checkpoints = read_checkpoints(session)
-    return verify(with_recorded_chain(store, log_rows(store, page_rows=PAGE_ROWS), checkpoints),
-                  checkpoints, keys, Attribution(store))
+    verdicts: list[tuple[int, Verdict]] = []
+    for lane in store.lanes():
+        with store.session(commit=False) as session:
+            checkpoints = read_checkpoints(session, lane)
+        verdicts.append((lane, verify(
+            with_recorded_chain(store, log_rows(store, page_rows=PAGE_ROWS, lane=lane),
+                                checkpoints), checkpoints, keys, Attribution(store))))
+    return verdicts[0][1] if not store.split else merged(verdicts)
+
+
+def merged(verdicts: list[tuple[int, Verdict]]) -> Verdict:
+    """The verdicts of several lanes as one: counts summed, each problem prefixed with its
+    lane, the first bad position the first lane's that has one (`first_bad_lane`)."""
+    whole = Verdict()
+    for lane, verdict in verdicts:
+        for name in ("checkpoints", "events", "uncovered", "unproven", "entity_trees"):
+            setattr(whole, name, getattr(whole, name) + getattr(verdict, name))
+        whole.entity = whole.entity or verdict.entity
+        if verdict.first_bad_position is not None and whole.first_bad_position is None:
+            whole.first_bad_position, whole.first_bad_lane = verdict.first_bad_position, lane
+        whole.problems += [f"lane {lane}: {problem}" for problem in verdict.problems]
+    return whole

@@ -14,6 +14,9 @@ tests compare them with).
 
 Memory: about 60 bytes per activity row (2,000,000 rows: ~120 MB), in the process that serves
 the queries (InsightsService, the report commands), never in the authorization path.
+
+The split log (ledger/partitioned.py): the model keeps a position per lane, and so does the
+index (`positions`), following each lane in its own order up to the model's position there.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from domain.customers import visits as vt
 from domain.customers.activity import Activity, Period, day_name, share_bps
 from ledger.store import EventStore
 from projections import customers as cm
-from projections.runner import LOG_PARTITION, ProjectionRunner
+from projections.runner import ProjectionRunner
 
 DAY_BITS = 21  # the sort key is customer << DAY_BITS | day (days up to the year 7700)
 LOG_PAGE = 5_000  # log rows read per step when following
@@ -144,16 +147,18 @@ class Codes:
 
 
 class ActivityIndex:
-    """The model's rows at log position `position`, in memory (see the module's doc)."""
+    """The model's rows at its log positions (`positions`: per lane, {0: p} on one log), in
+    memory (see the module's doc)."""
 
     def __init__(self, rows: Iterable[Activity] = (), zones: Mapping[str, str] | None = None,
-                 position: int = 0) -> None:
+                 position: int | Mapping[int, int] = 0) -> None:
         self.columns = Columns()
         self.customers, self.stores, self.partners = Codes(), Codes(), Codes()
         self.store_partner: dict[int, int] = {}
         self.zones: dict[str, str] = dict(zones or {})
         self._utc: dict[tuple[str, int], int] = {}  # (timezone, local hour) -> UTC hour
-        self.position = position
+        self.positions: dict[int, int] = (dict(position) if isinstance(position, Mapping)
+                                          else {0: position})
         self.lock = threading.Lock()
         self.model: cm.CustomersModel | None = None
         self.add(rows)
@@ -195,13 +200,25 @@ class ActivityIndex:
             found[i] = hit
         return found[back.reshape(-1)]
 
-    def follow(self, store: EventStore, target: int) -> None:
-        """Merge in the model's rows of the log after `position` up to `target` (the model's
-        own position: its tables hold every card and store those rows name)."""
+    @property
+    def position(self) -> int:
+        """One log: the log position; split: the sum over the lanes (it grows with every
+        row followed, and is no position)."""
+        return sum(self.positions.values())
+
+    def follow(self, store: EventStore, target: int | Mapping[int, int]) -> None:
+        """Merge in the model's rows of the log after `positions` up to `target` (the model's
+        own positions, per lane: its tables hold every card and store those rows name),
+        lane 0 first."""
+        targets = target if isinstance(target, Mapping) else {0: target}
+        for lane in sorted(targets):
+            self._follow_lane(store, lane, targets[lane])
+
+    def _follow_lane(self, store: EventStore, lane: int, target: int) -> None:
         if self.model is None:
             self.model = cm.CustomersModel()
-        while self.position < target:
-            rows = [r for r in store.read_log(self.position + 1, LOG_PAGE) if r.id <= target]
+        while (at := self.positions.get(lane, 0)) < target:
+            rows = [r for r in store.read_lane(lane, at + 1, LOG_PAGE) if r.id <= target]
             if not rows:
                 break
             batch = self.model.prepare(store, rows)
@@ -211,7 +228,7 @@ class ActivityIndex:
                                               self.partners.code(partner))
             self.add((c, s, p, d, h, v, sp, m)
                      for (c, s, d, h), (p, v, sp, m) in batch.activity.items())
-            self.position = rows[-1].id
+            self.positions[lane] = rows[-1].id
 
     # ------------------------------------------------------------------ scopes
 
@@ -744,39 +761,49 @@ _indexes: weakref.WeakKeyDictionary[ProjectionRunner, ActivityIndex] = (
 _indexes_lock = threading.Lock()
 
 
+_POSITIONS = {"sqlite": "group_concat(log_partition || ':' || position, ',')",
+              "postgres": "string_agg(log_partition || ':' || position, ',')"}
+
+
 def _load(store: EventStore) -> ActivityIndex:
-    """The table's rows and the model's position, read in one statement (one snapshot)."""
+    """The table's rows and the model's positions (every lane's, as "lane:position,..."),
+    read in one statement (one snapshot)."""
     with store.session(commit=False) as session:
         zones = dict(session.query("SELECT store_id, timezone FROM proj_cust_stores"))
         rows = session.query(
-            "SELECT p.position, a.customer, a.store_id, a.partner_id, a.day, a.hour, "
+            f"SELECT (SELECT {_POSITIONS[session.dialect]} FROM projection_positions "
+            "WHERE name = p.name), a.customer, a.store_id, a.partner_id, a.day, a.hour, "
             "a.visits, a.spend_minor, a.margin_minor FROM projection_positions p "
-            "LEFT JOIN proj_cust_activity a ON 1 = 1 WHERE p.name = ? AND p.log_partition = ?",
-            (cm.NAME, LOG_PARTITION))
-    index = ActivityIndex(zones=zones, position=int(rows[0][0]) if rows else 0)
+            "LEFT JOIN proj_cust_activity a ON 1 = 1 WHERE p.name = ? AND p.log_partition = 0",
+            (cm.NAME,))
+    positions = {int(lane): int(at) for lane, at in (
+        pair.split(":") for pair in str(rows[0][0]).split(","))} if rows else {}
+    index = ActivityIndex(zones=zones, position=positions)
     if rows and rows[0][1] is not None:  # else the table is empty: one row of NULLs
         index.add_columns(list(zip(*rows, strict=True))[1:])
     return index
 
 
-def model_position(store: EventStore) -> int:
+def model_positions(store: EventStore) -> dict[int, int]:
+    """The model's position in each lane of the log ({0: p} on one log)."""
     with store.session(commit=False) as session:
-        found = session.query("SELECT position FROM projection_positions WHERE name = ? AND "
-                              "log_partition = ?", (cm.NAME, LOG_PARTITION))
-    return int(found[0][0]) if found else 0
+        found = session.query("SELECT log_partition, position FROM projection_positions "
+                              "WHERE name = ?", (cm.NAME,))
+    return {int(lane): int(at) for lane, at in found}
 
 
 def index_of(runner: ProjectionRunner) -> ActivityIndex:
-    """The runner's model in memory, at the model's position as it is now."""
+    """The runner's model in memory, at the model's positions as they are now."""
     with _indexes_lock:
         index = _indexes.get(runner)
-    target = model_position(runner.store)
-    if index is None or target < index.position:  # new, or the model was rebuilt since
+    targets = model_positions(runner.store)
+    if index is None or any(at < index.positions.get(lane, 0)  # new, or the model was
+                            for lane, at in targets.items()):  # rebuilt since
         index = _load(runner.store)
         with _indexes_lock:
             _indexes[runner] = index
     with index.lock:
-        index.follow(runner.store, target)
+        index.follow(runner.store, targets)
     return index
 
 

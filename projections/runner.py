@@ -34,10 +34,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
+import heapq
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+import msgspec
+
+from domain.common import Meta
 from ledger import limits
 from ledger.store import EventStore, LogRow, Session
 
@@ -74,18 +78,66 @@ class ReadModel(Protocol):
 
 def log_rows(store: EventStore, topics: frozenset[str] | None = None,
              page_rows: int = 10_000, *, first: int = 1,
-             last: int | None = None) -> Iterator[LogRow]:
+             last: int | None = None, lane: int | None = None,
+             by_time: bool = False) -> Iterator[LogRow]:
     """The log in its order from position `first` (to `last` when given), a page at a time
     (for reports and audits that scan it once rather than keep a read model); only the rows
-    of `topics` when given."""
+    of `topics` when given.
+
+    Lanes (ledger/partitioned.py): `lane` reads that lane alone (`first`/`last` are its own
+    notification ids). Otherwise every lane, each to its end, the registry's (0) first, so a
+    card row comes after whatever of the registry it depends on; `first`/`last` then only
+    make sense on one log (a split log has no positions across lanes: ValueError). With
+    `by_time` the split lanes are merged by the time each row was recorded (ties: lane 0
+    first, then lane order), for one-pass reports whose facts cross card lanes (a purchase on
+    a card, its return on the replacement card in another lane). On one log every way reads
+    the same rows in the same order."""
+    if lane is not None:
+        yield from _lane_rows(store, lane, topics, page_rows, first, last)
+        return
+    lanes = store.lanes()
+    if len(lanes) > 1 and (first != 1 or last is not None):
+        raise ValueError("the split log has no positions across lanes: read a lane "
+                         "(lane=) from and to its own notification ids")
+    if len(lanes) > 1 and by_time:
+        yield from heapq.merge(*(_lane_rows(store, one, topics, page_rows, 1, None)
+                                 for one in lanes), key=recorded_at_us)
+        return
+    for one in lanes:
+        yield from _lane_rows(store, one, topics, page_rows, first, last)
+
+
+def _lane_rows(store: EventStore, lane: int, topics: frozenset[str] | None, page_rows: int,
+               first: int, last: int | None) -> Iterator[LogRow]:
     position = first
-    while page := store.read_log(position, page_rows):
+    while page := store.read_lane(lane, position, page_rows):
         for row in page:
             if last is not None and row.id > last:
                 return
             if topics is None or row.topic in topics:
                 yield row
         position = page[-1].id + 1
+
+
+# Every event is stored as [tag, meta, ...] (array-like), meta as Meta's fields in order:
+# only `recorded_at_us` is decoded to merge lanes by time, the rest passed over.
+_META_NAMES = [f.name for f in msgspec.structs.fields(Meta)]
+_TimeMeta = msgspec.defstruct(
+    "TimeMeta", [(name, msgspec.Raw) for name in _META_NAMES[:_META_NAMES.index(
+        "recorded_at_us")]] + [("recorded_at_us", int)], array_like=True, frozen=True,
+    gc=False)
+_TimeHead = msgspec.defstruct("TimeHead", [("tag", msgspec.Raw), ("meta", _TimeMeta)],
+                              array_like=True, frozen=True, gc=False)
+_time_head = msgspec.msgpack.Decoder(_TimeHead).decode
+
+
+def recorded_at_us(row: LogRow) -> int:
+    """When a log row was recorded (its meta's `recorded_at_us`); 0 if it does not decode
+    (a row the caller's own decoding then reports)."""
+    try:
+        return int(_time_head(row.state).meta.recorded_at_us)  # type: ignore[attr-defined]
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return 0
 
 
 def bulk(session: Session, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],

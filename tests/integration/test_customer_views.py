@@ -38,7 +38,8 @@ from ledger.store import open_store
 from projections import customers
 from projections.runner import ProjectionRunner
 from tests.support.alliance import SETUP, FakeClock, build_alliance, rid, started_ledger
-from tests.support.databases import fresh_postgres
+from tests.support.databases import fresh_postgres, split_postgres
+from tests.support.lanes import all_rows, rows_by_time
 
 USD = "USD"
 DAYS = 150
@@ -107,7 +108,7 @@ def _traffic(w: World, seed: int) -> None:
     w.live_digest = customers.digest(w.runner)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "split"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[World]:
     def build(url: str) -> Iterator[World]:
         store = open_store(url)
@@ -123,6 +124,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[Wor
 
     if request.param == "sqlite":
         yield from build(f"sqlite:///{tmp_path_factory.mktemp('customers')}/ledger.db")
+    elif request.param == "split":  # the log split by card partition, half in a second database
+        with fresh_postgres("customers") as url, fresh_postgres("customers2") as other:
+            yield from build(split_postgres(url, other))
     else:
         with fresh_postgres("customers") as url:
             yield from build(url)
@@ -151,44 +155,41 @@ def oracle_rows(w: World) -> list[act.Activity]:
         row[2] += spend
         row[3] += margin
 
-    start = 1
-    while page := w.ledger.store.read_log(start, 500):
-        for row in page:
-            event = decode_event(row.state)
-            if row.originator_id == REGISTRY_ID:
-                if isinstance(event, StoreRegistered):
-                    zones[event.store_id] = event.timezone
-                continue
-            match event:
-                case ev.CardIssued():
-                    refs[event.card_number] = event.customer_ref
-                    customer[row.originator_id] = event.customer_ref or \
-                        f"card:{event.card_number}"
-                case ev.CardIssuedAsReplacement():
-                    chain = event.carried.previous_numbers if event.carried else ()
-                    first = chain[0] if chain else event.replaces
-                    customer[row.originator_id] = refs[first] or f"card:{first}"
-                case ev.PurchaseMade():
-                    bought[event.purchase_id] = event
-                    paid = (event.sv_charged_minor + event.points_redeemed_value_minor
-                            + event.other_tender_minor)
-                    hour = event.minute_of_day // 60
-                    add((customer[row.originator_id], event.meta.store_id,
-                         act.day_number(event.local_date), hour), event.acquirer_partner_id,
-                        1, paid, sum(x.quantity * x.margin_minor for x in event.lines))
-                case ev.PurchaseReturned():
-                    made = bought[event.purchase_id]
-                    paid = (made.sv_charged_minor + made.points_redeemed_value_minor
-                            + made.other_tender_minor)
-                    gross = sum(x.amount_minor for x in made.lines)
-                    value = sum(q * made.lines[i].unit_price_minor for i, q in event.lines)
-                    local = dt.datetime.fromtimestamp(
-                        event.meta.recorded_at_us / 1e6, ZoneInfo(zones[made.meta.store_id]))
-                    add((customer[row.originator_id], made.meta.store_id,
-                         (local.date() - dt.date(1970, 1, 1)).days, local.hour),
-                        made.acquirer_partner_id, 0, -(paid * value // gross),
-                        -sum(q * made.lines[i].margin_minor for i, q in event.lines))
-        start = page[-1].id + 1
+    for row in rows_by_time(w.ledger.store):  # a split log: merged by time
+        event = decode_event(row.state)
+        if row.originator_id == REGISTRY_ID:
+            if isinstance(event, StoreRegistered):
+                zones[event.store_id] = event.timezone
+            continue
+        match event:
+            case ev.CardIssued():
+                refs[event.card_number] = event.customer_ref
+                customer[row.originator_id] = event.customer_ref or \
+                    f"card:{event.card_number}"
+            case ev.CardIssuedAsReplacement():
+                chain = event.carried.previous_numbers if event.carried else ()
+                first = chain[0] if chain else event.replaces
+                customer[row.originator_id] = refs[first] or f"card:{first}"
+            case ev.PurchaseMade():
+                bought[event.purchase_id] = event
+                paid = (event.sv_charged_minor + event.points_redeemed_value_minor
+                        + event.other_tender_minor)
+                hour = event.minute_of_day // 60
+                add((customer[row.originator_id], event.meta.store_id,
+                     act.day_number(event.local_date), hour), event.acquirer_partner_id,
+                    1, paid, sum(x.quantity * x.margin_minor for x in event.lines))
+            case ev.PurchaseReturned():
+                made = bought[event.purchase_id]
+                paid = (made.sv_charged_minor + made.points_redeemed_value_minor
+                        + made.other_tender_minor)
+                gross = sum(x.amount_minor for x in made.lines)
+                value = sum(q * made.lines[i].unit_price_minor for i, q in event.lines)
+                local = dt.datetime.fromtimestamp(
+                    event.meta.recorded_at_us / 1e6, ZoneInfo(zones[made.meta.store_id]))
+                add((customer[row.originator_id], made.meta.store_id,
+                     (local.date() - dt.date(1970, 1, 1)).days, local.hour),
+                    made.acquirer_partner_id, 0, -(paid * value // gross),
+                    -sum(q * made.lines[i].margin_minor for i, q in event.lines))
     return sorted(act.Activity(c, s, p, d, h, v, sp, m)
                   for (c, s, d, h), (p, v, sp, m) in sums.items())
 
@@ -232,13 +233,10 @@ def test_a_replacement_chain_and_a_shared_reference_are_one_customer(world: Worl
         owners = {bytes(s): c for s, c in session.query(
             "SELECT stream_id, customer FROM proj_cust_cards")}
     replacements = []
-    start = 1
-    while page := world.ledger.store.read_log(start, 500):
-        for row in page:
-            event = decode_event(row.state)
-            if isinstance(event, ev.CardIssuedAsReplacement):
-                replacements.append((row.originator_id.bytes, event.replaces))
-        start = page[-1].id + 1
+    for row in all_rows(world.ledger.store):
+        event = decode_event(row.state)
+        if isinstance(event, ev.CardIssuedAsReplacement):
+            replacements.append((row.originator_id.bytes, event.replaces))
     assert len(replacements) == 1
     new, old = replacements[0]
     assert owners[new] == owners[card_stream_id(old).bytes] == "cust-1"
@@ -314,9 +312,11 @@ def test_a_rebuild_and_two_runners_give_the_live_digest(world: World) -> None:
                             (customers.NAME,))
             customers.CustomersModel().drop(session)
             customers.CustomersModel().create(session)
-        first._position = second._position = -1
-        while first.step() + second.step():
-            pass
+        first._positions.clear()
+        second._positions.clear()
+        for lane in world.ledger.store.lanes():  # the registry's lane first (a split log)
+            while first.step(lane=lane) + second.step(lane=lane):
+                pass
         assert first.batches_applied and second.batches_applied
         assert customers.digest(first) == world.live_digest
     finally:
@@ -363,13 +363,10 @@ def test_card_stream_ids_name_every_card(world: World) -> None:
         owners = {bytes(s) for s, _ in session.query(
             "SELECT stream_id, customer FROM proj_cust_cards")}
     issued = set()
-    start = 1
-    while page := world.ledger.store.read_log(start, 500):
-        for row in page:
-            if row.originator_id != REGISTRY_ID and type(decode_event(row.state)) in (
-                    ev.CardIssued, ev.CardIssuedAsReplacement):
-                issued.add(row.originator_id.bytes)
-        start = page[-1].id + 1
+    for row in all_rows(world.ledger.store):
+        if row.originator_id != REGISTRY_ID and type(decode_event(row.state)) in (
+                ev.CardIssued, ev.CardIssuedAsReplacement):
+            issued.add(row.originator_id.bytes)
     assert owners == issued
 
 
@@ -387,14 +384,16 @@ def test_the_projector_process_follows_the_customers_model(world: World) -> None
                         (customers.NAME,))
         customers.CustomersModel().drop(session)
         customers.CustomersModel().create(session)
-    end = world.ledger.store.max_notification_id()
+    end = world.ledger.store.max_notification_id()  # a split log: the sum of the lanes' heads
     runner = customers.customers_runner(world.ledger.store)
+    lanes = world.ledger.store.lanes()
     assert runner._read_position() == 0
     proc = subprocess.Popen(cli("project", "--database", world.url, "--poll-s", "0.05"),
                             cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: runner._read_position() >= end, timeout_s=120)
+        wait_until(lambda: sum(runner._read_position(lane) for lane in lanes) >= end,
+                   timeout_s=120)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, errors = proc.communicate(timeout=30)

@@ -105,14 +105,14 @@ def movements(ledger: Ledger, number: str) -> list[Any]:
 
 
 def all_events(store: Any) -> list[Any]:
+    """Every event of the log, lane after lane on a split log (the registry's first)."""
     events: list[Any] = []
-    position = 1
-    while True:
-        page = store.read_log(position, 500)
-        if not page:
-            return events
-        events += [decode_event(n.state) for n in page]
-        position = page[-1].id + 1
+    for lane in store.lanes():
+        position = 1
+        while page := store.read_lane(lane, position, 500):
+            events += [decode_event(n.state) for n in page]
+            position = page[-1].id + 1
+    return events
 
 
 def key_written(ledger: Ledger, credential: str, request_id: str, terminal_id: str = "") -> bool:
@@ -802,8 +802,18 @@ def test_a_new_snapshot_topic_passes_over_the_old_snapshots(ledger, alliance, st
     stream_id = card_stream_id(n)
     [(_, old)] = store.load_tails([stream_id], SNAPSHOT_TOPIC)
     assert old.snapshot is not None  # the old code wrote one
-    store.save_snapshot(StoredEvent(stream_id, before.version, SNAPSHOT_TOPIC,
-                                    b"\xc1 an older shape"))
+    older = StoredEvent(stream_id, before.version, SNAPSHOT_TOPIC, b"\xc1 an older shape")
+    if store.split:  # in its lane's table by hand: save_snapshot on a lane whose connections
+        # other schemas share fails there (CannotCoerce between the schemas' stored_event
+        # types, eventsourcing's composite adapters: a store bug, reported)
+        part = store.lane_store(store.lane_of(stream_id))
+        with part.session(commit=True) as session:
+            session.execute(f"INSERT INTO {part.tables.snapshots} (originator_id, "
+                            "originator_version, topic, state) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT DO NOTHING", (stream_id, older.originator_version,
+                                                       older.topic, older.state))
+    else:
+        store.save_snapshot(older)
     monkeypatch.setattr("ledger.state.SNAPSHOT_TOPIC", "snapshot.card.test-next")
     monkeypatch.setattr("ledger.engine.SNAPSHOT_TOPIC", "snapshot.card.test-next")
     fresh = Ledger(store, clock_us=clock).start()

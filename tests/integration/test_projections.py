@@ -37,6 +37,7 @@ from projections.runner import ProjectionRunner
 from tests.integration.test_engine_stories import _busy_history, approved, authorize, call, new_card
 from tests.integration.test_purchase_stories import basket, buy, campaign, purchase, setup_program
 from tests.support.alliance import ok, rid
+from tests.support.lanes import all_rows, lane_tables
 from tests.support.processes import ROOT, cli, env
 
 ADMIN = Principal(Role.ADMIN)
@@ -66,13 +67,39 @@ def model_rows(store: EventStore) -> tuple[list[tuple[Any, ...]], list[tuple[Any
             [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in states])
 
 
-def card_rows_up_to(store: EventStore, position: int) -> int:
-    """Card events in the log at or below `position`: the rows the model must hold."""
-    count, start = 0, 1
-    while page := store.read_log(start, 1_000):
-        count += sum(1 for row in page if row.id <= position and row.originator_id != REGISTRY_ID)
-        start = page[-1].id + 1
+def card_rows_up_to(store: EventStore, position: int | dict[int, int] | None = None) -> int:
+    """Card events in the log at or below `position` (one per lane: a runner's `positions()`;
+    None: the whole log): the rows the model must hold."""
+    count = 0
+    for lane in store.lanes():
+        upto = position.get(lane, 0) if isinstance(position, dict) else position
+        start = 1
+        while page := store.read_lane(lane, start, 1_000):
+            count += sum(1 for row in page if (upto is None or row.id <= upto)
+                         and row.originator_id != REGISTRY_ID)
+            start = page[-1].id + 1
     return count
+
+
+def recording_reads(store: EventStore) -> list[tuple[int, int]]:
+    """Record (lane, start) of every read of the log (the runner reads lane by lane; on one
+    log lane 0 is read_log); undo with `del store.read_lane`."""
+    starts: list[tuple[int, int]] = []
+    read_lane = store.read_lane
+
+    def recording(lane: int, start: int, limit: int) -> Any:
+        starts.append((lane, start))
+        return read_lane(lane, start, limit)
+
+    store.read_lane = recording  # type: ignore[method-assign]
+    return starts
+
+
+def first_reads(starts: list[tuple[int, int]]) -> dict[int, int]:
+    first: dict[int, int] = {}
+    for lane, start in starts:
+        first.setdefault(lane, start)
+    return first
 
 
 def traffic(ledger: Ledger, alliance: Any, clock: Any, cards_n: int = 3,
@@ -132,8 +159,8 @@ def test_a_crash_in_a_batch_leaves_rows_and_position_in_agreement(ledger, allian
     crashing = ProjectionRunner(ledger.store, Crashing(fail_at=3), batch_rows=7)
     with pytest.raises(RuntimeError):
         crashing.catch_up()
-    position = ProjectionRunner(ledger.store, MovementsModel()).position
-    assert crashing.batches_applied == 2 and position > 0
+    position = ProjectionRunner(ledger.store, MovementsModel()).positions()
+    assert crashing.batches_applied == 2 and sum(position.values()) > 0
     rows, _ = model_rows(ledger.store)
     assert len(rows) == card_rows_up_to(ledger.store, position)  # the third batch left nothing
     # A fresh runner (the restarted process) resumes there and ends where a rebuild ends.
@@ -152,24 +179,20 @@ def test_a_restarted_runner_resumes_from_its_position_and_a_rebuild_is_identical
     traffic(ledger, alliance, clock)
     first = movements_runner(ledger.store)
     done = first.catch_up()
+    at = first.positions()  # per lane ({0: done} on one log)
     traffic(ledger, alliance, clock, cards_n=2, ops=4)
     restarted = ProjectionRunner(ledger.store, MovementsModel(), batch_rows=5)
-    starts: list[int] = []
-    read_log = ledger.store.read_log
-
-    def recording(start: int, limit: int) -> Any:
-        starts.append(start)
-        return read_log(start, limit)
-
-    ledger.store.read_log = recording  # type: ignore[method-assign]
+    starts = recording_reads(ledger.store)
     try:
         assert restarted.position == done
         restarted.catch_up()
     finally:
-        del ledger.store.read_log
-    assert starts[0] == done + 1  # not the start of the log
+        del ledger.store.read_lane
+    first_read = first_reads(starts)
+    # not the start of the log: each lane from where the first runner left it
+    assert first_read and all(start == at[lane] + 1 for lane, start in first_read.items())
     live = model_rows(ledger.store)
-    assert len(live[0]) == card_rows_up_to(ledger.store, restarted.position)
+    assert len(live[0]) == card_rows_up_to(ledger.store, restarted.positions())
     assert restarted.rebuild() == ledger.store.max_notification_id()
     assert model_rows(ledger.store) == live
 
@@ -193,7 +216,7 @@ def test_two_runners_on_one_database_never_apply_a_batch_twice(ledger, alliance,
     assert errors == []
     assert sum(r.batches_applied for r in runners) >= 1
     rows, _ = model_rows(ledger.store)
-    assert len(rows) == card_rows_up_to(ledger.store, ledger.store.max_notification_id())
+    assert len(rows) == card_rows_up_to(ledger.store)
     for number in numbers:
         assert list_movements(runners[0], ADMIN, number, 0, 1_000, clock()) == folded(
             ledger.store, number, clock())
@@ -244,10 +267,8 @@ def test_maintenance_visits_exactly_its_cards_after_a_restart_without_reading_fr
     replacement = approved(call(ledger, alliance.s1_manager,
                                 cc.ReplaceCard(buyer, "", ""))).card_number
     clock.advance(31 * DAY_S)  # the coupon's time is up
-    starts: list[int] = []
-    read_log = ledger.store.read_log
-    ledger.store.read_log = lambda start, limit: (starts.append(start),  # type: ignore[method-assign]
-                                                  read_log(start, limit))[1]
+    at = maintenance_runner(ledger.store).positions()  # per lane ({0: p} on one log)
+    starts = recording_reads(ledger.store)
     visited: list[str] = []
     submit = ledger.submit
     ledger.submit = lambda request: (visited.append(request.command.card_number),  # type: ignore[method-assign]
@@ -255,8 +276,10 @@ def test_maintenance_visits_exactly_its_cards_after_a_restart_without_reading_fr
     try:
         restarted = PointsExpiry(ledger).run(clock())  # a new process: a new job object
     finally:
-        del ledger.store.read_log, ledger.submit
-    assert restarted.log_position_before > 0 and min(starts) == restarted.log_position_before + 1
+        del ledger.store.read_lane, ledger.submit
+    first_read = first_reads(starts)
+    assert restarted.log_position_before == sum(at.values()) > 0 and first_read
+    assert all(start == at[lane] + 1 for lane, start in first_read.items())
     assert sorted(visited) == sorted([buyer, gifted, later, replacement])
     assert restarted.failures == 0
     lapsed = [decode_event(e.state) for e in ledger.store.stream(card_stream_id(gifted))]
@@ -274,23 +297,21 @@ def test_maintenance_visits_exactly_its_cards_after_a_restart_without_reading_fr
 
 
 def _tamper_with_a_purchase(store: EventStore) -> str:
-    """Raise the points of the first purchase that earned some, straight in the table."""
-    start = 1
-    while page := store.read_log(start, 500):
-        for row in page:
-            if row.topic == ev.PurchaseMade.__struct_config__.tag:
-                event = decode_event(row.state)
-                assert isinstance(event, ev.PurchaseMade)
-                if event.lot is not None:
-                    forged = msgspec.structs.replace(
-                        event, lot=msgspec.structs.replace(event.lot,
-                                                           amount=event.lot.amount + 1_000))
-                    with store.session(commit=True) as session:
-                        key = "rowid" if session.dialect == "sqlite" else "notification_id"
-                        assert session.execute(f"UPDATE ledger_events SET state = ? "
-                                               f"WHERE {key} = ?", (encode(forged), row.id)) == 1
-                    return event.purchase_id
-        start = page[-1].id + 1
+    """Raise the points of the first purchase that earned some, straight in the table (its
+    lane's on a split log)."""
+    for row in all_rows(store):
+        if row.topic == ev.PurchaseMade.__struct_config__.tag:
+            event = decode_event(row.state)
+            assert isinstance(event, ev.PurchaseMade)
+            if event.lot is not None:
+                forged = msgspec.structs.replace(
+                    event, lot=msgspec.structs.replace(event.lot,
+                                                       amount=event.lot.amount + 1_000))
+                with lane_tables(store, store.lane_of(row.originator_id)) as (
+                        session, events, _, key):
+                    assert session.execute(f"UPDATE {events} SET state = ? WHERE {key} = ?",
+                                           (encode(forged), row.id)) == 1
+                return event.purchase_id
     raise AssertionError("no purchase earned points")
 
 

@@ -37,7 +37,7 @@ from projections.reconcile import (
 from projections.settlement import period_payments, period_statements, settlement_runner
 from tests.support.alliance import ok, rid
 
-pytestmark = pytest.mark.backends("sqlite", "postgres")
+pytestmark = pytest.mark.backends("sqlite", "postgres", "split")
 USD = "USD"
 
 

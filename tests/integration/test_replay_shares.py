@@ -13,13 +13,13 @@ import pytest
 
 from domain.cards import commands as cc
 from ledger.codec import card_stream_id, decode_event, decode_outcome, encode
-from ledger.store import EVENTS_TABLE, KEYS_TABLE
-from projections.audit import figures, replay
+from projections.audit import At, figures, replay
 from projections.audit_read import Share, key_of
 from tests.integration.test_engine_stories import USD, approved, call, new_card
 from tests.integration.test_replay import _traffic
+from tests.support.lanes import lane_tables, stream_rows
 
-pytestmark = pytest.mark.backends("sqlite", "postgres")
+pytestmark = pytest.mark.backends("sqlite", "postgres", "split")
 
 
 def _share_of(number: str) -> int:
@@ -35,29 +35,34 @@ def _cards_in_both_shares(ledger, alliance) -> list[str]:
 
 
 def _last_event(store, number: str):
-    """(position, event) of the card's latest event."""
+    """(position, event) of the card's latest event: the position an int on one log, an `At`
+    (lane, position) on a split one."""
     stream = card_stream_id(number)
-    position, found = 0, None
-    start = 1
-    while page := store.read_log(start, 1_000):
-        for row in page:
-            if row.originator_id == stream:
-                position, found = row.id, decode_event(row.state)
-        start = page[-1].id + 1
-    return position, found
+    row = stream_rows(store, stream)[-1]
+    position = At(store.lane_of(stream), row.id) if store.split else row.id
+    return position, decode_event(row.state)
 
 
-def _forge_reply(store, event, balance_minor: int) -> None:
-    """The stored reply of `event`'s request, showing the card with another balance."""
+def _lane(store, position) -> int:
+    return position.lane if isinstance(position, At) else 0
+
+
+def _id(position) -> int:
+    return position.id if isinstance(position, At) else position
+
+
+def _forge_reply(store, event, balance_minor: int, lane: int) -> None:
+    """The stored reply of `event`'s request (in its card's lane), showing the card with
+    another balance."""
     space, request_id = key_of(event.meta)
-    with store.session(commit=True) as session:
-        (outcome,) = session.query(f"SELECT outcome FROM {KEYS_TABLE} WHERE key_space = ? "
+    with lane_tables(store, lane) as (session, _, keys, _):
+        (outcome,) = session.query(f"SELECT outcome FROM {keys} WHERE key_space = ? "
                                    "AND request_id = ?", (space, request_id))[0]
         reply = decode_outcome(bytes(outcome))
         assert reply.card is not None
         forged = msgspec.structs.replace(reply, card=msgspec.structs.replace(
             reply.card, balance_minor=balance_minor))
-        assert session.execute(f"UPDATE {KEYS_TABLE} SET outcome = ? WHERE key_space = ? "
+        assert session.execute(f"UPDATE {keys} SET outcome = ? WHERE key_space = ? "
                                "AND request_id = ?", (encode(forged), space, request_id)) == 1
 
 
@@ -66,10 +71,9 @@ def _forge_amount(store, position: int, event) -> None:
                                      legs=tuple(msgspec.structs.replace(
                                          leg, amount_minor=leg.amount_minor * 10)
                                          for leg in event.legs[:1]) + event.legs[1:])
-    with store.session(commit=True) as session:
-        column = "rowid" if session.dialect == "sqlite" else "notification_id"
-        assert session.execute(f"UPDATE {EVENTS_TABLE} SET state = ? WHERE {column} = ?",
-                               (encode(forged), position)) == 1
+    with lane_tables(store, _lane(store, position)) as (session, events, _, column):
+        assert session.execute(f"UPDATE {events} SET state = ? WHERE {column} = ?",
+                               (encode(forged), _id(position))) == 1
 
 
 @pytest.mark.parametrize("shares", [1, 2])
@@ -81,7 +85,7 @@ def test_a_wrong_stored_reply_is_found_with_its_position(ledger, alliance, share
     position, event = _last_event(ledger.store, number)
     clean = replay(ledger.store, shares=shares)
     assert clean.differences == [] and clean.replies_compared >= 2
-    _forge_reply(ledger.store, event, 9_999)
+    _forge_reply(ledger.store, event, 9_999, _lane(ledger.store, position))
     report = replay(ledger.store, shares=shares)
     assert report.differences == [f"log id {position}: the reply gave card {number} balance "
                                   "9999, the replay 1500"]
@@ -97,8 +101,8 @@ def test_shares_find_the_same_differences_in_the_same_order(ledger, alliance, cl
     by_share = {_share_of(n): n for n in numbers}
     position, event = _last_event(ledger.store, by_share[1])
     _forge_amount(ledger.store, position, event)
-    _, answered = _last_event(ledger.store, by_share[0])
-    _forge_reply(ledger.store, answered, 1)
+    at, answered = _last_event(ledger.store, by_share[0])
+    _forge_reply(ledger.store, answered, 1, _lane(ledger.store, at))
     one = replay(ledger.store, shares=1)
     shown: list[tuple[str, int, int]] = []
     two = replay(ledger.store, lambda *step: shown.append(step), shares=2)
@@ -135,10 +139,10 @@ def test_a_share_that_fails_names_itself(ledger, alliance):
     numbers = _cards_in_both_shares(ledger, alliance)
     number = next(n for n in numbers if _share_of(n) == 1)
     position, _ = _last_event(ledger.store, number)
-    with ledger.store.session(commit=True) as session:
-        column = "rowid" if session.dialect == "sqlite" else "notification_id"
-        session.execute(f"UPDATE {EVENTS_TABLE} SET state = ? WHERE {column} = ?",
-                        (b"\xc1not msgpack", position))
+    with lane_tables(ledger.store, _lane(ledger.store, position)) as (session, events, _,
+                                                                      column):
+        session.execute(f"UPDATE {events} SET state = ? WHERE {column} = ?",
+                        (b"\xc1not msgpack", _id(position)))
     with pytest.raises(msgspec.DecodeError):
         replay(ledger.store, shares=1)
     with pytest.raises(RuntimeError, match=r"share 1 of 2 failed:(.|\n)*DecodeError"):

@@ -8,7 +8,9 @@ A second PostgreSQL server (partitions placed on another server: tests/e2e/test_
 is reached at LEDGER_TEST_SECOND_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5433/postgres: the cluster `.ci/run` creates and starts). When
 it is unreachable the test FAILS, saying so: a skip would hide a CI run without it. Only
-LEDGER_NO_SECOND_CLUSTER=1 turns that into a skip, for a machine that cannot have one."""
+LEDGER_NO_SECOND_CLUSTER=1 turns that into a skip, for a machine that cannot have one.
+LEDGER_TEST_DB_PREFIX (default none) goes before every database name this module makes, so
+several checkouts sharing one server can tell (and drop) their own."""
 
 from __future__ import annotations
 
@@ -79,7 +81,8 @@ def fresh_second_postgres(prefix: str) -> Iterator[str]:
 def _database(admin: psycopg.Connection[Any], url: str, prefix: str) -> Iterator[str]:
     """A new database on `admin`'s server; its URL (`url` with the database's name); dropped,
     and `admin` closed, on exit."""
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"{os.environ.get('LEDGER_TEST_DB_PREFIX', '')}{prefix}_{os.getpid()}_" \
+           f"{secrets.token_hex(3)}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path="/" + name))
