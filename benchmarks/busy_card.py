@@ -124,7 +124,9 @@ class Cluster:
 def cluster(url: str, workers: int, *options: str) -> Iterator[Cluster]:
     fresh_database(url)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    init = subprocess.run(_cli("init", "--database", url), cwd=ROOT, env=env,
+    init_options = [o for o in options if o == "--split"]
+    options = tuple(o for o in options if o != "--split")
+    init = subprocess.run(_cli("init", "--database", url, *init_options), cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=True)
     admin_token = init.stdout.strip().splitlines()[-1]
     assert admin_token.startswith("llk_"), init.stdout
@@ -430,10 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-routing", dest="routing", action="store_false",
                         help="serve --no-routing: every worker decides what it receives "
                              "(no partition owners), as before issue 14")
+    parser.add_argument("--split", action="store_true",
+                        help="init --split: the log in one lane per card partition")
     ns = parser.parse_args(argv)
     done = run(ns.database, [int(w) for w in ns.workers.split(",")], ns.rounds,
                ns.kind.split(","), ns.requests,
-               options=() if ns.routing else ("--no-routing",))
+               options=(() if ns.routing else ("--no-routing",))
+               + (("--split",) if ns.split else ()))
     return 0 if all(r.ok for r in done) else 1
 
 

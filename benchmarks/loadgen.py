@@ -630,10 +630,15 @@ class RealServer:
         # How to start the CLI; experiments may swap in a wrapper (e.g. one that times GC).
         self.command = [sys.executable, "-m", "entrypoints.cli"]
         self.serve_options: list[str] = []  # e.g. --no-projector
+        self.init_options: list[str] = []  # e.g. --split --place 8-15=URL
 
     def init(self) -> None:
         _recreate_database(self.url)
-        done = subprocess.run([*self.command, "init", "--database", self.url],
+        for option in self.init_options:  # the other servers' databases, fresh too
+            if "=" in option and "://" in option:
+                _recreate_database(option.split("=", 1)[1])
+        done = subprocess.run([*self.command, "init", "--database", self.url,
+                               *self.init_options],
                               cwd=PROJECT_ROOT, capture_output=True, text=True,
                               timeout=120, check=False)
         lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
@@ -797,11 +802,20 @@ def _serve_options(ns: argparse.Namespace) -> tuple[str, ...]:
     return tuple(options)
 
 
+def _init_options(ns: argparse.Namespace) -> tuple[str, ...]:
+    """`init --split [--place ...]` when the bench asks for the split log."""
+    if not getattr(ns, "split", False):
+        return ()
+    return ("--split", *(f"--place={place}" for place in getattr(ns, "place", []) or []))
+
+
 def run_server(children: Children, profiler: Profiler, url: str, seconds: float,
                unary: bool, batch: bool, command: list[str] | None = None,
                purchase: bool = False, projector: bool = True,
-               serve_options: tuple[str, ...] = ()) -> list[Measurement]:
+               serve_options: tuple[str, ...] = (),
+               init_options: tuple[str, ...] = ()) -> list[Measurement]:
     server = RealServer(children, url)
+    server.init_options += init_options
     if command:
         server.command = command
     if not projector:
@@ -1292,7 +1306,8 @@ def run_bench(ns: argparse.Namespace) -> int:
                                            "b" in selected, "c" in selected,
                                            purchase="f" in selected,
                                            projector=getattr(ns, "projector", True),
-                                           serve_options=_serve_options(ns))
+                                           serve_options=_serve_options(ns),
+                                           init_options=_init_options(ns))
             if "e" in selected:
                 measurements += run_textbook(url, seconds)
             if "d" in selected:

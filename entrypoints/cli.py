@@ -440,8 +440,11 @@ def _bad_input_exits(run: Callable[[], int]) -> int:
 
 
 def _on_store(ns: argparse.Namespace, run: Callable[[argparse.Namespace, Any], int]) -> int:
-    """Run `run(ns, store)` on the --database store; a bad input is a one-line error, exit 2."""
+    """Run `run(ns, store)` on the --database store; a bad input is a one-line error, exit 2;
+    a read that waits on the ledger's writes (a closed period whose marks have not reached
+    every partition yet: the split log) a one-line error, exit 75 (EX_TEMPFAIL: retry)."""
     from domain.common import InvalidInput
+    from ledger.refusals import StillWriting
 
     store = _open_ready_store(_database(ns))
     try:
@@ -449,6 +452,9 @@ def _on_store(ns: argparse.Namespace, run: Callable[[argparse.Namespace, Any], i
     except InvalidInput as error:
         print(f"loyalty-ledger: {error}", file=sys.stderr)
         return 2
+    except StillWriting as busy:
+        print(f"loyalty-ledger: {busy}", file=sys.stderr)
+        return 75
     finally:
         store.close()
 
@@ -967,6 +973,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(b), (c), (f): serve --projector-nice N (default: serve's)")
     p.add_argument("--no-routing", dest="routing", action="store_false",
                    help="(b), (c), (f): serve --no-routing (no partition owners)")
+    p.add_argument("--split", action="store_true",
+                   help="(b), (c), (f): init --split: the log in one lane per card partition")
+    p.add_argument("--place", action="append", default=[], metavar="FIRST-LAST=URL",
+                   help="with --split: init --place (partitions on another server; its "
+                        "database is dropped and made again)")
     p.set_defaults(func=cmd_bench)
     return parser
 
