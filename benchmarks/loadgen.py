@@ -635,8 +635,8 @@ class RealServer:
     def init(self) -> None:
         _recreate_database(self.url)
         for option in self.init_options:  # the other servers' databases, fresh too
-            if "=" in option and "://" in option:
-                _recreate_database(option.split("=", 1)[1])
+            if option.startswith("--place="):  # --place=FIRST-LAST=URL
+                _recreate_database(option.split("=", 2)[2])
         done = subprocess.run([*self.command, "init", "--database", self.url,
                                *self.init_options],
                               cwd=PROJECT_ROOT, capture_output=True, text=True,

@@ -491,12 +491,14 @@ def _write_lanes(conn: Any, lanes: Sequence[tuple[int, PostgresStore, list[Store
             try:
                 if not locked:
                     others.execute(b"BEGIN")
+                notified = False
                 for lane, store, events, keys, snapshots in lanes:
                     cursor = stack.enter_context(conn.cursor(row_factory=tuple_row))
                     cursors.append((lane, cursor if events else None))
                     sql = store.events._rendered(conn)
                     store.events.send_lane(cursor, others, sql, events, keys, snapshots,
-                                           locked=locked)
+                                           locked=locked, notify=not notified)
+                    notified = notified or bool(events)
                 if not locked:
                     others.execute(b"COMMIT")
             except Exception:

@@ -669,11 +669,17 @@ class _PostgresEvents(PostgresApplicationRecorder):
     @staticmethod
     def send_lane(events: Any, others: Any, sql: _Statements,
                   stored_events: Sequence[StoredEvent], keys: Sequence[KeyRow],
-                  snapshots: Sequence[StoredEvent], *, locked: bool) -> None:
+                  snapshots: Sequence[StoredEvent], *, locked: bool,
+                  notify: bool = True) -> None:
         """One log's inserts inside the caller's transaction: the table lock first unless
-        `locked` (a turn holds it already), then NOTIFY and the rows."""
+        `locked` (a turn holds it already), then NOTIFY (unless another lane of the same
+        transaction sends it: they share the channel) and the rows."""
         if stored_events:
-            for statement in (sql.notify,) if locked else sql.prelude:
+            if locked:
+                statements: tuple[bytes, ...] = (sql.notify,) if notify else ()
+            else:
+                statements = sql.prelude if notify else sql.prelude[:-1]
+            for statement in statements:
                 events.execute(statement)
             events.execute(sql.insert_events, _event_columns(stored_events), prepare=True)
         if keys:
