@@ -75,12 +75,9 @@ def fresh_database(url: str) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path + suffix)
         return
-    import psycopg
+    from benchmarks.loadgen import _recreate_database
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS ledger_events, ledger_snapshots, "
-                     "ledger_request_keys, projection_positions, proj_movements, "
-                     "proj_movement_cards, proj_maintenance_cards CASCADE")
+    _recreate_database(url)  # dropped whole: the split layout's schemas and placement too
 
 
 @dataclass

@@ -216,6 +216,13 @@ class PartitionedStore(EventStore):
                              for rank, store in enumerate(self._servers)}
         self._lanes: list[PostgresStore] = [global_store, *self.parts]
         self._marks: dict[int, uuid.UUID] = {}
+        # One writer: every lane's NOTIFY carries the same token, so this process's watches
+        # (one per server: its lanes share the channel) never take its own commits for
+        # another process's.
+        for part in self.parts:
+            part.writer_token = global_store.writer_token
+            part.events.set_writer(global_store.writer_token)
+        self._one_server = len(self._servers) == 1
 
     # ------------------------------------------------------------------------ lanes
 
@@ -287,6 +294,9 @@ class PartitionedStore(EventStore):
             if not touched:
                 lanes[0][2].append(key)
                 continue
+            if len(touched) == 1 or self._one_server:
+                lanes[touched[-1]][2].append(key)
+                continue
             lanes[max(touched, key=lambda t: (order[self.server_rank(t)], t))][2].append(key)
         return lanes
 
@@ -299,6 +309,8 @@ class PartitionedStore(EventStore):
         can spend (ledger/handlers/cards.py completes it on retry). The first such request
         of the append decides."""
         order = list(range(len(self._servers)))
+        if self._one_server:
+            return order
         for touched in key_lanes or ():
             ranks = list(dict.fromkeys(self.server_rank(lane) for lane in touched))
             if len(ranks) > 1:
@@ -489,16 +501,26 @@ def _write_lanes(conn: Any, lanes: Sequence[tuple[int, PostgresStore, list[Store
         others = stack.enter_context(conn.cursor())
         with conn.pipeline() as pipeline:
             try:
-                if not locked:
+                writing = [lane for lane, _, events, _, _ in lanes if events]
+                if writing:  # the lock timeout, every written lane's table in one LOCK
+                    first = lanes[0][1].events._rendered(conn)  # (lane order), one NOTIFY
+                    if not locked:
+                        others.execute(b"BEGIN")
+                        others.execute(first.prelude[0])
+                        others.execute(", ".join(
+                            lane.tables.events if lane.schema else
+                            f"public.{lane.tables.events}"
+                            for _, lane, events, _, _ in lanes if events).join(
+                                ("LOCK TABLE ", " IN EXCLUSIVE MODE")).encode())
+                    others.execute(first.notify)
+                elif not locked:
                     others.execute(b"BEGIN")
-                notified = False
                 for lane, store, events, keys, snapshots in lanes:
                     cursor = stack.enter_context(conn.cursor(row_factory=tuple_row))
                     cursors.append((lane, cursor if events else None))
                     sql = store.events._rendered(conn)
                     store.events.send_lane(cursor, others, sql, events, keys, snapshots,
-                                           locked=locked, notify=not notified)
-                    notified = notified or bool(events)
+                                           locked=True, notify=False)
                 if not locked:
                     others.execute(b"COMMIT")
             except Exception:
