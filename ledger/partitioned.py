@@ -474,9 +474,19 @@ class PartitionedStore(EventStore):
         return self.global_store.connect_params
 
     def others_may_have_written(self) -> bool:
-        # One watch per server: every lane of a server notifies the same channel.
-        answers = [server.others_may_have_written() for server in self._servers]
-        return any(answers)
+        return self.foreign_lanes() != set()
+
+    def foreign_lanes(self) -> set[int] | None:
+        """One watch per server (its lanes share the channel); a commit's NOTIFY names the
+        lanes it wrote (`_write_lanes`), so the writer reads only those."""
+        found: set[int] | None = set()
+        for server in self._servers:
+            lanes = server.watch().foreign_lanes()
+            if lanes is None or found is None:
+                found = None
+            else:
+                found |= lanes
+        return found
 
     def close(self) -> None:
         for part in self.parts:
@@ -512,7 +522,9 @@ def _write_lanes(conn: Any, lanes: Sequence[tuple[int, PostgresStore, list[Store
                             f"public.{lane.tables.events}"
                             for _, lane, events, _, _ in lanes if events).join(
                                 ("LOCK TABLE ", " IN EXCLUSIVE MODE")).encode())
-                    others.execute(first.notify)
+                    written = ",".join(str(lane) for lane, _, events, _, _ in lanes if events)
+                    # NOTIFY channel, 'TOKEN:LANE,LANE': the others' watches read those only
+                    others.execute(first.notify[:-1] + f":{written}'".encode())
                 elif not locked:
                     others.execute(b"BEGIN")
                 for lane, store, events, keys, snapshots in lanes:

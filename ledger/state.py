@@ -238,7 +238,8 @@ class State:
         evict them, registry rows update the registry. The read is skipped when the store is
         sure nobody else wrote and our own commits are contiguous; after a conflict (`stale`)
         or when forced (a Sync) it always happens. Lane by lane, the registry's first."""
-        others = self.store.others_may_have_written()
+        foreign = self.store.foreign_lanes()  # None: any lane may have changed
+        others = foreign is None or bool(foreign)
         pending = False
         for lane, ranges in self.own.items():
             seen = self.seen[lane]
@@ -253,8 +254,11 @@ class State:
             pending = pending or bool(ranges)
         if not (others or force or self.stale or pending):
             return
+        lanes: Any = self.seen  # every lane, unless the watch named those others wrote to
+        if foreign is not None and not (force or self.stale):
+            lanes = sorted(foreign | {lane for lane, ranges in self.own.items() if ranges})
         self.stale = False
-        for lane in self.seen:
+        for lane in lanes:
             if not self._follow_lane(lane):
                 # far behind: cheaper to reload cards on demand than to read it all
                 self.cards.clear()

@@ -453,6 +453,11 @@ class EventStore(abc.ABC):
         always True, is right for any backend."""
         return True
 
+    def foreign_lanes(self) -> set[int] | None:
+        """The lanes other writers may have committed to since the last call: None for any
+        (the answer of a store that cannot tell lanes apart), an empty set for none."""
+        return None if self.others_may_have_written() else set()
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
@@ -475,6 +480,10 @@ class LogWatch:
         self._token = token
         self._foreign = threading.Event()
         self._foreign.set()
+        # The split log's lanes other writers named ("TOKEN:1,5"); None: any lane (a payload
+        # without lanes, or a break in listening).
+        self._lanes: set[int] | None = None
+        self._lanes_lock = threading.Lock()
         self._listening = False
         self.notes_seen = 0  # for tests: how many notifications arrived, ours included
         self._stop = threading.Event()
@@ -493,13 +502,43 @@ class LogWatch:
             return True
         return False
 
+    def foreign_lanes(self) -> set[int] | None:
+        """The lanes other writers committed to since the last call (and reset): None when
+        any may have changed, an empty set when none did."""
+        with self._lanes_lock:
+            if not self._listening:
+                self._foreign.clear()
+                return None
+            if not self._foreign.is_set():
+                return set()
+            self._foreign.clear()
+            lanes, self._lanes = self._lanes, set()
+            return lanes
+
+    def _heard(self, payload: str) -> None:
+        token, _, lanes = payload.partition(":")
+        if token == self._token:
+            return
+        with self._lanes_lock:
+            if self._lanes is not None:
+                if lanes:
+                    self._lanes.update(map(int, lanes.split(",")))
+                else:
+                    self._lanes = None
+            self._foreign.set()
+
+    def _any(self) -> None:
+        with self._lanes_lock:
+            self._lanes = None
+            self._foreign.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(**self._connect, autocommit=True) as conn:
                     conn.execute(self._listen)
                     self._listening = True
-                    self._foreign.set()  # whatever was committed before LISTEN
+                    self._any()  # whatever was committed before LISTEN
                     while not self._stop.is_set():
                         readable, _, _ = select.select([conn.fileno(), self._wake_recv], [],
                                                        [], 0.5)
@@ -507,14 +546,13 @@ class LogWatch:
                             break
                         # timeout=0: what has arrived, including what psycopg kept aside
                         for note in conn.notifies(timeout=0):
-                            if note.payload != self._token:
-                                self._foreign.set()
+                            self._heard(note.payload)
                             self.notes_seen += 1
             except (psycopg.Error, OSError):
                 pass  # the database is away: answer "maybe" until it is back
             finally:
                 self._listening = False
-                self._foreign.set()
+                self._any()
             self._stop.wait(0.5)
 
     def close(self) -> None:
@@ -909,9 +947,12 @@ class PostgresStore(EventStore):
         return dict(self._connect)
 
     def others_may_have_written(self) -> bool:
+        return self.watch().others_wrote()
+
+    def watch(self) -> LogWatch:
         if self._watch is None:  # started on first use: `init` and tools never need it
             self._watch = LogWatch(self._connect, self.events.channel_name, self.writer_token)
-        return self._watch.others_wrote()
+        return self._watch
 
     def close(self) -> None:
         if self._watch is not None:

@@ -266,3 +266,32 @@ def test_keys_found_in_any_lane(store):
     assert set(found) == {("t:T1", "k-near"), ("t:T1", "k-far")}
     with pytest.raises(Conflict):
         store.append([], [KeyRow("t:T1", "k-far", b"h", b"o")], (), [(lanes[1],)])
+
+
+def test_another_process_learns_which_lanes_were_written(store, store_url):
+    """A commit's NOTIFY names the lanes it wrote, so the other processes' writers read only
+    those lanes, not all 17."""
+    import time
+
+    from ledger.store import open_store
+
+    other = open_store(store_url)
+    try:
+        deadline = time.monotonic() + 30  # bounds a hang only
+        while other.foreign_lanes() is None:  # None until its watches listen
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        a = card_stream_id(card_number(7))
+        b = next(card_stream_id(card_number(seed)) for seed in range(8, 500)
+                 if store.server_rank(store.lane_of(card_stream_id(card_number(seed))))
+                 != store.server_rank(store.lane_of(a)))
+        store.append([StoredEvent(a, 1, "t", b"{}"), StoredEvent(b, 1, "t", b"{}")], [])
+        seen: set[int] = set()
+        while seen != {store.lane_of(a), store.lane_of(b)}:
+            assert time.monotonic() < deadline, seen
+            lanes = other.foreign_lanes()
+            assert lanes is not None
+            seen |= lanes
+            time.sleep(0.02)
+    finally:
+        other.close()
