@@ -92,7 +92,7 @@ def with_password(url: str, like: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if password is None or parts.password is not None:
         return url
-    netloc = (f"{parts.username or 'postgres'}:{urllib.parse.quote(password, safe='')}@"
+    netloc = (f"{parts.username or 'postgres'}:{password}@"  # as written in `like`: quoted
               f"{parts.hostname}" + (f":{parts.port}" if parts.port else ""))
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
@@ -103,22 +103,28 @@ def server_of(url: str) -> tuple[str, int, str]:
 
 
 def parse_places(places: Sequence[str], count: int, default_url: str) -> list[str]:
-    """`--place FIRST-LAST=URL` (or `P=URL`) options as the URL of every partition."""
+    """`--place SPANS=URL` options (SPANS: `P`, `FIRST-LAST`, or several joined by commas,
+    e.g. `8-15` or `1,3,5,7`) as the URL of every partition."""
     urls = [default_url] * count
     for place in places:
-        span, sep, url = place.partition("=")
-        first, dash, last = span.partition("-")
-        try:
-            low, high = int(first), int(last if dash else first)
-        except ValueError:
-            raise ConfigError(f"--place {place!r}: expected FIRST-LAST=URL, e.g. "
-                              "8-15=postgresql://postgres@127.0.0.1:5433/ledger") from None
-        if not sep or not url or not 0 <= low <= high < count:
-            raise ConfigError(f"--place {place!r}: partitions are 0..{count - 1} and need a URL")
+        spans, sep, url = place.partition("=")
+        placed: list[int] = []
+        for span in spans.split(","):
+            first, dash, last = span.partition("-")
+            try:
+                low, high = int(first), int(last if dash else first)
+            except ValueError:
+                raise ConfigError(f"--place {place!r}: expected FIRST-LAST=URL, e.g. "
+                                  "8-15=postgresql://postgres@127.0.0.1:5433/ledger") from None
+            if not 0 <= low <= high < count:
+                raise ConfigError(f"--place {place!r}: partitions are 0..{count - 1}")
+            placed += range(low, high + 1)
+        if not sep or not url:
+            raise ConfigError(f"--place {place!r}: needs a URL after '='")
         scheme = url.split(":", 1)[0].lower()
         if scheme not in ("postgresql", "postgres"):
             raise ConfigError(f"--place {place!r}: the split layout is PostgreSQL only")
-        for partition in range(low, high + 1):
+        for partition in placed:
             urls[partition] = url
     return urls
 
