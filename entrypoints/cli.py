@@ -155,15 +155,21 @@ def cmd_partitions(ns: argparse.Namespace) -> int:
             print("one partition: an SQLite store has one log and no partition owners")
             return 0
         found = leases(params)
+        placement: list[str] = list(getattr(store, "placement", []))
     finally:
         store.close()
-    print(f"{'partition':>9}  {'owner':<56}  since")
+    print(f"{'partition':>9}  {'owner':<56}  {'since':<20}" + ("  log" if placement else ""))
     for lease in found:
         print(f"{lease.partition:>9}  {lease.address or '(none)':<56}  "
-              + (format_time_us(lease.since_us) if lease.address else "-"))
+              + f"{format_time_us(lease.since_us) if lease.address else '-':<20}"
+              + (f"  {placement[lease.partition]} (ledger_p{lease.partition:02d})"
+                 if lease.partition < len(placement) else ""))
     owners = {lease.address for lease in found if lease.address}
     print(f"{len(found)} partitions, {sum(1 for lease in found if lease.address)} owned by "
-          f"{len(owners)} processes")
+          f"{len(owners)} processes" + (
+              f"; the log split over {len(set(placement))} "
+              f"database{'s' if len(set(placement)) != 1 else ''}" if placement else
+              "; one log"))
     return 0
 
 

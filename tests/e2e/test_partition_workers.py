@@ -53,7 +53,7 @@ def test_a_killed_worker_is_replaced_and_gets_its_partitions_back(pg_server_url)
         assert listed.returncode == 0, listed.stderr
         lines = listed.stdout.strip().splitlines()
         assert lines[-1] == f"{limits.PARTITIONS} partitions, {limits.PARTITIONS} owned by 2 " \
-            "processes"
+            "processes; one log"
         assert sum(f"ledger-{first[0]}.sock" in line for line in lines) == HALF
         os.kill(first[0], signal.SIGKILL)
         survivor = first[1]

@@ -362,7 +362,9 @@ def test_the_cards_cover_both_servers_and_both_owners(world: World) -> None:
         assert {p % 2 for p in mine} == {0, 1}, partitions  # A's and B's, on each server
     # B alone owns everything after A's death, on both servers
     lines = world.partitions_listed.strip().splitlines()
-    assert lines[-1] == f"{PARTITIONS} partitions, {PARTITIONS} owned by 1 processes", lines
+    assert lines[-1] == (f"{PARTITIONS} partitions, {PARTITIONS} owned by 1 processes; the "
+                         "log split over 2 databases"), lines
+    assert sum(":5433/" in line and "(ledger_p" in line for line in lines) == PARTITIONS // 2
     assert sum(f"ledger-{world.server.proc.pid}.sock" in line for line in lines) == PARTITIONS
 
 
