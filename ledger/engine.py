@@ -460,7 +460,7 @@ class Ledger:
             return
         self.state.committed(events, ids)
         if self.store.split and any(decided.work.closed_period for decided in group):
-            self.mark_periods()
+            self.mark_periods(_closed_in(group))
         self.commits_done += 1
         self.requests_committed += sum(len(decided.batch) for decided in group)
         for decided in group:
@@ -569,7 +569,7 @@ class Ledger:
             assert decided is not None
             self.state.committed(decided.work.stored, ids)
             if self.store.split and decided.work.closed_period:
-                self.mark_periods()
+                self.mark_periods(_closed_in([decided]))
             self._reply(decided)
             return
         log.error("a batch of %d still conflicted on request keys after %d turns",
@@ -665,14 +665,16 @@ class Ledger:
             work.key_lanes.extend([lanes] * added)
         return reply
 
-    def mark_periods(self) -> None:
+    def mark_periods(self, upto: int | None = None) -> None:
         """The split log: the last closed settlement period's mark in every card lane that
         lacks it (with any earlier mark it lacks), each lane on its own. The close's second
         step, after the registry's close commits; repeated at start, so a process that died
         between the two steps leaves no lane without its mark for long. Idempotent: a mark
         is its lane's marks stream at version = period id."""
         store = self.store
-        closed = self.registry.open_period - 1
+        # The last close committed: `upto` after a commit (the registry the decider keeps
+        # may hold a later close that is still in flight), the registry's at start.
+        closed = self.registry.open_period - 1 if upto is None else upto
         if not store.split or closed < 1:
             return
         for lane in store.lanes()[1:]:
@@ -722,6 +724,13 @@ class Ledger:
             return Failure(Refusal.OVERLOADED, str(busy))
         except Unavailable as error:  # a handler's own read (ledger/handlers/late.py)
             return Failure(Refusal.DATABASE_DOWN, f"database unavailable: {error}")
+
+
+def _closed_in(group: list[_Decided]) -> int:
+    """The last settlement period a committed group closed (its replies say)."""
+    return max((reply.period_id for decided in group for reply in decided.replies
+                if isinstance(reply, Outcome) and reply.period_id
+                and reply.kind == "CloseSettlementPeriod"), default=0)
 
 
 def _replay(known: KeyRow, digest: bytes) -> Outcome:
