@@ -176,6 +176,7 @@ class Ledger:
         self.mark_periods()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
+        self.complete_sagas()  # the split log: what a process that died left half written
         return self
 
 
@@ -444,8 +445,13 @@ class Ledger:
             keys = [k for d in group for k in d.work.keys]
             snapshots = [s for d in group for s in d.work.snapshots]
             if self.store.split:
+                sagas = self._sagas(group)
+                if sagas:  # before the first of two servers commits
+                    self.store.begin_sagas(sagas)  # type: ignore[attr-defined]
                 ids = self.store.append(events, keys, snapshots,
                                         [lanes for d in group for lanes in d.work.key_lanes])
+                if sagas:
+                    self._end_sagas(sagas)
             else:
                 ids = self.store.append(events, keys, snapshots)
         except (Conflict, Unavailable) as caught:
@@ -526,6 +532,7 @@ class Ledger:
         self._warm(warm)
         for _ in range(limits.TURN_CONFLICTS_MAX):
             decided: _Decided | None = None
+            sagas: list[tuple[str, str, bytes]] = []
             answered = False  # _decide_batch replied itself (nothing to write, or db down)
             ids: list[int] = []
             wait_s = self._turn_wait(batch)
@@ -537,11 +544,15 @@ class Ledger:
                     if decided is None:
                         answered = True
                     else:
-                        ids = (append(decided.work.stored, decided.work.keys,
-                                      decided.work.snapshots, decided.work.key_lanes)
-                               if self.store.split else
-                               append(decided.work.stored, decided.work.keys,
-                                      decided.work.snapshots))
+                        if self.store.split:
+                            sagas = self._sagas([decided])
+                            if sagas:  # kept before either server commits
+                                self.store.begin_sagas(sagas)  # type: ignore[attr-defined]
+                            ids = append(decided.work.stored, decided.work.keys,
+                                         decided.work.snapshots, decided.work.key_lanes)
+                        else:
+                            ids = append(decided.work.stored, decided.work.keys,
+                                         decided.work.snapshots)
             except Busy:
                 self.state.stale = True
                 if decided is not None:
@@ -567,6 +578,8 @@ class Ledger:
             if answered:
                 return
             assert decided is not None
+            if sagas:
+                self._end_sagas(sagas)
             self.state.committed(decided.work.stored, ids)
             if self.store.split and decided.work.closed_period:
                 self.mark_periods(_closed_in([decided]))
@@ -664,6 +677,56 @@ class Ledger:
                 lanes = (lane_of(card_stream_id(card)),)
             work.key_lanes.extend([lanes] * added)
         return reply
+
+    def _sagas(self, group: list[_Decided]) -> list[tuple[str, str, bytes]]:
+        """The requests of a group whose rows span two servers (a ReplaceCard between
+        partitions placed apart), encoded to be sent again by a process that starts after
+        this one died between the two commits (`complete_sagas`)."""
+        from ledger.routing import encode_request
+
+        spans = self.store.spans_servers  # type: ignore[attr-defined]
+        found: list[tuple[str, str, bytes]] = []
+        for decided in group:
+            crossing = {(key.key_space, key.request_id)
+                        for key, lanes in zip(decided.work.keys, decided.work.key_lanes,
+                                              strict=True) if len(lanes) > 1 and spans(lanes)}
+            found += [(request.key_space, request.request_id, encode_request(request))
+                      for request in decided.batch
+                      if (request.key_space, request.request_id) in crossing]
+        return found
+
+    def _end_sagas(self, sagas: list[tuple[str, str, bytes]]) -> None:
+        try:
+            self.store.end_sagas([(k, r) for k, r, _ in sagas])  # type: ignore[attr-defined]
+        except StoreError as error:  # left: the next start sends them again, and they replay
+            log.warning("%d finished sagas not yet forgotten: %s", len(sagas), error)
+
+    def complete_sagas(self, timeout_s: float = 30.0) -> int:
+        """The split log, at start: send again every request a process left between its two
+        servers' commits (ledger_sagas), with its credential and request id: a finished one
+        replays, a half one is completed (ledger/handlers/cards.py). Returns how many were
+        answered; those are forgotten, the others stay for the next start."""
+        from ledger.routing import decode_request
+
+        if not self.store.split:
+            return 0
+        try:
+            pending = self.store.pending_sagas()  # type: ignore[attr-defined]
+        except StoreError as error:
+            log.warning("sagas not read: %s", error)
+            return 0
+        done: list[tuple[str, str, bytes]] = []
+        for key_space, request_id, encoded in pending:
+            credential_id, command, terminal_id = decode_request(encoded)
+            reply = self.call(credential_id, command, request_id=request_id,
+                              terminal_id=terminal_id, timeout_s=timeout_s)
+            if isinstance(reply, Outcome):
+                done.append((key_space, request_id, encoded))
+            else:
+                log.error("saga %s/%s not completed: %s", key_space, request_id, reply)
+        if done:
+            self._end_sagas(done)
+        return len(done)
 
     def mark_periods(self, upto: int | None = None) -> None:
         """The split log: the last closed settlement period's mark in every card lane that

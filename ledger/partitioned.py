@@ -59,6 +59,13 @@ from ledger.store import (
 
 PLACEMENT_DDL = ("CREATE TABLE IF NOT EXISTS ledger_placement (partition integer PRIMARY KEY, "
                  "url text NOT NULL, schema text NOT NULL)")
+# Requests whose rows span two servers, from just before their first commit until both are
+# durable (ledger/engine.py): what a process that died in between left is sent again by the
+# next one to start, and completes (ledger/handlers/cards.py: ReplaceCard).
+SAGAS_DDL = ("CREATE TABLE IF NOT EXISTS ledger_sagas (key_space text NOT NULL, "
+             "request_id text NOT NULL, request bytea NOT NULL, "
+             "recorded_at timestamptz NOT NULL DEFAULT now(), "
+             "PRIMARY KEY (key_space, request_id))")
 
 
 def marks_stream(lane: int, count: int) -> uuid.UUID:
@@ -136,6 +143,7 @@ def create_split(global_store: PostgresStore, count: int, urls: Sequence[str]) -
     assert len(urls) == count
     with global_store.session(commit=True) as session:
         session.execute(PLACEMENT_DDL)
+        session.execute(SAGAS_DDL)
         session.execute("CREATE TABLE IF NOT EXISTS ledger_partitioning (singleton boolean "
                         "PRIMARY KEY DEFAULT true CHECK (singleton), count integer NOT NULL)")
         recorded = session.query("SELECT partition, url, schema FROM ledger_placement "
@@ -265,6 +273,32 @@ class PartitionedStore(EventStore):
         self.global_store.create_schema()
         for part in self.parts:
             part.create_schema()
+
+    # ------------------------------------------------------------------------ sagas
+
+    def spans_servers(self, lanes: Sequence[int]) -> bool:
+        return not self._one_server and len({self.server_rank(lane) for lane in lanes}) > 1
+
+    def begin_sagas(self, sagas: Sequence[tuple[str, str, bytes]]) -> None:
+        """(key space, request id, the encoded request) of requests about to commit on two
+        servers; kept until `end_sagas`."""
+        with self.global_store.session(commit=True) as session:
+            session.execute(SAGAS_DDL)  # a database split before sagas were kept
+            session.executemany("INSERT INTO ledger_sagas (key_space, request_id, request) "
+                                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING", sagas)
+
+    def end_sagas(self, pairs: Sequence[tuple[str, str]]) -> None:
+        with self.global_store.session(commit=True) as session:
+            session.executemany("DELETE FROM ledger_sagas WHERE key_space = ? AND "
+                                "request_id = ?", pairs)
+
+    def pending_sagas(self) -> list[tuple[str, str, bytes]]:
+        with self.global_store.session(commit=False) as session:
+            if not session.query("SELECT to_regclass('ledger_sagas') IS NOT NULL")[0][0]:
+                return []  # a database split before sagas were kept
+            return [(str(k), str(r), bytes(b)) for k, r, b in session.query(
+                "SELECT key_space, request_id, request FROM ledger_sagas "
+                "ORDER BY recorded_at")]
 
     def check_schema(self) -> None:
         self.global_store.check_schema()

@@ -71,6 +71,20 @@ class Returned(msgspec.Struct, array_like=True, frozen=True):
 _encoder = msgspec.msgpack.Encoder()
 _forwarded = msgspec.msgpack.Decoder(list[Forwarded])
 _returned = msgspec.msgpack.Decoder(list[Returned])
+_one = msgspec.msgpack.Decoder(Forwarded)
+
+
+def encode_request(request: Request) -> bytes:
+    """A request as bytes to keep (a saga: ledger/engine.py), in a forwarded frame's shape."""
+    return _encoder.encode(Forwarded(0, request.credential_id, request.command,
+                                     request.request_id, request.terminal_id, 0.0,
+                                     request.system))
+
+
+def decode_request(data: bytes) -> tuple[str, Any, str]:
+    """(credential id, command, terminal id) of `encode_request`'s bytes."""
+    kept = _one.decode(data)
+    return kept.credential_id, kept.command, kept.terminal_id
 
 
 def _frame(items: list[Any]) -> bytes:

@@ -295,3 +295,52 @@ def test_another_process_learns_which_lanes_were_written(store, store_url):
             time.sleep(0.02)
     finally:
         other.close()
+
+
+def test_a_replacement_left_half_written_by_a_dead_process_is_completed_at_the_next_start(
+        ledger, alliance, store, clock, monkeypatch):
+    """ReplaceCard between partitions on two servers: the process dies after the old card's
+    server committed and before the new card's did (here: the commit raises, which the writer
+    answers as a bug, with no redo, as a killed process would leave it). The saga row kept
+    before the first commit makes the next process to start send the request again, and the
+    replacement completes: the value moved once, the request replays after that."""
+
+    old, _ = cards_on_both_servers(ledger, alliance, 2_500)
+    old_server = store.server_rank(lane_of_card(store, old))
+    new = next(card_number(seed) for seed in range(10_000, 20_000)
+               if store.server_rank(lane_of_card(store, card_number(seed))) != old_server)
+    real = store._append
+    died: list[int] = []
+
+    def dies_between(events: Any, keys: Any, snapshots: Any, key_lanes: Any = None) -> Any:
+        ranks = {store.server_rank(store.lane_of(e.originator_id)) for e in events}
+        if died or len(ranks) < 2:
+            return real(events, keys, snapshots, key_lanes)
+        died.append(1)
+        first = store._order
+
+        def only_first(lanes: Any, key_lanes_: Any) -> Any:
+            return first(lanes, key_lanes_)[:1]
+        monkeypatch.setattr(store, "_order", only_first)
+        try:
+            real(events, keys, snapshots, key_lanes)
+        finally:
+            monkeypatch.setattr(store, "_order", first)
+        raise RuntimeError("the process died between its two servers' commits")
+
+    monkeypatch.setattr(store, "_append", dies_between)
+    command = cc.ReplaceCard(old, new, "lost")
+    lost = call(ledger, alliance.s1_manager, command, "replace-1")
+    assert died and not hasattr(lost, "result")  # no answer the client could rely on
+    monkeypatch.setattr(store, "_append", real)
+    assert len(store.pending_sagas()) == 1
+    assert store.stream(card_stream_id(new)) == []  # half: the old card's leg only
+    restarted = Ledger(store, clock_us=clock).start()  # completes what was left
+    try:
+        assert store.pending_sagas() == []
+        assert fold_from_store(store, new) == (2_500, 0)
+        assert fold_from_store(store, old) == (0, 0)
+        again = ok(call(restarted, alliance.s1_manager, command, "replace-1"))
+        assert again.replayed and again.result == Result.APPROVED
+    finally:
+        restarted.stop()
