@@ -677,19 +677,25 @@ class Ledger:
             return
         for lane in store.lanes()[1:]:
             stream = store.marks_stream(lane)  # type: ignore[attr-defined]
-            have = store.stream(stream, gt=0)
-            done = have[-1].originator_version if have else 0
-            if done >= closed:
-                continue
-            meta = system_meta(self.clock_us())
-            marks = [registry.ev.SettlementPeriodMarked(meta, period, lane)
-                     for period in range(done + 1, closed + 1)]
+            # Any store error leaves the lane unmarked (the next start marks it): this runs on
+            # the committer after the close committed, and an error escaping it would end that
+            # thread with the close unanswered and nothing committed any more.
             try:
+                have = store.stream(stream, gt=0)
+                done = have[-1].originator_version if have else 0
+                if done >= closed:
+                    continue
+                meta = system_meta(self.clock_us())
+                marks = [registry.ev.SettlementPeriodMarked(meta, period, lane)
+                         for period in range(done + 1, closed + 1)]
                 store.append([StoredEvent(stream, mark.period_id, topic_of(mark), encode(mark))
                               for mark in marks], [])
+            except Busy as error:  # a Conflict, but nobody marked it: say so
+                log.warning("settlement period %d not yet marked in lane %d: %s", closed,
+                            lane, error)
             except Conflict:
                 pass  # another process marked it meanwhile
-            except Unavailable as error:
+            except StoreError as error:
                 log.warning("settlement period %d not yet marked in lane %d: %s", closed,
                             lane, error)
 
