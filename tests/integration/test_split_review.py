@@ -7,13 +7,16 @@ import threading
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from domain.cards import commands as cc
 from domain.common import Result
 from domain.settlement.periods import CloseSettlementPeriod
+from ledger.codec import REGISTRY_ID, card_stream_id
 from ledger.store import Unavailable
+from projections.runner import ProjectionRunner
 from tests.integration.test_split_log import HALF, call, cards_on_both_servers
-from tests.support.alliance import ok
+from tests.support.alliance import card_number, ok
 
 pytestmark = [pytest.mark.postgres, pytest.mark.backends("split")]
 USD = "USD"
@@ -47,3 +50,51 @@ def test_a_close_whose_marks_cannot_be_read_is_still_answered_and_the_writer_goe
     after = ok(ledger.call(alliance.t1, cc.Authorize(near, 100, USD, False, ""),
                            request_id="after-close", timeout_s=10))
     assert after.result == Result.APPROVED
+
+
+class _Order:
+    """A read model that remembers the rows it applied, and commits, once, a registry row
+    and then a card row that depends on it while its registry lane is being applied (another
+    process writing during a catch-up)."""
+
+    name = "review_order"
+
+    def __init__(self, lane: int, card: Any) -> None:
+        self.lane, self.card = lane, card
+        self.applied: list[tuple[Any, int]] = []
+        self.written: list[Any] = []
+
+    def create(self, session: Any) -> None:
+        pass
+
+    def drop(self, session: Any) -> None:
+        pass
+
+    def prepare(self, store: Any, rows: Any) -> Any:
+        if not self.written and rows and rows[0].originator_id == REGISTRY_ID:
+            version = len(store.stream(REGISTRY_ID)) + 1
+            store.append([StoredEvent(REGISTRY_ID, version, "review.Agreement", b"{}")], [])
+            store.append([StoredEvent(self.card, 2, "review.Flow", b"{}")], [])
+            self.written = [(REGISTRY_ID, version), (self.card, 2)]
+        return [(row.originator_id, row.originator_version) for row in rows]
+
+    def write(self, session: Any, prepared: Any) -> None:
+        self.applied += prepared
+
+
+def test_a_catch_up_applies_no_card_row_past_its_cut_before_the_registry_rows_it_needs(store):
+    """The cut (every card lane's head, then the registry's) exists so that a card row is
+    applied after whatever registry row it depends on: a card lane read past its cut may
+    reach a row that depends on a registry row the catch-up will not apply."""
+    card = card_stream_id(card_number(3))
+    store.append([StoredEvent(REGISTRY_ID, 1, "review.Registry", b"{}")], [])
+    store.append([StoredEvent(card, 1, "review.Flow", b"{}")], [])
+    model = _Order(store.lane_of(card), card)
+    runner = ProjectionRunner(store, model)
+    runner.catch_up()
+    assert model.written  # the other process wrote during the catch-up
+    registry_row, card_row = model.written
+    if card_row in model.applied:  # the card row depends on the registry row before it
+        assert registry_row in model.applied
+    runner.catch_up()  # the next catch-up applies both
+    assert registry_row in model.applied and card_row in model.applied
