@@ -371,7 +371,7 @@ class ProjectionRunner:
         A batch lost to another runner drops what was read after it."""
         position = self._read_position(lane)
         reading = (reader.submit(self._read, lane, position + 1, self._rows(position, target),
-                                 self._bound(lane, target))
+                                   self._bound(lane, target))
                    if position < target else None)
         while reading is not None:
             rows = reading.result()
@@ -381,7 +381,7 @@ class ProjectionRunner:
             after = rows[-1].id
             if after < target:
                 reading = reader.submit(self._read, lane, after + 1, self._rows(after, target),
-                                 self._bound(lane, target))
+                                   self._bound(lane, target))
             try:
                 prepared = self.model.prepare(self.store, rows)
                 applied = self._apply(position, after, prepared, lane)
@@ -476,14 +476,14 @@ class ProjectionRunner:
         reading: concurrent.futures.Future[Sequence[LogRow]] | None = None
         if position < target:
             reading = reader.submit(self._read, lane, position + 1, self._rows(position, target),
-                                 self._bound(lane, target))
+                                   self._bound(lane, target))
         while True:
             rows = reading.result() if reading is not None else ()
             reading = None
             if rows and rows[-1].id < target:  # the next batch, read while this one is worked
                 after = rows[-1].id
                 reading = reader.submit(self._read, lane, after + 1, self._rows(after, target),
-                                 self._bound(lane, target))
+                                   self._bound(lane, target))
             try:
                 prepared = self.model.prepare(self.store, rows) if rows else None
             except PositionMoved:

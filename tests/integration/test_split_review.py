@@ -13,9 +13,9 @@ from domain.cards import commands as cc
 from domain.common import Result
 from domain.settlement.periods import CloseSettlementPeriod
 from ledger.codec import REGISTRY_ID, card_stream_id
-from ledger.store import Unavailable
+from ledger.store import StoreError, Unavailable
 from projections.runner import ProjectionRunner
-from tests.integration.test_split_log import HALF, call, cards_on_both_servers
+from tests.integration.test_split_log import HALF, cards_on_both_servers
 from tests.support.alliance import card_number, ok
 
 pytestmark = [pytest.mark.postgres, pytest.mark.backends("split")]
@@ -27,7 +27,7 @@ def test_a_close_whose_marks_cannot_be_read_is_still_answered_and_the_writer_goe
     """The close commits, then the writer marks every card lane; a lane's server away at that
     moment must leave the lane unmarked (repaired at the next start), not kill the committer
     with the close committed and unanswered."""
-    near, far = cards_on_both_servers(ledger, alliance, 1_000)
+    near, _ = cards_on_both_servers(ledger, alliance, 1_000)
     real = store.stream
     far_marks = {store.marks_stream(lane) for lane in store.lanes()[1 + HALF:]}
 
@@ -98,3 +98,16 @@ def test_a_catch_up_applies_no_card_row_past_its_cut_before_the_registry_rows_it
         assert registry_row in model.applied
     runner.catch_up()  # the next catch-up applies both
     assert registry_row in model.applied and card_row in model.applied
+
+
+def test_position_of_a_lane_whose_server_is_away_is_a_store_error(store):
+    """Like every other read of the store: a database error is Unavailable (a StoreError the
+    engine answers as DATABASE_DOWN), not the recorders' own exception (taken for a bug)."""
+    card = card_stream_id(card_number(5))
+    store.append([StoredEvent(card, 1, "review.Flow", b"{}")], [])
+    assert store.position_of(card, 1) == 1
+    store.lane_store(store.lane_of(card)).datastore.pool.close()  # its server away
+    with pytest.raises(StoreError):
+        store.position_of(card, 1)
+    with pytest.raises(StoreError):  # as the other reads already are
+        store.stream(card)
