@@ -111,3 +111,26 @@ def test_position_of_a_lane_whose_server_is_away_is_a_store_error(store):
         store.position_of(card, 1)
     with pytest.raises(StoreError):  # as the other reads already are
         store.stream(card)
+
+
+def test_a_mark_left_unwritten_is_written_after_the_next_commit(ledger, alliance, store,
+                                                                monkeypatch):
+    """Until every lane has its mark, the period's statements wait and the net debit cap
+    skips the lane's flows: a lane left unmarked must not stay so until the next start."""
+    near, _ = cards_on_both_servers(ledger, alliance, 1_000)
+    real = store.stream
+    far_marks = {store.marks_stream(lane) for lane in store.lanes()[1 + HALF:]}
+
+    def second_server_away(stream_id: Any, **kwargs: Any) -> Any:
+        if stream_id in far_marks:
+            raise Unavailable("the second server is away")
+        return real(stream_id, **kwargs)
+
+    monkeypatch.setattr(store, "stream", second_server_away)
+    ok(ledger.call(alliance.admin, CloseSettlementPeriod("first"), request_id="close-1",
+                   timeout_s=10))
+    monkeypatch.setattr(store, "stream", real)
+    assert all(store.stream(marks) == [] for marks in far_marks)
+    ok(ledger.call(alliance.t1, cc.Authorize(near, 100, USD, False, ""),
+                   request_id="after-close", timeout_s=10))
+    assert all(len(store.stream(marks)) == 1 for marks in far_marks)
