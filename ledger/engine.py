@@ -139,6 +139,9 @@ class Ledger:
         self.commits_done = 0
         self.requests_committed = 0
         self.conflicts = 0
+        # The split log: a close's marks not all written (a lane's server away): tried again
+        # after every commit until they are (the net debit cap skips an unmarked lane).
+        self._marks_pending = False
         # ledger/routing.py's Router when other processes own card partitions (`serve`)
         self.router: Any = None
         if store.split:  # each key goes with its request's rows (ledger/partitioned.py)
@@ -459,7 +462,8 @@ class Ledger:
             self._failures.extend((decided, None) for decided in group[1:])
             return
         self.state.committed(events, ids)
-        if self.store.split and any(decided.work.closed_period for decided in group):
+        if self.store.split and (self._marks_pending
+                                 or any(decided.work.closed_period for decided in group)):
             self.mark_periods()
         self.commits_done += 1
         self.requests_committed += sum(len(decided.batch) for decided in group)
@@ -568,7 +572,7 @@ class Ledger:
                 return
             assert decided is not None
             self.state.committed(decided.work.stored, ids)
-            if self.store.split and decided.work.closed_period:
+            if self.store.split and (self._marks_pending or decided.work.closed_period):
                 self.mark_periods()
             self._reply(decided)
             return
@@ -675,6 +679,7 @@ class Ledger:
         closed = self.registry.open_period - 1
         if not store.split or closed < 1:
             return
+        pending = False
         for lane in store.lanes()[1:]:
             stream = store.marks_stream(lane)  # type: ignore[attr-defined]
             # Any store error leaves the lane unmarked (the next start marks it): this runs on
@@ -691,13 +696,16 @@ class Ledger:
                 store.append([StoredEvent(stream, mark.period_id, topic_of(mark), encode(mark))
                               for mark in marks], [])
             except Busy as error:  # a Conflict, but nobody marked it: say so
+                pending = True
                 log.warning("settlement period %d not yet marked in lane %d: %s", closed,
                             lane, error)
             except Conflict:
                 pass  # another process marked it meanwhile
             except StoreError as error:
+                pending = True
                 log.warning("settlement period %d not yet marked in lane %d: %s", closed,
                             lane, error)
+        self._marks_pending = pending
 
     def _learn_keys(self, batch: list[Request]) -> bool:
         """After a conflict: which of the batch's keys did another writer already record?"""
