@@ -139,6 +139,10 @@ class Ledger:
         self.commits_done = 0
         self.requests_committed = 0
         self.conflicts = 0
+        # The split log: a close's marks not all written (a lane's server away): tried again
+        # after every commit until they are (the net debit cap skips an unmarked lane).
+        self._marks_pending = False
+        self._closed_committed = 0  # the last settlement period whose close is committed
         # ledger/routing.py's Router when other processes own card partitions (`serve`)
         self.router: Any = None
         if store.split:  # each key goes with its request's rows (ledger/partitioned.py)
@@ -465,8 +469,9 @@ class Ledger:
             self._failures.extend((decided, None) for decided in group[1:])
             return
         self.state.committed(events, ids)
-        if self.store.split and any(decided.work.closed_period for decided in group):
-            self.mark_periods(_closed_in(group))
+        if self.store.split and (self._marks_pending
+                                 or any(decided.work.closed_period for decided in group)):
+            self.mark_periods(max(self._closed_committed, _closed_in(group)))
         self.commits_done += 1
         self.requests_committed += sum(len(decided.batch) for decided in group)
         for decided in group:
@@ -581,8 +586,8 @@ class Ledger:
             if sagas:
                 self._end_sagas(sagas)
             self.state.committed(decided.work.stored, ids)
-            if self.store.split and decided.work.closed_period:
-                self.mark_periods(_closed_in([decided]))
+            if self.store.split and (self._marks_pending or decided.work.closed_period):
+                self.mark_periods(max(self._closed_committed, _closed_in([decided])))
             self._reply(decided)
             return
         log.error("a batch of %d still conflicted on request keys after %d turns",
@@ -740,23 +745,34 @@ class Ledger:
         closed = self.registry.open_period - 1 if upto is None else upto
         if not store.split or closed < 1:
             return
+        self._closed_committed = max(self._closed_committed, closed)
+        pending = False
         for lane in store.lanes()[1:]:
             stream = store.marks_stream(lane)  # type: ignore[attr-defined]
-            have = store.stream(stream, gt=0)
-            done = have[-1].originator_version if have else 0
-            if done >= closed:
-                continue
-            meta = system_meta(self.clock_us())
-            marks = [registry.ev.SettlementPeriodMarked(meta, period, lane)
-                     for period in range(done + 1, closed + 1)]
+            # Any store error leaves the lane unmarked (the next start marks it): this runs on
+            # the committer after the close committed, and an error escaping it would end that
+            # thread with the close unanswered and nothing committed any more.
             try:
+                have = store.stream(stream, gt=0)
+                done = have[-1].originator_version if have else 0
+                if done >= closed:
+                    continue
+                meta = system_meta(self.clock_us())
+                marks = [registry.ev.SettlementPeriodMarked(meta, period, lane)
+                         for period in range(done + 1, closed + 1)]
                 store.append([StoredEvent(stream, mark.period_id, topic_of(mark), encode(mark))
                               for mark in marks], [])
-            except Conflict:
-                pass  # another process marked it meanwhile
-            except Unavailable as error:
+            except Busy as error:  # a Conflict, but nobody marked it: say so
+                pending = True
                 log.warning("settlement period %d not yet marked in lane %d: %s", closed,
                             lane, error)
+            except Conflict:
+                pass  # another process marked it meanwhile
+            except StoreError as error:
+                pending = True
+                log.warning("settlement period %d not yet marked in lane %d: %s", closed,
+                            lane, error)
+        self._marks_pending = pending
 
     def _learn_keys(self, batch: list[Request]) -> bool:
         """After a conflict: which of the batch's keys did another writer already record?"""

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
+from eventsourcing import persistence as es
 from eventsourcing.persistence import StoredEvent
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Literal
@@ -54,6 +55,7 @@ from ledger.store import (
     Tail,
     _ms,
     _once,
+    _translate,
     redact,
 )
 
@@ -500,10 +502,17 @@ class PartitionedStore(EventStore):
 
     def position_of(self, originator_id: uuid.UUID, version: int) -> int:
         lane = self._lanes[self.lane_of(originator_id)]
-        with lane.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
-            c.execute(f"SELECT notification_id FROM {lane.tables.events} WHERE "
-                      "originator_id = %s AND originator_version = %s", (originator_id, version))
-            row = c.fetchone()
+        try:
+            with (lane.datastore.get_connection() as conn,
+                  conn.cursor(row_factory=tuple_row) as c):
+                c.execute(f"SELECT notification_id FROM {lane.tables.events} WHERE "
+                          "originator_id = %s AND originator_version = %s",
+                          (originator_id, version))
+                row = c.fetchone()
+        except es.PersistenceError as error:  # as the base class's reads: a StoreError
+            raise _translate(error) from error
+        except psycopg.Error as error:
+            raise _translate(error) from error
         return int(row[0]) if row else 0
 
     def _session(self, commit: bool) -> contextlib.AbstractContextManager[Session]:

@@ -370,7 +370,8 @@ class ProjectionRunner:
         of the log read meanwhile (a read needs nothing of the model); the position reached.
         A batch lost to another runner drops what was read after it."""
         position = self._read_position(lane)
-        reading = (reader.submit(self._read, lane, position + 1, self._rows(position, target))
+        reading = (reader.submit(self._read, lane, position + 1, self._rows(position, target),
+                                   self._bound(lane, target))
                    if position < target else None)
         while reading is not None:
             rows = reading.result()
@@ -379,7 +380,8 @@ class ProjectionRunner:
                 break
             after = rows[-1].id
             if after < target:
-                reading = reader.submit(self._read, lane, after + 1, self._rows(after, target))
+                reading = reader.submit(self._read, lane, after + 1, self._rows(after, target),
+                                   self._bound(lane, target))
             try:
                 prepared = self.model.prepare(self.store, rows)
                 applied = self._apply(position, after, prepared, lane)
@@ -391,7 +393,8 @@ class ProjectionRunner:
                     reading.cancel()
                 position = self._read_position(lane)
                 reading = (reader.submit(self._read, lane, position + 1,
-                                         self._rows(position, target))
+                                         self._rows(position, target),
+                                         self._bound(lane, target))
                            if position < target else None)
                 continue
             self.batches_applied += 1
@@ -440,14 +443,25 @@ class ProjectionRunner:
             self._positions[lane] = position
             return position
 
-    def _read(self, lane: int, start: int, limit: int) -> Sequence[LogRow]:
+    def _bound(self, lane: int, target: int) -> int | None:
+        """The last row of `lane` a catch-up to `target` may apply: a split log's card lane
+        stops at its cut (a row after it may depend on a registry row committed after the
+        registry's lane was applied); the registry's lane and one log may pass their target."""
+        return target if lane and self.store.split else None
+
+    def _read(self, lane: int, start: int, limit: int,
+              last: int | None = None) -> Sequence[LogRow]:
         """A batch of the log with the cyclic collector off: its thousands of rows all live
         until the batch is applied, and the collector would walk them again and again
-        (reading runs ~15 % faster without it; nothing read makes a cycle)."""
+        (reading runs ~15 % faster without it; nothing read makes a cycle). Only rows up to
+        `last` when given."""
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self.log.read_lane(lane, start, limit)
+            rows = self.log.read_lane(lane, start, limit)
+            if last is not None and rows and rows[-1].id > last:
+                rows = [row for row in rows if row.id <= last]
+            return rows
         finally:
             if collecting:
                 gc.enable()
@@ -461,13 +475,15 @@ class ProjectionRunner:
         writing: concurrent.futures.Future[bool] | None = None
         reading: concurrent.futures.Future[Sequence[LogRow]] | None = None
         if position < target:
-            reading = reader.submit(self._read, lane, position + 1, self._rows(position, target))
+            reading = reader.submit(self._read, lane, position + 1, self._rows(position, target),
+                                   self._bound(lane, target))
         while True:
             rows = reading.result() if reading is not None else ()
             reading = None
             if rows and rows[-1].id < target:  # the next batch, read while this one is worked
                 after = rows[-1].id
-                reading = reader.submit(self._read, lane, after + 1, self._rows(after, target))
+                reading = reader.submit(self._read, lane, after + 1, self._rows(after, target),
+                                   self._bound(lane, target))
             try:
                 prepared = self.model.prepare(self.store, rows) if rows else None
             except PositionMoved:
