@@ -368,14 +368,21 @@ class PartitionedStore(EventStore):
         ids = [0] * len(events)
         for server in self._order(lanes, key_lanes):
             with server.datastore.get_connection() as conn:
-                written = _write_lanes(conn, [(lane, self._lanes[lane], *lanes[lane][1:])
-                                              for lane in sorted(server_lanes(self, server,
-                                                                              lanes))],
-                                       locked=False)
-            for lane, lane_ids in written.items():
-                for index, notification_id in zip(lanes[lane][0], lane_ids, strict=True):
-                    ids[index] = notification_id
+                self._write_server(conn, server, lanes, ids, locked=False)
         return ids
+
+    def _write_server(self, conn: Any, server: PostgresStore, lanes: dict[int, Any],
+                      ids: list[int], *, locked: bool) -> None:
+        """`server`'s lanes of a split append (`_split`) in one transaction (the caller's
+        when `locked`: a turn); their notification ids into `ids`."""
+        mine = sorted(server_lanes(self, server, lanes))
+        if not mine:
+            return
+        written = _write_lanes(conn, [(lane, self._lanes[lane], *lanes[lane][1:])
+                                      for lane in mine], locked=locked)
+        for lane, lane_ids in written.items():
+            for index, notification_id in zip(lanes[lane][0], lane_ids, strict=True):
+                ids[index] = notification_id
 
     def _order(self, lanes: dict[int, Any],
                key_lanes: Sequence[tuple[int, ...]] | None) -> list[PostgresStore]:
@@ -398,9 +405,9 @@ class PartitionedStore(EventStore):
                     conn.execute("BEGIN")
                     conns.append(conn)
                     conn.execute(wait)
-                    for lane in self._lanes:
-                        if lane.datastore.pool is server.datastore.pool:
-                            conn.execute(lane.events.lock_table_statements[-1])
+                    conn.execute(_lock_statement(
+                        [lane for lane in self._lanes
+                         if lane.datastore.pool is server.datastore.pool]))
 
                 def write(events: Sequence[StoredEvent], keys: Sequence[KeyRow],
                           snapshots: Sequence[StoredEvent],
@@ -409,15 +416,7 @@ class PartitionedStore(EventStore):
                     order[0] = self._commit_order(key_lanes)
                     ids = [0] * len(events)
                     for server, conn in zip(self._servers, conns, strict=True):
-                        mine = sorted(server_lanes(self, server, lanes))
-                        if not mine:
-                            continue
-                        written = _write_lanes(conn, [(lane, self._lanes[lane],
-                                                       *lanes[lane][1:]) for lane in mine],
-                                               locked=True)
-                        for lane, lane_ids in written.items():
-                            for index, nid in zip(lanes[lane][0], lane_ids, strict=True):
-                                ids[index] = nid
+                        self._write_server(conn, server, lanes, ids, locked=True)
                     return ids
 
                 yield _once(write)
@@ -550,6 +549,14 @@ def server_lanes(store: PartitionedStore, server: PostgresStore,
     return [lane for lane in lanes if store.lane_store(lane).datastore.pool is pool]
 
 
+def _lock_statement(stores: Sequence[PostgresStore]) -> bytes:
+    """One LOCK of these lanes' events tables, in the order given (lane order: the order
+    every writer takes them in, so no two deadlock)."""
+    return ("LOCK TABLE " + ", ".join(
+        store.tables.events if store.schema else f"public.{store.tables.events}"
+        for store in stores) + " IN EXCLUSIVE MODE").encode()
+
+
 def _write_lanes(conn: Any, lanes: Sequence[tuple[int, PostgresStore, list[StoredEvent],
                                                   list[KeyRow], list[StoredEvent]]],
                  *, locked: bool) -> dict[int, list[int]]:
@@ -566,11 +573,8 @@ def _write_lanes(conn: Any, lanes: Sequence[tuple[int, PostgresStore, list[Store
                     if not locked:
                         others.execute(b"BEGIN")
                         others.execute(first.prelude[0])
-                        others.execute(", ".join(
-                            lane.tables.events if lane.schema else
-                            f"public.{lane.tables.events}"
-                            for _, lane, events, _, _ in lanes if events).join(
-                                ("LOCK TABLE ", " IN EXCLUSIVE MODE")).encode())
+                        others.execute(_lock_statement(
+                            [lane for _, lane, events, _, _ in lanes if events]))
                     written = ",".join(str(lane) for lane, _, events, _, _ in lanes if events)
                     # NOTIFY channel, 'TOKEN:LANE,LANE': the others' watches read those only
                     others.execute(first.notify[:-1] + f":{written}'".encode())
