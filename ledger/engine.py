@@ -60,6 +60,7 @@ from ledger.refusals import (
     Unconfigured,
     internal_failure,
 )
+from ledger.split_steps import SplitSteps
 from ledger.state import State
 from ledger.store import Busy, Conflict, EventStore, KeyRow, StoreError, Unavailable
 from ledger.work import Reply, Request, Sync, Work, key_space_of
@@ -139,10 +140,8 @@ class Ledger:
         self.commits_done = 0
         self.requests_committed = 0
         self.conflicts = 0
-        # The split log: a close's marks not all written (a lane's server away): tried again
-        # after every commit until they are (the net debit cap skips an unmarked lane).
-        self._marks_pending = False
-        self._closed_committed = 0  # the last settlement period whose close is committed
+        # The split log's own steps (sagas, settlement marks): ledger/split_steps.py.
+        self.split_steps = SplitSteps(self) if store.split else None
         # ledger/routing.py's Router when other processes own card partitions (`serve`)
         self.router: Any = None
         if store.split:  # each key goes with its request's rows (ledger/partitioned.py)
@@ -177,10 +176,12 @@ class Ledger:
     def start(self) -> Ledger:
         self.state.start_following()
         self.state.load_registry()
-        self.mark_periods()
+        if self.split_steps is not None:
+            self.split_steps.mark_periods()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
-        self.complete_sagas()  # the split log: what a process that died left half written
+        if self.split_steps is not None:  # what a process that died left half written
+            self.split_steps.complete_sagas()
         return self
 
 
@@ -448,14 +449,11 @@ class Ledger:
             events = [e for d in group for e in d.work.stored]
             keys = [k for d in group for k in d.work.keys]
             snapshots = [s for d in group for s in d.work.snapshots]
-            if self.store.split:
-                sagas = self._sagas(group)
-                if sagas:  # before the first of two servers commits
-                    self.store.begin_sagas(sagas)  # type: ignore[attr-defined]
+            if self.split_steps is not None:
+                sagas = self.split_steps.begin_sagas(group)  # before the first server commits
                 ids = self.store.append(events, keys, snapshots,
                                         [lanes for d in group for lanes in d.work.key_lanes])
-                if sagas:
-                    self._end_sagas(sagas)
+                self.split_steps.end_sagas(sagas)
             else:
                 ids = self.store.append(events, keys, snapshots)
         except (Conflict, Unavailable) as caught:
@@ -469,9 +467,8 @@ class Ledger:
             self._failures.extend((decided, None) for decided in group[1:])
             return
         self.state.committed(events, ids)
-        if self.store.split and (self._marks_pending
-                                 or any(decided.work.closed_period for decided in group)):
-            self.mark_periods(max(self._closed_committed, _closed_in(group)))
+        if self.split_steps is not None:
+            self.split_steps.committed(group)
         self.commits_done += 1
         self.requests_committed += sum(len(decided.batch) for decided in group)
         for decided in group:
@@ -549,10 +546,8 @@ class Ledger:
                     if decided is None:
                         answered = True
                     else:
-                        if self.store.split:
-                            sagas = self._sagas([decided])
-                            if sagas:  # kept before either server commits
-                                self.store.begin_sagas(sagas)  # type: ignore[attr-defined]
+                        if self.split_steps is not None:  # sagas kept before either commits
+                            sagas = self.split_steps.begin_sagas([decided])
                             ids = append(decided.work.stored, decided.work.keys,
                                          decided.work.snapshots, decided.work.key_lanes)
                         else:
@@ -583,11 +578,10 @@ class Ledger:
             if answered:
                 return
             assert decided is not None
-            if sagas:
-                self._end_sagas(sagas)
             self.state.committed(decided.work.stored, ids)
-            if self.store.split and (self._marks_pending or decided.work.closed_period):
-                self.mark_periods(max(self._closed_committed, _closed_in([decided])))
+            if self.split_steps is not None:
+                self.split_steps.end_sagas(sagas)
+                self.split_steps.committed([decided])
             self._reply(decided)
             return
         log.error("a batch of %d still conflicted on request keys after %d turns",
@@ -683,97 +677,6 @@ class Ledger:
             work.key_lanes.extend([lanes] * added)
         return reply
 
-    def _sagas(self, group: list[_Decided]) -> list[tuple[str, str, bytes]]:
-        """The requests of a group whose rows span two servers (a ReplaceCard between
-        partitions placed apart), encoded to be sent again by a process that starts after
-        this one died between the two commits (`complete_sagas`)."""
-        from ledger.routing import encode_request
-
-        spans = self.store.spans_servers  # type: ignore[attr-defined]
-        found: list[tuple[str, str, bytes]] = []
-        for decided in group:
-            crossing = {(key.key_space, key.request_id)
-                        for key, lanes in zip(decided.work.keys, decided.work.key_lanes,
-                                              strict=True) if len(lanes) > 1 and spans(lanes)}
-            found += [(request.key_space, request.request_id, encode_request(request))
-                      for request in decided.batch
-                      if (request.key_space, request.request_id) in crossing]
-        return found
-
-    def _end_sagas(self, sagas: list[tuple[str, str, bytes]]) -> None:
-        try:
-            self.store.end_sagas([(k, r) for k, r, _ in sagas])  # type: ignore[attr-defined]
-        except StoreError as error:  # left: the next start sends them again, and they replay
-            log.warning("%d finished sagas not yet forgotten: %s", len(sagas), error)
-
-    def complete_sagas(self, timeout_s: float = 30.0) -> int:
-        """The split log, at start: send again every request a process left between its two
-        servers' commits (ledger_sagas), with its credential and request id: a finished one
-        replays, a half one is completed (ledger/handlers/cards.py). Returns how many were
-        answered; those are forgotten, the others stay for the next start."""
-        from ledger.routing import decode_request
-
-        if not self.store.split:
-            return 0
-        try:
-            pending = self.store.pending_sagas()  # type: ignore[attr-defined]
-        except StoreError as error:
-            log.warning("sagas not read: %s", error)
-            return 0
-        done: list[tuple[str, str, bytes]] = []
-        for key_space, request_id, encoded in pending:
-            credential_id, command, terminal_id = decode_request(encoded)
-            reply = self.call(credential_id, command, request_id=request_id,
-                              terminal_id=terminal_id, timeout_s=timeout_s)
-            if isinstance(reply, Outcome):
-                done.append((key_space, request_id, encoded))
-            else:
-                log.error("saga %s/%s not completed: %s", key_space, request_id, reply)
-        if done:
-            self._end_sagas(done)
-        return len(done)
-
-    def mark_periods(self, upto: int | None = None) -> None:
-        """The split log: the last closed settlement period's mark in every card lane that
-        lacks it (with any earlier mark it lacks), each lane on its own. The close's second
-        step, after the registry's close commits; repeated at start, so a process that died
-        between the two steps leaves no lane without its mark for long. Idempotent: a mark
-        is its lane's marks stream at version = period id."""
-        store = self.store
-        # The last close committed: `upto` after a commit (the registry the decider keeps
-        # may hold a later close that is still in flight), the registry's at start.
-        closed = self.registry.open_period - 1 if upto is None else upto
-        if not store.split or closed < 1:
-            return
-        self._closed_committed = max(self._closed_committed, closed)
-        pending = False
-        for lane in store.lanes()[1:]:
-            stream = store.marks_stream(lane)  # type: ignore[attr-defined]
-            # Any store error leaves the lane unmarked (the next start marks it): this runs on
-            # the committer after the close committed, and an error escaping it would end that
-            # thread with the close unanswered and nothing committed any more.
-            try:
-                have = store.stream(stream, gt=0)
-                done = have[-1].originator_version if have else 0
-                if done >= closed:
-                    continue
-                meta = system_meta(self.clock_us())
-                marks = [registry.ev.SettlementPeriodMarked(meta, period, lane)
-                         for period in range(done + 1, closed + 1)]
-                store.append([StoredEvent(stream, mark.period_id, topic_of(mark), encode(mark))
-                              for mark in marks], [])
-            except Busy as error:  # a Conflict, but nobody marked it: say so
-                pending = True
-                log.warning("settlement period %d not yet marked in lane %d: %s", closed,
-                            lane, error)
-            except Conflict:
-                pass  # another process marked it meanwhile
-            except StoreError as error:
-                pending = True
-                log.warning("settlement period %d not yet marked in lane %d: %s", closed,
-                            lane, error)
-        self._marks_pending = pending
-
     def _learn_keys(self, batch: list[Request]) -> bool:
         """After a conflict: which of the batch's keys did another writer already record?"""
         pairs = [(r.key_space, r.request_id) for r in batch if r.request_id]
@@ -803,13 +706,6 @@ class Ledger:
             return Failure(Refusal.OVERLOADED, str(busy))
         except Unavailable as error:  # a handler's own read (ledger/handlers/late.py)
             return Failure(Refusal.DATABASE_DOWN, f"database unavailable: {error}")
-
-
-def _closed_in(group: list[_Decided]) -> int:
-    """The last settlement period a committed group closed (its replies say)."""
-    return max((reply.period_id for decided in group for reply in decided.replies
-                if isinstance(reply, Outcome) and reply.period_id
-                and reply.kind == "CloseSettlementPeriod"), default=0)
 
 
 def _replay(known: KeyRow, digest: bytes) -> Outcome:
