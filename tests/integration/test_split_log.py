@@ -109,29 +109,8 @@ def test_a_failure_between_servers_is_decided_again_and_nothing_applies_twice(
     the group; the requests committed on the first server replay from their keys, the others
     are decided again: every card ends exactly as its requests say."""
     near, far = cards_on_both_servers(ledger, alliance, 1_000)
-    second = store.server_rank(lane_of_card(store, far))
-    real = store._append
-    failed: list[int] = []
-
-    def second_fails_once(events: Any, keys: Any, snapshots: Any, key_lanes: Any = None) -> Any:
-        lanes = {store.lane_of(e.originator_id) for e in events}
-        if not failed and {store.server_rank(lane) for lane in lanes} == {0, second} \
-                and len(lanes) > 1:
-            failed.append(1)
-            commit_first = store._order  # commit the first server's lanes, then fail
-
-            def only_first(lanes_: Any, key_lanes_: Any) -> Any:
-                return [s for s in commit_first(lanes_, key_lanes_)
-                        if s is store._servers[0]]
-            monkeypatch.setattr(store, "_order", only_first)
-            try:
-                real(events, keys, snapshots, key_lanes)
-            finally:
-                monkeypatch.setattr(store, "_order", commit_first)
-            raise Unavailable("the second server went away mid-commit")
-        return real(events, keys, snapshots, key_lanes)
-
-    monkeypatch.setattr(store, "_append", second_fails_once)
+    failed = fail_between_servers(store, monkeypatch,
+                                  Unavailable("the second server went away mid-commit"))
     replies = submit_both(ledger, alliance, [(near, "pair-near"), (far, "pair-far")])
     assert failed, "the group spanned both servers"
     # the far card's request was refused as the database being down, or decided again
@@ -144,6 +123,32 @@ def test_a_failure_between_servers_is_decided_again_and_nothing_applies_twice(
             assert reply.replayed and reply.authorization_id == first.authorization_id
     assert fold_from_store(store, near) == (1_000, 100)  # each applied exactly once
     assert fold_from_store(store, far) == (1_000, 100)
+
+
+def fail_between_servers(store: Any, monkeypatch: pytest.MonkeyPatch,
+                         error: Exception) -> list[int]:
+    """The store's first append whose rows span both servers commits on the first server of
+    its order only, then raises `error`; the list returned gets an item when it happened."""
+    real = store._append
+    happened: list[int] = []
+
+    def first_server_only(events: Any, keys: Any, snapshots: Any,
+                          key_lanes: Any = None) -> Any:
+        ranks = {store.server_rank(store.lane_of(e.originator_id)) for e in events}
+        if happened or len(ranks) < 2:
+            return real(events, keys, snapshots, key_lanes)
+        happened.append(1)
+        order = store._order
+        monkeypatch.setattr(store, "_order", lambda lanes, key_lanes_: order(lanes,
+                                                                          key_lanes_)[:1])
+        try:
+            real(events, keys, snapshots, key_lanes)
+        finally:
+            monkeypatch.setattr(store, "_order", order)
+        raise error
+
+    monkeypatch.setattr(store, "_append", first_server_only)
+    return happened
 
 
 def submit_both(engine: Ledger, alliance: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -310,25 +315,8 @@ def test_a_replacement_left_half_written_by_a_dead_process_is_completed_at_the_n
     new = next(card_number(seed) for seed in range(10_000, 20_000)
                if store.server_rank(lane_of_card(store, card_number(seed))) != old_server)
     real = store._append
-    died: list[int] = []
-
-    def dies_between(events: Any, keys: Any, snapshots: Any, key_lanes: Any = None) -> Any:
-        ranks = {store.server_rank(store.lane_of(e.originator_id)) for e in events}
-        if died or len(ranks) < 2:
-            return real(events, keys, snapshots, key_lanes)
-        died.append(1)
-        first = store._order
-
-        def only_first(lanes: Any, key_lanes_: Any) -> Any:
-            return first(lanes, key_lanes_)[:1]
-        monkeypatch.setattr(store, "_order", only_first)
-        try:
-            real(events, keys, snapshots, key_lanes)
-        finally:
-            monkeypatch.setattr(store, "_order", first)
-        raise RuntimeError("the process died between its two servers' commits")
-
-    monkeypatch.setattr(store, "_append", dies_between)
+    died = fail_between_servers(store, monkeypatch, RuntimeError(
+        "the process died between its two servers' commits"))
     command = cc.ReplaceCard(old, new, "lost")
     lost = call(ledger, alliance.s1_manager, command, "replace-1")
     assert died and not hasattr(lost, "result")  # no answer the client could rely on
