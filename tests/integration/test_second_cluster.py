@@ -1,6 +1,6 @@
 """The second PostgreSQL server of the tests (tests/support/databases.py): a scratch database
-on it, and what happens when it is down (a failure naming `.ci/run`; a skip only when
-LEDGER_NO_SECOND_CLUSTER=1 says this machine has none)."""
+on it, and what happens when it is down (in CI, LEDGER_REQUIRE_POSTGRES=1, a failure naming
+`.ci/run`; elsewhere a skip with the reason, as for PostgreSQL itself)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def test_a_scratch_database_on_the_second_server_dropped_on_exit():
 
 def test_a_second_server_that_is_down_fails_the_test_and_names_ci_run(monkeypatch):
     monkeypatch.setenv("LEDGER_TEST_SECOND_POSTGRES_URL", NOBODY)
+    monkeypatch.setenv("LEDGER_REQUIRE_POSTGRES", "1")  # as in CI
     monkeypatch.delenv("LEDGER_NO_SECOND_CLUSTER", raising=False)
     with pytest.raises(pytest.fail.Exception) as failed, fresh_second_postgres("tc_down"):
         raise AssertionError("unreachable: no database without a server")
@@ -41,3 +42,12 @@ def test_it_is_a_skip_only_when_the_machine_says_it_has_none(monkeypatch):
     with pytest.raises(pytest.skip.Exception) as skipped, fresh_second_postgres("tc_down"):
         raise AssertionError("unreachable: no database without a server")
     assert "LEDGER_NO_SECOND_CLUSTER=1" in str(skipped.value)
+
+
+def test_outside_ci_a_second_server_that_is_down_skips_naming_ci_run(monkeypatch):
+    monkeypatch.setenv("LEDGER_TEST_SECOND_POSTGRES_URL", NOBODY)
+    monkeypatch.delenv("LEDGER_REQUIRE_POSTGRES", raising=False)
+    monkeypatch.delenv("LEDGER_NO_SECOND_CLUSTER", raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped, fresh_second_postgres("tc_down"):
+        raise AssertionError("unreachable: no database without a server")
+    assert ".ci/run" in str(skipped.value) and "127.0.0.1:1" in str(skipped.value)
