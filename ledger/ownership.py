@@ -95,13 +95,16 @@ def recorded_count(conn: psycopg.Connection[Any], wanted: int = limits.PARTITION
     is (a card never moves, so a later process cannot change it)."""
     for statement in _SCHEMA:  # on an autocommit connection
         # two processes creating it at once: one of them raises, and it is there
-        with contextlib.suppress(psycopg.errors.UniqueViolation):
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
             conn.execute(statement)
     conn.execute("INSERT INTO ledger_partitioning (count) VALUES (%s) ON CONFLICT DO NOTHING",
                  (wanted,))
     row = conn.execute("SELECT count FROM ledger_partitioning").fetchone()
     assert row is not None
     return int(row[0])
+
+
+START_ATTEMPTS = 5  # first lease passes before a process refuses to start
 
 
 class Ownership:
@@ -134,8 +137,13 @@ class Ownership:
         self.passes = 0  # for tests: lease passes done
 
     def start(self) -> Ownership:
-        """Take the preferred partitions that are free now, then keep looking in a thread."""
-        self.run_once()
+        """Take the preferred partitions that are free now, then keep looking in a thread.
+        A first pass that fails (several processes starting at once on a new database, a
+        slow connection) is tried again a few times before the start is refused."""
+        for attempt in range(START_ATTEMPTS):
+            self.run_once()
+            if self.count or self._stop.wait(0.2 * (attempt + 1)):
+                break
         if self.count == 0:
             raise ConfigError("cannot reach the database for the card partition leases")
         self._thread = threading.Thread(target=self._run, name="ledger-ownership", daemon=True)
